@@ -1,0 +1,1 @@
+//! efm-blocking
