@@ -1,2 +1,12 @@
 //! efm-core: the eFormidling integration point as a sans-IO state machine.
+//!
+//! Nothing in this crate reads a clock, draws OS randomness, opens a file or a socket,
+//! or starts a thread: `core/clippy.toml` forbids each of them. Time comes in as a
+//! [`Timestamp`] argument, randomness as bytes, and every effect goes out as an output
+//! for a runtime to carry out.
 #![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod timestamp;
+
+pub use timestamp::{Duration, Timestamp};
