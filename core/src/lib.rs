@@ -6,7 +6,12 @@
 //! for a runtime to carry out.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod entropy;
 pub mod ids;
+pub mod node;
+pub mod sbd;
+pub mod status;
 pub mod timestamp;
 
 pub use timestamp::{Duration, Timestamp};

@@ -1,0 +1,63 @@
+//! The store as data: the reads and writes the node asks for, and their answers.
+//! A runtime carries them out against SQLite, PostgreSQL or memory.
+
+use crate::Timestamp;
+use crate::ids::MessageId;
+use crate::sbd::Sbd;
+use crate::status::{Lifecycle, Status};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Query {
+    OutgoingMessage(MessageId),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loaded {
+    OutgoingMessage(Option<Box<OutgoingMessage>>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// A new outgoing message with its first status, in one transaction. The store
+    /// refuses it with `StoreError::Conflict` if the messageId exists.
+    CreateOutgoing {
+        message: Box<OutgoingMessage>,
+        status: StatusRecord,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutgoingMessage {
+    /// The SBD with the defaults filled in, as the API returns it.
+    pub sbd: Sbd,
+    /// The SBD as the client sent it, normalised: a repeated create is compared on
+    /// this, since the defaults (creation time, generated ids) differ per attempt.
+    pub request: String,
+    pub created: Timestamp,
+    pub expiry: Timestamp,
+    pub lifecycle: Lifecycle,
+}
+
+impl OutgoingMessage {
+    pub fn message_id(&self) -> Option<MessageId> {
+        self.sbd.message_id()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusRecord {
+    pub message_id: MessageId,
+    pub status: Status,
+    pub description: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique key exists already (a concurrent create of the same messageId).
+    #[error("already exists")]
+    Conflict,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}

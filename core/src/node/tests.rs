@@ -1,0 +1,275 @@
+//! The node driven by an in-memory store, the way a runtime drives it.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const NOW: Timestamp = Timestamp::from_unix_millis(1_553_510_303_000); // 2019-03-25T10:38:23Z
+
+/// A test host: executes store outputs against a map, collects everything else.
+struct Host {
+    node: Node,
+    store: HashMap<MessageId, OutgoingMessage>,
+    statuses: Vec<StatusRecord>,
+    answers: Vec<(CallId, ApiResponse)>,
+    events: Vec<StatusEvent>,
+    /// Make the next N writes fail with this error.
+    fail_writes: Vec<StoreError>,
+}
+
+impl Host {
+    fn new() -> Self {
+        Host {
+            node: Node::new(Config::new("910077473"), [9; 32], NOW),
+            store: HashMap::new(),
+            statuses: Vec::new(),
+            answers: Vec::new(),
+            events: Vec::new(),
+            fail_writes: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, i: Input) {
+        self.node.handle_input(i, NOW);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.node.poll_output() {
+                Output::Idle { .. } => return,
+                Output::Load(id, Query::OutgoingMessage(mid)) => {
+                    let found = self.store.get(&mid).cloned().map(Box::new);
+                    self.node
+                        .handle_input(Input::Loaded(id, Ok(Loaded::OutgoingMessage(found))), NOW);
+                }
+                Output::Persist(id, Write::CreateOutgoing { message, status }) => {
+                    let result = if let Some(e) = self.fail_writes.pop() {
+                        Err(e)
+                    } else if let std::collections::hash_map::Entry::Vacant(e) =
+                        self.store.entry(status.message_id)
+                    {
+                        e.insert(*message);
+                        self.statuses.push(status);
+                        Ok(())
+                    } else {
+                        Err(StoreError::Conflict)
+                    };
+                    self.node.handle_input(Input::Persisted(id, result), NOW);
+                }
+                Output::Respond(call, r) => self.answers.push((call, r)),
+                Output::Status(e) => self.events.push(e),
+                Output::Http(..) => panic!("no HTTP expected"),
+            }
+        }
+    }
+
+    fn create(&mut self, call: u64, body: &Value) -> &ApiResponse {
+        let body = Bytes::from(body.to_string());
+        self.input(Input::Api(CallId(call), ApiCall::CreateMessage { body }));
+        let (c, r) = self.answers.last().expect("an answer");
+        assert_eq!(*c, CallId(call));
+        r
+    }
+}
+
+use bytes::Bytes;
+
+fn arkivmelding(message_id: &str, hoveddokument: &str) -> Value {
+    json!({
+        "standardBusinessDocumentHeader": {
+            "headerVersion": "1.0",
+            "sender": [{"identifier": {"value": "0192:910077473", "authority": "iso6523-actorid-upis"}}],
+            "receiver": [{"identifier": {"value": "0192:910075918", "authority": "iso6523-actorid-upis"}}],
+            "documentIdentification": {"standard": "urn:no:difi:arkivmelding:xsd::arkivmelding", "typeVersion": "1.0",
+                "instanceIdentifier": message_id, "type": "arkivmelding"},
+            "businessScope": {"scope": [{"type": "ConversationId", "instanceIdentifier": "b4567a25-672c-4c2e-9a0f-08c52c54254b",
+                "identifier": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0"}]}
+        },
+        "arkivmelding": {"hoveddokument": hoveddokument}
+    })
+}
+
+const ID: &str = "e99e5cd1-74de-4cce-b902-cecdf97dc4f3";
+
+#[test]
+fn create_is_answered_after_the_write_and_records_opprettet() {
+    let mut h = Host::new();
+    let ApiResponse::Json(sbd) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
+        panic!("{:?}", h.answers)
+    };
+    assert_eq!(
+        sbd["standardBusinessDocumentHeader"]["documentIdentification"]["creationDateAndTime"],
+        "2019-03-25T11:38:23+01:00"
+    );
+    assert_eq!(
+        sbd["standardBusinessDocumentHeader"]["businessScope"]["scope"][0]["scopeInformation"][0]["expectedResponseDateTime"],
+        "2019-03-26T11:38:23+01:00"
+    );
+    assert_eq!(h.statuses.len(), 1);
+    assert_eq!(h.statuses[0].status, Status::Opprettet);
+    assert_eq!(h.events.len(), 1);
+    assert_eq!(
+        h.events[0].conversation_id.unwrap().to_string(),
+        "b4567a25-672c-4c2e-9a0f-08c52c54254b"
+    );
+    let stored = &h.store[&ID.parse().unwrap()];
+    assert_eq!(stored.expiry, NOW + DEFAULT_TTL);
+}
+
+#[test]
+fn create_is_idempotent_and_a_different_body_conflicts() {
+    let mut h = Host::new();
+    let first = match h.create(1, &arkivmelding(ID, "a.pdf")) {
+        ApiResponse::Json(v) => v.clone(),
+        other => panic!("{other:?}"),
+    };
+    // A retry of the same request gets the stored message, and no second status.
+    let ApiResponse::Json(again) = h.create(2, &arkivmelding(ID, "a.pdf")) else {
+        panic!()
+    };
+    assert_eq!(*again, first);
+    assert_eq!(h.statuses.len(), 1);
+    assert_eq!(h.events.len(), 1);
+    // Another SBD under the same messageId is refused.
+    let ApiResponse::Error(e) = h.create(3, &arkivmelding(ID, "b.pdf")) else {
+        panic!()
+    };
+    assert_eq!(e.status, 409);
+    assert_eq!(
+        e.exception.class_name(),
+        "no.difi.meldingsutveksling.exceptions.MessageAlreadyExistsException"
+    );
+    assert_eq!(
+        e.message,
+        format!("Message with messageId = {ID} already exists")
+    );
+}
+
+#[test]
+fn a_lost_race_is_resolved_by_looking_again() {
+    let mut h = Host::new();
+    // A conflict whose winner then vanished (deleted in between): the node looks
+    // again, finds nothing, and writes.
+    h.fail_writes.push(StoreError::Conflict);
+    assert!(matches!(
+        h.create(1, &arkivmelding(ID, "a.pdf")),
+        ApiResponse::Json(_)
+    ));
+    assert_eq!(h.store.len(), 1);
+    // A real race: the other create committed between our lookup and our write.
+    let mut h = Host::new();
+    h.create(1, &arkivmelding(ID, "a.pdf"));
+    let winner = h.store[&ID.parse().unwrap()].clone();
+    h.store.clear();
+    h.node.handle_input(
+        Input::Api(
+            CallId(2),
+            ApiCall::CreateMessage {
+                body: Bytes::from(arkivmelding(ID, "a.pdf").to_string()),
+            },
+        ),
+        NOW,
+    );
+    // Execute the lookup against the empty store, then commit the winner before the write.
+    let Output::Load(lid, _) = h.node.poll_output() else {
+        panic!()
+    };
+    h.node
+        .handle_input(Input::Loaded(lid, Ok(Loaded::OutgoingMessage(None))), NOW);
+    let Output::Persist(wid, _) = h.node.poll_output() else {
+        panic!()
+    };
+    h.store.insert(ID.parse().unwrap(), winner.clone());
+    h.node
+        .handle_input(Input::Persisted(wid, Err(StoreError::Conflict)), NOW);
+    h.drain();
+    let (_, ApiResponse::Json(v)) = h.answers.last().unwrap() else {
+        panic!()
+    };
+    assert_eq!(*v, winner.sbd.to_json_value());
+}
+
+#[test]
+fn store_failures_are_500_and_nothing_is_acknowledged() {
+    let mut h = Host::new();
+    h.fail_writes
+        .push(StoreError::Unavailable("disk full".into()));
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
+        panic!()
+    };
+    assert_eq!(e.status, 500);
+    assert!(e.message.contains("disk full"));
+    assert!(h.events.is_empty());
+}
+
+#[test]
+fn bad_input_is_a_4xx_with_the_reference_exception() {
+    let mut h = Host::new();
+    h.input(Input::Api(
+        CallId(1),
+        ApiCall::CreateMessage {
+            body: Bytes::from_static(b"{not json"),
+        },
+    ));
+    let (_, ApiResponse::Error(e)) = &h.answers[0] else {
+        panic!()
+    };
+    assert_eq!(e.exception, Exception::MessageNotReadable);
+    let mut bad = arkivmelding("not-a-uuid", "a.pdf");
+    let ApiResponse::Error(e) = h.create(2, &bad) else {
+        panic!()
+    };
+    assert_eq!(e.exception, Exception::ConstraintViolation);
+    assert_eq!(e.errors[0].code, "UUID");
+    bad = arkivmelding(ID, "a.pdf");
+    bad["standardBusinessDocumentHeader"]["businessScope"]["scope"][0]["scopeInformation"] =
+        json!([{"expectedResponseDateTime": "2019-03-25T11:00:00+01:00"}]);
+    let ApiResponse::Error(e) = h.create(3, &bad) else {
+        panic!()
+    };
+    assert_eq!(e.errors[0].code, "Future");
+    assert!(h.store.is_empty());
+}
+
+#[test]
+fn get_outgoing() {
+    let mut h = Host::new();
+    h.create(1, &arkivmelding(ID, "a.pdf"));
+    h.input(Input::Api(
+        CallId(2),
+        ApiCall::GetOutgoing {
+            message_id: ID.parse().unwrap(),
+        },
+    ));
+    assert!(matches!(
+        h.answers.last(),
+        Some((CallId(2), ApiResponse::Json(_)))
+    ));
+    let other: MessageId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
+    h.input(Input::Api(
+        CallId(3),
+        ApiCall::GetOutgoing { message_id: other },
+    ));
+    let Some((_, ApiResponse::Error(e))) = h.answers.last() else {
+        panic!()
+    };
+    assert_eq!(e.status, 404);
+    assert_eq!(
+        e.message,
+        format!("Message with messageId = {other} was not found")
+    );
+}
+
+#[test]
+fn stale_answers_are_counted_not_fatal() {
+    let mut h = Host::new();
+    h.input(Input::Loaded(LoadId(77), Ok(Loaded::OutgoingMessage(None))));
+    h.input(Input::Persisted(WriteId(78), Ok(())));
+    h.input(Input::Tick);
+    assert_eq!(h.node.stale_answers(), 2);
+    assert!(h.answers.is_empty());
+    assert_eq!(h.node.poll_output(), Output::Idle { wake_at: None });
+}
