@@ -1,1 +1,31 @@
-fn main() {}
+//! `efm`: the eFormidling integration point and its tools.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod clock;
+mod sbd;
+
+#[derive(Parser)]
+#[command(name = "efm", version, about = "eFormidling integration point")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with StandardBusinessDocuments.
+    Sbd {
+        #[command(subcommand)]
+        command: sbd::SbdCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sbd { command } => sbd::run(command),
+    }
+}

@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod entropy;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ids;
 pub mod node;
 pub mod sbd;

@@ -333,9 +333,19 @@ pub enum DialogmeldingKvitteringStatus {
 }
 
 impl BusinessMessage {
-    /// Decode the business-message object of the given type.
-    pub fn from_value(kind: MessageType, value: Value) -> Result<Self, serde_json::Error> {
-        use serde_json::from_value as de;
+    /// Decode the business-message object of the given type. The error names the
+    /// failing field's path.
+    pub fn from_value(kind: MessageType, value: Value) -> Result<Self, String> {
+        fn de<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." {
+                    e.into_inner().to_string()
+                } else {
+                    format!("{path}: {}", e.into_inner())
+                }
+            })
+        }
         Ok(match kind {
             MessageType::Arkivmelding => BusinessMessage::Arkivmelding(de(value)?),
             MessageType::ArkivmeldingKvittering => {

@@ -322,7 +322,7 @@ impl WireHeader {
         let header_version = required(self.header_version, format!("{HEADER}.headerVersion"), out);
         let sender = partner(self.sender, "sender", out);
         let receiver = partner(self.receiver, "receiver", out);
-        if receiver.is_none() && message_type.requires_receiver() && out.len() == before {
+        if matches!(receiver, Some(None)) && message_type.requires_receiver() {
             out.push(Violation::not_null(format!("{HEADER}.receiver")));
         }
         let document = match self.document_identification {

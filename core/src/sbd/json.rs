@@ -108,7 +108,7 @@ impl Sbd {
             return Err(unreadable(format!("'{key}' must be a JSON object")));
         }
         let message = BusinessMessage::from_value(message_type, body)
-            .map_err(|e| unreadable(format!("{key}: {e}")))?;
+            .map_err(|e| unreadable(format!("{}.{e}", message_type.name())))?;
         let mut violations = Vec::new();
         let header = header.into_model(message_type, &mut violations);
         violations.extend(message.violations());
