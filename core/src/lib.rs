@@ -7,6 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod jose;
+pub mod registry;
+pub mod routing;
 pub mod timestamp;
 
 pub use timestamp::{Duration, Timestamp};
