@@ -1,1 +1,30 @@
-fn main() {}
+//! The `efm` binary: one subcommand per module, each with its own arguments and `run`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod capabilities;
+mod registry;
+
+#[derive(Parser)]
+#[command(name = "efm", version, about = "eFormidling integration point tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A local service registry for demos and tests.
+    Registry(registry::RegistryArgs),
+    /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
+    Capabilities(capabilities::CapabilitiesArgs),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Registry(args) => registry::run(args),
+        Command::Capabilities(args) => capabilities::run(args),
+    }
+}
