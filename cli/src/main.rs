@@ -1,10 +1,13 @@
-//! `efm`: the eFormidling integration point and its tools.
+//! `efm`: the eFormidling integration point and its tools. One subcommand per module,
+//! each with its own arguments and `run`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod capabilities;
 mod clock;
+mod registry;
 mod sbd;
 
 #[derive(Parser)]
@@ -21,11 +24,16 @@ enum Command {
         #[command(subcommand)]
         command: sbd::SbdCommand,
     },
+    /// A local service registry for demos and tests.
+    Registry(registry::RegistryArgs),
+    /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
+    Capabilities(capabilities::CapabilitiesArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Sbd { command } => sbd::run(command),
+        Command::Registry(args) => registry::run(args),
+        Command::Capabilities(args) => capabilities::run(args),
     }
 }

@@ -11,7 +11,10 @@ pub mod entropy;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ids;
+pub mod jose;
 pub mod node;
+pub mod registry;
+pub mod routing;
 pub mod sbd;
 pub mod status;
 pub mod timestamp;

@@ -1,1 +1,4 @@
 //! efm-blocking
+pub mod http_server;
+pub mod local_registry;
+pub mod registry_client;

@@ -1,0 +1,81 @@
+//! `efm registry serve`: the local service registry.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use efm_blocking::http_server::{self, ServerConfig};
+use efm_blocking::local_registry::{LocalRegistry, Signer};
+
+#[derive(Args)]
+pub struct RegistryArgs {
+    #[command(subcommand)]
+    command: RegistryCommand,
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Serve identifier/, info/, virksert/ and jwk from a folder of recorded answers.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Folder with identifier/{id}.json, identifier/{id}-*.json, info/{id}.json, virksert/{id}.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:9099")]
+    listen: String,
+    /// RSA private key (PEM PKCS#8/PKCS#1 or PKCS#8 DER, optionally followed by the
+    /// certificate chain in PEM) to sign answers with when asked for application/jose.
+    #[arg(long)]
+    sign_keystore: Option<PathBuf>,
+    /// Certificate chain (PEM) for the x5c header, when not in the key file.
+    #[arg(long, requires = "sign_keystore")]
+    sign_cert: Option<PathBuf>,
+}
+
+pub fn run(args: RegistryArgs) -> ExitCode {
+    match args.command {
+        RegistryCommand::Serve(a) => match serve(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("efm registry serve: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<(), String> {
+    if !a.dir.is_dir() {
+        return Err(format!("{} is not a folder", a.dir.display()));
+    }
+    let signer = match &a.sign_keystore {
+        None => None,
+        Some(path) => {
+            let key = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let cert = match &a.sign_cert {
+                Some(c) => Some(std::fs::read(c).map_err(|e| format!("{}: {e}", c.display()))?),
+                None => None,
+            };
+            Some(
+                Signer::load(&key, cert.as_deref())
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+            )
+        }
+    };
+    let registry = LocalRegistry::new(&a.dir, signer);
+    let handler = Arc::new(move |req: &http::Request<()>, _body: &[u8]| registry.handle(req));
+    let listener =
+        std::net::TcpListener::bind(&a.listen).map_err(|e| format!("{}: {e}", a.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // Scripts and tests read this line to learn the port.
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    http_server::accept_loop(listener, ServerConfig::default(), handler);
+    Ok(())
+}

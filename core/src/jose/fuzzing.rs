@@ -1,0 +1,16 @@
+//! Fuzz entry point for the compact JWS and JWK set parsers.
+
+use super::jwk::JwkSet;
+use super::jws::CompactJws;
+
+pub fn jws(data: &[u8]) {
+    if let Ok(jws) = std::str::from_utf8(data).map(CompactJws::parse) {
+        let _ = jws.map(|j| j.kid().map(str::len));
+    }
+    if let Ok(set) = JwkSet::parse(data) {
+        for k in &set.keys {
+            let _ = k.thumbprint();
+        }
+        let _ = set.to_json();
+    }
+}

@@ -1,0 +1,295 @@
+//! A small blocking HTTP/1.1 server: one thread per connection, each running the
+//! `ureq-proto` server state machine over a `TcpStream`.
+//!
+//! The handler sees a whole request (head plus body, up to a limit) and returns a whole
+//! response. That is enough for the local registry and for the API of `efm serve`,
+//! whose large payloads are bounded by configuration; streaming can come later
+//! without changing the loop's shape.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use ureq_proto::server::{RecvRequestResult, Reply, SendResponseResult};
+
+/// Answers one request. Must not panic; a panic ends only that connection's thread.
+pub type Handler = dyn Fn(&Request<()>, &[u8]) -> Response<Vec<u8>> + Send + Sync;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest request head we buffer before refusing.
+    pub max_head: usize,
+    /// Largest request body we accept.
+    pub max_body: usize,
+    /// Idle time after which a connection is dropped.
+    pub read_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_head: 64 * 1024,
+            max_body: 64 * 1024 * 1024,
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("HTTP: {0}")]
+    Protocol(#[from] ureq_proto::Error),
+    #[error("request head larger than {0} bytes")]
+    HeadTooLarge(usize),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("connection closed in the middle of a request")]
+    Truncated,
+}
+
+/// A running server: its address, and the accept thread.
+pub struct Server {
+    addr: SocketAddr,
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Binds `addr` and serves in background threads; returns once listening.
+pub fn spawn(addr: &str, config: ServerConfig, handler: Arc<Handler>) -> io::Result<Server> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("http-accept".into())
+        .spawn(move || accept_loop(listener, config, handler))?;
+    Ok(Server { addr: local })
+}
+
+/// Accepts forever on `listener`, one thread per connection.
+pub fn accept_loop(listener: TcpListener, config: ServerConfig, handler: Arc<Handler>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let handler = handler.clone();
+        let config = config.clone();
+        let spawned = std::thread::Builder::new()
+            .name("http-conn".into())
+            .spawn(move || {
+                // Errors end the connection; there is nobody to report them to but the log.
+                if let Err(e) = serve_connection(stream, &config, &*handler)
+                    && !matches!(e, ServerError::Io(_))
+                {
+                    eprintln!("http: connection ended: {e}");
+                }
+            });
+        if spawned.is_err() {
+            eprintln!("http: could not start a connection thread");
+        }
+    }
+}
+
+/// Serves requests on one connection until the client or the protocol closes it.
+pub fn serve_connection(
+    mut stream: TcpStream,
+    config: &ServerConfig,
+    handler: &Handler,
+) -> Result<(), ServerError> {
+    stream.set_read_timeout(Some(config.read_timeout))?;
+    let mut input: Vec<u8> = Vec::new();
+    let mut out = vec![0u8; 16 * 1024];
+    loop {
+        let mut reply = Reply::new()?;
+        let request = loop {
+            let (used, request) = reply.try_request(&input)?;
+            if let Some(request) = request {
+                input.drain(..used);
+                break request;
+            }
+            if input.len() > config.max_head {
+                let _ = stream.write_all(&simple_response(431));
+                return Err(ServerError::HeadTooLarge(config.max_head));
+            }
+            if fill(&mut stream, &mut input)? == 0 {
+                // A clean close between requests.
+                return if input.is_empty() {
+                    Ok(())
+                } else {
+                    Err(ServerError::Truncated)
+                };
+            }
+        };
+
+        let Some(next) = reply.proceed() else {
+            return Err(ServerError::Truncated);
+        };
+        let mut body = Vec::new();
+        let provide = match next {
+            RecvRequestResult::ProvideResponse(r) => r,
+            RecvRequestResult::Send100(r) => {
+                let (n, mut r) = r.accept(&mut out)?;
+                stream.write_all(&out[..n])?;
+                read_body(&mut r, &mut stream, &mut input, &mut body, config.max_body)?;
+                r.proceed()?
+            }
+            RecvRequestResult::RecvBody(mut r) => {
+                read_body(&mut r, &mut stream, &mut input, &mut body, config.max_body)?;
+                r.proceed()?
+            }
+        };
+
+        let response = handler(&request, &body);
+        let (mut parts, payload) = response.into_parts();
+        // A known length rather than chunking: simpler clients (and curl logs) cope better.
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
+        let mut sending = provide.provide(Response::from_parts(parts, ()))?;
+        while !sending.is_finished() {
+            let n = sending.write(&mut out)?;
+            stream.write_all(&out[..n])?;
+        }
+        let cleanup = match sending.proceed() {
+            SendResponseResult::Cleanup(c) => c,
+            SendResponseResult::SendBody(mut b) => {
+                let mut pos = 0;
+                while pos < payload.len() {
+                    let (used, n) = b.write(&payload[pos..], &mut out)?;
+                    pos += used;
+                    stream.write_all(&out[..n])?;
+                }
+                let (_, n) = b.write(&[], &mut out)?;
+                stream.write_all(&out[..n])?;
+                b.proceed()
+            }
+        };
+        stream.flush()?;
+        if cleanup.must_close_connection() {
+            return Ok(());
+        }
+    }
+}
+
+fn read_body(
+    reply: &mut Reply<ureq_proto::server::state::RecvBody>,
+    stream: &mut TcpStream,
+    input: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+    max_body: usize,
+) -> Result<(), ServerError> {
+    let mut chunk = vec![0u8; 16 * 1024];
+    while !reply.is_ended() {
+        let (used, n) = reply.read(input, &mut chunk)?;
+        input.drain(..used);
+        body.extend_from_slice(&chunk[..n]);
+        if body.len() > max_body {
+            let _ = stream.write_all(&simple_response(413));
+            return Err(ServerError::BodyTooLarge(max_body));
+        }
+        if used == 0 && n == 0 && !reply.is_ended() && fill(stream, input)? == 0 {
+            return Err(ServerError::Truncated);
+        }
+    }
+    Ok(())
+}
+
+fn fill(stream: &mut TcpStream, input: &mut Vec<u8>) -> io::Result<usize> {
+    let mut buf = [0u8; 8192];
+    let n = stream.read(&mut buf)?;
+    input.extend_from_slice(&buf[..n]);
+    Ok(n)
+}
+
+/// A bodyless response for when the state machine cannot be used any more.
+fn simple_response(status: u16) -> Vec<u8> {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .into_bytes()
+}
+
+/// A response with a body and a content type.
+pub fn response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo() -> Arc<Handler> {
+        Arc::new(|req: &Request<()>, body: &[u8]| {
+            let text = format!("{} {} {}", req.method(), req.uri(), body.len());
+            response(200, "text/plain", text.into_bytes())
+        })
+    }
+
+    fn roundtrip(addr: SocketAddr, raw: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(raw).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn serves_get_post_chunked_and_keep_alive() {
+        let server = spawn("127.0.0.1:0", ServerConfig::default(), echo()).unwrap();
+        let a = server.local_addr();
+        let out = roundtrip(a, b"GET /x?y=1 HTTP/1.1\r\nhost: t\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.contains("content-length: 12"), "{out}");
+        assert!(out.ends_with("GET /x?y=1 0"), "{out}");
+
+        let out = roundtrip(
+            a,
+            b"POST /p HTTP/1.1\r\nhost: t\r\ncontent-length: 5\r\n\r\nhelloGET /q HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        );
+        assert!(out.contains("POST /p 5"), "{out}");
+        assert!(out.contains("GET /q 0"), "{out}");
+
+        let out = roundtrip(
+            a,
+            b"POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        );
+        assert!(
+            out.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"),
+            "{out}"
+        );
+        assert!(out.ends_with("POST /c 3"), "{out}");
+    }
+
+    #[test]
+    fn refuses_garbage_and_oversized_bodies() {
+        let config = ServerConfig {
+            max_body: 4,
+            ..ServerConfig::default()
+        };
+        let server = spawn("127.0.0.1:0", config, echo()).unwrap();
+        let a = server.local_addr();
+        let out = roundtrip(
+            a,
+            b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n0123456789",
+        );
+        assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+        // Not HTTP at all: the connection is dropped without an answer.
+        let out = roundtrip(a, b"\x00\x01\x02 nonsense\r\n\r\n");
+        assert!(!out.contains("200 OK"), "{out}");
+        // A truncated head: nothing is served.
+        let out = roundtrip(a, b"GET / HTTP/1.1\r\nhost");
+        assert!(out.is_empty(), "{out}");
+    }
+}
