@@ -17,7 +17,19 @@ pub struct DateTime(OffsetDateTime);
 pub struct BadDateTime(pub String);
 
 impl DateTime {
+    /// Years 0000 to 9999 only: RFC 3339 (and so our output) cannot write others.
     pub fn parse(s: &str) -> Result<Self, BadDateTime> {
+        let dt = Self::parse_any_year(s)?;
+        let writable =
+            (0..=9999).contains(&dt.0.year()) && dt.0.offset().seconds_past_minute() == 0;
+        if writable {
+            Ok(dt)
+        } else {
+            Err(BadDateTime(s.to_owned()))
+        }
+    }
+
+    fn parse_any_year(s: &str) -> Result<Self, BadDateTime> {
         let bad = || BadDateTime(s.to_owned());
         if let Ok(dt) = OffsetDateTime::parse(s, &Rfc3339) {
             return Ok(DateTime(dt));
