@@ -24,6 +24,13 @@ pub enum Exception {
     IdentifierNotFound,
     ConversationNotFound,
     NoContent,
+    SubscriptionNotFound,
+    /// A path or query parameter of the wrong type or form.
+    BadParameter,
+    /// No endpoint at this path.
+    NoHandler,
+    /// The path exists, but not for this method.
+    MethodNotAllowed,
     /// Our store or another dependency failed; not the caller's fault.
     Internal,
 }
@@ -64,6 +71,16 @@ impl Exception {
                 "no.difi.meldingsutveksling.exceptions.ConversationNotFoundException"
             }
             Exception::NoContent => "no.difi.meldingsutveksling.exceptions.NoContentException",
+            Exception::SubscriptionNotFound => {
+                "no.difi.meldingsutveksling.exceptions.SubscriptionNotFoundException"
+            }
+            Exception::BadParameter => {
+                "org.springframework.web.method.annotation.MethodArgumentTypeMismatchException"
+            }
+            Exception::NoHandler => "org.springframework.web.servlet.NoHandlerFoundException",
+            Exception::MethodNotAllowed => {
+                "org.springframework.web.HttpRequestMethodNotSupportedException"
+            }
             Exception::Internal => "java.lang.RuntimeException",
         }
     }
@@ -73,7 +90,10 @@ impl Exception {
         match self {
             Exception::MessageNotFound
             | Exception::IdentifierNotFound
-            | Exception::ConversationNotFound => 404,
+            | Exception::ConversationNotFound
+            | Exception::SubscriptionNotFound
+            | Exception::NoHandler => 404,
+            Exception::MethodNotAllowed => 405,
             Exception::MessageAlreadyExists => 409,
             Exception::NoContent => 204,
             Exception::Internal => 500,

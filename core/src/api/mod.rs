@@ -2,5 +2,13 @@
 //! calls it takes.
 
 mod error;
+mod page;
+mod query;
+mod route;
 
 pub use error::{ApiError, Exception};
+pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pageable, Sort, SortDirection, page_json};
+pub use query::{BadQuery, Query};
+pub use route::{
+    ConversationFilter, IncomingFilter, MessageRef, OutgoingFilter, Route, StatusFilter,
+};
