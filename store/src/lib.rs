@@ -1,0 +1,225 @@
+//! efm-store: carries out the node's store outputs (`Output::Load`, `Output::Persist`)
+//! against a data folder: SQLite for metadata (`efm.sqlite`), payload files beside
+//! it, never BLOBs. The whole folder can be backed up by copying it.
+//!
+//! A write returns only after SQLite has made it durable (WAL with `synchronous=FULL`),
+//! which is what lets the node acknowledge an API call after `Persisted(Ok)`.
+
+#![forbid(unsafe_code)]
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+
+use efm_core::Timestamp;
+use efm_core::ids::MessageId;
+use efm_core::node::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
+use efm_core::sbd::Sbd;
+use efm_core::status::{Direction, Lifecycle, Status};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+pub use migrations::MigrationError;
+
+pub const DATABASE_FILE: &str = "efm.sqlite";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open {path}: {source}")]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Migration {
+        path: PathBuf,
+        source: MigrationError,
+    },
+}
+
+pub struct Store {
+    conn: Connection,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Open (or create) the data folder `dir` and bring its schema up to date.
+    pub fn open(dir: &Path, now: Timestamp) -> Result<Store, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Folder {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join(DATABASE_FILE);
+        let db_err = |source| OpenError::Database {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(db_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(db_err)?;
+        migrations::migrate(&mut conn, now.as_unix_millis()).map_err(|source| {
+            OpenError::Migration {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(Store {
+            conn,
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Carry out a read.
+    pub fn load(&mut self, q: &Query) -> Result<Loaded, StoreError> {
+        match q {
+            Query::OutgoingMessage(id) => self.outgoing(*id).map(Loaded::OutgoingMessage),
+        }
+    }
+
+    /// Carry out a write, durably, in one transaction.
+    pub fn persist(&mut self, w: &Write) -> Result<(), StoreError> {
+        match w {
+            Write::CreateOutgoing { message, status } => self.create_outgoing(message, status),
+        }
+    }
+
+    fn create_outgoing(
+        &mut self,
+        m: &OutgoingMessage,
+        status: &StatusRecord,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(unavailable)?;
+        let sbd = &m.sbd;
+        let conversation_id = sbd.header.conversation_id().map(|c| c.to_string());
+        let message_id = status.message_id.to_string();
+        tx.execute(
+            "INSERT INTO outgoing_message (message_id, conversation_id, sbd, request, created, expiry)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                message_id,
+                conversation_id,
+                sbd.to_json_value().to_string(),
+                m.request,
+                m.created.as_unix_millis(),
+                m.expiry.as_unix_millis()
+            ],
+        )
+        .map_err(conflict_or_unavailable)?;
+        tx.execute(
+            "INSERT INTO conversation (conversation_id, message_id, direction, sender, receiver,
+                 process_identifier, document_identifier, expiry, last_update)
+             VALUES (?1, ?2, 'OUTGOING', ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                conversation_id,
+                message_id,
+                sbd.header.sender.as_ref().map(|p| p.value.clone()),
+                sbd.header.receiver.as_ref().map(|p| p.value.clone()),
+                sbd.header.process(),
+                sbd.standard(),
+                m.expiry.as_unix_millis(),
+                status.at.as_unix_millis()
+            ],
+        )
+        .map_err(conflict_or_unavailable)?;
+        let conversation = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO message_status (conversation, status, description, last_update) VALUES (?1, ?2, ?3, ?4)",
+            params![conversation, status.status.name(), status.description, status.at.as_unix_millis()],
+        )
+        .map_err(conflict_or_unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn outgoing(&mut self, id: MessageId) -> Result<Option<Box<OutgoingMessage>>, StoreError> {
+        let key = id.to_string();
+        let row = self
+            .conn
+            .query_row(
+                "SELECT sbd, request, created, expiry FROM outgoing_message WHERE message_id = ?1",
+                params![key],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(unavailable)?;
+        let Some((sbd, request, created, expiry)) = row else {
+            return Ok(None);
+        };
+        let sbd = Sbd::from_json(sbd.as_bytes()).map_err(|e| {
+            StoreError::Unavailable(format!("stored SBD of {key} does not read back: {e}"))
+        })?;
+        let history = self.statuses(&key, Direction::Outgoing)?;
+        Ok(Some(Box::new(OutgoingMessage {
+            sbd,
+            request,
+            created: Timestamp::from_unix_millis(created),
+            expiry: Timestamp::from_unix_millis(expiry),
+            lifecycle: Lifecycle::replay(Direction::Outgoing, history),
+        })))
+    }
+
+    /// The statuses of a message, in the order they were recorded.
+    fn statuses(
+        &mut self,
+        message_id: &str,
+        direction: Direction,
+    ) -> Result<Vec<Status>, StoreError> {
+        let dir = match direction {
+            Direction::Outgoing => "OUTGOING",
+            Direction::Incoming => "INCOMING",
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.status FROM message_status s JOIN conversation c ON s.conversation = c.id
+                 WHERE c.message_id = ?1 AND c.direction = ?2 ORDER BY s.id",
+            )
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![message_id, dir], |r| r.get::<_, String>(0))
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for name in rows {
+            let name = name.map_err(unavailable)?;
+            // A value this version does not know (written by a newer one) is skipped
+            // rather than failing the whole message.
+            if let Some(s) = Status::from_name(&name) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn conflict_or_unavailable(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict,
+        _ => unavailable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+//! The schema, as an ordered list of migrations. Each runs once, in a transaction,
+//! and is recorded in `schema_migrations` with the time it ran, so the history of a
+//! data folder can be read back. Never edit a released migration: add one.
+
+use rusqlite::{Connection, params};
+
+/// `(version, SQL)`, in order. The SQL is plain enough that the same statements, with
+/// `BIGSERIAL` for the keys, carry over to PostgreSQL.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "
+    CREATE TABLE outgoing_message (
+        message_id      TEXT PRIMARY KEY,
+        conversation_id TEXT,
+        sbd             TEXT    NOT NULL,
+        request         TEXT    NOT NULL,
+        created         INTEGER NOT NULL,
+        expiry          INTEGER NOT NULL
+    );
+    CREATE TABLE conversation (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id     TEXT,
+        message_id          TEXT    NOT NULL,
+        direction           TEXT    NOT NULL CHECK (direction IN ('OUTGOING', 'INCOMING')),
+        sender              TEXT,
+        receiver            TEXT,
+        process_identifier  TEXT,
+        document_identifier TEXT,
+        service_identifier  TEXT,
+        expiry              INTEGER,
+        finished            INTEGER NOT NULL DEFAULT 0,
+        pollable            INTEGER NOT NULL DEFAULT 0,
+        last_update         INTEGER NOT NULL,
+        UNIQUE (message_id, direction)
+    );
+    CREATE INDEX conversation_conversation_id ON conversation (conversation_id);
+    CREATE TABLE message_status (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE,
+        status       TEXT    NOT NULL,
+        description  TEXT,
+        raw_receipt  TEXT,
+        last_update  INTEGER NOT NULL,
+        -- Each status value at most once per message: the store enforces what the
+        -- lifecycle promises, whatever a caller does.
+        UNIQUE (conversation, status)
+    );
+    ",
+)];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error(
+        "the data folder's schema is version {found}, newer than this efm knows ({known}); use a newer efm"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error("migration {version} failed: {source}")]
+    Failed {
+        version: i64,
+        source: rusqlite::Error,
+    },
+}
+
+/// Bring the schema up to date. `now` is recorded as each migration's time.
+pub fn migrate(conn: &mut Connection, now_ms: i64) -> Result<(), MigrationError> {
+    let failed = |version| move |source| MigrationError::Failed { version, source };
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(failed(0))?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(failed(0))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(MigrationError::TooNew {
+            found: current,
+            known,
+        });
+    }
+    for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction().map_err(failed(version))?;
+        tx.execute_batch(sql).map_err(failed(version))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, now_ms],
+        )
+        .map_err(failed(version))?;
+        tx.commit().map_err(failed(version))?;
+    }
+    Ok(())
+}

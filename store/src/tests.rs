@@ -1,0 +1,144 @@
+use efm_core::node::{ApiCall, ApiResponse, CallId, Config, Input, Node, Output};
+
+use super::*;
+
+const NOW: Timestamp = Timestamp::from_unix_millis(1_553_510_303_000);
+const ID: &str = "e99e5cd1-74de-4cce-b902-cecdf97dc4f3";
+
+fn sbd_json(hoveddokument: &str) -> String {
+    serde_json::json!({
+        "standardBusinessDocumentHeader": {
+            "headerVersion": "1.0",
+            "receiver": [{"identifier": {"value": "0192:910075918", "authority": "iso6523-actorid-upis"}}],
+            "documentIdentification": {"standard": "urn:no:difi:arkivmelding:xsd::arkivmelding", "typeVersion": "1.0",
+                "instanceIdentifier": ID, "type": "arkivmelding"},
+            "businessScope": {"scope": [{"type": "ConversationId", "instanceIdentifier": "b4567a25-672c-4c2e-9a0f-08c52c54254b",
+                "identifier": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0"}]}
+        },
+        "arkivmelding": {"hoveddokument": hoveddokument}
+    })
+    .to_string()
+}
+
+/// Drive a node against the store, as a runtime does, and return the answer.
+fn call(node: &mut Node, store: &mut Store, call: ApiCall) -> ApiResponse {
+    node.handle_input(Input::Api(CallId(1), call), NOW);
+    let mut answer = None;
+    loop {
+        match node.poll_output() {
+            Output::Idle { .. } => break,
+            Output::Load(id, q) => node.handle_input(Input::Loaded(id, store.load(&q)), NOW),
+            Output::Persist(id, w) => {
+                node.handle_input(Input::Persisted(id, store.persist(&w)), NOW)
+            }
+            Output::Respond(_, r) => answer = Some(r),
+            Output::Status(_) | Output::Http(..) => {}
+        }
+    }
+    answer.expect("an answer")
+}
+
+fn create(body: String) -> ApiCall {
+    ApiCall::CreateMessage { body: body.into() }
+}
+
+#[test]
+fn a_created_message_survives_reopening_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let mut store = Store::open(dir.path(), NOW).unwrap();
+        let mut node = Node::new(Config::new("910077473"), [1; 32], NOW);
+        let ApiResponse::Json(v) = call(&mut node, &mut store, create(sbd_json("a.pdf"))) else {
+            panic!()
+        };
+        v
+    };
+    // A new process: a new store handle and a new node, same folder.
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = Node::new(Config::new("910077473"), [2; 32], NOW);
+    let got = call(
+        &mut node,
+        &mut store,
+        ApiCall::GetOutgoing {
+            message_id: ID.parse().unwrap(),
+        },
+    );
+    assert_eq!(got, ApiResponse::Json(first.clone()));
+    // The same create again is answered from the store; a different one is refused.
+    assert_eq!(
+        call(&mut node, &mut store, create(sbd_json("a.pdf"))),
+        ApiResponse::Json(first)
+    );
+    let ApiResponse::Error(e) = call(&mut node, &mut store, create(sbd_json("b.pdf"))) else {
+        panic!()
+    };
+    assert_eq!(e.status, 409);
+    let Ok(Loaded::OutgoingMessage(Some(m))) =
+        store.load(&Query::OutgoingMessage(ID.parse().unwrap()))
+    else {
+        panic!()
+    };
+    assert_eq!(m.lifecycle.current(), Status::Opprettet);
+}
+
+#[test]
+fn the_store_refuses_a_second_message_with_the_same_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = Node::new(Config::new("910077473"), [1; 32], NOW);
+    call(&mut node, &mut store, create(sbd_json("a.pdf")));
+    let Ok(Loaded::OutgoingMessage(Some(m))) =
+        store.load(&Query::OutgoingMessage(ID.parse().unwrap()))
+    else {
+        panic!()
+    };
+    let status = StatusRecord {
+        message_id: ID.parse().unwrap(),
+        status: Status::Opprettet,
+        description: None,
+        at: NOW,
+    };
+    assert_eq!(
+        store.persist(&Write::CreateOutgoing { message: m, status }),
+        Err(StoreError::Conflict)
+    );
+}
+
+#[test]
+fn migrations_are_recorded_and_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path(), NOW).unwrap());
+    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    let history: Vec<(i64, i64)> = conn
+        .prepare("SELECT version, applied_at FROM schema_migrations")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(history, [(1, NOW.as_unix_millis())]);
+    // Reopening applies nothing twice.
+    drop(Store::open(dir.path(), NOW).unwrap());
+    conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", [])
+        .unwrap();
+    let Err(OpenError::Migration {
+        source: MigrationError::TooNew { found: 99, .. },
+        ..
+    }) = Store::open(dir.path(), NOW)
+    else {
+        panic!("a newer schema must be refused")
+    };
+}
+
+#[test]
+fn statuses_are_unique_per_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = Node::new(Config::new("910077473"), [1; 32], NOW);
+    call(&mut node, &mut store, create(sbd_json("a.pdf")));
+    let dup = store.conn.execute(
+        "INSERT INTO message_status (conversation, status, last_update) SELECT id, 'OPPRETTET', 0 FROM conversation",
+        [],
+    );
+    assert!(dup.is_err(), "the schema must refuse a repeated status");
+}
