@@ -1,1 +1,2 @@
 //! Shared harness for the black-box and conformance suites.
+pub mod keys;
