@@ -16,3 +16,20 @@ pub fn registry_json(data: &[u8]) {
     let _ = classify(status, Some("application/json"), data);
     let _ = parse_virksert(data);
 }
+
+#[cfg(test)]
+mod tests {
+    /// Replays the committed seed corpus (the fuzz crate needs libFuzzer; this does not).
+    #[test]
+    fn seed_corpus_replays() {
+        for seed in [
+            &include_bytes!("../../../fuzz/corpus/registry_json/org_dpo.json")[..],
+            include_bytes!("../../../fuzz/corpus/registry_json/citizen_dpi.json"),
+            include_bytes!("../../../fuzz/corpus/registry_json/error.json"),
+            b"",
+            b"{\"serviceRecords\":[{\"service\":{\"identifier\":7}}]}",
+        ] {
+            super::registry_json(seed);
+        }
+    }
+}
