@@ -1,4 +1,5 @@
 //! efm-blocking
 pub mod http_server;
 pub mod local_registry;
+pub mod maskinporten;
 pub mod registry_client;

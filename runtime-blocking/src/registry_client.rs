@@ -30,6 +30,7 @@ pub struct RegistryClient {
     bearer: Option<String>,
     jwks: Mutex<JwksCache>,
     cache: Mutex<LookupCache<IdentifierResource>>,
+    certificates: Mutex<LookupCache<String>>,
 }
 
 struct HttpAnswer {
@@ -56,6 +57,7 @@ impl RegistryClient {
             bearer: None,
             jwks: Mutex::new(JwksCache::new()),
             cache: Mutex::new(LookupCache::default()),
+            certificates: Mutex::new(LookupCache::default()),
         }
     }
 
@@ -162,8 +164,25 @@ impl RegistryClient {
         parse_info(&self.payload(&Lookup::Info(id.to_owned()))?)
     }
 
+    /// `virksert/{id}`, cached for five minutes like the reference; errors not cached.
     pub fn virksert(&self, id: &str) -> Result<String, LookupError> {
-        parse_virksert(&self.payload(&Lookup::Virksert(id.to_owned()))?)
+        let l = Lookup::Virksert(id.to_owned());
+        let key = l.cache_key();
+        let cached = self
+            .certificates
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(&key, now())
+            .cloned();
+        if let Some(hit) = cached {
+            return Ok(hit);
+        }
+        let outcome = self.payload(&l).and_then(|p| parse_virksert(&p));
+        self.certificates
+            .lock()
+            .map_err(|_| poisoned())?
+            .record(key, &outcome, now());
+        outcome
     }
 }
 

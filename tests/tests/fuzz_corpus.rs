@@ -8,7 +8,11 @@ use efm_tests::workspace;
 type Target = fn(&[u8]);
 
 /// Every fuzz target with an entry point, by its corpus folder name.
-const TARGETS: &[(&str, Target)] = &[("sbd_parse", efm_core::fuzzing::sbd_parse)];
+const TARGETS: &[(&str, Target)] = &[
+    ("sbd_parse", efm_core::fuzzing::sbd_parse),
+    ("registry_json", efm_core::registry::fuzzing::registry_json),
+    ("jws_parse", efm_core::jose::fuzzing::jws),
+];
 
 #[test]
 fn every_corpus_replays() {
