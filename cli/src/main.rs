@@ -9,6 +9,7 @@ mod capabilities;
 mod clock;
 mod registry;
 mod sbd;
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "efm", version, about = "eFormidling integration point")]
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the integration point: the eFormidling 2 REST API on a data folder.
+    Serve(serve::ServeArgs),
     /// Work with StandardBusinessDocuments.
     Sbd {
         #[command(subcommand)]
@@ -32,6 +35,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Serve(args) => serve::run(args),
         Command::Sbd { command } => sbd::run(command),
         Command::Registry(args) => registry::run(args),
         Command::Capabilities(args) => capabilities::run(args),

@@ -3,3 +3,4 @@ pub mod http_server;
 pub mod local_registry;
 pub mod maskinporten;
 pub mod registry_client;
+pub mod serve;

@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod http;
 pub mod keys;
+pub mod server;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

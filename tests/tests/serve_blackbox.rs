@@ -1,0 +1,191 @@
+//! `efm serve` driven over HTTP like a fagsystem. These cover what the blocking
+//! runtime serves so far: create and get of outgoing messages, auth, health,
+//! hostile input, and durability across `kill -9`.
+
+use efm_tests::http::{raw, request};
+use efm_tests::server::Served;
+use efm_tests::workspace;
+use serde_json::{Value, json};
+
+const AUTH: Option<(&str, &str)> = Some(("efm", "secret"));
+const ID: &str = "5a0f3e7c-2d4b-4e8f-9c1a-7b6d5e4f3a21";
+
+fn example() -> Vec<u8> {
+    std::fs::read(workspace().join("examples/sbd/arkivmelding.json")).unwrap()
+}
+
+fn create(addr: &str, body: &[u8]) -> efm_tests::http::Reply {
+    request(
+        addr,
+        "POST",
+        "/api/messages/out",
+        AUTH,
+        Some("application/json"),
+        body,
+    )
+}
+
+#[test]
+fn create_then_get_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(dir.path(), &[]);
+    let created = create(&server.addr, &example());
+    assert_eq!(
+        created.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let sbd = created.json();
+    assert_eq!(
+        sbd["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"],
+        ID
+    );
+    assert!(
+        sbd["standardBusinessDocumentHeader"]["documentIdentification"]["creationDateAndTime"]
+            .is_string()
+    );
+    // Killed right after the 200: nothing may be lost.
+    server.kill_9();
+
+    let server = Served::start(dir.path(), &[]);
+    let got = request(
+        &server.addr,
+        "GET",
+        &format!("/api/messages/out/{ID}"),
+        AUTH,
+        None,
+        b"",
+    );
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json(), sbd);
+    // The same create again (a client retrying a lost answer) is the stored message.
+    let again = create(&server.addr, &example());
+    assert_eq!((again.status, again.json()), (200, sbd));
+    // A different SBD under the same messageId is a conflict.
+    let mut other: Value = serde_json::from_slice(&example()).unwrap();
+    other["arkivmelding"]["hoveddokument"] = json!("annet.pdf");
+    let clash = create(&server.addr, &serde_json::to_vec(&other).unwrap());
+    assert_eq!(clash.status, 409);
+    assert_eq!(
+        clash.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.MessageAlreadyExistsException"
+    );
+}
+
+#[test]
+fn the_api_needs_credentials_but_health_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(dir.path(), &[]);
+    let r = request(
+        &server.addr,
+        "POST",
+        "/api/messages/out",
+        None,
+        Some("application/json"),
+        &example(),
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.header("WWW-Authenticate").is_some());
+    let r = request(
+        &server.addr,
+        "POST",
+        "/api/messages/out",
+        Some(("efm", "wrong")),
+        Some("application/json"),
+        &example(),
+    );
+    assert_eq!(r.status, 401);
+    let r = request(&server.addr, "POST", "/manage/shutdown", None, None, b"");
+    assert_eq!(r.status, 401);
+    let r = request(&server.addr, "GET", "/manage/health", None, None, b"");
+    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("UP")));
+}
+
+#[test]
+fn hostile_input_is_a_4xx_with_the_error_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(dir.path(), &[]);
+    let a = &server.addr;
+    let cases: Vec<(efm_tests::http::Reply, u16, &str)> = vec![
+        (
+            create(a, b"{\"standardBusinessDocumentHeader\":"),
+            400,
+            "org.springframework.http.converter.HttpMessageNotReadableException",
+        ),
+        (
+            create(a, b"[1,2,3]"),
+            400,
+            "org.springframework.http.converter.HttpMessageNotReadableException",
+        ),
+        (
+            create(a, &[0xff, 0xfe, 0x00, 0x01]),
+            400,
+            "org.springframework.http.converter.HttpMessageNotReadableException",
+        ),
+        (
+            request(a, "GET", "/api/messages/out/not-a-uuid", AUTH, None, b""),
+            404,
+            "no.difi.meldingsutveksling.exceptions.MessageNotFoundException",
+        ),
+        (
+            request(
+                a,
+                "GET",
+                &format!("/api/messages/out/{ID}"),
+                AUTH,
+                None,
+                b"",
+            ),
+            404,
+            "no.difi.meldingsutveksling.exceptions.MessageNotFoundException",
+        ),
+        (
+            request(a, "GET", "/api/../../etc/passwd", AUTH, None, b""),
+            404,
+            "org.springframework.web.servlet.NoHandlerFoundException",
+        ),
+        (
+            request(a, "PATCH", "/api/messages/out", AUTH, None, b""),
+            405,
+            "org.springframework.web.HttpRequestMethodNotSupportedException",
+        ),
+        (
+            request(
+                a,
+                "GET",
+                "/api/messages/in?serviceIdentifier=NOPE",
+                AUTH,
+                None,
+                b"",
+            ),
+            400,
+            "org.springframework.web.method.annotation.MethodArgumentTypeMismatchException",
+        ),
+        (
+            request(a, "GET", "/api/messages/in?x=%ZZ", AUTH, None, b""),
+            400,
+            "org.springframework.web.method.annotation.MethodArgumentTypeMismatchException",
+        ),
+    ];
+    for (i, (reply, status, exception)) in cases.into_iter().enumerate() {
+        assert_eq!(
+            reply.status,
+            status,
+            "case {i}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let j = reply.json();
+        assert_eq!(j["exception"], exception, "case {i}");
+        assert_eq!(j["status"], status, "case {i}");
+    }
+    // A header far larger than any client sends is refused, and the server lives on.
+    let huge = format!(
+        "GET /manage/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    let r = raw(a, huge.as_bytes());
+    assert_eq!(r.status, 431);
+    let r = request(a, "GET", "/manage/health", None, None, b"");
+    assert_eq!(r.status, 200);
+}
