@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use efm_blocking::serve::{ApiAuth, ServeOptions, start};
+use efm_core::registry::model::ServiceIdentifier;
 use ring::rand::SecureRandom;
 
 #[derive(Args)]
@@ -27,6 +28,12 @@ pub struct ServeArgs {
     /// Turn API authentication off (for a loopback-only test set-up).
     #[arg(long)]
     no_auth: bool,
+    /// The service registry's base URL.
+    #[arg(long, env = "EFM_REGISTRY_URL", default_value = efm_core::node::DEFAULT_REGISTRY_URL)]
+    registry: String,
+    /// Message services to switch on, comma-separated (DPO,DPV,DPF,DPE,DPI,DPH).
+    #[arg(long, env = "EFM_ENABLE", value_delimiter = ',')]
+    enable: Vec<String>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -58,11 +65,25 @@ pub fn run(args: ServeArgs) -> ExitCode {
             password,
         }
     };
+    let mut enabled = Vec::new();
+    for name in &args.enable {
+        let service = ServiceIdentifier::from_name(name.trim());
+        if service == ServiceIdentifier::Unknown {
+            eprintln!(
+                "efm serve: --enable / EFM_ENABLE: {name:?} is not a message service; \
+                 expected DPO, DPV, DPF, DPE, DPI or DPH"
+            );
+            return ExitCode::from(2);
+        }
+        enabled.push(service);
+    }
     let opts = ServeOptions {
         listen: args.listen,
         data_dir: args.data_dir,
         own_org: args.org,
         auth,
+        registry_url: args.registry,
+        enabled,
     };
     match start(opts) {
         Ok(serving) => {

@@ -3,13 +3,20 @@
 //! goes back. One lock around node and store keeps the node's single-mutation
 //! contract (feed one input, drain to idle) across connection threads.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use efm_core::Timestamp;
 use efm_core::api::{ApiError, Exception, MessageRef, Route};
-use efm_core::node::{ApiCall, ApiResponse, CallId, Config, Input, Node, Output};
+use efm_core::node::{
+    ApiCall, ApiResponse, CallId, Config, HttpRequest, HttpResponse, Input, Method, Node, Output,
+    ReqId, TransportError,
+};
+use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use ring::rand::SecureRandom;
@@ -32,6 +39,10 @@ pub struct ServeOptions {
     /// Our organisation number.
     pub own_org: String,
     pub auth: ApiAuth,
+    /// The service registry's base URL.
+    pub registry_url: String,
+    /// The message services switched on.
+    pub enabled: Vec<ServiceIdentifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +73,13 @@ struct Engine {
     node: Node,
     store: Store,
     next_call: u64,
+    /// Where each waiting API call's answer goes.
+    waiting: HashMap<CallId, mpsc::Sender<ApiResponse>>,
 }
+
+/// How long an API call waits for the node's answer before giving up on it. Far
+/// beyond any registry timeout; it only guards against a lost answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn now() -> Timestamp {
     let ms = std::time::SystemTime::now()
@@ -80,11 +97,15 @@ pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     ring::rand::SystemRandom::new()
         .fill(&mut seed)
         .map_err(|_| ServeError::Randomness)?;
-    let node = Node::new(Config::new(opts.own_org.clone()), seed, started);
+    let mut config = Config::new(opts.own_org.clone());
+    config.registry_url = opts.registry_url.clone();
+    config.enabled_services = opts.enabled.clone();
+    let node = Node::new(config, seed, started);
     let engine = Arc::new(Mutex::new(Engine {
         node,
         store,
         next_call: 0,
+        waiting: HashMap::new(),
     }));
     let auth = opts.auth.clone();
     let handler = move |req: &Request<()>, body: &[u8]| handle(&engine, &auth, req, body);
@@ -150,19 +171,46 @@ fn handle(
     }
 }
 
-/// Feed one API call and drain the node, carrying out its store outputs, until idle.
+/// Feed one API call and wait for its answer. The calling thread drives the node
+/// for as long as it holds the lock: store outputs are carried out at once (they are
+/// local and short), HTTP requests after the lock is released, so a slow registry
+/// never stalls other callers. Answers for other calls reach their own threads.
 fn run(engine: &Mutex<Engine>, call: ApiCall) -> ApiResponse {
-    // A poisoned lock means a thread panicked mid-drain; the node and store hold no
-    // half-applied state across inputs (writes are transactions), so carry on.
-    let mut guard = engine.lock().unwrap_or_else(|p| p.into_inner());
-    let e = &mut *guard;
-    e.next_call += 1;
-    let id = CallId(e.next_call);
-    e.node.handle_input(Input::Api(id, call), now());
-    let mut answer = None;
+    let (tx, rx) = mpsc::channel();
+    let mut http = {
+        let mut e = lock(engine);
+        e.next_call += 1;
+        let id = CallId(e.next_call);
+        e.waiting.insert(id, tx);
+        e.node.handle_input(Input::Api(id, call), now());
+        drain(&mut e)
+    };
+    while let Some((id, req)) = http.pop() {
+        let result = perform(&req);
+        let mut e = lock(engine);
+        e.node.handle_input(Input::Http(id, result), now());
+        http.extend(drain(&mut e));
+    }
+    rx.recv_timeout(ANSWER_TIMEOUT).unwrap_or_else(|_| {
+        ApiResponse::Error(ApiError::new(
+            Exception::Internal,
+            "the node gave no answer to the call",
+        ))
+    })
+}
+
+/// A poisoned lock means a thread panicked while driving the node; node and store
+/// hold no half-applied state across inputs (writes are transactions), so go on.
+fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Drain the node to idle; return the HTTP requests it asked for.
+fn drain(e: &mut Engine) -> Vec<(ReqId, HttpRequest)> {
+    let mut http = Vec::new();
     loop {
         match e.node.poll_output() {
-            Output::Idle { .. } => break,
+            Output::Idle { .. } => return http,
             Output::Load(lid, q) => {
                 let r = e.store.load(&q);
                 e.node.handle_input(Input::Loaded(lid, r), now());
@@ -171,17 +219,62 @@ fn run(engine: &Mutex<Engine>, call: ApiCall) -> ApiResponse {
                 let r = e.store.persist(&w);
                 e.node.handle_input(Input::Persisted(wid, r), now());
             }
-            Output::Respond(c, r) if c == id => answer = Some(r),
+            Output::Http(id, req) => http.push((id, req)),
+            Output::Respond(call, r) => {
+                if let Some(tx) = e.waiting.remove(&call) {
+                    // The caller may have timed out and gone; nothing to do then.
+                    let _ = tx.send(r);
+                }
+            }
             // Statuses go to webhooks and the status queue once those exist; the
             // record itself is already in the store.
-            Output::Respond(..) | Output::Status(_) | Output::Http(..) => {}
+            Output::Status(_) => {}
         }
     }
-    answer.unwrap_or_else(|| {
-        ApiResponse::Error(ApiError::new(
-            Exception::Internal,
-            "the node gave no answer to the call",
-        ))
+}
+
+/// Carry out one of the node's HTTP requests.
+fn perform(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut builder = http::Request::builder()
+        .uri(&req.url)
+        .method(match req.method {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Delete => http::Method::DELETE,
+        });
+    for (k, v) in &req.headers {
+        builder = builder.header(k, v);
+    }
+    let request = builder
+        .body(req.body.to_vec())
+        .map_err(|e| TransportError::Io(e.to_string()))?;
+    let response = agent.run(request).map_err(|e| match e {
+        ureq::Error::Timeout(_) => TransportError::Timeout,
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+            TransportError::Connect(e.to_string())
+        }
+        other => TransportError::Io(other.to_string()),
+    })?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = response
+        .into_body()
+        .read_to_vec()
+        .map_err(|e| TransportError::Io(e.to_string()))?;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.into(),
     })
 }
 

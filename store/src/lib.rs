@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use efm_core::Timestamp;
 use efm_core::ids::MessageId;
 use efm_core::node::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
+use efm_core::registry::model::ServiceIdentifier;
 use efm_core::sbd::Sbd;
 use efm_core::status::{Direction, Lifecycle, Status};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -106,22 +107,23 @@ impl Store {
         let conversation_id = sbd.header.conversation_id().map(|c| c.to_string());
         let message_id = status.message_id.to_string();
         tx.execute(
-            "INSERT INTO outgoing_message (message_id, conversation_id, sbd, request, created, expiry)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO outgoing_message (message_id, conversation_id, sbd, request, created, expiry, service_identifier)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 message_id,
                 conversation_id,
                 sbd.to_json_value().to_string(),
                 m.request,
                 m.created.as_unix_millis(),
-                m.expiry.as_unix_millis()
+                m.expiry.as_unix_millis(),
+                m.service.as_str()
             ],
         )
         .map_err(conflict_or_unavailable)?;
         tx.execute(
             "INSERT INTO conversation (conversation_id, message_id, direction, sender, receiver,
-                 process_identifier, document_identifier, expiry, last_update)
-             VALUES (?1, ?2, 'OUTGOING', ?3, ?4, ?5, ?6, ?7, ?8)",
+                 process_identifier, document_identifier, service_identifier, expiry, last_update)
+             VALUES (?1, ?2, 'OUTGOING', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 conversation_id,
                 message_id,
@@ -129,6 +131,7 @@ impl Store {
                 sbd.header.receiver.as_ref().map(|p| p.value.clone()),
                 sbd.header.process(),
                 sbd.standard(),
+                m.service.as_str(),
                 m.expiry.as_unix_millis(),
                 status.at.as_unix_millis()
             ],
@@ -148,7 +151,8 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT sbd, request, created, expiry FROM outgoing_message WHERE message_id = ?1",
+                "SELECT sbd, request, created, expiry, service_identifier
+                 FROM outgoing_message WHERE message_id = ?1",
                 params![key],
                 |r| {
                     Ok((
@@ -156,12 +160,13 @@ impl Store {
                         r.get::<_, String>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 },
             )
             .optional()
             .map_err(unavailable)?;
-        let Some((sbd, request, created, expiry)) = row else {
+        let Some((sbd, request, created, expiry, service)) = row else {
             return Ok(None);
         };
         let sbd = Sbd::from_json(sbd.as_bytes()).map_err(|e| {
@@ -173,6 +178,7 @@ impl Store {
             request,
             created: Timestamp::from_unix_millis(created),
             expiry: Timestamp::from_unix_millis(expiry),
+            service: ServiceIdentifier::from_name(&service),
             lifecycle: Lifecycle::replay(Direction::Outgoing, history),
         })))
     }

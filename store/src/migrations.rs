@@ -6,9 +6,10 @@ use rusqlite::{Connection, params};
 
 /// `(version, SQL)`, in order. The SQL is plain enough that the same statements, with
 /// `BIGSERIAL` for the keys, carry over to PostgreSQL.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "
     CREATE TABLE outgoing_message (
         message_id      TEXT PRIMARY KEY,
         conversation_id TEXT,
@@ -46,7 +47,15 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(
         UNIQUE (conversation, status)
     );
     ",
-)];
+    ),
+    (
+        2,
+        "
+    -- The message service the registry routed the message to.
+    ALTER TABLE outgoing_message ADD COLUMN service_identifier TEXT NOT NULL DEFAULT 'UNKNOWN';
+    ",
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {

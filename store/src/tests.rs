@@ -1,4 +1,5 @@
-use efm_core::node::{ApiCall, ApiResponse, CallId, Config, Input, Node, Output};
+use efm_core::node::{ApiCall, ApiResponse, CallId, Config, HttpResponse, Input, Node, Output};
+use efm_core::registry::model::ServiceIdentifier;
 
 use super::*;
 
@@ -20,6 +21,26 @@ fn sbd_json(hoveddokument: &str) -> String {
     .to_string()
 }
 
+fn node(seed: u8) -> Node {
+    let mut config = Config::new("910077473");
+    config.enabled_services = vec![ServiceIdentifier::Dpo];
+    Node::new(config, [seed; 32], NOW)
+}
+
+/// The registry's answer: the receiver takes arkivmelding by DPO.
+fn registry_answer() -> HttpResponse {
+    let body = serde_json::json!({"serviceRecords": [{
+        "process": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0",
+        "documentTypes": ["urn:no:difi:arkivmelding:xsd::arkivmelding"],
+        "service": {"identifier": "DPO"}
+    }]});
+    HttpResponse {
+        status: 200,
+        headers: vec![],
+        body: body.to_string().into(),
+    }
+}
+
 /// Drive a node against the store, as a runtime does, and return the answer.
 fn call(node: &mut Node, store: &mut Store, call: ApiCall) -> ApiResponse {
     node.handle_input(Input::Api(CallId(1), call), NOW);
@@ -31,8 +52,9 @@ fn call(node: &mut Node, store: &mut Store, call: ApiCall) -> ApiResponse {
             Output::Persist(id, w) => {
                 node.handle_input(Input::Persisted(id, store.persist(&w)), NOW)
             }
+            Output::Http(id, _) => node.handle_input(Input::Http(id, Ok(registry_answer())), NOW),
             Output::Respond(_, r) => answer = Some(r),
-            Output::Status(_) | Output::Http(..) => {}
+            Output::Status(_) => {}
         }
     }
     answer.expect("an answer")
@@ -47,7 +69,7 @@ fn a_created_message_survives_reopening_the_folder() {
     let dir = tempfile::tempdir().unwrap();
     let first = {
         let mut store = Store::open(dir.path(), NOW).unwrap();
-        let mut node = Node::new(Config::new("910077473"), [1; 32], NOW);
+        let mut node = node(1);
         let ApiResponse::Json(v) = call(&mut node, &mut store, create(sbd_json("a.pdf"))) else {
             panic!()
         };
@@ -55,7 +77,7 @@ fn a_created_message_survives_reopening_the_folder() {
     };
     // A new process: a new store handle and a new node, same folder.
     let mut store = Store::open(dir.path(), NOW).unwrap();
-    let mut node = Node::new(Config::new("910077473"), [2; 32], NOW);
+    let mut node = node(2);
     let got = call(
         &mut node,
         &mut store,
@@ -79,13 +101,14 @@ fn a_created_message_survives_reopening_the_folder() {
         panic!()
     };
     assert_eq!(m.lifecycle.current(), Status::Opprettet);
+    assert_eq!(m.service, ServiceIdentifier::Dpo);
 }
 
 #[test]
 fn the_store_refuses_a_second_message_with_the_same_id() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path(), NOW).unwrap();
-    let mut node = Node::new(Config::new("910077473"), [1; 32], NOW);
+    let mut node = node(1);
     call(&mut node, &mut store, create(sbd_json("a.pdf")));
     let Ok(Loaded::OutgoingMessage(Some(m))) =
         store.load(&Query::OutgoingMessage(ID.parse().unwrap()))
@@ -116,7 +139,10 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(history, [(1, NOW.as_unix_millis())]);
+    assert_eq!(
+        history,
+        [(1, NOW.as_unix_millis()), (2, NOW.as_unix_millis())]
+    );
     // Reopening applies nothing twice.
     drop(Store::open(dir.path(), NOW).unwrap());
     conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", [])
@@ -134,7 +160,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused() {
 fn statuses_are_unique_per_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path(), NOW).unwrap();
-    let mut node = Node::new(Config::new("910077473"), [1; 32], NOW);
+    let mut node = node(1);
     call(&mut node, &mut store, create(sbd_json("a.pdf")));
     let dup = store.conn.execute(
         "INSERT INTO message_status (conversation, status, last_update) SELECT id, 'OPPRETTET', 0 FROM conversation",

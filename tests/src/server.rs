@@ -4,6 +4,63 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// A running `efm registry serve` on a free loopback port.
+pub struct LocalRegistry {
+    child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+}
+
+impl LocalRegistry {
+    /// Serve the records in `dir` (laid out as `identifier/<id>.json`).
+    pub fn start(dir: &Path) -> LocalRegistry {
+        let (child, addr) = spawn(
+            &["registry", "serve", "--listen", "127.0.0.1:0", "--dir"],
+            dir,
+            &[],
+        );
+        LocalRegistry {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    /// The project's example records (`examples/registry`).
+    pub fn examples() -> LocalRegistry {
+        LocalRegistry::start(&crate::workspace().join("examples/registry"))
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `efm <args> <path> <extra>` and read the `listening on http://ADDR` line.
+fn spawn(args: &[&str], path: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(crate::efm_bin())
+        .args(args)
+        .arg(path)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("efm starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("efm prints its address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
 pub struct Served {
     child: Child,
     /// `127.0.0.1:<port>`
@@ -11,8 +68,8 @@ pub struct Served {
 }
 
 impl Served {
-    /// `efm serve` on a free loopback port, on `data_dir`, with Basic auth
-    /// `efm:secret` and `extra` arguments.
+    /// `efm serve` on a free loopback port, on `data_dir`, as organisation 987654321
+    /// with Basic auth `efm:secret` and `extra` arguments.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Served {
         let mut child = Command::new(crate::efm_bin())
             .args([

@@ -1,9 +1,15 @@
-//! `efm serve` driven over HTTP like a fagsystem. These cover what the blocking
-//! runtime serves so far: create and get of outgoing messages, auth, health,
+//! `efm serve` driven over HTTP like a fagsystem, against a local registry serving
+//! the project's example records. These cover what the blocking runtime serves so
+//! far: create (routed by the registry) and get of outgoing messages, auth, health,
 //! hostile input, and durability across `kill -9`.
 
+/// `efm serve` with DPO switched on, routed by `registry`.
+fn serve(dir: &std::path::Path, registry: &LocalRegistry) -> Served {
+    Served::start(dir, &["--registry", &registry.url, "--enable", "DPO"])
+}
+
 use efm_tests::http::{raw, request};
-use efm_tests::server::Served;
+use efm_tests::server::{LocalRegistry, Served};
 use efm_tests::workspace;
 use serde_json::{Value, json};
 
@@ -27,8 +33,9 @@ fn create(addr: &str, body: &[u8]) -> efm_tests::http::Reply {
 
 #[test]
 fn create_then_get_survives_kill_9() {
+    let registry = LocalRegistry::examples();
     let dir = tempfile::tempdir().unwrap();
-    let server = Served::start(dir.path(), &[]);
+    let server = serve(dir.path(), &registry);
     let created = create(&server.addr, &example());
     assert_eq!(
         created.status,
@@ -48,7 +55,7 @@ fn create_then_get_survives_kill_9() {
     // Killed right after the 200: nothing may be lost.
     server.kill_9();
 
-    let server = Served::start(dir.path(), &[]);
+    let server = serve(dir.path(), &registry);
     let got = request(
         &server.addr,
         "GET",
@@ -188,4 +195,61 @@ fn hostile_input_is_a_4xx_with_the_error_json() {
     assert_eq!(r.status, 431);
     let r = request(a, "GET", "/manage/health", None, None, b"");
     assert_eq!(r.status, 200);
+}
+
+#[test]
+fn create_is_routed_by_the_registry() {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    // DPE is not switched on here.
+    let server = serve(dir.path(), &registry);
+    let innsyn = efm_tests::http::request(
+        &server.addr,
+        "POST",
+        "/api/messages/out",
+        AUTH,
+        Some("application/json"),
+        &serde_json::to_vec(&innsynskrav()).unwrap(),
+    );
+    assert_eq!(innsyn.status, 400);
+    assert_eq!(innsyn.json()["message"], "Service DPE is not enabled");
+
+    // A receiver the registry does not know.
+    let mut unknown: Value = serde_json::from_slice(&example()).unwrap();
+    unknown["standardBusinessDocumentHeader"]["receiver"][0]["identifier"]["value"] =
+        json!("0192:111111111");
+    let r = create(&server.addr, &serde_json::to_vec(&unknown).unwrap());
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.ReceiverDoesNotAcceptProcessException"
+    );
+    assert!(r.json()["description"].is_string());
+
+    // No registry at all: the reference's 500, and nothing stored.
+    drop(registry);
+    let r = create(&server.addr, &example());
+    assert_eq!(r.status, 500);
+    let got = request(
+        &server.addr,
+        "GET",
+        &format!("/api/messages/out/{ID}"),
+        AUTH,
+        None,
+        b"",
+    );
+    assert_eq!(got.status, 404);
+}
+
+/// The project's innsynskrav example, as JSON.
+fn innsynskrav() -> Value {
+    let out = efm_tests::efm(&[
+        "sbd",
+        "validate",
+        workspace()
+            .join("examples/sbd/innsynskrav.xml")
+            .to_str()
+            .unwrap(),
+    ]);
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::Timestamp;
+use crate::routing::{self, RoutingError};
 use crate::sbd::{DateTime, SbdError, Violation};
 
 /// The exceptions the reference reports, by the class name it puts in `exception`.
@@ -31,6 +32,12 @@ pub enum Exception {
     NoHandler,
     /// The path exists, but not for this method.
     MethodNotAllowed,
+    /// The reference's wrapper for unexpected registry failures.
+    MeldingsUtvekslingRuntime,
+    /// The registry answered 5xx (Spring's exception, which the reference lets out).
+    RegistryServerError,
+    /// The registry could not be reached.
+    RegistryUnreachable,
     /// Our store or another dependency failed; not the caller's fault.
     Internal,
 }
@@ -81,6 +88,9 @@ impl Exception {
             Exception::MethodNotAllowed => {
                 "org.springframework.web.HttpRequestMethodNotSupportedException"
             }
+            Exception::MeldingsUtvekslingRuntime => routing::MELDINGSUTVEKSLING_RUNTIME,
+            Exception::RegistryServerError => routing::HTTP_SERVER_ERROR,
+            Exception::RegistryUnreachable => routing::RESOURCE_ACCESS,
             Exception::Internal => "java.lang.RuntimeException",
         }
     }
@@ -96,7 +106,10 @@ impl Exception {
             Exception::MethodNotAllowed => 405,
             Exception::MessageAlreadyExists => 409,
             Exception::NoContent => 204,
-            Exception::Internal => 500,
+            Exception::Internal
+            | Exception::MeldingsUtvekslingRuntime
+            | Exception::RegistryServerError
+            | Exception::RegistryUnreachable => 500,
             _ => 400,
         }
     }
@@ -221,6 +234,27 @@ impl From<SbdError> for ApiError {
     }
 }
 
+impl From<RoutingError> for ApiError {
+    fn from(e: RoutingError) -> Self {
+        let exception = match e.exception {
+            routing::RECEIVER_DOES_NOT_ACCEPT_PROCESS => Exception::ReceiverDoesNotAcceptProcess,
+            routing::IDENTIFIER_NOT_FOUND => Exception::IdentifierNotFound,
+            routing::SERVICE_NOT_ENABLED => Exception::ServiceNotEnabled,
+            routing::MELDINGSUTVEKSLING_RUNTIME => Exception::MeldingsUtvekslingRuntime,
+            routing::HTTP_SERVER_ERROR => Exception::RegistryServerError,
+            routing::RESOURCE_ACCESS => Exception::RegistryUnreachable,
+            _ => Exception::Internal,
+        };
+        ApiError {
+            status: e.status,
+            exception,
+            message: e.message,
+            description: e.description,
+            errors: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +275,30 @@ mod tests {
                 "path": "/api/messages/out"
             })
         );
+    }
+
+    #[test]
+    fn routing_errors_keep_their_class_and_status() {
+        use crate::registry::model::ServiceIdentifier;
+        let e = ApiError::from(routing::service_not_enabled(ServiceIdentifier::Dpi));
+        assert_eq!((e.status, e.exception), (400, Exception::ServiceNotEnabled));
+        assert_eq!(e.message, "Service DPI is not enabled");
+        for class in [
+            routing::RECEIVER_DOES_NOT_ACCEPT_PROCESS,
+            routing::IDENTIFIER_NOT_FOUND,
+            routing::SERVICE_NOT_ENABLED,
+            routing::MELDINGSUTVEKSLING_RUNTIME,
+            routing::HTTP_SERVER_ERROR,
+            routing::RESOURCE_ACCESS,
+        ] {
+            let e = RoutingError {
+                status: 400,
+                exception: class,
+                message: String::new(),
+                description: None,
+            };
+            assert_eq!(ApiError::from(e).exception.class_name(), class);
+        }
     }
 
     #[test]

@@ -21,10 +21,22 @@ use std::collections::{HashMap, VecDeque};
 use crate::api::{ApiError, Exception};
 use crate::entropy::Entropy;
 use crate::ids::MessageId;
+use crate::registry::answer::{
+    Body as RegistryBody, LookupError, classify, parse_identifier_resource,
+};
+use crate::registry::cache::LookupCache;
+use crate::registry::model::{IdentifierResource, ServiceIdentifier};
+use crate::registry::request::{
+    ClientOptions, IdentifierLookup, Lookup, request as registry_request,
+};
+use crate::routing::{self, SelectError};
 use crate::sbd::Sbd;
 use crate::sbd::validate::{CreateContext, prepare_for_create};
 use crate::status::{DEFAULT_TTL, Direction, Lifecycle, Status, expiry};
 use crate::{Duration, Timestamp};
+
+/// The reference's service registry in production.
+pub const DEFAULT_REGISTRY_URL: &str = "https://meldingsutveksling.difi.no/serviceregistry";
 
 /// What the node is told at start.
 #[derive(Clone, Debug)]
@@ -32,6 +44,14 @@ pub struct Config {
     /// Our organisation number, nine digits.
     pub own_org: String,
     pub default_ttl: Duration,
+    /// The service registry's base URL, without a trailing slash.
+    pub registry_url: String,
+    pub registry: ClientOptions,
+    /// How long a registry answer is reused.
+    pub registry_cache_ttl: Duration,
+    /// The message services this integration point may send with; as in the
+    /// reference, none unless switched on.
+    pub enabled_services: Vec<ServiceIdentifier>,
 }
 
 impl Config {
@@ -39,17 +59,31 @@ impl Config {
         Config {
             own_org: own_org.into(),
             default_ttl: DEFAULT_TTL,
+            registry_url: DEFAULT_REGISTRY_URL.to_owned(),
+            registry: ClientOptions::default(),
+            registry_cache_ttl: Duration::from_mins(5),
+            enabled_services: Vec::new(),
         }
     }
 }
 
-/// Work waiting for a store answer.
+/// Registry answers kept at most; the oldest goes first.
+const REGISTRY_CACHE_CAPACITY: usize = 10_000;
+
+/// Work waiting for a store or HTTP answer.
 #[derive(Debug)]
 enum Pending {
     /// Create: looked up the messageId; `attempts` counts conflict retries.
     CreateLookup {
         call: CallId,
         message: OutgoingMessage,
+        attempts: u8,
+    },
+    /// Create: asked the registry which service the receiver takes the message by.
+    CreateRoute {
+        call: CallId,
+        message: OutgoingMessage,
+        lookup: IdentifierLookup,
         attempts: u8,
     },
     CreateWrite {
@@ -69,6 +103,8 @@ pub struct Node {
     outputs: VecDeque<Output>,
     loads: HashMap<LoadId, Pending>,
     writes: HashMap<WriteId, Pending>,
+    requests: HashMap<ReqId, Pending>,
+    registry_cache: LookupCache<IdentifierResource>,
     next_id: u64,
     now: Timestamp,
     stale_answers: u64,
@@ -77,12 +113,15 @@ pub struct Node {
 impl Node {
     /// `seed` comes from the runtime's OS randomness (a fixed value in tests).
     pub fn new(config: Config, seed: [u8; 32], now: Timestamp) -> Self {
+        let registry_cache = LookupCache::new(config.registry_cache_ttl, REGISTRY_CACHE_CAPACITY);
         Node {
             config,
             entropy: Entropy::from_seed(seed),
             outputs: VecDeque::new(),
             loads: HashMap::new(),
             writes: HashMap::new(),
+            requests: HashMap::new(),
+            registry_cache,
             next_id: 0,
             now,
             stale_answers: 0,
@@ -106,8 +145,10 @@ impl Node {
                 Some(p) => self.on_persisted(p, result),
                 None => self.stale_answers += 1,
             },
-            // No HTTP requests are made yet, so any answer is stale.
-            Input::Http(..) => self.stale_answers += 1,
+            Input::Http(id, result) => match self.requests.remove(&id) {
+                Some(p) => self.on_http(p, result),
+                None => self.stale_answers += 1,
+            },
             Input::Tick => {}
         }
     }
@@ -172,6 +213,8 @@ impl Node {
             sbd,
             request,
             created: self.now,
+            // Decided by the registry lookup once the messageId is known to be new.
+            service: ServiceIdentifier::Unknown,
             lifecycle: Lifecycle::new(Direction::Outgoing),
         };
         let id = self.load(Query::OutgoingMessage(message_id));
@@ -218,35 +261,171 @@ impl Node {
                         ApiResponse::Error(ApiError::message_already_exists(id)),
                     );
                 }
-                None => {
-                    let Some(message_id) = message.message_id() else {
-                        return;
-                    };
-                    let status = StatusRecord {
-                        message_id,
-                        status: Status::Opprettet,
-                        description: None,
-                        at: self.now,
-                    };
-                    let id = self.persist(Write::CreateOutgoing {
-                        message: Box::new(message.clone()),
-                        status,
-                    });
-                    self.writes.insert(
-                        id,
-                        Pending::CreateWrite {
-                            call,
-                            message,
-                            attempts,
-                        },
-                    );
+                // A message seen before needs no new lookup; a new one is routed.
+                None if message.service != ServiceIdentifier::Unknown => {
+                    self.write_new(call, message, attempts)
                 }
+                None => self.route(call, message, attempts),
             },
-            Pending::CreateWrite { call, .. } => self.store_failed(
-                call,
-                &StoreError::Unavailable("unexpected load answer".into()),
-            ),
+            Pending::CreateWrite { call, .. } | Pending::CreateRoute { call, .. } => self
+                .store_failed(
+                    call,
+                    &StoreError::Unavailable("unexpected load answer".into()),
+                ),
         }
+    }
+
+    /// Ask the registry (or its cache) which service takes the message.
+    fn route(&mut self, call: CallId, mut message: OutgoingMessage, attempts: u8) {
+        let Some(receiver) = message.sbd.header.receiver.as_ref() else {
+            // Only physical mail goes without a receiver, and only DPI carries it.
+            message.service = ServiceIdentifier::Dpi;
+            return self.check_enabled_and_write(call, message, attempts);
+        };
+        let mut lookup = IdentifierLookup::new(&receiver.identifier.primary());
+        if let Some(p) = message.sbd.header.process() {
+            lookup = lookup.process(p);
+        }
+        if let Some(level) = message
+            .sbd
+            .message
+            .security_level()
+            .and_then(|l| u8::try_from(l).ok())
+        {
+            lookup = lookup.security_level(level);
+        }
+        if let Some(c) = message.sbd.header.conversation_id() {
+            lookup = lookup.conversation_id(&c.to_string());
+        }
+        let wrapped = Lookup::Identifier(lookup.clone());
+        if let Some(resource) = self
+            .registry_cache
+            .get(&wrapped.cache_key(), self.now)
+            .cloned()
+        {
+            return self.routed(call, message, &lookup, Ok(resource), attempts);
+        }
+        let req = registry_request(&wrapped, self.config.registry);
+        let http = HttpRequest {
+            method: Method::Get,
+            url: format!(
+                "{}/{}",
+                self.config.registry_url.trim_end_matches('/'),
+                req.path_and_query.trim_start_matches('/')
+            ),
+            headers: req
+                .headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: Body::new(),
+        };
+        let id = ReqId(self.next());
+        self.outputs.push_back(Output::Http(id, http));
+        self.requests.insert(
+            id,
+            Pending::CreateRoute {
+                call,
+                message,
+                lookup,
+                attempts,
+            },
+        );
+    }
+
+    fn on_http(&mut self, p: Pending, result: Result<HttpResponse, TransportError>) {
+        let Pending::CreateRoute {
+            call,
+            message,
+            lookup,
+            attempts,
+        } = p
+        else {
+            self.stale_answers += 1;
+            return;
+        };
+        let answer = result
+            .map_err(|e| LookupError::Transport(e.to_string()))
+            .and_then(|r| {
+                let content_type = r
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.as_str());
+                match classify(r.status, content_type, &r.body)? {
+                    RegistryBody::Plain(b) => parse_identifier_resource(&b),
+                    // Verifying signed answers needs the registry's key set, which the
+                    // node does not fetch yet: refuse rather than trust unverified data.
+                    RegistryBody::Signed(_) => Err(LookupError::BadAnswer(
+                        "a signed answer arrived, but signature verification is not configured"
+                            .into(),
+                    )),
+                }
+            });
+        let key = Lookup::Identifier(lookup.clone()).cache_key();
+        self.registry_cache.record(key, &answer, self.now);
+        self.routed(call, message, &lookup, answer, attempts);
+    }
+
+    fn routed(
+        &mut self,
+        call: CallId,
+        mut message: OutgoingMessage,
+        lookup: &IdentifierLookup,
+        answer: Result<IdentifierResource, LookupError>,
+        attempts: u8,
+    ) {
+        let process = message.sbd.header.process().unwrap_or_default().to_owned();
+        let selected = answer.map_err(SelectError::from).and_then(|resource| {
+            routing::select_by_document_type(
+                &resource.service_records,
+                lookup,
+                message.sbd.standard(),
+            )
+            .map(|record| record.service_identifier())
+        });
+        match selected {
+            Ok(service) => {
+                message.service = service;
+                self.check_enabled_and_write(call, message, attempts);
+            }
+            Err(e) => {
+                let e = ApiError::from(routing::send_error(&process, &e));
+                self.respond(call, ApiResponse::Error(e));
+            }
+        }
+    }
+
+    fn check_enabled_and_write(&mut self, call: CallId, message: OutgoingMessage, attempts: u8) {
+        if !self.config.enabled_services.contains(&message.service) {
+            let e = ApiError::from(routing::service_not_enabled(message.service));
+            return self.respond(call, ApiResponse::Error(e));
+        }
+        self.write_new(call, message, attempts);
+    }
+
+    fn write_new(&mut self, call: CallId, message: OutgoingMessage, attempts: u8) {
+        let Some(message_id) = message.message_id() else {
+            return;
+        };
+        let status = StatusRecord {
+            message_id,
+            status: Status::Opprettet,
+            description: None,
+            at: self.now,
+        };
+        let id = self.persist(Write::CreateOutgoing {
+            message: Box::new(message.clone()),
+            status,
+        });
+        self.writes.insert(
+            id,
+            Pending::CreateWrite {
+                call,
+                message,
+                attempts,
+            },
+        );
     }
 
     fn on_persisted(&mut self, p: Pending, result: Result<(), StoreError>) {
@@ -307,6 +486,7 @@ impl Node {
 fn call_of(p: &Pending) -> CallId {
     match p {
         Pending::CreateLookup { call, .. }
+        | Pending::CreateRoute { call, .. }
         | Pending::CreateWrite { call, .. }
         | Pending::Get { call, .. } => *call,
     }

@@ -3,6 +3,7 @@
 
 use crate::Timestamp;
 use crate::ids::MessageId;
+use crate::registry::model::ServiceIdentifier;
 use crate::sbd::Sbd;
 use crate::status::{Lifecycle, Status};
 
@@ -35,6 +36,8 @@ pub struct OutgoingMessage {
     pub request: String,
     pub created: Timestamp,
     pub expiry: Timestamp,
+    /// The message service the registry routed it to.
+    pub service: ServiceIdentifier,
     pub lifecycle: Lifecycle,
 }
 

@@ -8,9 +8,15 @@ use super::*;
 
 const NOW: Timestamp = Timestamp::from_unix_millis(1_553_510_303_000); // 2019-03-25T10:38:23Z
 
-/// A test host: executes store outputs against a map, collects everything else.
+/// What the fake registry answers: status and body.
+type RegistryAnswer = Result<(u16, String), TransportError>;
+
+/// A test host: executes store outputs against a map, answers registry requests from
+/// a canned answer, collects everything else.
 struct Host {
     node: Node,
+    registry: RegistryAnswer,
+    registry_requests: Vec<String>,
     store: HashMap<MessageId, OutgoingMessage>,
     statuses: Vec<StatusRecord>,
     answers: Vec<(CallId, ApiResponse)>,
@@ -21,8 +27,13 @@ struct Host {
 
 impl Host {
     fn new() -> Self {
+        let mut config = Config::new("910077473");
+        config.registry_url = "http://registry.test".into();
+        config.enabled_services = vec![ServiceIdentifier::Dpo];
         Host {
-            node: Node::new(Config::new("910077473"), [9; 32], NOW),
+            node: Node::new(config, [9; 32], NOW),
+            registry: Ok((200, dpo_record())),
+            registry_requests: Vec::new(),
             store: HashMap::new(),
             statuses: Vec::new(),
             answers: Vec::new(),
@@ -61,7 +72,16 @@ impl Host {
                 }
                 Output::Respond(call, r) => self.answers.push((call, r)),
                 Output::Status(e) => self.events.push(e),
-                Output::Http(..) => panic!("no HTTP expected"),
+                Output::Http(id, req) => {
+                    assert_eq!(req.method, Method::Get);
+                    self.registry_requests.push(req.url);
+                    let answer = self.registry.clone().map(|(status, body)| HttpResponse {
+                        status,
+                        headers: vec![("Content-Type".into(), "application/json".into())],
+                        body: Bytes::from(body),
+                    });
+                    self.node.handle_input(Input::Http(id, answer), NOW);
+                }
             }
         }
     }
@@ -76,6 +96,23 @@ impl Host {
 }
 
 use bytes::Bytes;
+
+use crate::registry::model::ServiceIdentifier;
+
+/// The receiver takes arkivmelding under the administrasjon process by DPO.
+fn dpo_record() -> String {
+    json!({
+        "infoRecord": {"identifier": "910075918", "organizationName": "Mottaker"},
+        "serviceRecords": [{
+            "organisationNumber": "910075918",
+            "pemCertificate": "",
+            "process": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0",
+            "documentTypes": ["urn:no:difi:arkivmelding:xsd::arkivmelding"],
+            "service": {"identifier": "DPO", "endpointUrl": "http://broker.test"}
+        }]
+    })
+    .to_string()
+}
 
 fn arkivmelding(message_id: &str, hoveddokument: &str) -> Value {
     json!({
@@ -272,4 +309,100 @@ fn stale_answers_are_counted_not_fatal() {
     assert_eq!(h.node.stale_answers(), 2);
     assert!(h.answers.is_empty());
     assert_eq!(h.node.poll_output(), Output::Idle { wake_at: None });
+}
+
+#[test]
+fn create_routes_by_the_registry_and_caches_the_answer() {
+    let mut h = Host::new();
+    assert!(matches!(
+        h.create(1, &arkivmelding(ID, "a.pdf")),
+        ApiResponse::Json(_)
+    ));
+    assert_eq!(
+        h.registry_requests,
+        [
+            "http://registry.test/identifier/910075918/process/urn:no:difi:profile:arkivmelding:administrasjon:ver1.0?conversationId=b4567a25-672c-4c2e-9a0f-08c52c54254b"
+        ]
+    );
+    assert_eq!(
+        h.store[&ID.parse().unwrap()].service,
+        ServiceIdentifier::Dpo
+    );
+    // A repeat is answered from the store: no lookup.
+    h.create(2, &arkivmelding(ID, "a.pdf"));
+    assert_eq!(h.registry_requests.len(), 1);
+    // Another message to the same receiver and process within five minutes: cached.
+    let mut second = arkivmelding("00000000-0000-4000-8000-000000000001", "a.pdf");
+    second["standardBusinessDocumentHeader"]["businessScope"]["scope"][0]["instanceIdentifier"] =
+        json!("b4567a25-672c-4c2e-9a0f-08c52c54254b");
+    assert!(matches!(h.create(3, &second), ApiResponse::Json(_)));
+    assert_eq!(h.registry_requests.len(), 1);
+}
+
+#[test]
+fn routing_failures_answer_as_the_reference() {
+    // The receiver has no record for the document type.
+    let mut h = Host::new();
+    let mut doc = arkivmelding(ID, "a.pdf");
+    doc["standardBusinessDocumentHeader"]["documentIdentification"]["standard"] =
+        json!("urn:x::arkivmelding");
+    let ApiResponse::Error(e) = h.create(1, &doc) else {
+        panic!()
+    };
+    assert_eq!(
+        (e.status, e.exception),
+        (400, Exception::ReceiverDoesNotAcceptProcess)
+    );
+    assert_eq!(
+        e.message,
+        "Receiver do not accept the document process urn:no:difi:profile:arkivmelding:administrasjon:ver1.0"
+    );
+    assert!(
+        e.description
+            .as_deref()
+            .unwrap_or_default()
+            .contains("urn:x::arkivmelding"),
+        "{e:?}"
+    );
+
+    // Not in the registry at all.
+    let mut h = Host::new();
+    h.registry = Ok((404, "{}".into()));
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
+        panic!()
+    };
+    assert_eq!(
+        (e.status, e.exception),
+        (400, Exception::ReceiverDoesNotAcceptProcess)
+    );
+
+    // The registry is down: 500, and the failure is not cached.
+    let mut h = Host::new();
+    h.registry = Err(TransportError::Timeout);
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
+        panic!()
+    };
+    assert_eq!(
+        (e.status, e.exception),
+        (500, Exception::RegistryUnreachable)
+    );
+    h.registry = Ok((200, dpo_record()));
+    assert!(matches!(
+        h.create(2, &arkivmelding(ID, "a.pdf")),
+        ApiResponse::Json(_)
+    ));
+    assert_eq!(h.registry_requests.len(), 2);
+    assert!(h.store.contains_key(&ID.parse().unwrap()));
+}
+
+#[test]
+fn a_service_that_is_not_enabled_is_refused() {
+    let mut h = Host::new();
+    h.registry = Ok((200, dpo_record().replace("\"DPO\"", "\"DPV\"")));
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
+        panic!()
+    };
+    assert_eq!((e.status, e.exception), (400, Exception::ServiceNotEnabled));
+    assert_eq!(e.message, "Service DPV is not enabled");
+    assert!(h.store.is_empty());
 }
