@@ -17,3 +17,44 @@ pub fn sbd_parse(data: &[u8]) {
     }
     let _ = Sbd::from_xml(sbd.to_xml().as_bytes());
 }
+
+/// Feed `data` to an HTTP/1.1 server connection, split where the first byte says,
+/// answering every request. Whatever the bytes, the connection ends in a request or a
+/// close, never a panic, and it never produces output after a close.
+pub fn http_request(data: &[u8]) {
+    use crate::http_framing::{Limits, ServerConnection, Step};
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    let piece = usize::from(split).max(1);
+    let mut conn = ServerConnection::new(Limits {
+        max_head: 4096,
+        max_body: 4096,
+    });
+    let mut input = rest;
+    // Each round consumes input or ends; bound the rounds all the same.
+    for _ in 0..(rest.len() + 64) * 4 {
+        match conn.step() {
+            Step::NeedInput => {
+                let n = piece.min(input.len());
+                conn.receive(&input[..n]);
+                input = &input[n..];
+            }
+            Step::Request(_, body) => {
+                assert!(body.len() <= 4096, "body over the limit was handed out");
+                conn.respond(http::Response::new(b"ok".to_vec()));
+            }
+            Step::Close => {
+                let _ = conn.take_output();
+                assert!(
+                    matches!(conn.step(), Step::Close),
+                    "a closed connection reopened"
+                );
+                assert!(conn.take_output().is_empty());
+                return;
+            }
+        }
+        let _ = conn.take_output();
+    }
+    panic!("the connection neither finished nor asked for input it could get");
+}

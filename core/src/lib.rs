@@ -10,6 +10,7 @@ pub mod api;
 pub mod entropy;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod http_framing;
 pub mod ids;
 pub mod jose;
 pub mod node;

@@ -11,8 +11,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use efm_core::http_framing::{Limits, Refusal, ServerConnection, Step};
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use ureq_proto::server::{RecvRequestResult, Reply, SendResponseResult};
 
 /// Answers one request. Must not panic; a panic ends only that connection's thread.
 pub type Handler = dyn Fn(&Request<()>, &[u8]) -> Response<Vec<u8>> + Send + Sync;
@@ -41,8 +41,8 @@ impl Default for ServerConfig {
 pub enum ServerError {
     #[error("i/o: {0}")]
     Io(#[from] io::Error),
-    #[error("HTTP: {0}")]
-    Protocol(#[from] ureq_proto::Error),
+    #[error("malformed request: {0}")]
+    Malformed(String),
     #[error("request head larger than {0} bytes")]
     HeadTooLarge(usize),
     #[error("request body larger than {0} bytes")]
@@ -95,124 +95,47 @@ pub fn accept_loop(listener: TcpListener, config: ServerConfig, handler: Arc<Han
 }
 
 /// Serves requests on one connection until the client or the protocol closes it.
+/// The protocol is core's [`ServerConnection`]; this only moves bytes.
 pub fn serve_connection(
     mut stream: TcpStream,
     config: &ServerConfig,
     handler: &Handler,
 ) -> Result<(), ServerError> {
     stream.set_read_timeout(Some(config.read_timeout))?;
-    let mut input: Vec<u8> = Vec::new();
-    let mut out = vec![0u8; 16 * 1024];
+    let mut conn = ServerConnection::new(Limits {
+        max_head: config.max_head,
+        max_body: config.max_body,
+    });
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let mut reply = Reply::new()?;
-        let request = loop {
-            let (used, request) = reply.try_request(&input)?;
-            if let Some(request) = request {
-                input.drain(..used);
-                break request;
+        let step = conn.step();
+        let out = conn.take_output();
+        if !out.is_empty() {
+            stream.write_all(&out)?;
+        }
+        match step {
+            Step::NeedInput => {
+                let n = stream.read(&mut buf)?;
+                conn.receive(&buf[..n]);
             }
-            if input.len() > config.max_head {
-                let _ = stream.write_all(&simple_response(431));
-                return Err(ServerError::HeadTooLarge(config.max_head));
+            Step::Request(request, body) => {
+                let response = handler(&request, &body);
+                conn.respond(response);
+                stream.write_all(&conn.take_output())?;
+                stream.flush()?;
             }
-            if fill(&mut stream, &mut input)? == 0 {
-                // A clean close between requests.
-                return if input.is_empty() {
-                    Ok(())
-                } else {
-                    Err(ServerError::Truncated)
+            Step::Close => {
+                stream.flush()?;
+                return match conn.refusal() {
+                    None => Ok(()),
+                    Some(Refusal::HeadTooLarge) => Err(ServerError::HeadTooLarge(config.max_head)),
+                    Some(Refusal::BodyTooLarge) => Err(ServerError::BodyTooLarge(config.max_body)),
+                    Some(Refusal::Truncated) => Err(ServerError::Truncated),
+                    Some(Refusal::Malformed(m)) => Err(ServerError::Malformed(m.clone())),
                 };
             }
-        };
-
-        let Some(next) = reply.proceed() else {
-            return Err(ServerError::Truncated);
-        };
-        let mut body = Vec::new();
-        let provide = match next {
-            RecvRequestResult::ProvideResponse(r) => r,
-            RecvRequestResult::Send100(r) => {
-                let (n, mut r) = r.accept(&mut out)?;
-                stream.write_all(&out[..n])?;
-                read_body(&mut r, &mut stream, &mut input, &mut body, config.max_body)?;
-                r.proceed()?
-            }
-            RecvRequestResult::RecvBody(mut r) => {
-                read_body(&mut r, &mut stream, &mut input, &mut body, config.max_body)?;
-                r.proceed()?
-            }
-        };
-
-        let response = handler(&request, &body);
-        let (mut parts, payload) = response.into_parts();
-        // A known length rather than chunking: simpler clients (and curl logs) cope better.
-        parts
-            .headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
-        let mut sending = provide.provide(Response::from_parts(parts, ()))?;
-        while !sending.is_finished() {
-            let n = sending.write(&mut out)?;
-            stream.write_all(&out[..n])?;
-        }
-        let cleanup = match sending.proceed() {
-            SendResponseResult::Cleanup(c) => c,
-            SendResponseResult::SendBody(mut b) => {
-                let mut pos = 0;
-                while pos < payload.len() {
-                    let (used, n) = b.write(&payload[pos..], &mut out)?;
-                    pos += used;
-                    stream.write_all(&out[..n])?;
-                }
-                let (_, n) = b.write(&[], &mut out)?;
-                stream.write_all(&out[..n])?;
-                b.proceed()
-            }
-        };
-        stream.flush()?;
-        if cleanup.must_close_connection() {
-            return Ok(());
         }
     }
-}
-
-fn read_body(
-    reply: &mut Reply<ureq_proto::server::state::RecvBody>,
-    stream: &mut TcpStream,
-    input: &mut Vec<u8>,
-    body: &mut Vec<u8>,
-    max_body: usize,
-) -> Result<(), ServerError> {
-    let mut chunk = vec![0u8; 16 * 1024];
-    while !reply.is_ended() {
-        let (used, n) = reply.read(input, &mut chunk)?;
-        input.drain(..used);
-        body.extend_from_slice(&chunk[..n]);
-        if body.len() > max_body {
-            let _ = stream.write_all(&simple_response(413));
-            return Err(ServerError::BodyTooLarge(max_body));
-        }
-        if used == 0 && n == 0 && !reply.is_ended() && fill(stream, input)? == 0 {
-            return Err(ServerError::Truncated);
-        }
-    }
-    Ok(())
-}
-
-fn fill(stream: &mut TcpStream, input: &mut Vec<u8>) -> io::Result<usize> {
-    let mut buf = [0u8; 8192];
-    let n = stream.read(&mut buf)?;
-    input.extend_from_slice(&buf[..n]);
-    Ok(n)
-}
-
-/// A bodyless response for when the state machine cannot be used any more.
-fn simple_response(status: u16) -> Vec<u8> {
-    let reason = StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Error");
-    format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-        .into_bytes()
 }
 
 /// A response with a body and a content type.
@@ -288,8 +211,8 @@ mod tests {
         // Not HTTP at all: the connection is dropped without an answer.
         let out = roundtrip(a, b"\x00\x01\x02 nonsense\r\n\r\n");
         assert!(!out.contains("200 OK"), "{out}");
-        // A truncated head: nothing is served.
+        // A truncated head: refused, nothing served.
         let out = roundtrip(a, b"GET / HTTP/1.1\r\nhost");
-        assert!(out.is_empty(), "{out}");
+        assert!(out.starts_with("HTTP/1.1 400"), "{out}");
     }
 }

@@ -10,6 +10,7 @@ type Target = fn(&[u8]);
 /// Every fuzz target with an entry point, by its corpus folder name.
 const TARGETS: &[(&str, Target)] = &[
     ("sbd_parse", efm_core::fuzzing::sbd_parse),
+    ("http_request", efm_core::fuzzing::http_request),
     ("registry_json", efm_core::registry::fuzzing::registry_json),
     ("jws_parse", efm_core::jose::fuzzing::jws),
 ];
