@@ -6,11 +6,25 @@ use crate::draft::Draft;
 use crate::keys::{self, KeyError};
 use crate::problem::{Origin, Problem};
 use crate::raw::Raw;
-use crate::suggest::closest;
+use crate::suggest::{closest, closest_key};
 
 /// Applies every setting in `text` (the file at `path`) to `draft`; each problem is
 /// collected and the rest of the file still applies.
 pub fn apply(draft: &mut Draft, path: &str, text: &str, errors: &mut Vec<Problem>) {
+    let mut found = Vec::new();
+    apply_in_order(draft, path, text, &mut found);
+    // The parser hands tables over in key order; a person reads a file top to bottom.
+    found.sort_by_key(|p| match p {
+        Problem::BadValue { origin, .. } | Problem::UnknownKey { origin, .. } => match origin {
+            Origin::File { line, .. } => *line,
+            Origin::Env => 0,
+        },
+        _ => 0,
+    });
+    errors.append(&mut found);
+}
+
+fn apply_in_order(draft: &mut Draft, path: &str, text: &str, errors: &mut Vec<Problem>) {
     let lines = LineIndex::new(text);
     let doc = match DeTable::parse(text) {
         Ok(doc) => doc,
@@ -76,7 +90,7 @@ impl File<'_> {
             let origin = Origin::file(self.path, self.lines.line(key.span().start));
             match value.get_ref() {
                 DeValue::Table(_) => errors.push(Problem::UnknownKey {
-                    suggestion: closest(&dotted, self.known.iter().map(String::as_str)),
+                    suggestion: closest_key(&dotted, &self.known, &self.tables),
                     origin,
                     key: dotted,
                 }),
@@ -109,7 +123,7 @@ impl File<'_> {
             Err(KeyError::Unknown) => errors.push(Problem::UnknownKey {
                 origin: origin.clone(),
                 key: key.to_owned(),
-                suggestion: closest(key, self.known.iter().map(String::as_str)),
+                suggestion: closest_key(key, &self.known, &self.tables),
             }),
             Err(KeyError::Bad(expected)) => errors.push(Problem::BadValue {
                 origin: origin.clone(),
