@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod clock;
+mod config_cmd;
 mod sbd;
 
 #[derive(Parser)]
@@ -21,11 +22,14 @@ enum Command {
         #[command(subcommand)]
         command: sbd::SbdCommand,
     },
+    /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
+    Config(config_cmd::ConfigArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sbd { command } => sbd::run(command),
+        Command::Config(args) => config_cmd::run(args),
     }
 }
