@@ -41,6 +41,8 @@ pub struct Draft {
     pub mail_trust: Option<Set<String>>,
     /// Who turned each service on, to point at it when the service lacks something.
     pub enabled_by: [Option<Set<bool>>; 6],
+    /// Keys given a bad value: already reported, so not reported again as missing.
+    pub failed: Vec<&'static str>,
 }
 
 /// SMTP submission with STARTTLS, which the reference always uses.
@@ -57,42 +59,42 @@ impl Draft {
 
     pub fn finish(self, errors: &mut Vec<Problem>) -> Config {
         let mut config = self.config;
-
-        config.keystore = both(
-            &self.keystore_path,
-            &self.keystore_password,
-            (
-                "keystore.path (EFM_KEYSTORE)",
-                "keystore.password (EFM_KEYSTORE_PASSWORD)",
-            ),
-            "a keystore needs its path and its password",
+        let mut missing = Missing {
             errors,
-        )
-        .map(|(path, password)| Keystore {
-            path,
-            alias: self.keystore_alias.as_ref().map(|s| s.value.clone()),
-            password,
-        });
-        if config.keystore.is_none()
-            && let Some(alias) = &self.keystore_alias
+            failed: &self.failed,
+        };
+
+        config.keystore = missing
+            .both(
+                &self.keystore_path,
+                &self.keystore_password,
+                ("keystore.path", "keystore.password"),
+                "a keystore needs its path and its password",
+            )
+            .map(|(path, password)| Keystore {
+                path,
+                alias: self.keystore_alias.as_ref().map(|s| s.value.clone()),
+                password,
+            });
+        if let Some(alias) = &self.keystore_alias
             && self.keystore_path.is_none()
             && self.keystore_password.is_none()
         {
-            errors.push(incomplete(
+            missing.report(
                 alias,
-                "keystore.path (EFM_KEYSTORE)",
+                "keystore.path",
                 "a keystore needs its path and its password",
-            ));
+            );
         }
 
-        config.tls = both(
-            &self.tls_cert,
-            &self.tls_key,
-            ("tls.cert", "tls.key"),
-            "TLS needs a certificate and its key",
-            errors,
-        )
-        .map(|(cert, key)| Tls { cert, key });
+        config.tls = missing
+            .both(
+                &self.tls_cert,
+                &self.tls_key,
+                ("tls.cert", "tls.key"),
+                "TLS needs a certificate and its key",
+            )
+            .map(|(cert, key)| Tls { cert, key });
 
         let auth_on = self.api_auth.as_ref().is_none_or(|s| s.value);
         config.api_auth = if !auth_on {
@@ -113,28 +115,25 @@ impl Draft {
 
         config.mail = match &self.mail_enabled {
             Some(on) if on.value => {
-                let mut need = |field: &Option<Set<String>>, name: &str| match field {
+                let hint = "mail on errors needs a server, a sender and a receiver";
+                let mut need = |field: &Option<Set<String>>, key: &'static str| match field {
                     Some(s) => Some(s.value.clone()),
                     None => {
-                        errors.push(incomplete(
-                            on,
-                            name,
-                            "mail on errors needs a server, a sender and a receiver",
-                        ));
+                        missing.report(on, key, hint);
                         None
                     }
                 };
                 let host = need(&self.mail_host, "mail.smtp_host");
                 let sender = need(&self.mail_sender, "mail.sender");
                 let receiver = need(&self.mail_receiver, "mail.receiver");
-                let auth = both(
-                    &self.mail_username,
-                    &self.mail_password,
-                    ("mail.username", "mail.password"),
-                    "SMTP login needs a user name and a password",
-                    errors,
-                )
-                .map(|(username, password)| SmtpAuth { username, password });
+                let auth = missing
+                    .both(
+                        &self.mail_username,
+                        &self.mail_password,
+                        ("mail.username", "mail.password"),
+                        "SMTP login needs a user name and a password",
+                    )
+                    .map(|(username, password)| SmtpAuth { username, password });
                 match (host, sender, receiver) {
                     (Some(host), Some(sender), Some(receiver)) => Mail::OnError(Smtp {
                         host,
@@ -159,47 +158,64 @@ impl Draft {
         if let Some(by) = first_enabled {
             let hint = "enabled services act for our organisation with its business certificate";
             if config.org.is_none() {
-                errors.push(incomplete(by, "org (EFM_ORG)", hint));
+                missing.report(by, "org", hint);
             }
-            if config.keystore.is_none()
-                && self.keystore_path.is_none()
-                && self.keystore_password.is_none()
-            {
-                errors.push(incomplete(by, "keystore.path (EFM_KEYSTORE)", hint));
+            if self.keystore_path.is_none() && self.keystore_password.is_none() {
+                missing.report(by, "keystore.path", hint);
             }
         }
         config
     }
 }
 
-fn incomplete<T>(set: &Set<T>, missing: &str, hint: &'static str) -> Problem {
-    Problem::Incomplete {
-        origin: set.origin.clone(),
-        key: set.key.clone(),
-        missing: missing.to_owned(),
-        hint,
+/// Reports settings missing from a group, except those already reported as bad.
+struct Missing<'a> {
+    errors: &'a mut Vec<Problem>,
+    failed: &'a [&'static str],
+}
+
+impl Missing<'_> {
+    /// `set` is there but needs `key`, which is not.
+    fn report<T>(&mut self, set: &Set<T>, key: &'static str, hint: &'static str) {
+        if self.failed.contains(&key) {
+            return;
+        }
+        self.errors.push(Problem::Incomplete {
+            origin: set.origin.clone(),
+            key: set.key.clone(),
+            missing: display_name(key),
+            hint,
+        });
+    }
+
+    /// Two settings that go together: both or neither. One alone is an error at the
+    /// place it was set.
+    fn both<A: Clone, B: Clone>(
+        &mut self,
+        a: &Option<Set<A>>,
+        b: &Option<Set<B>>,
+        keys: (&'static str, &'static str),
+        hint: &'static str,
+    ) -> Option<(A, B)> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some((a.value.clone(), b.value.clone())),
+            (Some(a), None) => {
+                self.report(a, keys.1, hint);
+                None
+            }
+            (None, Some(b)) => {
+                self.report(b, keys.0, hint);
+                None
+            }
+            (None, None) => None,
+        }
     }
 }
 
-/// Two settings that go together: both or neither. One alone is an error at the
-/// place it was set.
-fn both<A: Clone, B: Clone>(
-    a: &Option<Set<A>>,
-    b: &Option<Set<B>>,
-    names: (&str, &str),
-    hint: &'static str,
-    errors: &mut Vec<Problem>,
-) -> Option<(A, B)> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some((a.value.clone(), b.value.clone())),
-        (Some(a), None) => {
-            errors.push(incomplete(a, names.1, hint));
-            None
-        }
-        (None, Some(b)) => {
-            errors.push(incomplete(b, names.0, hint));
-            None
-        }
-        (None, None) => None,
+/// An efm.toml key, with the variable that also sets it: `org (EFM_ORG)`.
+fn display_name(key: &str) -> String {
+    match crate::env::VARS.iter().find(|(_, k)| *k == key) {
+        Some((var, _)) => format!("{key} ({var})"),
+        None => key.to_owned(),
     }
 }

@@ -47,9 +47,10 @@ pub fn apply(
     let origin = Origin::Env;
     for (var, value) in vars {
         let raw = Raw::Text(value);
+        let key = VARS.iter().find(|(v, _)| *v == var).map_or("", |(_, k)| *k);
         let result = if var == ENABLE {
             keys::apply_enable(draft, &raw, &origin, &var).map_err(KeyError::Bad)
-        } else if let Some((_, key)) = VARS.iter().find(|(v, _)| *v == var) {
+        } else if !key.is_empty() {
             keys::apply(draft, key, &raw, &origin, &var)
         } else {
             Err(KeyError::Unknown)
@@ -58,7 +59,7 @@ pub fn apply(
             Ok(()) => {}
             Err(KeyError::Bad(expected)) => errors.push(Problem::BadValue {
                 origin: origin.clone(),
-                value: raw.shown(),
+                value: raw.shown_for(key),
                 key: var,
                 expected,
             }),

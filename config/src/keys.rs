@@ -88,6 +88,11 @@ pub fn known_keys() -> Vec<String> {
     keys
 }
 
+/// Keys whose values are never printed.
+pub fn is_secret(key: &str) -> bool {
+    key.ends_with("password")
+}
+
 /// Why a key could not be applied.
 #[derive(Debug)]
 pub enum KeyError {
@@ -104,6 +109,37 @@ impl From<Expected> for KeyError {
 /// Puts `raw` under `key` (an efm.toml name). `shown_key` is how the source spells
 /// the key, for messages about this setting that can only be given later.
 pub fn apply(
+    draft: &mut Draft,
+    key: &str,
+    raw: &Raw,
+    origin: &Origin,
+    shown_key: &str,
+) -> Result<(), KeyError> {
+    let result = set(draft, key, raw, origin, shown_key);
+    if let (Err(KeyError::Bad(_)), Some(known)) =
+        (&result, REPORTED_MISSING.iter().find(|k| **k == key))
+    {
+        draft.failed.push(known);
+    }
+    result
+}
+
+/// The keys whose absence [`Draft::finish`] reports: once one was given a bad value,
+/// that error is enough.
+const REPORTED_MISSING: [&str; 10] = [
+    "org",
+    "keystore.path",
+    "keystore.password",
+    "tls.cert",
+    "tls.key",
+    "mail.smtp_host",
+    "mail.sender",
+    "mail.receiver",
+    "mail.username",
+    "mail.password",
+];
+
+fn set(
     draft: &mut Draft,
     key: &str,
     raw: &Raw,

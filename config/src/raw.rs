@@ -41,6 +41,17 @@ impl Raw {
         }
     }
 
+    /// [`Raw::shown`], unless `key` holds a secret: an error message may end up in a
+    /// log, so a password is shown only when it is empty or an unresolved placeholder,
+    /// the two cases where seeing it helps.
+    pub fn shown_for(&self, key: &str) -> String {
+        let shown = self.shown();
+        if crate::keys::is_secret(key) && shown != "\"\"" && !shown.contains("${") {
+            return "\"****\"".to_owned();
+        }
+        shown
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Raw::Text(_) | Raw::Str(_) => "a string",

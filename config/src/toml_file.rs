@@ -128,7 +128,7 @@ impl File<'_> {
             Err(KeyError::Bad(expected)) => errors.push(Problem::BadValue {
                 origin: origin.clone(),
                 key: key.to_owned(),
-                value: raw.shown(),
+                value: raw.shown_for(key),
                 expected,
             }),
         }

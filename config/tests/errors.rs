@@ -197,7 +197,7 @@ fn settings_that_go_together() {
     );
     assert_eq!(
         one(&toml("[tls]\nkey = \"k.pem\"")),
-        "efm.toml:2: tls.key is set but tls.cert is not (TLS needs a certificate and its key)"
+        "efm.toml:2: tls.key is set but tls.cert (EFM_TLS_CERT) is not (TLS needs a certificate and its key)"
     );
     assert_eq!(
         lines(&toml(
@@ -245,6 +245,7 @@ fn unreadable_files_are_reported_with_the_other_problems() {
     );
 }
 
+/// A bad `org` is reported once: not again as missing for the enabled DPO.
 #[test]
 fn every_problem_is_reported_at_once() {
     let sources = Sources {
@@ -260,17 +261,30 @@ fn every_problem_is_reported_at_once() {
     };
     let problems = problems(&sources);
     let want = "\
-9 configuration errors:
+8 configuration errors:
 integrasjonspunkt-local.properties:1: difi.move.nextmove.lockTimeoutMinutes = \"five\": expected a whole number of minutes
 /etc/efm/efm.toml:1: listen = \"localhost:99999\": expected an address like 127.0.0.1:9093 (port out of range)
 /etc/efm/efm.toml:2: org = \"12345\": expected a nine-digit organisation number like 910076787 (5 digits)
 /etc/efm/efm.toml:3: unknown key data_dri (did you mean data_dir?)
 /etc/efm/efm.toml:7: dpo.upload_size_limit = \"0MB\": expected a size like 250MB (units B, KB, MB, GB, TB) (must be more than zero)
 environment: EFM_REGISTRY_URL = \"ftp://sr\": expected an http(s) URL like https://example.no/path (scheme ftp)
-/etc/efm/efm.toml:10: tls.cert is set but tls.key is not (TLS needs a certificate and its key)
-/etc/efm/efm.toml:6: dpo.enabled is set but org (EFM_ORG) is not (enabled services act for our organisation with its business certificate)
+/etc/efm/efm.toml:10: tls.cert is set but tls.key (EFM_TLS_KEY) is not (TLS needs a certificate and its key)
 /etc/efm/efm.toml:6: dpo.enabled is set but keystore.path (EFM_KEYSTORE) is not (enabled services act for our organisation with its business certificate)
 warning: integrasjonspunkt-local.properties: ignored 1 setting that efm does not support: some.unknown.key
 ";
     assert_eq!(problems.to_string(), want);
+}
+
+#[test]
+fn passwords_are_not_shown_in_errors() {
+    assert_eq!(
+        one(&toml("[api]\npassword = 12345")),
+        "efm.toml:2: api.password = \"****\": expected a string, not an integer"
+    );
+    assert_eq!(
+        one(&toml("[keystore]\npath = \"k.p12\"\npassword = \"\""))
+            .split(": expected")
+            .next(),
+        Some("efm.toml:3: keystore.password = \"\"")
+    );
 }

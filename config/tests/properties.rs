@@ -222,3 +222,30 @@ fn unsupported_keys_are_listed_once_and_unusual_values_of_known_ones_too() {
         ]
     );
 }
+
+#[test]
+fn placeholders_fall_back_to_the_reference_defaults() {
+    let text = "difi.move.dph.default-ttl-hours=${difi.move.nextmove.default-ttl-hours}\n";
+    let c = load(&sources(text, &[])).unwrap().config;
+    assert_eq!(c.ttl_hours(Service::Dph).get(), 24);
+    let from_env = load(&sources(
+        "difi.move.org.number=${DIFI_MOVE_ORG_NUMBER}\n",
+        &[("DIFI_MOVE_ORG_NUMBER", "910076787")],
+    ))
+    .unwrap()
+    .config;
+    assert_eq!(
+        from_env.org.map(|o| o.to_string()).as_deref(),
+        Some("910076787")
+    );
+    let relaxed = load(&sources(
+        "difi.move.org.number=${difi.move.org.number-x}\n",
+        &[("DIFI_MOVE_ORG_NUMBER_X", "910076787")],
+    ))
+    .unwrap()
+    .config;
+    assert!(
+        relaxed.org.is_some(),
+        "dots and dashes become underscores, upper case"
+    );
+}

@@ -188,3 +188,33 @@ pub fn target(key: &str) -> Option<Target> {
 pub fn mapped_keys() -> impl Iterator<Item = (&'static str, Target)> {
     MAP.iter().copied()
 }
+
+/// The reference's own defaults (its `application.properties`) for the keys a local
+/// file's `${...}` placeholders most often name: its per-service TTLs, for one, are
+/// written as `${difi.move.nextmove.default-ttl-hours}`, and a file copied from
+/// there must still read.
+const REFERENCE_DEFAULTS: &[(&str, &str)] = &[
+    ("difi.move.nextmove.defaultttlhours", "24"),
+    ("difi.move.nextmove.locktimeoutminutes", "5"),
+    (
+        "difi.move.serviceregistryendpoint",
+        "https://test.eformidling.no/adressetjeneste",
+    ),
+    ("difi.move.org.keystore.type", "PKCS12"),
+    ("difi.move.feature.enabledpo", "false"),
+    ("difi.move.feature.enabledpv", "false"),
+    ("difi.move.feature.enabledpf", "false"),
+    ("difi.move.feature.enabledpe", "false"),
+    ("difi.move.feature.enabledpi", "false"),
+    ("difi.move.feature.enabledph", "false"),
+    ("difi.security.enable", "true"),
+    ("server.port", "9093"),
+];
+
+pub fn reference_default(key: &str) -> Option<&'static str> {
+    let key = canonical(key);
+    REFERENCE_DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+}

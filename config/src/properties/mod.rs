@@ -42,21 +42,26 @@ pub fn apply(
             .map(|e| e.value.clone())
             .or_else(|| env(name))
             .or_else(|| env(&name.replace(['.', '-'], "_").to_ascii_uppercase()))
+            .or_else(|| mapping::reference_default(name).map(str::to_owned))
     };
     let mut unsupported: Vec<String> = Vec::new();
     for entry in &entries {
         let origin = Origin::file(path, entry.line);
-        let bad = |expected: Expected| Problem::BadValue {
-            origin: origin.clone(),
-            key: entry.key.clone(),
-            value: format!("{:?}", entry.value),
-            expected,
-        };
         let Some(target) = mapping::target(&entry.key) else {
             if !unsupported.contains(&entry.key) {
                 unsupported.push(entry.key.clone());
             }
             continue;
+        };
+        let efm_key = match target {
+            Target::Key(k, _) => k,
+            _ => "",
+        };
+        let bad = |expected: Expected| Problem::BadValue {
+            origin: origin.clone(),
+            key: entry.key.clone(),
+            value: Raw::Text(entry.value.clone()).shown_for(efm_key),
+            expected,
         };
         let value = match resolve(&entry.value, &defined) {
             Ok(v) => v,
@@ -65,7 +70,7 @@ pub fn apply(
                 continue;
             }
         };
-        let is_secret = matches!(target, Target::Key(k, _) if k.ends_with("password"));
+        let is_secret = keys::is_secret(efm_key);
         // Only secrets keep surrounding blanks: Java keeps trailing blanks in every
         // value, but in a number, a path or a URL they are a copy-paste accident.
         let value = if is_secret {
