@@ -170,9 +170,9 @@ fn set(
         "messages.status_services" => c.messages.status_services = raw.services()?,
         "messages.status_queue_includes" => c.messages.status_queue_includes = raw.services()?,
         "status_polling.interval" => c.status_polling.interval = raw.interval()?,
-        "status_polling.page_size" => c.status_polling.page_size = raw.number(1, 100_000)?,
+        "status_polling.page_size" => c.status_polling.page_size = raw.positive(100_000)?,
         "status_polling.backoff_threshold_days" => {
-            c.status_polling.backoff_threshold_days = raw.number(1, 3650)?
+            c.status_polling.backoff_threshold_days = raw.positive(3650)?
         }
         "status_polling.backoff_max_interval" => {
             c.status_polling.backoff_max_interval = raw.interval()?

@@ -8,6 +8,16 @@
 //!
 //! Parsing is pure: the environment comes in as pairs and files as text, so tests
 //! need no process state. [`load_files`] is the one function that reads files.
+//!
+//! ```
+//! use efm_config::{ApiAuth, Sources, load};
+//!
+//! let env = vec![("EFM_LISTEN".to_owned(), "127.0.0.1:0".to_owned())];
+//! let loaded = load(&Sources { env, ..Sources::default() }).expect("a valid configuration");
+//! assert_eq!(loaded.config.listen.port(), 0);
+//! // No password configured: the runtime generates one and prints it once.
+//! assert!(matches!(loaded.config.api_auth, ApiAuth::GeneratePassword { .. }));
+//! ```
 #![forbid(unsafe_code)]
 
 mod byte_size;

@@ -6,6 +6,7 @@
 //! without a keystore, so a bare `efm serve` starts on a developer machine.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use crate::byte_size::ByteSize;
@@ -127,9 +128,9 @@ pub struct Messages {
 pub struct StatusPolling {
     /// Default 1 minute (the reference's cron `0 * * * * *`).
     pub interval: Interval,
-    pub page_size: u32,
+    pub page_size: NonZeroU32,
     /// Age after which a message is polled only every `backoff_max_interval`.
-    pub backoff_threshold_days: u32,
+    pub backoff_threshold_days: NonZeroU32,
     pub backoff_max_interval: Interval,
 }
 
@@ -186,8 +187,8 @@ impl Default for Config {
             },
             status_polling: StatusPolling {
                 interval: Interval::mins(1),
-                page_size: 2000,
-                backoff_threshold_days: 30,
+                page_size: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
+                backoff_threshold_days: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
                 backoff_max_interval: Interval::mins(60),
             },
             webhooks: Webhooks {

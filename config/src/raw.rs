@@ -115,6 +115,13 @@ impl Raw {
             .ok_or(Expected::new(shape))
     }
 
+    /// A whole number in `1..=max`.
+    pub fn positive(&self, max: u32) -> Result<std::num::NonZeroU32, Expected> {
+        let n = self.number(1, max)?;
+        std::num::NonZeroU32::new(n)
+            .ok_or_else(|| Expected::new(format!("a whole number from 1 to {max}")))
+    }
+
     /// A string with a unit (`"1GB"`) or, in TOML, a number of bytes.
     pub fn byte_size(&self) -> Result<ByteSize, Expected> {
         match self {

@@ -184,7 +184,7 @@ fn a_full_toml_file() {
     assert_eq!(c.messages.lock_timeout, Interval::mins(2));
     assert_eq!(c.messages.status_services.to_string(), "DPO");
     assert_eq!(c.messages.status_queue_includes.to_string(), "DPE,DPI");
-    assert_eq!(c.status_polling.page_size, 500);
+    assert_eq!(c.status_polling.page_size.get(), 500);
     assert_eq!(c.status_polling.backoff_max_interval, Interval::mins(120));
     assert_eq!(c.webhooks.read_timeout.millis(), 1500);
     let Mail::OnError(smtp) = &c.mail else {
