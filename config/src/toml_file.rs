@@ -88,14 +88,15 @@ impl File<'_> {
         for (key, value) in table {
             let dotted = format!("{name}.{}", key.get_ref());
             let origin = Origin::file(self.path, self.lines.line(key.span().start));
-            match value.get_ref() {
-                DeValue::Table(_) => errors.push(Problem::UnknownKey {
-                    suggestion: closest_key(&dotted, &self.known, &self.tables),
-                    origin,
-                    key: dotted,
-                }),
-                other => self.leaf(draft, &dotted, other, value.span(), &origin, errors),
-            }
+            // A table where a value belongs is reported like any other wrong type.
+            self.leaf(
+                draft,
+                &dotted,
+                value.get_ref(),
+                value.span(),
+                &origin,
+                errors,
+            );
         }
     }
 
@@ -155,13 +156,10 @@ fn raw(value: &DeValue<'_>, source: &str) -> Raw {
             kind: "a date",
             shown: source.to_owned(),
         },
+        // A table's source can run over many lines; its shape says enough.
         DeValue::Table(_) => Raw::Other {
             kind: "a table",
-            shown: if source.is_empty() {
-                "{...}".to_owned()
-            } else {
-                source.to_owned()
-            },
+            shown: "{...}".to_owned(),
         },
     }
 }

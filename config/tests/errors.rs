@@ -288,3 +288,19 @@ fn passwords_are_not_shown_in_errors() {
         Some("efm.toml:3: keystore.password = \"\"")
     );
 }
+
+#[test]
+fn tables_where_values_belong() {
+    assert_eq!(
+        one(&toml("[keystore.path]\nx = 1")),
+        "efm.toml:1: keystore.path = {...}: expected a string, not a table"
+    );
+    assert_eq!(
+        one(&toml("[[dpo]]\nenabled = true")),
+        "efm.toml:1: dpo = [{...}]: expected a table [dpo]"
+    );
+    assert_eq!(
+        one(&toml("[api]\nauth = { on = true }")),
+        "efm.toml:2: api.auth = {...}: expected true or false"
+    );
+}
