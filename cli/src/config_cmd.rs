@@ -43,7 +43,10 @@ fn check(config: Option<PathBuf>, properties: Option<PathBuf>) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             println!("# efm: effective configuration (secrets masked)");
-            print!("{}", efm_config::render(&loaded.config));
+            print!(
+                "{}",
+                efm_config::render(&loaded.config, Some(&loaded.origins))
+            );
             ExitCode::SUCCESS
         }
         Err(problems) => {

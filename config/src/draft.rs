@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::model::{ApiAuth, Config, DEFAULT_API_USER, Keystore, Mail, Smtp, SmtpAuth, Tls};
 use crate::problem::{Origin, Problem};
+use crate::provenance::Origins;
 use crate::secret::Secret;
 use crate::service::Service;
 
@@ -43,6 +44,8 @@ pub struct Draft {
     pub enabled_by: [Option<Set<bool>>; 6],
     /// Keys given a bad value: already reported, so not reported again as missing.
     pub failed: Vec<&'static str>,
+    /// Who set each key last.
+    pub origins: Origins,
 }
 
 /// SMTP submission with STARTTLS, which the reference always uses.

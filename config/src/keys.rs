@@ -116,6 +116,9 @@ pub fn apply(
     shown_key: &str,
 ) -> Result<(), KeyError> {
     let result = set(draft, key, raw, origin, shown_key);
+    if result.is_ok() {
+        draft.origins.record(key, origin, shown_key);
+    }
     if let (Err(KeyError::Bad(_)), Some(known)) =
         (&result, REPORTED_MISSING.iter().find(|k| **k == key))
     {
@@ -234,6 +237,9 @@ pub fn apply_enable(
     for svc in Service::ALL {
         let enabled = on.contains(svc);
         draft.config.services.get_mut(svc).enabled = enabled;
+        draft
+            .origins
+            .record(&format!("{}.enabled", svc.table()), origin, shown_key);
         draft.enabled_by[svc.index()] = enabled
             .then(|| Draft::set(true, origin, shown_key))
             .flatten();

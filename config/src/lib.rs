@@ -24,6 +24,7 @@ mod byte_size;
 mod draft;
 mod env;
 mod expected;
+mod files;
 mod http_url;
 mod interval;
 mod keys;
@@ -32,6 +33,7 @@ mod model;
 mod org_nr;
 mod problem;
 pub mod properties;
+mod provenance;
 mod raw;
 mod render;
 mod secret;
@@ -52,6 +54,7 @@ pub use model::{
 };
 pub use org_nr::OrgNr;
 pub use problem::{Origin, Problem, Problems, Warning};
+pub use provenance::{Origins, Provenance};
 pub use render::render;
 pub use secret::Secret;
 pub use service::{MessageChannel, Service, ServiceSet};
@@ -78,10 +81,25 @@ pub struct Sources {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Warning>,
+    /// Where each setting that is not a default came from.
+    pub origins: Origins,
 }
 
 /// Builds the configuration: defaults, then properties, then TOML, then environment.
 pub fn load(sources: &Sources) -> Result<Loaded, Problems> {
+    let (loaded, errors) = assemble(sources);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(Problems {
+            errors,
+            warnings: loaded.warnings,
+        })
+    }
+}
+
+/// The configuration as far as it could be built, and every error found on the way.
+fn assemble(sources: &Sources) -> (Loaded, Vec<Problem>) {
     let mut draft = draft::Draft::default();
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -111,29 +129,32 @@ pub fn load(sources: &Sources) -> Result<Loaded, Problems> {
         &mut errors,
         &mut warnings,
     );
+    let origins = std::mem::take(&mut draft.origins);
     let config = draft.finish(&mut errors);
-    if errors.is_empty() {
-        Ok(Loaded { config, warnings })
-    } else {
-        Err(Problems { errors, warnings })
-    }
+    let loaded = Loaded {
+        config,
+        warnings,
+        origins,
+    };
+    (loaded, errors)
 }
 
-/// Reads the files (if given) and builds the configuration. A file that cannot be
-/// read is one more problem; the other sources are still checked.
+/// Reads the files (if given) and builds the configuration, then checks that the
+/// files it names can be opened. A file that cannot be read is one more problem; the
+/// other sources are still checked.
 pub fn load_files(
     toml: Option<&Path>,
     properties: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Loaded, Problems> {
-    let mut unreadable = Vec::new();
+    let mut errors = Vec::new();
     let mut read = |path: Option<&Path>| {
         let path = path?;
         let shown = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => Some(SourceText { path: shown, text }),
             Err(e) => {
-                unreadable.push(Problem::Unreadable {
+                errors.push(Problem::Unreadable {
                     path: shown,
                     reason: e.to_string(),
                 });
@@ -146,16 +167,15 @@ pub fn load_files(
         properties: read(properties),
         env: env.into_iter().collect(),
     };
-    match (load(&sources), unreadable.is_empty()) {
-        (result, true) => result,
-        (Ok(loaded), false) => Err(Problems {
-            errors: unreadable,
+    let (loaded, mut found) = assemble(&sources);
+    errors.append(&mut found);
+    files::check(&loaded.config, &loaded.origins, &mut errors);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(Problems {
+            errors,
             warnings: loaded.warnings,
-        }),
-        (Err(mut problems), false) => {
-            unreadable.append(&mut problems.errors);
-            problems.errors = unreadable;
-            Err(problems)
-        }
+        })
     }
 }

@@ -3,157 +3,167 @@
 use std::fmt::Write;
 
 use crate::model::{ApiAuth, Config, Mail};
+use crate::provenance::Origins;
 use crate::service::{Service, ServiceSet};
 
 /// Every setting, defaults included, in a form `efm serve --config` reads back
-/// (once the masked passwords are filled in).
-pub fn render(config: &Config) -> String {
-    let mut out = String::new();
-    // Writing to a String cannot fail; the results are ignored for that reason.
-    let w = &mut out;
-    let _ = writeln!(w, "listen = {}", quote(&config.listen.to_string()));
-    let _ = writeln!(
-        w,
-        "data_dir = {}",
-        quote(&config.data_dir.display().to_string())
-    );
+/// (once the masked passwords are filled in). With `origins`, a setting that is not
+/// the default says where it came from in a trailing comment.
+pub fn render(config: &Config, origins: Option<&Origins>) -> String {
+    let mut w = Writer {
+        out: String::new(),
+        table: "",
+        origins,
+    };
+    w.value("listen", quote(&config.listen.to_string()));
+    w.value("data_dir", quote(&config.data_dir.display().to_string()));
     match &config.org {
-        Some(org) => _ = writeln!(w, "org = {}", quote(org.as_str())),
-        None => _ = writeln!(w, "# org is not set"),
+        Some(org) => w.value("org", quote(org.as_str())),
+        None => w.comment("org is not set"),
     }
-    let _ = writeln!(w, "registry_url = {}", quote(config.registry_url.as_str()));
+    w.value("registry_url", quote(config.registry_url.as_str()));
 
-    let _ = writeln!(w, "\n[keystore]");
+    w.table("keystore");
     match &config.keystore {
         Some(k) => {
-            let _ = writeln!(w, "path = {}", quote(&k.path.display().to_string()));
+            w.value("path", quote(&k.path.display().to_string()));
             if let Some(alias) = &k.alias {
-                let _ = writeln!(w, "alias = {}", quote(alias));
+                w.value("alias", quote(alias));
             }
-            let _ = writeln!(w, "password = {}", quote(&k.password.to_string()));
+            w.value("password", quote(&k.password.to_string()));
         }
-        None => _ = writeln!(w, "# not set"),
+        None => w.comment("not set"),
     }
 
-    let _ = writeln!(w, "\n[api]");
+    w.table("api");
     match &config.api_auth {
-        ApiAuth::Off => _ = writeln!(w, "auth = false"),
+        ApiAuth::Off => w.value("auth", "false".into()),
         ApiAuth::Basic { user, password } => {
-            let _ = writeln!(
-                w,
-                "auth = true\nuser = {}\npassword = {}",
-                quote(user),
-                quote(&password.to_string())
-            );
+            w.value("auth", "true".into());
+            w.value("user", quote(user));
+            w.value("password", quote(&password.to_string()));
         }
         ApiAuth::GeneratePassword { user } => {
-            let _ = writeln!(
-                w,
-                "auth = true\nuser = {}\n# password: generated at start-up",
-                quote(user)
-            );
+            w.value("auth", "true".into());
+            w.value("user", quote(user));
+            w.comment("password: generated at start-up");
         }
     }
 
-    let _ = writeln!(w, "\n[tls]");
+    w.table("tls");
     match &config.tls {
         Some(t) => {
-            let _ = writeln!(w, "cert = {}", quote(&t.cert.display().to_string()));
-            let _ = writeln!(w, "key = {}", quote(&t.key.display().to_string()));
+            w.value("cert", quote(&t.cert.display().to_string()));
+            w.value("key", quote(&t.key.display().to_string()));
         }
-        None => _ = writeln!(w, "# off: plain HTTP"),
+        None => w.comment("off: plain HTTP"),
     }
 
     let m = &config.messages;
-    let _ = writeln!(w, "\n[messages]");
-    let _ = writeln!(w, "ttl_hours = {}", m.default_ttl_hours.get());
-    let _ = writeln!(w, "lock_timeout = {}", quote(&m.lock_timeout.to_string()));
-    let _ = writeln!(
-        w,
-        "ttl_check_interval = {}",
-        quote(&m.ttl_check_interval.to_string())
+    w.table("messages");
+    w.value("ttl_hours", m.default_ttl_hours.get().to_string());
+    w.value("lock_timeout", quote(&m.lock_timeout.to_string()));
+    w.value(
+        "ttl_check_interval",
+        quote(&m.ttl_check_interval.to_string()),
     );
-    let _ = writeln!(w, "status_services = {}", list(m.status_services));
-    let _ = writeln!(
-        w,
-        "status_queue_includes = {}",
-        list(m.status_queue_includes)
-    );
+    w.value("status_services", list(m.status_services));
+    w.value("status_queue_includes", list(m.status_queue_includes));
 
     let p = &config.status_polling;
-    let _ = writeln!(w, "\n[status_polling]");
-    let _ = writeln!(w, "interval = {}", quote(&p.interval.to_string()));
-    let _ = writeln!(w, "page_size = {}", p.page_size);
-    let _ = writeln!(w, "backoff_threshold_days = {}", p.backoff_threshold_days);
-    let _ = writeln!(
-        w,
-        "backoff_max_interval = {}",
-        quote(&p.backoff_max_interval.to_string())
+    w.table("status_polling");
+    w.value("interval", quote(&p.interval.to_string()));
+    w.value("page_size", p.page_size.to_string());
+    w.value(
+        "backoff_threshold_days",
+        p.backoff_threshold_days.to_string(),
+    );
+    w.value(
+        "backoff_max_interval",
+        quote(&p.backoff_max_interval.to_string()),
     );
 
-    let _ = writeln!(w, "\n[webhooks]");
-    let _ = writeln!(
-        w,
-        "connect_timeout = {}",
-        quote(&config.webhooks.connect_timeout.to_string())
+    w.table("webhooks");
+    w.value(
+        "connect_timeout",
+        quote(&config.webhooks.connect_timeout.to_string()),
     );
-    let _ = writeln!(
-        w,
-        "read_timeout = {}",
-        quote(&config.webhooks.read_timeout.to_string())
+    w.value(
+        "read_timeout",
+        quote(&config.webhooks.read_timeout.to_string()),
     );
 
-    let _ = writeln!(w, "\n[mail]");
+    w.table("mail");
     match &config.mail {
-        Mail::Off => _ = writeln!(w, "enabled = false"),
+        Mail::Off => w.value("enabled", "false".into()),
         Mail::OnError(s) => {
-            let _ = writeln!(w, "enabled = true");
-            let _ = writeln!(w, "smtp_host = {}\nsmtp_port = {}", quote(&s.host), s.port);
-            let _ = writeln!(
-                w,
-                "sender = {}\nreceiver = {}",
-                quote(&s.sender),
-                quote(&s.receiver)
-            );
+            w.value("enabled", "true".into());
+            w.value("smtp_host", quote(&s.host));
+            w.value("smtp_port", s.port.to_string());
+            w.value("sender", quote(&s.sender));
+            w.value("receiver", quote(&s.receiver));
             if let Some(a) = &s.auth {
-                let _ = writeln!(w, "username = {}", quote(&a.username));
-                let _ = writeln!(w, "password = {}", quote(&a.password.to_string()));
+                w.value("username", quote(&a.username));
+                w.value("password", quote(&a.password.to_string()));
             }
             if let Some(t) = &s.trust {
-                let _ = writeln!(w, "trust = {}", quote(t));
+                w.value("trust", quote(t));
             }
         }
     }
 
     for svc in Service::ALL {
         let s = config.services.get(svc);
-        let _ = writeln!(w, "\n[{}]", svc.table());
-        let _ = writeln!(w, "enabled = {}", s.enabled);
+        w.table(svc.table());
+        w.value("enabled", s.enabled.to_string());
         match s.ttl_hours {
-            Some(h) => _ = writeln!(w, "ttl_hours = {}", h.get()),
-            None => {
-                _ = writeln!(
-                    w,
-                    "# ttl_hours = {} (messages.ttl_hours)",
-                    config.ttl_hours(svc).get()
-                )
-            }
+            Some(h) => w.value("ttl_hours", h.get().to_string()),
+            None => w.comment(&format!(
+                "ttl_hours = {} (messages.ttl_hours)",
+                config.ttl_hours(svc).get()
+            )),
         }
-        let _ = writeln!(
-            w,
-            "upload_size_limit = {}",
-            quote(&s.upload_size_limit.to_string())
-        );
+        w.value("upload_size_limit", quote(&s.upload_size_limit.to_string()));
         if let Some(i) = s.polling_interval {
-            let _ = writeln!(w, "polling_interval = {}", quote(&i.to_string()));
+            w.value("polling_interval", quote(&i.to_string()));
         }
         if svc == Service::Dpo
             && let Some(c) = &config.services.dpo_message_channel
         {
-            let _ = writeln!(w, "message_channel = {}", quote(c.as_str()));
+            w.value("message_channel", quote(c.as_str()));
         }
     }
-    out
+    w.out
+}
+
+struct Writer<'a> {
+    out: String,
+    table: &'static str,
+    origins: Option<&'a Origins>,
+}
+
+// Writing to a String cannot fail; the `fmt::Result`s below are ignored for that reason.
+impl Writer<'_> {
+    fn table(&mut self, name: &'static str) {
+        self.table = name;
+        let _ = writeln!(self.out, "\n[{name}]");
+    }
+
+    fn value(&mut self, key: &str, value: String) {
+        let full = match self.table {
+            "" => key.to_owned(),
+            table => format!("{table}.{key}"),
+        };
+        let _ = write!(self.out, "{key} = {value}");
+        if let Some(p) = self.origins.and_then(|o| o.get(&full)) {
+            let _ = write!(self.out, "  # {p}");
+        }
+        self.out.push('\n');
+    }
+
+    fn comment(&mut self, text: &str) {
+        let _ = writeln!(self.out, "# {text}");
+    }
 }
 
 /// A TOML basic string.

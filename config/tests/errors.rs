@@ -304,3 +304,39 @@ fn tables_where_values_belong() {
         "efm.toml:2: api.auth = {...}: expected true or false"
     );
 }
+
+#[test]
+fn files_named_by_the_configuration_must_exist() {
+    let dir = std::env::temp_dir().join(format!("efm-config-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml_path = dir.join("efm.toml");
+    let present = dir.join("present.pem");
+    std::fs::write(&present, "x").unwrap();
+    let text = format!(
+        "data_dir = {:?}\n[keystore]\npath = \"/nonexistent/k.p12\"\npassword = \"pw\"\n[tls]\ncert = {:?}\nkey = {:?}\n",
+        present.display().to_string(),
+        present.display().to_string(),
+        dir.display().to_string(),
+    );
+    std::fs::write(&toml_path, text).unwrap();
+    let problems = load_files(Some(&toml_path), None, Vec::new()).unwrap_err();
+    let t = toml_path.display();
+    let shown: Vec<String> = problems.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            format!(
+                "{t}:3: keystore.path = \"/nonexistent/k.p12\": expected a readable file (No such file or directory (os error 2))"
+            ),
+            format!(
+                "{t}:7: tls.key = {:?}: expected a readable file (not a file)",
+                dir.display().to_string()
+            ),
+            format!(
+                "{t}:1: data_dir = {:?}: expected a folder (it is a file)",
+                present.display().to_string()
+            ),
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

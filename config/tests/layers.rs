@@ -86,7 +86,7 @@ fn defaults_start_on_loopback_with_nothing_enabled() {
 /// The defaults are valid input: rendering them and reading the text back gives them again.
 #[test]
 fn rendered_defaults_read_back() {
-    let text = render(&Config::default());
+    let text = render(&Config::default(), None);
     let back = ok(&Sources {
         toml: toml(&text),
         ..Sources::default()
@@ -226,7 +226,7 @@ fn rendering_masks_secrets_and_reads_back() {
         toml: toml(FULL),
         ..Sources::default()
     });
-    let text = render(&c);
+    let text = render(&c, None);
     for secret in ["changeit", "s3cret", "mailpw"] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
@@ -349,4 +349,44 @@ fn unknown_efm_variables_are_warnings_with_a_suggestion() {
             "environment: unknown variable EFM_WHATEVER",
         ]
     );
+}
+
+#[test]
+fn origins_say_where_each_setting_came_from() {
+    let mut sources = Sources {
+        toml: toml("listen = \"127.0.0.1:1\"\n[dpo]\nupload_size_limit = \"1MB\"\n"),
+        env: env(&[("EFM_LISTEN", "127.0.0.1:2"), ("EFM_ENABLE", "")]),
+        ..Sources::default()
+    };
+    sources.properties = Some(SourceText {
+        path: "local.properties".into(),
+        text: "difi.move.nextmove.lockTimeoutMinutes=7\n".into(),
+    });
+    let loaded = load(&sources).unwrap();
+    let o = &loaded.origins;
+    let shown = |k: &str| o.get(k).map(ToString::to_string);
+    assert_eq!(shown("listen").as_deref(), Some("environment EFM_LISTEN"));
+    assert_eq!(
+        shown("dpo.upload_size_limit").as_deref(),
+        Some("efm.toml:3 dpo.upload_size_limit")
+    );
+    assert_eq!(
+        shown("messages.lock_timeout").as_deref(),
+        Some("local.properties:1 difi.move.nextmove.lockTimeoutMinutes")
+    );
+    assert_eq!(
+        shown("dph.enabled").as_deref(),
+        Some("environment EFM_ENABLE")
+    );
+    assert_eq!(shown("data_dir"), None, "a default");
+    let text = render(&loaded.config, Some(o));
+    assert!(
+        text.contains("listen = \"127.0.0.1:2\"  # environment EFM_LISTEN\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n[dpo]\nenabled = false  # environment EFM_ENABLE\n"),
+        "{text}"
+    );
+    assert!(text.contains("data_dir = \"./efm-data\"\n"), "{text}");
 }

@@ -38,7 +38,7 @@ proptest! {
             env: vec![(name, value.clone()), ("EFM_LISTEN".into(), value.clone()), ("EFM_ENABLE".into(), value)],
         };
         match load(&sources) {
-            Ok(loaded) => { let _ = render(&loaded.config); }
+            Ok(loaded) => { let _ = render(&loaded.config, Some(&loaded.origins)); }
             Err(problems) => prop_assert!(!problems.errors.is_empty()),
         }
     }

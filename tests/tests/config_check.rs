@@ -42,9 +42,16 @@ fn no_configuration_prints_the_defaults() {
 
 #[test]
 fn secrets_are_masked() {
+    let keystore = temp_file(
+        "business.p12",
+        "not really PKCS#12: config check only opens it",
+    );
     let props = temp_file(
         "local.properties",
-        "difi.move.org.number=910076787\ndifi.move.org.keystore.path=/k.p12\ndifi.move.org.keystore.password=ks-secret\ndifi.datasource.url=jdbc:h2:mem:x\n",
+        &format!(
+            "difi.move.org.number=910076787\ndifi.move.org.keystore.path={}\ndifi.move.org.keystore.password=ks-secret\ndifi.datasource.url=jdbc:h2:mem:x\n",
+            keystore.display()
+        ),
     );
     let out = check(
         &["--properties", props.to_str().unwrap()],
@@ -57,8 +64,21 @@ fn secrets_are_masked() {
         !stdout.contains("ks-secret") && !stdout.contains("api-secret"),
         "{stdout}"
     );
-    assert!(stdout.contains("org = \"910076787\""), "{stdout}");
-    assert!(stdout.contains("[dpe]\nenabled = true\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "org = \"910076787\"  # {}:1 difi.move.org.number\n",
+            props.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[dpe]\nenabled = true  # environment EFM_ENABLE\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("password = \"****\"  # environment EFM_API_PASSWORD\n"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("warning: ")
             && stderr.contains("ignored 1 setting that efm does not support: difi.datasource.url"),

@@ -90,6 +90,7 @@ pub fn apply(
             Target::Port => match parse_port(&value) {
                 Ok(port) => {
                     draft.config.listen.set_port(port);
+                    draft.origins.record("listen", &origin, &entry.key);
                     warnings.push(Warning::Note {
                         origin: origin.clone(),
                         key: entry.key.clone(),
@@ -102,6 +103,7 @@ pub fn apply(
             Target::Address => match value.parse::<IpAddr>() {
                 Ok(ip) => {
                     draft.config.listen.set_ip(ip);
+                    draft.origins.record("listen", &origin, &entry.key);
                     Ok(())
                 }
                 Err(_) => Err(Expected::new("an IP address like 0.0.0.0")),
