@@ -249,3 +249,10 @@ fn placeholders_fall_back_to_the_reference_defaults() {
         "dots and dashes become underscores, upper case"
     );
 }
+
+#[test]
+fn port_and_address_together_need_no_note() {
+    let loaded = load(&sources("server.port=8080\nserver.address=0.0.0.0\n", &[])).unwrap();
+    assert_eq!(loaded.config.listen.to_string(), "0.0.0.0:8080");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}

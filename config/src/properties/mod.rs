@@ -44,6 +44,9 @@ pub fn apply(
             .or_else(|| env(&name.replace(['.', '-'], "_").to_ascii_uppercase()))
             .or_else(|| mapping::reference_default(name).map(str::to_owned))
     };
+    let sets_address = entries
+        .iter()
+        .any(|e| mapping::target(&e.key) == Some(Target::Address));
     let mut unsupported: Vec<String> = Vec::new();
     for entry in &entries {
         let origin = Origin::file(path, entry.line);
@@ -91,11 +94,13 @@ pub fn apply(
                 Ok(port) => {
                     draft.config.listen.set_port(port);
                     draft.origins.record("listen", &origin, &entry.key);
-                    warnings.push(Warning::Note {
-                        origin: origin.clone(),
-                        key: entry.key.clone(),
-                        note: "sets the port only: efm listens on 127.0.0.1 unless server.address or EFM_LISTEN says otherwise (the reference listens on every interface)",
-                    });
+                    if !sets_address {
+                        warnings.push(Warning::Note {
+                            origin: origin.clone(),
+                            key: entry.key.clone(),
+                            note: "sets the port only: efm listens on 127.0.0.1 unless server.address or EFM_LISTEN says otherwise (the reference listens on every interface)",
+                        });
+                    }
                     Ok(())
                 }
                 Err(why) => Err(Expected::because("a port from 0 to 65535", why)),
