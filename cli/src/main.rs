@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod capabilities;
 mod clock;
+mod config_cmd;
 mod registry;
 mod sbd;
 mod serve;
@@ -31,6 +32,8 @@ enum Command {
     Registry(registry::RegistryArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
+    /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
+    Config(config_cmd::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +42,6 @@ fn main() -> ExitCode {
         Command::Sbd { command } => sbd::run(command),
         Command::Registry(args) => registry::run(args),
         Command::Capabilities(args) => capabilities::run(args),
+        Command::Config(args) => config_cmd::run(args),
     }
 }

@@ -1,0 +1,73 @@
+//! The `EFM_*` environment layer.
+
+use crate::draft::Draft;
+use crate::keys::{self, KeyError};
+use crate::problem::{Origin, Problem, Warning};
+use crate::raw::Raw;
+use crate::suggest::closest;
+
+/// Each variable and the efm.toml key it sets. `EFM_ENABLE` is handled on its own:
+/// it sets all six services at once.
+pub const VARS: [(&str, &str); 15] = [
+    ("EFM_LISTEN", "listen"),
+    ("EFM_DATA_DIR", "data_dir"),
+    ("EFM_ORG", "org"),
+    ("EFM_KEYSTORE", "keystore.path"),
+    ("EFM_KEYSTORE_PASSWORD", "keystore.password"),
+    ("EFM_KEYSTORE_ALIAS", "keystore.alias"),
+    ("EFM_REGISTRY_URL", "registry_url"),
+    ("EFM_API_AUTH", "api.auth"),
+    ("EFM_API_USER", "api.user"),
+    ("EFM_API_PASSWORD", "api.password"),
+    ("EFM_TLS_CERT", "tls.cert"),
+    ("EFM_TLS_KEY", "tls.key"),
+    ("EFM_LOCK_TIMEOUT", "messages.lock_timeout"),
+    ("EFM_TTL_HOURS", "messages.ttl_hours"),
+    ("EFM_DPO_MESSAGE_CHANNEL", "dpo.message_channel"),
+];
+
+pub const ENABLE: &str = "EFM_ENABLE";
+
+/// Variables other parts of efm read, so they are not reported as unknown here.
+const NOT_CONFIG: [&str; 2] = ["EFM_LOG", "EFM_RUNTIME"];
+
+/// Applies the `EFM_*` pairs of `env`, in name order so that the result does not
+/// depend on the order the process environment happens to list them.
+pub fn apply(
+    draft: &mut Draft,
+    env: impl IntoIterator<Item = (String, String)>,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Warning>,
+) {
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("EFM_"))
+        .collect();
+    vars.sort();
+    let origin = Origin::Env;
+    for (var, value) in vars {
+        let raw = Raw::Text(value);
+        let key = VARS.iter().find(|(v, _)| *v == var).map_or("", |(_, k)| *k);
+        let result = if var == ENABLE {
+            keys::apply_enable(draft, &raw, &origin, &var).map_err(KeyError::Bad)
+        } else if !key.is_empty() {
+            keys::apply(draft, key, &raw, &origin, &var)
+        } else {
+            Err(KeyError::Unknown)
+        };
+        match result {
+            Ok(()) => {}
+            Err(KeyError::Bad(expected)) => errors.push(Problem::BadValue {
+                origin: origin.clone(),
+                value: raw.shown_for(key),
+                key: var,
+                expected,
+            }),
+            Err(KeyError::Unknown) if NOT_CONFIG.contains(&var.as_str()) => {}
+            Err(KeyError::Unknown) => warnings.push(Warning::UnknownEnv {
+                suggestion: closest(&var, VARS.iter().map(|(v, _)| *v).chain([ENABLE])),
+                var,
+            }),
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Every setting efm reads, by its efm.toml name, and how each is checked.
+//!
+//! The environment and the properties reader translate their names into these, so
+//! a value is checked the same way whichever source wrote it.
+
+use crate::draft::Draft;
+use crate::expected::Expected;
+use crate::listen::{parse_listen, parse_port};
+use crate::model::Hours;
+use crate::problem::Origin;
+use crate::raw::Raw;
+use crate::secret::Secret;
+use crate::service::Service;
+
+/// Keys outside any table.
+const TOP: [&str; 4] = ["listen", "data_dir", "org", "registry_url"];
+
+/// Tables and their keys (service tables are added from [`SERVICE_KEYS`]).
+const TABLES: [(&str, &[&str]); 7] = [
+    ("keystore", &["path", "alias", "password"]),
+    ("api", &["auth", "user", "password"]),
+    ("tls", &["cert", "key"]),
+    (
+        "messages",
+        &[
+            "ttl_hours",
+            "lock_timeout",
+            "ttl_check_interval",
+            "status_services",
+            "status_queue_includes",
+        ],
+    ),
+    (
+        "status_polling",
+        &[
+            "interval",
+            "page_size",
+            "backoff_threshold_days",
+            "backoff_max_interval",
+        ],
+    ),
+    ("webhooks", &["connect_timeout", "read_timeout"]),
+    (
+        "mail",
+        &[
+            "enabled",
+            "smtp_host",
+            "smtp_port",
+            "sender",
+            "receiver",
+            "username",
+            "password",
+            "trust",
+        ],
+    ),
+];
+
+const SERVICE_KEYS: [&str; 4] = [
+    "enabled",
+    "ttl_hours",
+    "upload_size_limit",
+    "polling_interval",
+];
+
+/// The names of every table.
+pub fn tables() -> Vec<&'static str> {
+    TABLES
+        .iter()
+        .map(|(t, _)| *t)
+        .chain(Service::ALL.iter().map(|s| s.table()))
+        .collect()
+}
+
+/// Every key, dotted: `listen`, `keystore.path`, `dpo.enabled`, ...
+pub fn known_keys() -> Vec<String> {
+    let mut keys: Vec<String> = TOP.iter().map(|k| k.to_string()).collect();
+    for (table, names) in TABLES {
+        keys.extend(names.iter().map(|k| format!("{table}.{k}")));
+    }
+    for svc in Service::ALL {
+        for k in SERVICE_KEYS {
+            if !(svc == Service::Dpv && k == "polling_interval") {
+                keys.push(format!("{}.{k}", svc.table()));
+            }
+        }
+    }
+    keys.push("dpo.message_channel".to_owned());
+    keys
+}
+
+/// Keys whose values are never printed.
+pub fn is_secret(key: &str) -> bool {
+    key.ends_with("password")
+}
+
+/// Why a key could not be applied.
+#[derive(Debug)]
+pub enum KeyError {
+    Unknown,
+    Bad(Expected),
+}
+
+impl From<Expected> for KeyError {
+    fn from(e: Expected) -> Self {
+        KeyError::Bad(e)
+    }
+}
+
+/// Puts `raw` under `key` (an efm.toml name). `shown_key` is how the source spells
+/// the key, for messages about this setting that can only be given later.
+pub fn apply(
+    draft: &mut Draft,
+    key: &str,
+    raw: &Raw,
+    origin: &Origin,
+    shown_key: &str,
+) -> Result<(), KeyError> {
+    let result = set(draft, key, raw, origin, shown_key);
+    if result.is_ok() {
+        draft.origins.record(key, origin, shown_key);
+    }
+    if let (Err(KeyError::Bad(_)), Some(known)) =
+        (&result, REPORTED_MISSING.iter().find(|k| **k == key))
+    {
+        draft.failed.push(known);
+    }
+    result
+}
+
+/// The keys whose absence [`Draft::finish`] reports: once one was given a bad value,
+/// that error is enough.
+const REPORTED_MISSING: [&str; 10] = [
+    "org",
+    "keystore.path",
+    "keystore.password",
+    "tls.cert",
+    "tls.key",
+    "mail.smtp_host",
+    "mail.sender",
+    "mail.receiver",
+    "mail.username",
+    "mail.password",
+];
+
+fn set(
+    draft: &mut Draft,
+    key: &str,
+    raw: &Raw,
+    origin: &Origin,
+    shown_key: &str,
+) -> Result<(), KeyError> {
+    let c = &mut draft.config;
+    match key {
+        "listen" => c.listen = parse_listen(&raw.non_empty()?)?,
+        "data_dir" => c.data_dir = raw.path()?,
+        "org" => c.org = Some(raw.parse()?),
+        "registry_url" => c.registry_url = raw.parse()?,
+        "keystore.path" => {
+            draft.keystore_path = Draft::set(raw.path()?, origin, shown_key).map(strip_file_prefix)
+        }
+        "keystore.alias" => draft.keystore_alias = Draft::set(raw.non_empty()?, origin, shown_key),
+        "keystore.password" => {
+            draft.keystore_password = Draft::set(secret(raw)?, origin, shown_key)
+        }
+        "api.auth" => draft.api_auth = Draft::set(raw.bool()?, origin, shown_key),
+        "api.user" => draft.api_user = Draft::set(user_name(raw)?, origin, shown_key),
+        "api.password" => draft.api_password = Draft::set(secret(raw)?, origin, shown_key),
+        "tls.cert" => draft.tls_cert = Draft::set(raw.path()?, origin, shown_key),
+        "tls.key" => draft.tls_key = Draft::set(raw.path()?, origin, shown_key),
+        "messages.ttl_hours" => c.messages.default_ttl_hours = hours(raw)?,
+        "messages.lock_timeout" => c.messages.lock_timeout = raw.interval()?,
+        "messages.ttl_check_interval" => c.messages.ttl_check_interval = raw.interval()?,
+        "messages.status_services" => c.messages.status_services = raw.services()?,
+        "messages.status_queue_includes" => c.messages.status_queue_includes = raw.services()?,
+        "status_polling.interval" => c.status_polling.interval = raw.interval()?,
+        "status_polling.page_size" => c.status_polling.page_size = raw.positive(100_000)?,
+        "status_polling.backoff_threshold_days" => {
+            c.status_polling.backoff_threshold_days = raw.positive(3650)?
+        }
+        "status_polling.backoff_max_interval" => {
+            c.status_polling.backoff_max_interval = raw.interval()?
+        }
+        "webhooks.connect_timeout" => c.webhooks.connect_timeout = raw.interval()?,
+        "webhooks.read_timeout" => c.webhooks.read_timeout = raw.interval()?,
+        "mail.enabled" => draft.mail_enabled = Draft::set(raw.bool()?, origin, shown_key),
+        "mail.smtp_host" => draft.mail_host = Draft::set(host(raw)?, origin, shown_key),
+        "mail.smtp_port" => draft.mail_port = Draft::set(port(raw)?, origin, shown_key),
+        "mail.sender" => draft.mail_sender = Draft::set(email(raw)?, origin, shown_key),
+        "mail.receiver" => draft.mail_receiver = Draft::set(email(raw)?, origin, shown_key),
+        "mail.username" => draft.mail_username = Draft::set(raw.non_empty()?, origin, shown_key),
+        "mail.password" => draft.mail_password = Draft::set(secret(raw)?, origin, shown_key),
+        "mail.trust" => draft.mail_trust = Draft::set(raw.non_empty()?, origin, shown_key),
+        "dpo.message_channel" => c.services.dpo_message_channel = Some(raw.parse()?),
+        _ => return apply_service(draft, key, raw, origin, shown_key),
+    }
+    Ok(())
+}
+
+fn apply_service(
+    draft: &mut Draft,
+    key: &str,
+    raw: &Raw,
+    origin: &Origin,
+    shown_key: &str,
+) -> Result<(), KeyError> {
+    let (table, name) = key.split_once('.').ok_or(KeyError::Unknown)?;
+    let svc = Service::ALL
+        .into_iter()
+        .find(|s| s.table() == table)
+        .ok_or(KeyError::Unknown)?;
+    let settings = draft.config.services.get_mut(svc);
+    match name {
+        "enabled" => {
+            let on = raw.bool()?;
+            settings.enabled = on;
+            draft.enabled_by[svc.index()] =
+                on.then(|| Draft::set(true, origin, shown_key)).flatten();
+        }
+        "ttl_hours" => settings.ttl_hours = Some(hours(raw)?),
+        "upload_size_limit" => settings.upload_size_limit = raw.byte_size()?,
+        "polling_interval" if svc != Service::Dpv => {
+            settings.polling_interval = Some(raw.interval()?)
+        }
+        _ => return Err(KeyError::Unknown),
+    }
+    Ok(())
+}
+
+/// Turns every service on or off at once, as `EFM_ENABLE=DPO,DPE` does.
+pub fn apply_enable(
+    draft: &mut Draft,
+    raw: &Raw,
+    origin: &Origin,
+    shown_key: &str,
+) -> Result<(), Expected> {
+    let on = raw.services()?;
+    for svc in Service::ALL {
+        let enabled = on.contains(svc);
+        draft.config.services.get_mut(svc).enabled = enabled;
+        draft
+            .origins
+            .record(&format!("{}.enabled", svc.table()), origin, shown_key);
+        draft.enabled_by[svc.index()] = enabled
+            .then(|| Draft::set(true, origin, shown_key))
+            .flatten();
+    }
+    Ok(())
+}
+
+/// The reference reads keystore paths as Spring resources; `file:` is the only kind
+/// that names a file efm can open.
+fn strip_file_prefix(
+    mut set: crate::draft::Set<std::path::PathBuf>,
+) -> crate::draft::Set<std::path::PathBuf> {
+    if let Some(rest) = set.value.to_str().and_then(|s| s.strip_prefix("file:")) {
+        set.value = rest.into();
+    }
+    set
+}
+
+/// Up to ten years, which is longer than any message should wait.
+fn hours(raw: &Raw) -> Result<Hours, Expected> {
+    let n = raw.number(1, 87_600)?;
+    Hours::new(n).ok_or_else(|| Expected::new("a whole number from 1 to 87600"))
+}
+
+fn secret(raw: &Raw) -> Result<Secret, Expected> {
+    raw.non_empty().map(Secret::new)
+}
+
+/// HTTP Basic cannot carry a colon in the user name.
+fn user_name(raw: &Raw) -> Result<String, Expected> {
+    let user = raw.non_empty()?;
+    if user.contains(':') {
+        return Err(Expected::because(
+            "a user name",
+            "no colon allowed in HTTP Basic",
+        ));
+    }
+    Ok(user)
+}
+
+fn host(raw: &Raw) -> Result<String, Expected> {
+    let h = raw.non_empty()?;
+    if h.chars().any(|c| c.is_whitespace() || c == '/' || c == ':') {
+        return Err(Expected::new("a host name like smtp.example.no"));
+    }
+    Ok(h)
+}
+
+fn port(raw: &Raw) -> Result<u16, Expected> {
+    let text = match raw {
+        Raw::Int(n) => n.to_string(),
+        _ => raw.non_empty()?,
+    };
+    match parse_port(text.trim()) {
+        Ok(0) => Err(Expected::because("a port from 1 to 65535", "port 0")),
+        Ok(p) => Ok(p),
+        Err(why) => Err(Expected::because("a port from 1 to 65535", why)),
+    }
+}
+
+/// A plausible address; the SMTP server has the last word.
+fn email(raw: &Raw) -> Result<String, Expected> {
+    let a = raw.non_empty()?;
+    match a.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && domain.contains('.') && !a.contains(char::is_whitespace) =>
+        {
+            Ok(a)
+        }
+        _ => Err(Expected::new("an e-mail address like efm@example.no")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list the "did you mean" suggestions come from matches what `apply` reads.
+    #[test]
+    fn every_known_key_is_applied() {
+        let origin = Origin::Env;
+        for key in known_keys() {
+            let mut draft = Draft::default();
+            let result = apply(&mut draft, &key, &Raw::Text("x".into()), &origin, &key);
+            assert!(!matches!(result, Err(KeyError::Unknown)), "{key}");
+        }
+        let mut draft = Draft::default();
+        assert!(matches!(
+            apply(
+                &mut draft,
+                "dpv.polling_interval",
+                &Raw::Text("1s".into()),
+                &origin,
+                "k"
+            ),
+            Err(KeyError::Unknown)
+        ));
+    }
+}
