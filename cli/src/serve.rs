@@ -1,90 +1,59 @@
-//! `efm serve`: the integration point.
+//! `efm serve`: the integration point, configured by efm-config (embedded defaults,
+//! then --properties, then --config, then `EFM_*` variables).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use efm_blocking::serve::{ApiAuth, ServeOptions, start};
+use efm_config::{ApiAuth as ConfiguredAuth, Config};
 use efm_core::registry::model::ServiceIdentifier;
 use ring::rand::SecureRandom;
 
+use crate::config_cmd::process_env;
+
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "EFM_LISTEN", default_value = "127.0.0.1:9093")]
-    listen: String,
-    /// The data folder: the database and the message files.
-    #[arg(long, env = "EFM_DATA_DIR", default_value = "./efm-data")]
-    data_dir: PathBuf,
-    /// Our organisation number.
-    #[arg(long, env = "EFM_ORG", default_value = "987654321")]
-    org: String,
-    /// API user for HTTP Basic.
-    #[arg(long, env = "EFM_API_USER", default_value = "efm")]
-    user: String,
-    /// API password; when none is given one is generated and printed once.
-    #[arg(long, env = "EFM_API_PASSWORD")]
-    password: Option<String>,
-    /// Turn API authentication off (for a loopback-only test set-up).
-    #[arg(long)]
-    no_auth: bool,
-    /// The service registry's base URL.
-    #[arg(long, env = "EFM_REGISTRY_URL", default_value = efm_core::node::DEFAULT_REGISTRY_URL)]
-    registry: String,
-    /// Message services to switch on, comma-separated (DPO,DPV,DPF,DPE,DPI,DPH).
-    #[arg(long, env = "EFM_ENABLE", value_delimiter = ',')]
-    enable: Vec<String>,
+    /// An efm.toml file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The reference's integrasjonspunkt-local.properties.
+    #[arg(long, value_name = "FILE")]
+    properties: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    if args.org.len() != 9 || !args.org.bytes().all(|b| b.is_ascii_digit()) {
+    let loaded = match efm_config::load_files(
+        args.config.as_deref(),
+        args.properties.as_deref(),
+        process_env(),
+    ) {
+        Ok(l) => l,
+        Err(problems) => {
+            eprint!("{problems}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let opts = match options(&loaded.config) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("efm serve: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if opts.own_org.is_none() {
         eprintln!(
-            "efm serve: --org / EFM_ORG = {:?}: expected a nine-digit organisation number",
-            args.org
+            "efm serve: no organisation number set (EFM_ORG): messages must name their sender"
         );
-        return ExitCode::from(2);
     }
-    let auth = if args.no_auth {
-        ApiAuth::Open
-    } else {
-        let password = match args.password {
-            Some(p) => p,
-            None => match generated_password() {
-                Some(p) => {
-                    eprintln!("efm serve: no API password set; generated one for this run: {p}");
-                    p
-                }
-                None => {
-                    eprintln!("efm serve: the operating system gave no randomness for a password");
-                    return ExitCode::from(1);
-                }
-            },
-        };
-        ApiAuth::Basic {
-            user: args.user,
-            password,
-        }
-    };
-    let mut enabled = Vec::new();
-    for name in &args.enable {
-        let service = ServiceIdentifier::from_name(name.trim());
-        if service == ServiceIdentifier::Unknown {
-            eprintln!(
-                "efm serve: --enable / EFM_ENABLE: {name:?} is not a message service; \
-                 expected DPO, DPV, DPF, DPE, DPI or DPH"
-            );
-            return ExitCode::from(2);
-        }
-        enabled.push(service);
+    if opts.enabled.is_empty() {
+        eprintln!(
+            "efm serve: no message service is switched on (EFM_ENABLE): creating a message is refused"
+        );
     }
-    let opts = ServeOptions {
-        listen: args.listen,
-        data_dir: args.data_dir,
-        own_org: args.org,
-        auth,
-        registry_url: args.registry,
-        enabled,
-    };
     match start(opts) {
         Ok(serving) => {
             // The first line on stdout, so that scripts and tests can find the port.
@@ -98,6 +67,42 @@ pub fn run(args: ServeArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn options(c: &Config) -> Result<ServeOptions, String> {
+    let auth = match &c.api_auth {
+        ConfiguredAuth::Off => ApiAuth::Open,
+        ConfiguredAuth::Basic { user, password } => ApiAuth::Basic {
+            user: user.clone(),
+            password: password.expose().to_owned(),
+        },
+        ConfiguredAuth::GeneratePassword { user } => {
+            let password = generated_password()
+                .ok_or("the operating system gave no randomness for a password")?;
+            eprintln!(
+                "efm serve: no API password set; generated one for this run (user {user}): {password}"
+            );
+            ApiAuth::Basic {
+                user: user.clone(),
+                password,
+            }
+        }
+    };
+    let enabled = c
+        .services
+        .enabled()
+        .iter()
+        .map(|s| ServiceIdentifier::from_name(s.name()))
+        .collect();
+    Ok(ServeOptions {
+        listen: c.listen.to_string(),
+        data_dir: c.data_dir.clone(),
+        own_org: c.org.as_ref().map(|o| o.as_str().to_owned()),
+        auth,
+        registry_url: c.registry_url.as_str().to_owned(),
+        enabled,
+        default_ttl: efm_core::Duration::from_hours(i64::from(c.messages.default_ttl_hours.get())),
+    })
 }
 
 fn generated_password() -> Option<String> {

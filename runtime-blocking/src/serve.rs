@@ -36,13 +36,15 @@ pub enum ApiAuth {
 pub struct ServeOptions {
     pub listen: String,
     pub data_dir: PathBuf,
-    /// Our organisation number.
-    pub own_org: String,
+    /// Our organisation number, when one is configured.
+    pub own_org: Option<String>,
     pub auth: ApiAuth,
     /// The service registry's base URL.
     pub registry_url: String,
     /// The message services switched on.
     pub enabled: Vec<ServiceIdentifier>,
+    /// The time to live of a message whose SBD gives none.
+    pub default_ttl: efm_core::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +99,9 @@ pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     ring::rand::SystemRandom::new()
         .fill(&mut seed)
         .map_err(|_| ServeError::Randomness)?;
-    let mut config = Config::new(opts.own_org.clone());
+    let mut config = Config::new(String::new());
+    config.own_org = opts.own_org.clone();
+    config.default_ttl = opts.default_ttl;
     config.registry_url = opts.registry_url.clone();
     config.enabled_services = opts.enabled.clone();
     let node = Node::new(config, seed, started);

@@ -54,6 +54,22 @@ impl TestKey {
         }
     }
 
+    /// The key and certificate as a PKCS#12 keystore (`keystore.p12`) under
+    /// `password`, as an integration point is configured with.
+    pub fn pkcs12(&self, password: &str) -> PathBuf {
+        let p12 = self.dir.join("keystore.p12");
+        run(Command::new("openssl")
+            .args(["pkcs12", "-export", "-name", "efm", "-passout"])
+            .arg(format!("pass:{password}"))
+            .arg("-inkey")
+            .arg(&self.key_pem)
+            .arg("-in")
+            .arg(&self.cert_pem)
+            .arg("-out")
+            .arg(&p12));
+        p12
+    }
+
     pub fn key_bytes(&self) -> Vec<u8> {
         std::fs::read(&self.key_pem).expect("key file")
     }

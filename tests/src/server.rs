@@ -14,9 +14,9 @@ pub struct LocalRegistry {
 impl LocalRegistry {
     /// Serve the records in `dir` (laid out as `identifier/<id>.json`).
     pub fn start(dir: &Path) -> LocalRegistry {
+        let dir = dir.to_str().expect("a UTF-8 path");
         let (child, addr) = spawn(
-            &["registry", "serve", "--listen", "127.0.0.1:0", "--dir"],
-            dir,
+            &["registry", "serve", "--listen", "127.0.0.1:0", "--dir", dir],
             &[],
         );
         LocalRegistry {
@@ -38,12 +38,11 @@ impl Drop for LocalRegistry {
     }
 }
 
-/// Start `efm <args> <path> <extra>` and read the `listening on http://ADDR` line.
-fn spawn(args: &[&str], path: &Path, extra: &[&str]) -> (Child, String) {
+/// Start `efm <args>` with `env` set and read the `listening on http://ADDR` line.
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(crate::efm_bin())
         .args(args)
-        .arg(path)
-        .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -69,35 +68,22 @@ pub struct Served {
 
 impl Served {
     /// `efm serve` on a free loopback port, on `data_dir`, as organisation 987654321
-    /// with Basic auth `efm:secret` and `extra` arguments.
-    pub fn start(data_dir: &Path, extra: &[&str]) -> Served {
-        let mut child = Command::new(crate::efm_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--password",
-                "secret",
-                "--org",
-                "910077473",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("efm serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("efm serve prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
+    /// with Basic auth `efm:secret`, configured by `EFM_*` variables (`extra` adds
+    /// or overrides some).
+    pub fn start(data_dir: &Path, extra: &[(&str, &str)]) -> Served {
+        let data = data_dir.to_str().expect("a UTF-8 temporary path");
+        let mut env: Vec<(&str, &str)> = vec![
+            ("EFM_LISTEN", "127.0.0.1:0"),
+            ("EFM_DATA_DIR", data),
+            ("EFM_ORG", "987654321"),
+            ("EFM_API_USER", "efm"),
+            ("EFM_API_PASSWORD", "secret"),
+        ];
+        for &(k, v) in extra {
+            env.retain(|(known, _)| *known != k);
+            env.push((k, v));
+        }
+        let (child, addr) = spawn(&["serve"], &env);
         Served { child, addr }
     }
 

@@ -3,9 +3,20 @@
 //! far: create (routed by the registry) and get of outgoing messages, auth, health,
 //! hostile input, and durability across `kill -9`.
 
-/// `efm serve` with DPO switched on, routed by `registry`.
+/// `efm serve` with DPO switched on, routed by `registry`, with a fresh keystore.
 fn serve(dir: &std::path::Path, registry: &LocalRegistry) -> Served {
-    Served::start(dir, &["--registry", &registry.url, "--enable", "DPO"])
+    let key = efm_tests::keys::TestKey::generate("serve");
+    let p12 = dir.join("keystore.p12");
+    std::fs::copy(key.pkcs12("changeit"), &p12).unwrap();
+    Served::start(
+        dir,
+        &[
+            ("EFM_REGISTRY_URL", &registry.url),
+            ("EFM_ENABLE", "DPO"),
+            ("EFM_KEYSTORE", p12.to_str().unwrap()),
+            ("EFM_KEYSTORE_PASSWORD", "changeit"),
+        ],
+    )
 }
 
 use efm_tests::http::{raw, request};

@@ -41,8 +41,9 @@ pub const DEFAULT_REGISTRY_URL: &str = "https://meldingsutveksling.difi.no/servi
 /// What the node is told at start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Our organisation number, nine digits.
-    pub own_org: String,
+    /// Our organisation number, nine digits. Without one, messages must name their
+    /// sender.
+    pub own_org: Option<String>,
     pub default_ttl: Duration,
     /// The service registry's base URL, without a trailing slash.
     pub registry_url: String,
@@ -57,7 +58,7 @@ pub struct Config {
 impl Config {
     pub fn new(own_org: impl Into<String>) -> Self {
         Config {
-            own_org: own_org.into(),
+            own_org: Some(own_org.into()),
             default_ttl: DEFAULT_TTL,
             registry_url: DEFAULT_REGISTRY_URL.to_owned(),
             registry: ClientOptions::default(),
@@ -193,7 +194,7 @@ impl Node {
                 let request = sbd.to_json_value().to_string();
                 let ctx = CreateContext {
                     now: self.now,
-                    own_org: &self.config.own_org,
+                    own_org: self.config.own_org.as_deref(),
                     default_ttl: self.config.default_ttl,
                 };
                 prepare_for_create(sbd, &ctx, &mut self.entropy).map(|sbd| (sbd, request))

@@ -17,8 +17,8 @@ use crate::{Duration, Timestamp};
 #[derive(Clone, Copy, Debug)]
 pub struct CreateContext<'a> {
     pub now: Timestamp,
-    /// Our organisation number (nine digits).
-    pub own_org: &'a str,
+    /// Our organisation number (nine digits), when one is configured.
+    pub own_org: Option<&'a str>,
     /// The TTL when the SBD gives none.
     pub default_ttl: Duration,
 }
@@ -65,6 +65,14 @@ pub fn prepare_for_create(
             ),
         ));
     }
+    if sbd.header.sender.is_none() && ctx.own_org.is_none() {
+        return Err(ApiError::violations(vec![Violation::new(
+            "standardBusinessDocumentHeader.sender",
+            "NotNull",
+            "no sender given, and this integration point has no organisation number configured (EFM_ORG)",
+            None,
+        )]));
+    }
     fill_defaults(&mut sbd, ctx, ids);
     Ok(sbd)
 }
@@ -95,9 +103,10 @@ fn expected_response_in_future(sbd: &Sbd, now: Timestamp) -> Result<(), ApiError
 }
 
 fn fill_defaults(sbd: &mut Sbd, ctx: &CreateContext<'_>, ids: &mut Entropy) {
-    let own = OrgIdentifier::norwegian(ctx.own_org);
-    match &mut sbd.header.sender {
-        None => {
+    let own = ctx.own_org.map(OrgIdentifier::norwegian);
+    match (&mut sbd.header.sender, own) {
+        (_, None) => {}
+        (None, Some(own)) => {
             sbd.header.sender = Some(Partner {
                 value: own.to_string(),
                 authority: AUTHORITY_ISO6523.to_owned(),
@@ -107,10 +116,10 @@ fn fill_defaults(sbd: &mut Sbd, ctx: &CreateContext<'_>, ids: &mut Entropy) {
         }
         // On behalf of: a sender that is another Norwegian organisation is sent as
         // `0192:<own>:<other>`.
-        Some(p) => {
+        (Some(p), Some(own)) => {
             if let PartnerIdentifier::Organization(o) = &p.identifier {
                 let norwegian = o.icd() == ICD_NO_ORG || o.icd() == super::ICD_NO_ORG_LEGACY;
-                if norwegian && o.on_behalf_of().is_none() && o.org() != ctx.own_org {
+                if norwegian && o.on_behalf_of().is_none() && o.org() != own.org() {
                     let rewritten = own.with_on_behalf_of(o.org());
                     p.value = rewritten.to_string();
                     p.identifier = PartnerIdentifier::Organization(rewritten);
@@ -181,7 +190,7 @@ mod tests {
     fn ctx() -> CreateContext<'static> {
         CreateContext {
             now: NOW,
-            own_org: "910077473",
+            own_org: Some("910077473"),
             default_ttl: crate::status::DEFAULT_TTL,
         }
     }
