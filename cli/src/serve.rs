@@ -20,6 +20,15 @@ pub struct ServeArgs {
     /// The reference's integrasjonspunkt-local.properties.
     #[arg(long, value_name = "FILE")]
     properties: Option<PathBuf>,
+    /// Threads per connection (blocking) or tasks on one smol executor (async).
+    #[arg(long, value_enum, env = "EFM_RUNTIME", default_value_t = Runtime::Blocking)]
+    runtime: Runtime,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Runtime {
+    Blocking,
+    Async,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -54,7 +63,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
             "efm serve: no message service is switched on (EFM_ENABLE): creating a message is refused"
         );
     }
-    match start(opts) {
+    let started = match args.runtime {
+        Runtime::Blocking => start(opts),
+        Runtime::Async => efm_async::serve::start(opts),
+    };
+    match started {
         Ok(serving) => {
             // The first line on stdout, so that scripts and tests can find the port.
             println!("listening on http://{}", serving.local_addr());

@@ -66,6 +66,10 @@ pub struct Serving {
 }
 
 impl Serving {
+    pub fn new(addr: SocketAddr) -> Self {
+        Serving { addr }
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -91,36 +95,57 @@ pub fn now() -> Timestamp {
     Timestamp::from_unix_millis(ms)
 }
 
-/// Open the data folder, start the node and listen. Returns once listening.
+/// The integration point behind its HTTP framing: the node and the store, driven by
+/// whichever thread brings a request. Both runtimes serve through this.
+pub struct Api {
+    engine: Mutex<Engine>,
+    auth: ApiAuth,
+}
+
+impl Api {
+    /// Open the data folder and start the node.
+    pub fn open(opts: &ServeOptions) -> Result<Api, ServeError> {
+        let started = now();
+        let store = Store::open(&opts.data_dir, started)?;
+        let mut seed = [0u8; 32];
+        ring::rand::SystemRandom::new()
+            .fill(&mut seed)
+            .map_err(|_| ServeError::Randomness)?;
+        let mut config = Config::new(String::new());
+        config.own_org = opts.own_org.clone();
+        config.default_ttl = opts.default_ttl;
+        config.registry_url = opts.registry_url.clone();
+        config.enabled_services = opts.enabled.clone();
+        let node = Node::new(config, seed, started);
+        Ok(Api {
+            engine: Mutex::new(Engine {
+                node,
+                store,
+                next_call: 0,
+                waiting: HashMap::new(),
+            }),
+            auth: opts.auth.clone(),
+        })
+    }
+
+    /// Answer one request. Blocks while the node works (store writes, registry
+    /// lookups); an async runtime calls it off its executor.
+    pub fn handle(&self, req: &Request<()>, body: &[u8]) -> Response<Vec<u8>> {
+        handle(&self.engine, &self.auth, req, body)
+    }
+}
+
+/// Open the data folder, start the node and listen on threads. Returns once
+/// listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
-    let started = now();
-    let store = Store::open(&opts.data_dir, started)?;
-    let mut seed = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut seed)
-        .map_err(|_| ServeError::Randomness)?;
-    let mut config = Config::new(String::new());
-    config.own_org = opts.own_org.clone();
-    config.default_ttl = opts.default_ttl;
-    config.registry_url = opts.registry_url.clone();
-    config.enabled_services = opts.enabled.clone();
-    let node = Node::new(config, seed, started);
-    let engine = Arc::new(Mutex::new(Engine {
-        node,
-        store,
-        next_call: 0,
-        waiting: HashMap::new(),
-    }));
-    let auth = opts.auth.clone();
-    let handler = move |req: &Request<()>, body: &[u8]| handle(&engine, &auth, req, body);
+    let api = Arc::new(Api::open(&opts)?);
+    let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
     let server = http_server::spawn(&opts.listen, ServerConfig::default(), Arc::new(handler))
         .map_err(|source| ServeError::Listen {
             addr: opts.listen.clone(),
             source,
         })?;
-    Ok(Serving {
-        addr: server.local_addr(),
-    })
+    Ok(Serving::new(server.local_addr()))
 }
 
 fn handle(

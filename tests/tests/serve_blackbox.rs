@@ -4,7 +4,7 @@
 //! hostile input, and durability across `kill -9`.
 
 /// `efm serve` with DPO switched on, routed by `registry`, with a fresh keystore.
-fn serve(dir: &std::path::Path, registry: &LocalRegistry) -> Served {
+fn serve(dir: &std::path::Path, registry: &LocalRegistry, runtime: &str) -> Served {
     let key = efm_tests::keys::TestKey::generate("serve");
     let p12 = dir.join("keystore.p12");
     std::fs::copy(key.pkcs12("changeit"), &p12).unwrap();
@@ -15,6 +15,7 @@ fn serve(dir: &std::path::Path, registry: &LocalRegistry) -> Served {
             ("EFM_ENABLE", "DPO"),
             ("EFM_KEYSTORE", p12.to_str().unwrap()),
             ("EFM_KEYSTORE_PASSWORD", "changeit"),
+            ("EFM_RUNTIME", runtime),
         ],
     )
 }
@@ -25,6 +26,8 @@ use efm_tests::workspace;
 use serde_json::{Value, json};
 
 const AUTH: Option<(&str, &str)> = Some(("efm", "secret"));
+/// Every test runs against both runtimes: they must behave the same.
+const RUNTIMES: [&str; 2] = ["blocking", "async"];
 const ID: &str = "5a0f3e7c-2d4b-4e8f-9c1a-7b6d5e4f3a21";
 
 fn example() -> Vec<u8> {
@@ -44,9 +47,15 @@ fn create(addr: &str, body: &[u8]) -> efm_tests::http::Reply {
 
 #[test]
 fn create_then_get_survives_kill_9() {
+    for runtime in RUNTIMES {
+        create_then_get_survives_kill_9_on(runtime);
+    }
+}
+
+fn create_then_get_survives_kill_9_on(runtime: &str) {
     let registry = LocalRegistry::examples();
     let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), &registry);
+    let server = serve(dir.path(), &registry, runtime);
     let created = create(&server.addr, &example());
     assert_eq!(
         created.status,
@@ -66,7 +75,7 @@ fn create_then_get_survives_kill_9() {
     // Killed right after the 200: nothing may be lost.
     server.kill_9();
 
-    let server = serve(dir.path(), &registry);
+    let server = serve(dir.path(), &registry, runtime);
     let got = request(
         &server.addr,
         "GET",
@@ -93,8 +102,14 @@ fn create_then_get_survives_kill_9() {
 
 #[test]
 fn the_api_needs_credentials_but_health_does_not() {
+    for runtime in RUNTIMES {
+        the_api_needs_credentials_but_health_does_not_on(runtime);
+    }
+}
+
+fn the_api_needs_credentials_but_health_does_not_on(runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Served::start(dir.path(), &[]);
+    let server = Served::start(dir.path(), &[("EFM_RUNTIME", runtime)]);
     let r = request(
         &server.addr,
         "POST",
@@ -122,8 +137,14 @@ fn the_api_needs_credentials_but_health_does_not() {
 
 #[test]
 fn hostile_input_is_a_4xx_with_the_error_json() {
+    for runtime in RUNTIMES {
+        hostile_input_is_a_4xx_with_the_error_json_on(runtime);
+    }
+}
+
+fn hostile_input_is_a_4xx_with_the_error_json_on(runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Served::start(dir.path(), &[]);
+    let server = Served::start(dir.path(), &[("EFM_RUNTIME", runtime)]);
     let a = &server.addr;
     let cases: Vec<(efm_tests::http::Reply, u16, &str)> = vec![
         (
@@ -210,10 +231,16 @@ fn hostile_input_is_a_4xx_with_the_error_json() {
 
 #[test]
 fn create_is_routed_by_the_registry() {
+    for runtime in RUNTIMES {
+        create_is_routed_by_the_registry_on(runtime);
+    }
+}
+
+fn create_is_routed_by_the_registry_on(runtime: &str) {
     let registry = LocalRegistry::examples();
     let dir = tempfile::tempdir().unwrap();
     // DPE is not switched on here.
-    let server = serve(dir.path(), &registry);
+    let server = serve(dir.path(), &registry, runtime);
     let innsyn = efm_tests::http::request(
         &server.addr,
         "POST",

@@ -1,0 +1,82 @@
+//! `efm serve --runtime async`.
+
+use std::sync::Arc;
+
+use efm_blocking::serve::{Api, ServeError, ServeOptions, Serving};
+use efm_core::http_framing::{Limits, ServerConnection, Step};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::{TcpListener, TcpStream};
+
+/// Open the data folder, start the node, and serve on a smol executor in a thread of
+/// its own. Returns once listening.
+pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
+    let api = Arc::new(Api::open(&opts)?);
+    let listener = smol::block_on(TcpListener::bind(opts.listen.as_str())).map_err(|source| {
+        ServeError::Listen {
+            addr: opts.listen.clone(),
+            source,
+        }
+    })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: opts.listen.clone(),
+        source,
+    })?;
+    std::thread::Builder::new()
+        .name("efm-async".into())
+        .spawn(move || {
+            let ex = smol::Executor::new();
+            smol::block_on(ex.run(accept_loop(&ex, listener, api)));
+        })
+        .map_err(|source| ServeError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    Ok(Serving::new(addr))
+}
+
+async fn accept_loop(ex: &smol::Executor<'_>, listener: TcpListener, api: Arc<Api>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let api = api.clone();
+        ex.spawn(async move {
+            // A failed connection ends; there is nobody to tell but the log.
+            if let Err(e) = serve_connection(stream, api).await
+                && e.kind() != std::io::ErrorKind::ConnectionReset
+            {
+                eprintln!("http: connection ended: {e}");
+            }
+        })
+        .detach();
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, api: Arc<Api>) -> std::io::Result<()> {
+    let mut conn = ServerConnection::new(Limits::default());
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let step = conn.step();
+        let out = conn.take_output();
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+        }
+        match step {
+            Step::NeedInput => {
+                let n = stream.read(&mut buf).await?;
+                conn.receive(&buf[..n]);
+            }
+            Step::Request(request, body) => {
+                let api = api.clone();
+                let response = smol::unblock(move || api.handle(&request, &body)).await;
+                conn.respond(response);
+                stream.write_all(&conn.take_output()).await?;
+                stream.flush().await?;
+            }
+            Step::Close => {
+                stream.flush().await?;
+                return Ok(());
+            }
+        }
+    }
+}
