@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use efm_core::Timestamp;
-use efm_core::api::{ApiError, Exception, MessageRef, Route};
+use efm_core::api::{ApiError, Exception, Route};
 use efm_core::node::{
-    ApiCall, ApiResponse, CallId, Config, HttpRequest, HttpResponse, Input, Method, Node, Output,
-    ReqId, TransportError,
+    ApiCall, ApiResponse, CallId, Config, Dispatch, HttpRequest, HttpResponse, Input, Method, Node,
+    Output, ReqId, TransportError, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -163,40 +163,22 @@ fn handle(
     if route.requires_auth() && !authorized(auth, req) {
         return unauthorized(&path);
     }
-    let call = match route {
-        Route::Health | Route::Liveness | Route::Readiness => {
-            return json_response(StatusCode::OK, &serde_json::json!({"status": "UP"}));
-        }
-        Route::Info => {
-            let info =
-                serde_json::json!({"build": {"name": "efm", "version": env!("CARGO_PKG_VERSION")}});
-            return json_response(StatusCode::OK, &info);
-        }
-        Route::CreateMessage => ApiCall::CreateMessage {
-            body: body.to_vec().into(),
-        },
-        Route::GetOutgoing {
-            message: MessageRef::Id(message_id),
-        } => ApiCall::GetOutgoing { message_id },
-        Route::GetOutgoing {
-            message: MessageRef::NoSuchMessage(raw),
-        } => {
-            return error_response(&ApiError::message_not_found(raw), &path);
-        }
-        other => {
-            let e = ApiError {
-                status: 501,
-                ..ApiError::new(
-                    Exception::Internal,
-                    format!("{other:?} is not available in this version of efm yet"),
-                )
-            };
-            return error_response(&e, &path);
-        }
+    let call = match dispatch(route, body.to_vec().into()) {
+        Dispatch::Node(call) => call,
+        Dispatch::Answer(answer) => return render(answer, &path),
     };
-    match run(engine, call) {
+    render(run(engine, call), &path)
+}
+
+fn render(answer: ApiResponse, path: &str) -> Response<Vec<u8>> {
+    match answer {
         ApiResponse::Json(v) => json_response(StatusCode::OK, &v),
-        ApiResponse::Error(e) => error_response(&e, &path),
+        ApiResponse::Empty => {
+            let mut r = Response::new(Vec::new());
+            *r.status_mut() = StatusCode::OK;
+            r
+        }
+        ApiResponse::Error(e) => error_response(&e, path),
     }
 }
 

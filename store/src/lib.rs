@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod conversations;
 mod migrations;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use efm_core::Timestamp;
 use efm_core::ids::MessageId;
 use efm_core::node::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
 use efm_core::registry::model::ServiceIdentifier;
-use efm_core::sbd::Sbd;
+use efm_core::sbd::{PartnerIdentifier, Sbd};
 use efm_core::status::{Direction, Lifecycle, Status};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
@@ -87,6 +88,9 @@ impl Store {
     pub fn load(&mut self, q: &Query) -> Result<Loaded, StoreError> {
         match q {
             Query::OutgoingMessage(id) => self.outgoing(*id).map(Loaded::OutgoingMessage),
+            Query::Statuses { filter, page } => conversations::statuses(&self.conn, filter, page),
+            Query::Conversations { filter, page } => conversations::find(&self.conn, filter, page),
+            Query::OutgoingConversation(key) => conversations::outgoing(&self.conn, key),
         }
     }
 
@@ -94,6 +98,7 @@ impl Store {
     pub fn persist(&mut self, w: &Write) -> Result<(), StoreError> {
         match w {
             Write::CreateOutgoing { message, status } => self.create_outgoing(message, status),
+            Write::DeleteConversations(key) => conversations::delete(&mut self.conn, key),
         }
     }
 
@@ -121,17 +126,22 @@ impl Store {
         )
         .map_err(conflict_or_unavailable)?;
         tx.execute(
-            "INSERT INTO conversation (conversation_id, message_id, direction, sender, receiver,
-                 process_identifier, document_identifier, service_identifier, expiry, last_update)
-             VALUES (?1, ?2, 'OUTGOING', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO conversation (conversation_id, message_id, direction, sender, sender_identifier,
+                 receiver, receiver_identifier, process_identifier, document_identifier, service_identifier,
+                 message_reference, expiry, last_update)
+             VALUES (?1, ?2, 'OUTGOING', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 conversation_id,
                 message_id,
                 sbd.header.sender.as_ref().map(|p| p.value.clone()),
+                sbd.header.sender.as_ref().map(|p| part_or_primary(&p.identifier)),
                 sbd.header.receiver.as_ref().map(|p| p.value.clone()),
+                sbd.header.receiver.as_ref().map(|p| p.identifier.primary()),
                 sbd.header.process(),
                 sbd.standard(),
                 m.service.as_str(),
+                // The reference starts every conversation's reference at its id.
+                conversation_id,
                 m.expiry.as_unix_millis(),
                 status.at.as_unix_millis()
             ],
@@ -216,7 +226,15 @@ impl Store {
     }
 }
 
-fn unavailable(e: rusqlite::Error) -> StoreError {
+/// The on-behalf-of organisation when there is one, else the primary identifier.
+fn part_or_primary(id: &PartnerIdentifier) -> String {
+    match id {
+        PartnerIdentifier::Organization(o) => o.on_behalf_of().unwrap_or(o.org()).to_owned(),
+        other => other.primary(),
+    }
+}
+
+pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 

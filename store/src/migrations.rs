@@ -55,6 +55,17 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE outgoing_message ADD COLUMN service_identifier TEXT NOT NULL DEFAULT 'UNKNOWN';
     ",
     ),
+    (
+        3,
+        "
+    -- What the conversation API shows and filters on.
+    ALTER TABLE conversation ADD COLUMN sender_identifier TEXT;
+    ALTER TABLE conversation ADD COLUMN receiver_identifier TEXT;
+    ALTER TABLE conversation ADD COLUMN message_reference TEXT;
+    ALTER TABLE conversation ADD COLUMN message_title TEXT;
+    CREATE INDEX message_status_conversation ON message_status (conversation);
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

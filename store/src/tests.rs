@@ -139,10 +139,11 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(
-        history,
-        [(1, NOW.as_unix_millis()), (2, NOW.as_unix_millis())]
-    );
+    // Every migration, in order, once, with the time it ran.
+    let expected: Vec<(i64, i64)> = (1..=migrations::MIGRATIONS.len() as i64)
+        .map(|v| (v, NOW.as_unix_millis()))
+        .collect();
+    assert_eq!(history, expected);
     // Reopening applies nothing twice.
     drop(Store::open(dir.path(), NOW).unwrap());
     conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", [])
@@ -167,4 +168,58 @@ fn statuses_are_unique_per_message() {
         [],
     );
     assert!(dup.is_err(), "the schema must refuse a repeated status");
+}
+
+#[test]
+fn status_pages_sort_and_count() {
+    use efm_core::api::{Pageable, Sort, SortDirection, StatusFilter};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(1);
+    let ids = [
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+        "00000000-0000-4000-8000-000000000003",
+    ];
+    for id in ids {
+        let body = sbd_json("a.pdf").replace(ID, id);
+        assert!(matches!(
+            call(&mut node, &mut store, create(body)),
+            ApiResponse::Json(_)
+        ));
+    }
+    let page = |page: u32, direction| Pageable {
+        page,
+        size: 2,
+        sort: vec![Sort {
+            property: "messageId".into(),
+            direction,
+        }],
+    };
+    let q = |p| Query::Statuses {
+        filter: StatusFilter::default(),
+        page: p,
+    };
+    let Ok(Loaded::Statuses { rows, total }) = store.load(&q(page(0, SortDirection::Desc))) else {
+        panic!()
+    };
+    assert_eq!(total, 3);
+    let got: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
+    assert_eq!(got, [ids[2], ids[1]]);
+    let Ok(Loaded::Statuses { rows, .. }) = store.load(&q(page(1, SortDirection::Desc))) else {
+        panic!()
+    };
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].message_id, ids[0]);
+    let by_id = Query::Statuses {
+        filter: StatusFilter {
+            message_id: Some(ids[1].into()),
+            ..StatusFilter::default()
+        },
+        page: Pageable::default(),
+    };
+    let Ok(Loaded::Statuses { rows, total }) = store.load(&by_id) else {
+        panic!()
+    };
+    assert_eq!((total, rows[0].message_id.as_str()), (1, ids[1]));
 }

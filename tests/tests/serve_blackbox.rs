@@ -291,3 +291,108 @@ fn innsynskrav() -> Value {
     ]);
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+#[test]
+fn statuses_and_conversations() {
+    for runtime in RUNTIMES {
+        statuses_and_conversations_on(runtime);
+    }
+}
+
+fn statuses_and_conversations_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let a = &server.addr;
+    let get = |target: &str| request(a, "GET", target, AUTH, None, b"");
+    assert_eq!(create(a, &example()).status, 200);
+
+    // The status of the new message, by its messageId and by filter.
+    let page = get(&format!("/api/statuses/{ID}")).json();
+    assert_eq!(page["totalElements"], 1);
+    assert_eq!(page["pageable"]["sort"]["sorted"], true);
+    let s = &page["content"][0];
+    assert_eq!(
+        (s["status"].as_str(), s["messageId"].as_str()),
+        (Some("OPPRETTET"), Some(ID))
+    );
+    assert_eq!(s["conversationId"], "0d9c8b7a-6f5e-4d3c-8b2a-190817263544");
+    assert!(
+        s.get("description").is_none(),
+        "null fields are left out: {s}"
+    );
+    assert_eq!(
+        get("/api/statuses?status=OPPRETTET").json()["totalElements"],
+        1
+    );
+    assert_eq!(
+        get("/api/statuses?status=LEVERT").json()["totalElements"],
+        0
+    );
+    // An unknown messageId is an empty page, not a 404.
+    let unknown = get("/api/statuses/not-a-message");
+    assert_eq!(
+        (unknown.status, unknown.json()["totalElements"].as_u64()),
+        (200, Some(0))
+    );
+
+    // The conversation, by its number and by messageId.
+    let list = get("/api/conversations?direction=OUTGOING&serviceIdentifier=DPO").json();
+    assert_eq!(list["totalElements"], 1);
+    let c = &list["content"][0];
+    assert_eq!(c["messageId"], ID);
+    assert_eq!(c["sender"], "0192:987654321");
+    assert_eq!(c["senderIdentifier"], "987654321");
+    assert_eq!(c["receiverIdentifier"], "123456785");
+    assert_eq!(
+        c["messageReference"],
+        "0d9c8b7a-6f5e-4d3c-8b2a-190817263544"
+    );
+    assert_eq!(c["messageStatuses"][0]["status"], "OPPRETTET");
+    assert!(c.get("pollable").is_none());
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(get(&format!("/api/conversations/{id}")).json(), *c);
+    assert_eq!(
+        get(&format!("/api/conversations/messageId/{ID}")).json(),
+        *c
+    );
+    assert_eq!(
+        get("/api/conversations?direction=INCOMING").json()["totalElements"],
+        0
+    );
+    assert_eq!(get("/api/conversations/queue").json()["totalElements"], 0);
+    let missing = get("/api/conversations/999999");
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.json()["message"],
+        "Conversation with id = 999999 was not found"
+    );
+
+    // Delete, twice: both 200; then it is gone.
+    let del = request(
+        a,
+        "DELETE",
+        &format!("/api/conversations/{id}"),
+        AUTH,
+        None,
+        b"",
+    );
+    assert_eq!((del.status, del.body.len()), (200, 0));
+    assert_eq!(
+        request(
+            a,
+            "DELETE",
+            &format!("/api/conversations/{id}"),
+            AUTH,
+            None,
+            b""
+        )
+        .status,
+        200
+    );
+    assert_eq!(get(&format!("/api/conversations/{id}")).status, 404);
+    assert_eq!(
+        get(&format!("/api/statuses/{ID}")).json()["totalElements"],
+        0
+    );
+}

@@ -9,12 +9,17 @@
 mod api;
 mod http;
 mod io;
+mod reads;
+mod records;
 mod store;
 
-pub use api::{ApiCall, ApiResponse};
+pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, dispatch};
 pub use http::{HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, LoadId, Output, ReqId, StatusEvent, WriteId};
-pub use store::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
+pub use records::{ConversationRow, StatusRow, direction_name};
+pub use store::{
+    Loaded, OutgoingMessage, Query, StatusRecord, StoreError, StoredConversationKey, Write,
+};
 
 use std::collections::{HashMap, VecDeque};
 
@@ -96,6 +101,14 @@ enum Pending {
         call: CallId,
         message_id: MessageId,
     },
+    /// A read-only call: the answer is the loaded rows, rendered.
+    Read {
+        call: CallId,
+        answer: reads::Answer,
+    },
+    Delete {
+        call: CallId,
+    },
 }
 
 pub struct Node {
@@ -138,11 +151,17 @@ impl Node {
                 let id = self.load(Query::OutgoingMessage(message_id));
                 self.loads.insert(id, Pending::Get { call, message_id });
             }
+            Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
+                Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
                 Some(p) => self.on_loaded(p, result),
                 None => self.stale_answers += 1,
             },
             Input::Persisted(id, result) => match self.writes.remove(&id) {
+                Some(Pending::Delete { call }) => match result {
+                    Ok(()) => self.respond(call, ApiResponse::Empty),
+                    Err(e) => self.store_failed(call, &e),
+                },
                 Some(p) => self.on_persisted(p, result),
                 None => self.stale_answers += 1,
             },
@@ -232,6 +251,10 @@ impl Node {
     fn on_loaded(&mut self, p: Pending, result: Result<Loaded, StoreError>) {
         let found = match result {
             Ok(Loaded::OutgoingMessage(m)) => m,
+            Ok(_) => {
+                let e = StoreError::Unavailable("the store answered another query".into());
+                return self.store_failed(call_of(&p), &e);
+            }
             Err(e) => return self.store_failed(call_of(&p), &e),
         };
         match p {
@@ -268,11 +291,13 @@ impl Node {
                 }
                 None => self.route(call, message, attempts),
             },
-            Pending::CreateWrite { call, .. } | Pending::CreateRoute { call, .. } => self
-                .store_failed(
-                    call,
-                    &StoreError::Unavailable("unexpected load answer".into()),
-                ),
+            Pending::CreateWrite { call, .. }
+            | Pending::CreateRoute { call, .. }
+            | Pending::Read { call, .. }
+            | Pending::Delete { call } => self.store_failed(
+                call,
+                &StoreError::Unavailable("unexpected load answer".into()),
+            ),
         }
     }
 
@@ -489,7 +514,9 @@ fn call_of(p: &Pending) -> CallId {
         Pending::CreateLookup { call, .. }
         | Pending::CreateRoute { call, .. }
         | Pending::CreateWrite { call, .. }
-        | Pending::Get { call, .. } => *call,
+        | Pending::Get { call, .. }
+        | Pending::Read { call, .. }
+        | Pending::Delete { call } => *call,
     }
 }
 

@@ -1,7 +1,9 @@
 //! The store as data: the reads and writes the node asks for, and their answers.
 //! A runtime carries them out against SQLite, PostgreSQL or memory.
 
+use super::records::{ConversationRow, StatusRow};
 use crate::Timestamp;
+use crate::api::{ConversationFilter, Pageable, StatusFilter};
 use crate::ids::MessageId;
 use crate::registry::model::ServiceIdentifier;
 use crate::sbd::Sbd;
@@ -10,11 +12,39 @@ use crate::status::{Lifecycle, Status};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Query {
     OutgoingMessage(MessageId),
+    /// Statuses matching the filter, one page, with the total count.
+    Statuses {
+        filter: StatusFilter,
+        page: Pageable,
+    },
+    /// Conversations matching the filter, one page, with the total count.
+    Conversations {
+        filter: ConversationFilter,
+        page: Pageable,
+    },
+    /// One outgoing conversation.
+    OutgoingConversation(StoredConversationKey),
+}
+
+/// How the store finds one conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredConversationKey {
+    Id(i64),
+    MessageId(MessageId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Loaded {
     OutgoingMessage(Option<Box<OutgoingMessage>>),
+    Statuses {
+        rows: Vec<StatusRow>,
+        total: u64,
+    },
+    Conversations {
+        rows: Vec<ConversationRow>,
+        total: u64,
+    },
+    Conversation(Option<Box<ConversationRow>>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +55,8 @@ pub enum Write {
         message: Box<OutgoingMessage>,
         status: StatusRecord,
     },
+    /// Delete conversations and their statuses; deleting nothing is no error.
+    DeleteConversations(StoredConversationKey),
 }
 
 #[derive(Clone, Debug, PartialEq)]

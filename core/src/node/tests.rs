@@ -70,6 +70,8 @@ impl Host {
                     };
                     self.node.handle_input(Input::Persisted(id, result), NOW);
                 }
+                Output::Load(_, q) => panic!("this host does not serve {q:?}"),
+                Output::Persist(_, w) => panic!("this host does not serve {w:?}"),
                 Output::Respond(call, r) => self.answers.push((call, r)),
                 Output::Status(e) => self.events.push(e),
                 Output::Http(id, req) => {

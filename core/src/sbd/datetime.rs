@@ -76,6 +76,13 @@ impl DateTime {
     }
 }
 
+/// The instant a calendar day starts in Oslo: the bound of the API's whole-day date
+/// filters.
+pub fn oslo_midnight(date: time::Date) -> Timestamp {
+    let local = PrimitiveDateTime::new(date, time::Time::MIDNIGHT);
+    Timestamp::from_datetime(local.assume_offset(oslo_offset(local)))
+}
+
 /// Central European summer time runs from 01:00 UTC on the last Sunday of March to
 /// 01:00 UTC on the last Sunday of October (EU rule, in force since 1996).
 fn oslo_offset_at_utc(utc: OffsetDateTime) -> UtcOffset {
@@ -162,6 +169,14 @@ mod tests {
             DateTime::parse("2019-10-27T03:00:00").unwrap().to_rfc3339(),
             "2019-10-27T03:00:00+01:00"
         );
+    }
+
+    #[test]
+    fn oslo_midnight_follows_summer_time() {
+        let winter = time::macros::date!(2019 - 01 - 10);
+        let summer = time::macros::date!(2019 - 07 - 10);
+        assert_eq!(oslo_midnight(winter).to_rfc3339(), "2019-01-09T23:00:00Z");
+        assert_eq!(oslo_midnight(summer).to_rfc3339(), "2019-07-09T22:00:00Z");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod violation;
 mod xml;
 
 pub use business::*;
-pub use datetime::{BadDateTime, DateTime};
+pub use datetime::{BadDateTime, DateTime, oslo_midnight};
 pub use header::{
     ContactInformation, CorrelationInformation, DocumentIdentification, Header, Partner, Scope,
     ScopeType,

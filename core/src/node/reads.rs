@@ -1,0 +1,146 @@
+//! The read-only calls (statuses, conversations) and conversation deletes: each is
+//! one store query or write, answered with the rows rendered as the reference shows
+//! them.
+
+use super::api::{ApiCall, ApiResponse, ConversationKey};
+use super::store::{Loaded, Query, StoreError, StoredConversationKey, Write};
+use super::{CallId, Node, Pending};
+use crate::api::{
+    ApiError, Exception, MessageRef, Pageable, Sort, SortDirection, StatusFilter, page_json,
+};
+
+/// How to answer once the rows are in.
+#[derive(Debug)]
+pub enum Answer {
+    StatusPage(Pageable),
+    ConversationPage(Pageable),
+    /// One conversation, or this error when there is none.
+    Conversation(ApiError),
+}
+
+/// A page with the endpoint's default order when the caller gave none, so that the
+/// answer says `sorted: true` as the reference's does.
+fn with_default_sort(mut page: Pageable, property: &str, direction: SortDirection) -> Pageable {
+    if page.sort.is_empty() {
+        page.sort.push(Sort {
+            property: property.to_owned(),
+            direction,
+        });
+    }
+    page
+}
+
+impl Node {
+    pub(super) fn read_call(&mut self, call: CallId, api: ApiCall) {
+        let (query, answer) = match api {
+            ApiCall::FindStatuses { filter, page } => {
+                let page = with_default_sort(page, "id", SortDirection::Asc);
+                (
+                    Query::Statuses {
+                        filter,
+                        page: page.clone(),
+                    },
+                    Answer::StatusPage(page),
+                )
+            }
+            ApiCall::StatusesOfMessage { message, page } => {
+                let page = with_default_sort(page, "id", SortDirection::Asc);
+                // An id no message can have matches nothing: an empty page, as the
+                // reference answers for unknown ids.
+                let filter = StatusFilter {
+                    message_id: Some(message.to_string()),
+                    ..StatusFilter::default()
+                };
+                (
+                    Query::Statuses {
+                        filter,
+                        page: page.clone(),
+                    },
+                    Answer::StatusPage(page),
+                )
+            }
+            ApiCall::FindConversations { filter, page } => {
+                let page = with_default_sort(page, "lastUpdate", SortDirection::Desc);
+                (
+                    Query::Conversations {
+                        filter,
+                        page: page.clone(),
+                    },
+                    Answer::ConversationPage(page),
+                )
+            }
+            ApiCall::GetConversation { key } => {
+                let not_found = match &key {
+                    ConversationKey::Id(id) => ApiError::new(
+                        Exception::ConversationNotFound,
+                        format!("Conversation with id = {id} was not found"),
+                    ),
+                    ConversationKey::Message(m) => ApiError::message_not_found(m),
+                };
+                let Some(key) = stored_key(key) else {
+                    return self.respond(call, ApiResponse::Error(not_found));
+                };
+                (
+                    Query::OutgoingConversation(key),
+                    Answer::Conversation(not_found),
+                )
+            }
+            ApiCall::DeleteConversation { key } => {
+                // Deleting what does not exist is done already.
+                let Some(key) = stored_key(key) else {
+                    return self.respond(call, ApiResponse::Empty);
+                };
+                let id = self.persist(Write::DeleteConversations(key));
+                self.writes.insert(id, Pending::Delete { call });
+                return;
+            }
+            ApiCall::CreateMessage { .. } | ApiCall::GetOutgoing { .. } => {
+                // Routed by handle_input; reaching here is a bug, not a panic.
+                let e = ApiError::new(Exception::Internal, "call routed to the wrong handler");
+                return self.respond(call, ApiResponse::Error(e));
+            }
+        };
+        let id = self.load(query);
+        self.loads.insert(id, Pending::Read { call, answer });
+    }
+
+    pub(super) fn on_read(
+        &mut self,
+        call: CallId,
+        answer: Answer,
+        result: Result<Loaded, StoreError>,
+    ) {
+        let response = match (answer, result) {
+            (_, Err(e)) => return self.store_failed(call, &e),
+            (Answer::StatusPage(page), Ok(Loaded::Statuses { rows, total })) => ApiResponse::Json(
+                page_json(rows.iter().map(|r| r.to_json()).collect(), &page, total),
+            ),
+            (Answer::ConversationPage(page), Ok(Loaded::Conversations { rows, total })) => {
+                ApiResponse::Json(page_json(
+                    rows.iter().map(|r| r.to_json()).collect(),
+                    &page,
+                    total,
+                ))
+            }
+            (Answer::Conversation(_), Ok(Loaded::Conversation(Some(c)))) => {
+                ApiResponse::Json(c.to_json())
+            }
+            (Answer::Conversation(not_found), Ok(Loaded::Conversation(None))) => {
+                ApiResponse::Error(not_found)
+            }
+            (_, Ok(_)) => {
+                let e = StoreError::Unavailable("the store answered another query".into());
+                return self.store_failed(call, &e);
+            }
+        };
+        self.respond(call, response);
+    }
+}
+
+fn stored_key(key: ConversationKey) -> Option<StoredConversationKey> {
+    match key {
+        ConversationKey::Id(id) => Some(StoredConversationKey::Id(id)),
+        ConversationKey::Message(MessageRef::Id(m)) => Some(StoredConversationKey::MessageId(m)),
+        ConversationKey::Message(MessageRef::NoSuchMessage(_)) => None,
+    }
+}
