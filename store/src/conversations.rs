@@ -6,10 +6,10 @@
 //! from a request reaches the SQL itself.
 
 use efm_core::Timestamp;
-use efm_core::api::{ConversationFilter, Pageable, SortDirection, StatusFilter};
+use efm_core::api::{ConversationFilter, OutgoingFilter, Pageable, SortDirection, StatusFilter};
 use efm_core::node::{ConversationRow, Loaded, StatusRow, StoreError, StoredConversationKey};
 use efm_core::registry::model::ServiceIdentifier;
-use efm_core::sbd::oslo_midnight;
+use efm_core::sbd::{Sbd, oslo_midnight};
 use efm_core::status::{Direction, Status};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -334,4 +334,67 @@ pub(crate) fn delete(conn: &mut Connection, key: &StoredConversationKey) -> Resu
     };
     conn.execute(sql, params![value]).map_err(unavailable)?;
     Ok(())
+}
+
+fn outgoing_column(property: &str) -> Option<&'static str> {
+    Some(match property {
+        "id" | "lastUpdated" => "m.created",
+        "conversationId" => "m.conversation_id",
+        "messageId" => "m.message_id",
+        "processIdentifier" => "c.process_identifier",
+        "receiverIdentifier" => "c.receiver_identifier",
+        "senderIdentifier" => "c.sender_identifier",
+        "serviceIdentifier" => "m.service_identifier",
+        _ => return None,
+    })
+}
+
+/// Outgoing messages not yet handed off, with their conversation's columns to
+/// filter on.
+pub(crate) fn outgoing_messages(
+    conn: &Connection,
+    f: &OutgoingFilter,
+    page: &Pageable,
+) -> Result<Loaded, StoreError> {
+    let mut w = Where::default();
+    w.eq("m.conversation_id", &f.conversation_id);
+    w.eq("m.message_id", &f.message_id);
+    w.eq("c.process_identifier", &f.process_identifier);
+    w.eq("c.receiver_identifier", &f.receiver_identifier);
+    w.eq("c.sender_identifier", &f.sender_identifier);
+    w.eq(
+        "m.service_identifier",
+        &f.service_identifier.map(|s| s.as_str().to_owned()),
+    );
+    let from = "FROM outgoing_message m LEFT JOIN conversation c ON c.message_id = m.message_id AND c.direction = 'OUTGOING'";
+    let total: i64 = conn
+        .query_row(
+            &format!("SELECT COUNT(*) {from}{}", w.sql()),
+            params_from_iter(&w.values),
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    let sql = format!(
+        "SELECT m.sbd {from}{}{}",
+        w.sql(),
+        order_and_page(page, outgoing_column, "m.message_id")
+    );
+    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+    let texts = stmt
+        .query_map(params_from_iter(&w.values), |r| r.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    let sbds = texts
+        .iter()
+        .map(|t| {
+            Sbd::from_json(t.as_bytes()).map_err(|e| {
+                StoreError::Unavailable(format!("a stored SBD does not read back: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded::OutgoingMessages {
+        sbds,
+        total: total.max(0) as u64,
+    })
 }

@@ -91,6 +91,9 @@ impl Store {
             Query::Statuses { filter, page } => conversations::statuses(&self.conn, filter, page),
             Query::Conversations { filter, page } => conversations::find(&self.conn, filter, page),
             Query::OutgoingConversation(key) => conversations::outgoing(&self.conn, key),
+            Query::OutgoingMessages { filter, page } => {
+                conversations::outgoing_messages(&self.conn, filter, page)
+            }
         }
     }
 
@@ -99,6 +102,15 @@ impl Store {
         match w {
             Write::CreateOutgoing { message, status } => self.create_outgoing(message, status),
             Write::DeleteConversations(key) => conversations::delete(&mut self.conn, key),
+            Write::DeleteOutgoing(id) => {
+                self.conn
+                    .execute(
+                        "DELETE FROM outgoing_message WHERE message_id = ?1",
+                        params![id.to_string()],
+                    )
+                    .map_err(unavailable)?;
+                Ok(())
+            }
         }
     }
 

@@ -396,3 +396,48 @@ fn statuses_and_conversations_on(runtime: &str) {
         0
     );
 }
+
+#[test]
+fn find_and_delete_outgoing() {
+    for runtime in RUNTIMES {
+        find_and_delete_outgoing_on(runtime);
+    }
+}
+
+fn find_and_delete_outgoing_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let a = &server.addr;
+    let get = |target: &str| request(a, "GET", target, AUTH, None, b"");
+    let sbd = create(a, &example()).json();
+    let page = get("/api/messages/out?receiverIdentifier=123456785&serviceIdentifier=DPO").json();
+    assert_eq!(page["totalElements"], 1);
+    assert_eq!(page["content"][0], sbd);
+    assert_eq!(
+        get("/api/messages/out?receiverIdentifier=111111111").json()["totalElements"],
+        0
+    );
+    // Delete the message: idempotent, and its conversation and statuses stay.
+    for _ in 0..2 {
+        let r = request(
+            a,
+            "DELETE",
+            &format!("/api/messages/out/{ID}"),
+            AUTH,
+            None,
+            b"",
+        );
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(get(&format!("/api/messages/out/{ID}")).status, 404);
+    assert_eq!(get("/api/messages/out").json()["totalElements"], 0);
+    assert_eq!(
+        get(&format!("/api/statuses/{ID}")).json()["totalElements"],
+        1
+    );
+    assert_eq!(
+        request(a, "DELETE", "/api/messages/out/not-a-uuid", AUTH, None, b"").status,
+        200
+    );
+}

@@ -4,7 +4,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ApiError, ConversationFilter, Exception, MessageRef, Pageable, Route, StatusFilter,
+    ApiError, ConversationFilter, Exception, MessageRef, OutgoingFilter, Pageable, Route,
+    StatusFilter,
 };
 use crate::ids::MessageId;
 
@@ -15,6 +16,13 @@ pub enum ApiCall {
     CreateMessage { body: Bytes },
     /// `GET /api/messages/out/{messageId}`.
     GetOutgoing { message_id: MessageId },
+    /// `GET /api/messages/out`.
+    FindOutgoing {
+        filter: OutgoingFilter,
+        page: Pageable,
+    },
+    /// `DELETE /api/messages/out/{messageId}`.
+    DeleteOutgoing { message: MessageRef },
     /// `GET /api/statuses`.
     FindStatuses {
         filter: StatusFilter,
@@ -77,6 +85,8 @@ pub fn dispatch(route: Route, body: Bytes) -> Dispatch {
         Route::GetOutgoing {
             message: MessageRef::NoSuchMessage(raw),
         } => Answer(ApiResponse::Error(ApiError::message_not_found(raw))),
+        Route::FindOutgoing { filter, page } => Node(ApiCall::FindOutgoing { filter, page }),
+        Route::DeleteOutgoing { message } => Node(ApiCall::DeleteOutgoing { message }),
         Route::FindStatuses { filter, page } => Node(ApiCall::FindStatuses { filter, page }),
         Route::StatusesOfMessage { message, page } => {
             Node(ApiCall::StatusesOfMessage { message, page })

@@ -12,6 +12,7 @@ use crate::api::{
 /// How to answer once the rows are in.
 #[derive(Debug)]
 pub enum Answer {
+    SbdPage(Pageable),
     StatusPage(Pageable),
     ConversationPage(Pageable),
     /// One conversation, or this error when there is none.
@@ -33,6 +34,24 @@ fn with_default_sort(mut page: Pageable, property: &str, direction: SortDirectio
 impl Node {
     pub(super) fn read_call(&mut self, call: CallId, api: ApiCall) {
         let (query, answer) = match api {
+            ApiCall::FindOutgoing { filter, page } => {
+                let page = with_default_sort(page, "lastUpdated", SortDirection::Asc);
+                (
+                    Query::OutgoingMessages {
+                        filter,
+                        page: page.clone(),
+                    },
+                    Answer::SbdPage(page),
+                )
+            }
+            ApiCall::DeleteOutgoing { message } => {
+                let MessageRef::Id(id) = message else {
+                    return self.respond(call, ApiResponse::Empty);
+                };
+                let id = self.persist(Write::DeleteOutgoing(id));
+                self.writes.insert(id, Pending::Delete { call });
+                return;
+            }
             ApiCall::FindStatuses { filter, page } => {
                 let page = with_default_sort(page, "id", SortDirection::Asc);
                 (
@@ -112,6 +131,10 @@ impl Node {
     ) {
         let response = match (answer, result) {
             (_, Err(e)) => return self.store_failed(call, &e),
+            (Answer::SbdPage(page), Ok(Loaded::OutgoingMessages { sbds, total })) => {
+                let content = sbds.iter().map(|s| s.to_json_value()).collect();
+                ApiResponse::Json(page_json(content, &page, total))
+            }
             (Answer::StatusPage(page), Ok(Loaded::Statuses { rows, total })) => ApiResponse::Json(
                 page_json(rows.iter().map(|r| r.to_json()).collect(), &page, total),
             ),

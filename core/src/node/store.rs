@@ -3,7 +3,7 @@
 
 use super::records::{ConversationRow, StatusRow};
 use crate::Timestamp;
-use crate::api::{ConversationFilter, Pageable, StatusFilter};
+use crate::api::{ConversationFilter, OutgoingFilter, Pageable, StatusFilter};
 use crate::ids::MessageId;
 use crate::registry::model::ServiceIdentifier;
 use crate::sbd::Sbd;
@@ -24,6 +24,11 @@ pub enum Query {
     },
     /// One outgoing conversation.
     OutgoingConversation(StoredConversationKey),
+    /// Outgoing messages not yet handed off, matching the filter, one page.
+    OutgoingMessages {
+        filter: OutgoingFilter,
+        page: Pageable,
+    },
 }
 
 /// How the store finds one conversation.
@@ -45,6 +50,11 @@ pub enum Loaded {
         total: u64,
     },
     Conversation(Option<Box<ConversationRow>>),
+    /// The SBDs of a page of outgoing messages, with the total count.
+    OutgoingMessages {
+        sbds: Vec<Sbd>,
+        total: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +67,9 @@ pub enum Write {
     },
     /// Delete conversations and their statuses; deleting nothing is no error.
     DeleteConversations(StoredConversationKey),
+    /// Delete an outgoing message and its files, keeping its conversation; deleting
+    /// nothing is no error.
+    DeleteOutgoing(MessageId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
