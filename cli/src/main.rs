@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod capabilities;
-mod clock;
+
 mod config_cmd;
 mod registry;
 mod sbd;

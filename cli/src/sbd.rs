@@ -9,8 +9,6 @@ use clap::{Subcommand, ValueEnum};
 use efm_core::api::ApiError;
 use efm_core::sbd::Sbd;
 
-use crate::clock;
-
 /// Larger than any SBD; a file beyond it is not one, and is refused before it is read
 /// whole into memory.
 const MAX_SBD_BYTES: u64 = 16 * 1024 * 1024;
@@ -62,7 +60,8 @@ fn validate(file: &PathBuf, to: Output) -> ExitCode {
             (text, ExitCode::SUCCESS)
         }
         Err(e) => {
-            let json = ApiError::from(e).to_json(clock::now(), &file.display().to_string());
+            let json =
+                ApiError::from(e).to_json(efm_blocking::clock::now(), &file.display().to_string());
             let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
             (text, ExitCode::from(1))
         }

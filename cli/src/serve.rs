@@ -85,9 +85,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
 fn options(c: &Config) -> Result<ServeOptions, String> {
     if c.tls.is_some() {
         // Refuse rather than serve plain HTTP to a deployment that asked for TLS.
-        return Err("TLS (tls.cert / EFM_TLS_CERT) is not served by this version of efm yet: \
+        return Err(
+            "TLS (tls.cert / EFM_TLS_CERT) is not served by this version of efm yet: \
                     terminate TLS in front of it, or unset the TLS settings"
-            .into());
+                .into(),
+        );
     }
     let auth = match &c.api_auth {
         ConfiguredAuth::Off => ApiAuth::Open,

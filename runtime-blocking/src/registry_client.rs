@@ -4,7 +4,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use efm_core::Timestamp;
 use efm_core::jose::jwks_cache::{JWKS_PATH, JwksCache};
 use efm_core::registry::answer::{
     LookupError, parse_identifier_resource, parse_info, parse_virksert,
@@ -15,13 +14,7 @@ use efm_core::registry::request::{ClientOptions, IdentifierLookup, Lookup, reque
 use efm_core::registry::{Decoded, decode};
 
 /// The wall clock as core's `Timestamp`.
-pub fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    Timestamp::from_unix_millis(ms)
-}
+pub use crate::clock::now;
 
 pub struct RegistryClient {
     base: String,

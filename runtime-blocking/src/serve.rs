@@ -10,7 +10,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use efm_core::Timestamp;
 use efm_core::api::{ApiError, Exception, Route};
 use efm_core::node::{
     ApiCall, ApiResponse, CallId, Config, Dispatch, HttpRequest, HttpResponse, Input, Method, Node,
@@ -87,13 +86,7 @@ struct Engine {
 /// beyond any registry timeout; it only guards against a lost answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    Timestamp::from_unix_millis(ms)
-}
+pub use crate::clock::now;
 
 /// The integration point behind its HTTP framing: the node and the store, driven by
 /// whichever thread brings a request. Both runtimes serve through this.

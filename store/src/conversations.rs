@@ -69,6 +69,35 @@ impl Where {
     }
 }
 
+/// One page of `SELECT {columns} {from} {where} ORDER BY …`, each row read by `read`
+/// (rows it turns into `None` are left out), and the total count of matches.
+fn paged<T>(
+    conn: &Connection,
+    columns: &str,
+    from: &str,
+    w: &Where,
+    order: String,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<Option<T>>,
+) -> Result<(Vec<T>, u64), StoreError> {
+    let total: i64 = conn
+        .query_row(
+            &format!("SELECT COUNT(*) {from}{}", w.sql()),
+            params_from_iter(&w.values),
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    let mut stmt = conn
+        .prepare(&format!("SELECT {columns} {from}{}{order}", w.sql()))
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map(params_from_iter(&w.values), read)
+        .map_err(unavailable)?
+        .filter_map(|r| r.transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    Ok((rows, total.max(0) as u64))
+}
+
 /// `ORDER BY … LIMIT … OFFSET …` for a page; `column` maps a sort property to SQL.
 fn order_and_page(
     page: &Pageable,
@@ -156,29 +185,9 @@ pub(crate) fn statuses(
         w.between("s.last_update", from, to);
     }
     let from = "FROM message_status s JOIN conversation c ON s.conversation = c.id";
-    let total: i64 = conn
-        .query_row(
-            &format!("SELECT COUNT(*) {from}{}", w.sql()),
-            params_from_iter(&w.values),
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    let sql = format!(
-        "SELECT {STATUS_COLUMNS} {from}{}{}",
-        w.sql(),
-        order_and_page(page, status_column, "s.id")
-    );
-    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-    let rows = stmt
-        .query_map(params_from_iter(&w.values), status_row)
-        .map_err(unavailable)?
-        .filter_map(|r| r.transpose())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
-    Ok(Loaded::Statuses {
-        rows,
-        total: total.max(0) as u64,
-    })
+    let order = order_and_page(page, status_column, "s.id");
+    let (rows, total) = paged(conn, STATUS_COLUMNS, from, &w, order, status_row)?;
+    Ok(Loaded::Statuses { rows, total })
 }
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.conversation_id, c.message_id, c.sender, c.sender_identifier, c.receiver,
@@ -270,29 +279,17 @@ pub(crate) fn find(
     {
         w.below("c.last_update", oslo_midnight(next));
     }
-    let total: i64 = conn
-        .query_row(
-            &format!("SELECT COUNT(*) FROM conversation c{}", w.sql()),
-            params_from_iter(&w.values),
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    let sql = format!(
-        "SELECT {CONVERSATION_COLUMNS} FROM conversation c{}{}",
-        w.sql(),
-        order_and_page(page, conversation_column, "c.id")
-    );
-    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-    let mut rows = stmt
-        .query_map(params_from_iter(&w.values), conversation_row)
-        .map_err(unavailable)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
+    let order = order_and_page(page, conversation_column, "c.id");
+    let (mut rows, total) = paged(
+        conn,
+        CONVERSATION_COLUMNS,
+        "FROM conversation c",
+        &w,
+        order,
+        |r| conversation_row(r).map(Some),
+    )?;
     with_statuses(conn, &mut rows)?;
-    Ok(Loaded::Conversations {
-        rows,
-        total: total.max(0) as u64,
-    })
+    Ok(Loaded::Conversations { rows, total })
 }
 
 pub(crate) fn outgoing(
@@ -367,24 +364,10 @@ pub(crate) fn outgoing_messages(
         &f.service_identifier.map(|s| s.as_str().to_owned()),
     );
     let from = "FROM outgoing_message m LEFT JOIN conversation c ON c.message_id = m.message_id AND c.direction = 'OUTGOING'";
-    let total: i64 = conn
-        .query_row(
-            &format!("SELECT COUNT(*) {from}{}", w.sql()),
-            params_from_iter(&w.values),
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    let sql = format!(
-        "SELECT m.sbd {from}{}{}",
-        w.sql(),
-        order_and_page(page, outgoing_column, "m.message_id")
-    );
-    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-    let texts = stmt
-        .query_map(params_from_iter(&w.values), |r| r.get::<_, String>(0))
-        .map_err(unavailable)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
+    let order = order_and_page(page, outgoing_column, "m.message_id");
+    let (texts, total) = paged(conn, "m.sbd", from, &w, order, |r| {
+        r.get::<_, String>(0).map(Some)
+    })?;
     let sbds = texts
         .iter()
         .map(|t| {
@@ -393,8 +376,5 @@ pub(crate) fn outgoing_messages(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Loaded::OutgoingMessages {
-        sbds,
-        total: total.max(0) as u64,
-    })
+    Ok(Loaded::OutgoingMessages { sbds, total })
 }

@@ -1,4 +1,4 @@
-//! The host clock, read here and handed to core as an input.
+//! The host's wall clock, read by the runtimes and handed to core as an input.
 
 use efm_core::Timestamp;
 
