@@ -123,6 +123,13 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         registry_url: c.registry_url.as_str().to_owned(),
         enabled,
         default_ttl: efm_core::Duration::from_hours(i64::from(c.messages.default_ttl_hours.get())),
+        upload_limits: efm_config::Service::ALL
+            .into_iter()
+            .map(|s| {
+                let limit = c.services.get(s).upload_size_limit.bytes();
+                (ServiceIdentifier::from_name(s.name()), limit)
+            })
+            .collect(),
     })
 }
 

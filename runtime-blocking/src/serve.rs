@@ -44,6 +44,8 @@ pub struct ServeOptions {
     pub enabled: Vec<ServiceIdentifier>,
     /// The time to live of a message whose SBD gives none.
     pub default_ttl: efm_core::Duration,
+    /// The largest total size of a message's files, per service.
+    pub upload_limits: Vec<(ServiceIdentifier, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ impl Api {
         config.default_ttl = opts.default_ttl;
         config.registry_url = opts.registry_url.clone();
         config.enabled_services = opts.enabled.clone();
+        config.upload_limits = opts.upload_limits.clone();
         let node = Node::new(config, seed, started);
         Ok(Api {
             engine: Mutex::new(Engine {
@@ -156,7 +159,7 @@ fn handle(
     if route.requires_auth() && !authorized(auth, req) {
         return unauthorized(&path);
     }
-    let call = match dispatch(route, body.to_vec().into()) {
+    let call = match dispatch(route, req.headers(), body.to_vec().into()) {
         Dispatch::Node(call) => call,
         Dispatch::Answer(answer) => return render(answer, &path),
     };

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod conversations;
+mod files;
 mod migrations;
 
 use std::path::{Path, PathBuf};
@@ -109,8 +110,13 @@ impl Store {
                         params![id.to_string()],
                     )
                     .map_err(unavailable)?;
-                Ok(())
+                files::remove(&self.dir, *id)
             }
+            Write::AddFile {
+                message_id,
+                file,
+                content,
+            } => files::add(&mut self.conn, &self.dir, *message_id, file, content),
         }
     }
 
@@ -201,6 +207,7 @@ impl Store {
             created: Timestamp::from_unix_millis(created),
             expiry: Timestamp::from_unix_millis(expiry),
             service: ServiceIdentifier::from_name(&service),
+            files: files::list(&self.conn, &key)?,
             lifecycle: Lifecycle::replay(Direction::Outgoing, history),
         })))
     }

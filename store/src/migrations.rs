@@ -66,6 +66,26 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX message_status_conversation ON message_status (conversation);
     ",
     ),
+    (
+        4,
+        "
+    -- The files of an outgoing message; the content is a file under files/, never
+    -- a BLOB.
+    CREATE TABLE outgoing_file (
+        message_id TEXT    NOT NULL REFERENCES outgoing_message (message_id) ON DELETE CASCADE,
+        position   INTEGER NOT NULL,
+        filename   TEXT    NOT NULL,
+        title      TEXT,
+        mime       TEXT    NOT NULL,
+        size       INTEGER NOT NULL,
+        sha256     TEXT    NOT NULL,
+        is_primary INTEGER NOT NULL,
+        path       TEXT    NOT NULL,
+        PRIMARY KEY (message_id, position),
+        UNIQUE (message_id, filename)
+    );
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -48,6 +48,22 @@ pub fn request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Reply {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|c| ("Content-Type", c))
+        .into_iter()
+        .collect();
+    request_with(addr, method, target, auth, &headers, body)
+}
+
+/// As [`request`], with any headers.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    target: &str,
+    auth: Option<(&str, &str)>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -57,8 +73,8 @@ pub fn request(
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
         head.push_str(&format!("Authorization: Basic {token}\r\n"));
     }
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();

@@ -5,6 +5,16 @@
 
 /// `efm serve` with DPO switched on, routed by `registry`, with a fresh keystore.
 fn serve(dir: &std::path::Path, registry: &LocalRegistry, runtime: &str) -> Served {
+    serve_enabling(dir, registry, runtime, "DPO")
+}
+
+/// `efm serve` with the `enable` services switched on.
+fn serve_enabling(
+    dir: &std::path::Path,
+    registry: &LocalRegistry,
+    runtime: &str,
+    enable: &str,
+) -> Served {
     let key = efm_tests::keys::TestKey::generate("serve");
     let p12 = dir.join("keystore.p12");
     std::fs::copy(key.pkcs12("changeit"), &p12).unwrap();
@@ -12,7 +22,7 @@ fn serve(dir: &std::path::Path, registry: &LocalRegistry, runtime: &str) -> Serv
         dir,
         &[
             ("EFM_REGISTRY_URL", &registry.url),
-            ("EFM_ENABLE", "DPO"),
+            ("EFM_ENABLE", enable),
             ("EFM_KEYSTORE", p12.to_str().unwrap()),
             ("EFM_KEYSTORE_PASSWORD", "changeit"),
             ("EFM_RUNTIME", runtime),
@@ -439,5 +449,156 @@ fn find_and_delete_outgoing_on(runtime: &str) {
     assert_eq!(
         request(a, "DELETE", "/api/messages/out/not-a-uuid", AUTH, None, b"").status,
         200
+    );
+}
+
+#[test]
+fn upload_files() {
+    for runtime in RUNTIMES {
+        upload_files_on(runtime);
+    }
+}
+
+fn upload_files_on(runtime: &str) {
+    use efm_tests::http::request_with;
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let a = &server.addr;
+    assert_eq!(create(a, &example()).status, 200);
+    let target = format!("/api/messages/out/{ID}");
+    let put = |headers: &[(&str, &str)], body: &[u8]| {
+        request_with(a, "PUT", &target, AUTH, headers, body)
+    };
+    let pdf = [
+        ("Content-Type", "application/pdf"),
+        (
+            "Content-Disposition",
+            "attachment; name=\"Vedtak\"; filename=vedtak.pdf",
+        ),
+    ];
+
+    let r = put(&pdf, b"%PDF-1.7 vedtak");
+    assert_eq!(
+        (r.status, r.body.len()),
+        (200, 0),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // The same file again is a no-op; other content under the same name is refused.
+    assert_eq!(put(&pdf, b"%PDF-1.7 vedtak").status, 200);
+    let r = put(&pdf, b"%PDF-1.7 annet");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
+    );
+    assert_eq!(
+        r.json()["message"],
+        "Filename already exists in message: vedtak.pdf."
+    );
+
+    // RFC 5987 names, and a type taken from the extension.
+    let r = put(
+        &[
+            ("Content-Type", "application/octet-stream"),
+            (
+                "Content-Disposition",
+                "attachment; filename*=UTF-8''vedlegg%20%C3%A6.txt",
+            ),
+        ],
+        b"vedlegg",
+    );
+    assert_eq!(r.status, 200);
+
+    // Refusals.
+    let r = put(&[("Content-Type", "text/plain")], b"x");
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.MissingHttpHeaderException"
+    );
+    assert_eq!(
+        r.json()["message"],
+        "Expected a HTTP header named 'content-disposition'"
+    );
+    for bad in [
+        "attachment; filename=../../etc/passwd",
+        "attachment; filename=\"a\\\\b\"",
+        "attachment; filename*=UTF-8''a%2Fb",
+    ] {
+        let r = put(
+            &[("Content-Type", "text/plain"), ("Content-Disposition", bad)],
+            b"x",
+        );
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(
+            r.json()["exception"],
+            "javax.validation.ConstraintViolationException",
+            "{bad}"
+        );
+    }
+    let r = request_with(
+        a,
+        "PUT",
+        "/api/messages/out/00000000-0000-4000-8000-00000000abcd",
+        AUTH,
+        &pdf,
+        b"x",
+    );
+    assert_eq!(r.status, 404);
+
+    // The files are on disk with their content, and survive kill -9.
+    server.kill_9();
+    let first = dir.path().join("files").join(ID).join("0");
+    assert_eq!(std::fs::read(first).unwrap(), b"%PDF-1.7 vedtak");
+    let server = serve(dir.path(), &registry, runtime);
+    let again = request_with(&server.addr, "PUT", &target, AUTH, &pdf, b"%PDF-1.7 vedtak");
+    assert_eq!(again.status, 200, "still the same file after a restart");
+    // Deleting the message removes its files.
+    assert_eq!(
+        request(&server.addr, "DELETE", &target, AUTH, None, b"").status,
+        200
+    );
+    assert!(!dir.path().join("files").join(ID).exists());
+}
+
+#[test]
+fn upload_size_follows_the_service_limit() {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_enabling(dir.path(), &registry, "blocking", "DPO,DPE");
+    let a = &server.addr;
+    let innsyn = serde_json::to_vec(&innsynskrav()).unwrap();
+    assert_eq!(create(a, &innsyn).status, 200);
+    let target = "/api/messages/out/8e1d2c3b-4a59-4687-b6a5-c4d3e2f1a0b9";
+    let put = |name: &str, size: usize| {
+        let disposition = format!("attachment; filename={name}");
+        efm_tests::http::request_with(
+            a,
+            "PUT",
+            target,
+            AUTH,
+            &[
+                ("Content-Type", "application/pdf"),
+                ("Content-Disposition", &disposition),
+            ],
+            &vec![b'x'; size],
+        )
+    };
+    // DPE takes 2 MiB in all: one file of 1.5 MiB fits, a second does not.
+    assert_eq!(put("a.pdf", 1536 * 1024).status, 200);
+    let r = put("b.pdf", 1024 * 1024);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.MaxFileSizeExceededException"
+    );
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("(DPE, 2097152 bytes)"),
+        "{}",
+        r.json()
     );
 }

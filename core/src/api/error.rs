@@ -26,6 +26,10 @@ pub enum Exception {
     ConversationNotFound,
     NoContent,
     SubscriptionNotFound,
+    DuplicateFilename,
+    MaxFileSizeExceeded,
+    MissingFileTitle,
+    MissingHttpHeader,
     /// A path or query parameter of the wrong type or form.
     BadParameter,
     /// No endpoint at this path.
@@ -80,6 +84,18 @@ impl Exception {
             Exception::NoContent => "no.difi.meldingsutveksling.exceptions.NoContentException",
             Exception::SubscriptionNotFound => {
                 "no.difi.meldingsutveksling.exceptions.SubscriptionNotFoundException"
+            }
+            Exception::DuplicateFilename => {
+                "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
+            }
+            Exception::MaxFileSizeExceeded => {
+                "no.difi.meldingsutveksling.exceptions.MaxFileSizeExceededException"
+            }
+            Exception::MissingFileTitle => {
+                "no.difi.meldingsutveksling.exceptions.MissingFileTitleException"
+            }
+            Exception::MissingHttpHeader => {
+                "no.difi.meldingsutveksling.exceptions.MissingHttpHeaderException"
             }
             Exception::BadParameter => {
                 "org.springframework.web.method.annotation.MethodArgumentTypeMismatchException"

@@ -1,11 +1,13 @@
 //! The eFormidling 2 REST API as data: the errors it answers with, and (growing) the
 //! calls it takes.
 
+mod disposition;
 mod error;
 mod page;
 mod query;
 mod route;
 
+pub use disposition::{BadFilename, Disposition, mime_type, plain_filename};
 pub use error::{ApiError, Exception};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pageable, Sort, SortDirection, page_json};
 pub use query::{BadQuery, Query};

@@ -4,10 +4,11 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ApiError, ConversationFilter, Exception, MessageRef, OutgoingFilter, Pageable, Route,
-    StatusFilter,
+    ApiError, ConversationFilter, Disposition, Exception, MessageRef, OutgoingFilter, Pageable,
+    Route, StatusFilter, mime_type, plain_filename,
 };
 use crate::ids::MessageId;
+use crate::sbd::Violation;
 
 #[derive(Debug, PartialEq)]
 #[non_exhaustive]
@@ -16,6 +17,8 @@ pub enum ApiCall {
     CreateMessage { body: Bytes },
     /// `GET /api/messages/out/{messageId}`.
     GetOutgoing { message_id: MessageId },
+    /// `PUT /api/messages/out/{messageId}`.
+    UploadFile { message: MessageRef, upload: Upload },
     /// `GET /api/messages/out`.
     FindOutgoing {
         filter: OutgoingFilter,
@@ -39,6 +42,15 @@ pub enum ApiCall {
     GetConversation { key: ConversationKey },
     /// `DELETE /api/conversations/{id}` and `/messageId/{messageId}`.
     DeleteConversation { key: ConversationKey },
+}
+
+/// A file as the client sent it, its headers already read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub filename: String,
+    pub title: Option<String>,
+    pub mime: String,
+    pub content: Bytes,
 }
 
 /// A conversation by its number, or by its messageId.
@@ -67,11 +79,15 @@ pub enum Dispatch {
     Answer(ApiResponse),
 }
 
-/// The call for a route, so that no runtime decides what an endpoint does. `body`
-/// is the request body, for the routes that take one.
-pub fn dispatch(route: Route, body: Bytes) -> Dispatch {
+/// The call for a route, so that no runtime decides what an endpoint does. `headers`
+/// and `body` are the request's.
+pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatch {
     use Dispatch::{Answer, Node};
     match route {
+        Route::UploadFile { message, title } => match upload(headers, title, body) {
+            Ok(upload) => Node(ApiCall::UploadFile { message, upload }),
+            Err(e) => Answer(ApiResponse::Error(e)),
+        },
         Route::Health | Route::Liveness | Route::Readiness => {
             Answer(ApiResponse::Json(json!({"status": "UP"})))
         }
@@ -121,4 +137,43 @@ pub fn dispatch(route: Route, body: Bytes) -> Dispatch {
             )
         })),
     }
+}
+
+/// Read an upload's headers: `Content-Type` and `Content-Disposition` are required,
+/// the file name must be a plain one, and the `title` parameter overrides `name`.
+fn upload(
+    headers: &http::HeaderMap,
+    title: Option<String>,
+    content: Bytes,
+) -> Result<Upload, ApiError> {
+    let header = |name: &'static str| -> Result<String, ApiError> {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .ok_or_else(|| {
+                ApiError::new(
+                    Exception::MissingHttpHeader,
+                    format!("Expected a HTTP header named '{name}'"),
+                )
+            })
+    };
+    let content_type = header("content-type")?;
+    let disposition = Disposition::parse(&header("content-disposition")?);
+    let filename = disposition.filename.ok_or_else(|| {
+        ApiError::violations(vec![Violation::not_null("Content-Disposition.filename")])
+    })?;
+    plain_filename(&filename).map_err(|e| {
+        ApiError::violations(vec![Violation::new(
+            "Content-Disposition.filename",
+            "Filename",
+            e.to_string(),
+            Some(Value::String(filename.clone())),
+        )])
+    })?;
+    Ok(Upload {
+        mime: mime_type(Some(&content_type), &filename),
+        title: title.or(disposition.name).filter(|t| !t.is_empty()),
+        filename,
+        content,
+    })
 }

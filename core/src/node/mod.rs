@@ -12,13 +12,15 @@ mod io;
 mod reads;
 mod records;
 mod store;
+mod upload;
 
-pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, dispatch};
+pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, Upload, dispatch};
 pub use http::{HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use store::{
-    Loaded, OutgoingMessage, Query, StatusRecord, StoreError, StoredConversationKey, Write,
+    Loaded, OutgoingMessage, Query, StatusRecord, StoreError, StoredConversationKey, StoredFile,
+    Write,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -58,7 +60,21 @@ pub struct Config {
     /// The message services this integration point may send with; as in the
     /// reference, none unless switched on.
     pub enabled_services: Vec<ServiceIdentifier>,
+    /// The largest total size of a message's files, per service.
+    pub upload_limits: Vec<(ServiceIdentifier, u64)>,
 }
+
+const MB: u64 = 1024 * 1024;
+
+/// The reference's `*.upload-size-limit` defaults (Spring sizes: 1GB = 2^30 bytes).
+pub const DEFAULT_UPLOAD_LIMITS: [(ServiceIdentifier, u64); 6] = [
+    (ServiceIdentifier::Dpo, 1024 * MB),
+    (ServiceIdentifier::Dpv, 250 * MB),
+    (ServiceIdentifier::Dpi, 50 * MB),
+    (ServiceIdentifier::Dpf, 1024 * MB),
+    (ServiceIdentifier::Dpe, 2 * MB),
+    (ServiceIdentifier::Dph, 18 * MB),
+];
 
 impl Config {
     pub fn new(own_org: impl Into<String>) -> Self {
@@ -69,6 +85,7 @@ impl Config {
             registry: ClientOptions::default(),
             registry_cache_ttl: Duration::from_mins(5),
             enabled_services: Vec::new(),
+            upload_limits: DEFAULT_UPLOAD_LIMITS.to_vec(),
         }
     }
 }
@@ -101,6 +118,12 @@ enum Pending {
         call: CallId,
         message_id: MessageId,
     },
+    /// An upload: the message is being loaded to check the file against it.
+    UploadLookup {
+        call: CallId,
+        message_id: MessageId,
+        upload: Upload,
+    },
     /// A read-only call: the answer is the loaded rows, rendered.
     Read {
         call: CallId,
@@ -108,6 +131,10 @@ enum Pending {
     },
     Delete {
         call: CallId,
+    },
+    UploadWrite {
+        call: CallId,
+        filename: String,
     },
 }
 
@@ -151,9 +178,17 @@ impl Node {
                 let id = self.load(Query::OutgoingMessage(message_id));
                 self.loads.insert(id, Pending::Get { call, message_id });
             }
+            Input::Api(call, ApiCall::UploadFile { message, upload }) => {
+                self.upload(call, message, upload)
+            }
             Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
+                Some(Pending::UploadLookup {
+                    call,
+                    message_id,
+                    upload,
+                }) => self.on_upload_lookup(call, message_id, upload, result),
                 Some(p) => self.on_loaded(p, result),
                 None => self.stale_answers += 1,
             },
@@ -162,6 +197,9 @@ impl Node {
                     Ok(()) => self.respond(call, ApiResponse::Empty),
                     Err(e) => self.store_failed(call, &e),
                 },
+                Some(Pending::UploadWrite { call, filename }) => {
+                    self.on_upload_written(call, &filename, result)
+                }
                 Some(p) => self.on_persisted(p, result),
                 None => self.stale_answers += 1,
             },
@@ -235,6 +273,7 @@ impl Node {
             created: self.now,
             // Decided by the registry lookup once the messageId is known to be new.
             service: ServiceIdentifier::Unknown,
+            files: Vec::new(),
             lifecycle: Lifecycle::new(Direction::Outgoing),
         };
         let id = self.load(Query::OutgoingMessage(message_id));
@@ -294,7 +333,9 @@ impl Node {
             Pending::CreateWrite { call, .. }
             | Pending::CreateRoute { call, .. }
             | Pending::Read { call, .. }
-            | Pending::Delete { call } => self.store_failed(
+            | Pending::Delete { call }
+            | Pending::UploadLookup { call, .. }
+            | Pending::UploadWrite { call, .. } => self.store_failed(
                 call,
                 &StoreError::Unavailable("unexpected load answer".into()),
             ),
@@ -516,7 +557,9 @@ fn call_of(p: &Pending) -> CallId {
         | Pending::CreateWrite { call, .. }
         | Pending::Get { call, .. }
         | Pending::Read { call, .. }
-        | Pending::Delete { call } => *call,
+        | Pending::Delete { call }
+        | Pending::UploadLookup { call, .. }
+        | Pending::UploadWrite { call, .. } => *call,
     }
 }
 

@@ -113,7 +113,9 @@ impl Node {
                 self.writes.insert(id, Pending::Delete { call });
                 return;
             }
-            ApiCall::CreateMessage { .. } | ApiCall::GetOutgoing { .. } => {
+            ApiCall::CreateMessage { .. }
+            | ApiCall::GetOutgoing { .. }
+            | ApiCall::UploadFile { .. } => {
                 // Routed by handle_input; reaching here is a bug, not a panic.
                 let e = ApiError::new(Exception::Internal, "call routed to the wrong handler");
                 return self.respond(call, ApiResponse::Error(e));

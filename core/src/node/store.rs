@@ -70,6 +70,27 @@ pub enum Write {
     /// Delete an outgoing message and its files, keeping its conversation; deleting
     /// nothing is no error.
     DeleteOutgoing(MessageId),
+    /// Add a file to an outgoing message: the content is durable on disk before the
+    /// row that names it commits. `Conflict` if the file name is taken.
+    AddFile {
+        message_id: MessageId,
+        file: StoredFile,
+        content: bytes::Bytes,
+    },
+}
+
+/// A file of an outgoing message, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    /// The name in the ASiC (from `Content-Disposition`).
+    pub filename: String,
+    pub title: Option<String>,
+    pub mime: String,
+    pub size: u64,
+    /// SHA-256 of the content, hex: tells a repeated upload from a different one.
+    pub sha256: String,
+    /// The business message's `hoveddokument`.
+    pub primary: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +104,8 @@ pub struct OutgoingMessage {
     pub expiry: Timestamp,
     /// The message service the registry routed it to.
     pub service: ServiceIdentifier,
+    /// Its files, in upload order.
+    pub files: Vec<StoredFile>,
     pub lifecycle: Lifecycle,
 }
 

@@ -1,0 +1,107 @@
+//! Message files in the data folder: `files/<messageId>/<position>`. A file is
+//! written to a temporary name, flushed to disk, renamed into place and its folder
+//! flushed, all before the row naming it commits; a crash leaves at worst an
+//! orphan file, never a row without its content.
+
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use efm_core::ids::MessageId;
+use efm_core::node::{StoreError, StoredFile};
+use rusqlite::{Connection, ErrorCode, params};
+
+use crate::unavailable;
+
+const FILES: &str = "files";
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("message file: {e}"))
+}
+
+pub(crate) fn message_dir(data: &Path, id: MessageId) -> PathBuf {
+    data.join(FILES).join(id.to_string())
+}
+
+/// Write `content` durably and record it as the message's next file.
+pub(crate) fn add(
+    conn: &mut Connection,
+    data: &Path,
+    id: MessageId,
+    file: &StoredFile,
+    content: &[u8],
+) -> Result<(), StoreError> {
+    let key = id.to_string();
+    let tx = conn.transaction().map_err(unavailable)?;
+    let position: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(position), -1) + 1 FROM outgoing_file WHERE message_id = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    let dir = message_dir(data, id);
+    fs::create_dir_all(&dir).map_err(io)?;
+    let path = dir.join(position.to_string());
+    let partial = dir.join(format!("{position}.partial"));
+    let mut f = File::create(&partial).map_err(io)?;
+    f.write_all(content).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&partial, &path).map_err(io)?;
+    File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
+    let relative = format!("{FILES}/{key}/{position}");
+    let inserted = tx.execute(
+        "INSERT INTO outgoing_file (message_id, position, filename, title, mime, size, sha256, is_primary, path)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            key,
+            position,
+            file.filename,
+            file.title,
+            file.mime,
+            file.size as i64,
+            file.sha256,
+            file.primary,
+            relative
+        ],
+    );
+    if let Err(e) = inserted {
+        let _ = fs::remove_file(&path);
+        return Err(match e.sqlite_error_code() {
+            Some(ErrorCode::ConstraintViolation) => StoreError::Conflict,
+            _ => unavailable(e),
+        });
+    }
+    tx.commit().map_err(unavailable)
+}
+
+/// The files of a message, in upload order.
+pub(crate) fn list(conn: &Connection, id: &str) -> Result<Vec<StoredFile>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT filename, title, mime, size, sha256, is_primary FROM outgoing_file
+             WHERE message_id = ?1 ORDER BY position",
+        )
+        .map_err(unavailable)?;
+    stmt.query_map(params![id], |r| {
+        Ok(StoredFile {
+            filename: r.get(0)?,
+            title: r.get(1)?,
+            mime: r.get(2)?,
+            size: r.get::<_, i64>(3)?.max(0) as u64,
+            sha256: r.get(4)?,
+            primary: r.get(5)?,
+        })
+    })
+    .map_err(unavailable)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(unavailable)
+}
+
+/// Remove a message's files from disk (after its rows are gone).
+pub(crate) fn remove(data: &Path, id: MessageId) -> Result<(), StoreError> {
+    match fs::remove_dir_all(message_dir(data, id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+        _ => Ok(()),
+    }
+}
