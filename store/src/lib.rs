@@ -117,7 +117,67 @@ impl Store {
                 file,
                 content,
             } => files::add(&mut self.conn, &self.dir, *message_id, file, content),
+            Write::QueueOutgoing { message_id, at } => {
+                self.conn
+                    .execute(
+                        "UPDATE outgoing_message SET queued_at = ?2
+                         WHERE message_id = ?1 AND queued_at IS NULL",
+                        params![message_id.to_string(), at.as_unix_millis()],
+                    )
+                    .map_err(unavailable)?;
+                Ok(())
+            }
+            Write::RecordOutgoingStatus(record) => self.record_status(record, "OUTGOING"),
         }
+    }
+
+    /// A status row on the message's conversation, and the conversation's flags: a
+    /// finishing status ends it and its polling. A value it has already is no error.
+    fn record_status(&mut self, r: &StatusRecord, direction: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(unavailable)?;
+        let conversation: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM conversation WHERE message_id = ?1 AND direction = ?2",
+                params![r.message_id.to_string(), direction],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        let Some(conversation) = conversation else {
+            return Err(StoreError::Unavailable(format!(
+                "no {direction} conversation for {}",
+                r.message_id
+            )));
+        };
+        let inserted = tx.execute(
+            "INSERT INTO message_status (conversation, status, description, last_update) VALUES (?1, ?2, ?3, ?4)",
+            params![conversation, r.status.name(), r.description, r.at.as_unix_millis()],
+        );
+        match inserted {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                return Ok(());
+            }
+            Err(e) => return Err(unavailable(e)),
+            Ok(_) => {}
+        }
+        let finishing = matches!(
+            r.status,
+            Status::Levert
+                | Status::Lest
+                | Status::Feil
+                | Status::LevetidUtlopt
+                | Status::InnkommendeLevert
+        );
+        let ends_polling = !matches!(r.status, Status::Levert) && finishing;
+        tx.execute(
+            "UPDATE conversation SET last_update = ?2,
+                 finished = CASE WHEN ?3 THEN 1 ELSE finished END,
+                 pollable = CASE WHEN ?4 THEN 0 ELSE pollable END
+             WHERE id = ?1",
+            params![conversation, r.at.as_unix_millis(), finishing, ends_polling],
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
     }
 
     fn create_outgoing(
@@ -179,7 +239,7 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT sbd, request, created, expiry, service_identifier
+                "SELECT sbd, request, created, expiry, service_identifier, queued_at
                  FROM outgoing_message WHERE message_id = ?1",
                 params![key],
                 |r| {
@@ -189,12 +249,13 @@ impl Store {
                         r.get::<_, i64>(2)?,
                         r.get::<_, i64>(3)?,
                         r.get::<_, String>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
                     ))
                 },
             )
             .optional()
             .map_err(unavailable)?;
-        let Some((sbd, request, created, expiry, service)) = row else {
+        let Some((sbd, request, created, expiry, service, queued)) = row else {
             return Ok(None);
         };
         let sbd = Sbd::from_json(sbd.as_bytes()).map_err(|e| {
@@ -208,6 +269,7 @@ impl Store {
             expiry: Timestamp::from_unix_millis(expiry),
             service: ServiceIdentifier::from_name(&service),
             files: files::list(&self.conn, &key)?,
+            queued: queued.map(Timestamp::from_unix_millis),
             lifecycle: Lifecycle::replay(Direction::Outgoing, history),
         })))
     }

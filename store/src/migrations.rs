@@ -86,6 +86,14 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        5,
+        "
+    -- Set once, when the message is handed to the sending queue.
+    ALTER TABLE outgoing_message ADD COLUMN queued_at INTEGER;
+    CREATE INDEX outgoing_message_queued ON outgoing_message (queued_at);
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

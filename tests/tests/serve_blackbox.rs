@@ -602,3 +602,100 @@ fn upload_size_follows_the_service_limit() {
         r.json()
     );
 }
+
+#[test]
+fn send_after_upload() {
+    for runtime in RUNTIMES {
+        send_after_upload_on(runtime);
+    }
+}
+
+fn send_after_upload_on(runtime: &str) {
+    use efm_tests::http::request_with;
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let a = &server.addr;
+    let target = format!("/api/messages/out/{ID}");
+    assert_eq!(create(a, &example()).status, 200);
+    let send = || request(a, "POST", &target, AUTH, None, b"");
+    let r = send();
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["message"],
+        "There must always be at least one attachment"
+    );
+    let pdf = [
+        ("Content-Type", "application/pdf"),
+        ("Content-Disposition", "attachment; filename=vedtak.pdf"),
+    ];
+    assert_eq!(
+        request_with(a, "PUT", &target, AUTH, &pdf, b"%PDF").status,
+        200
+    );
+    // Sent, and sending again is a no-op.
+    assert_eq!(send().status, 200);
+    assert_eq!(send().status, 200);
+    assert_eq!(
+        request(a, "POST", "/api/messages/out/not-a-uuid", AUTH, None, b"").status,
+        404
+    );
+}
+
+#[test]
+fn send_after_the_ttl_records_levetid_utlopt() {
+    use efm_tests::http::request_with;
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, "blocking");
+    let a = &server.addr;
+    // A TTL two seconds ahead: valid at create, passed at send.
+    let ttl = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let ttl =
+        efm_core::sbd::DateTime::oslo(efm_core::Timestamp::from_unix_millis(ttl as i64 * 1000))
+            .to_rfc3339();
+    let mut sbd: Value = serde_json::from_slice(&example()).unwrap();
+    sbd["standardBusinessDocumentHeader"]["businessScope"]["scope"][0]["scopeInformation"][0]["expectedResponseDateTime"] =
+        json!(ttl);
+    assert_eq!(create(a, &serde_json::to_vec(&sbd).unwrap()).status, 200);
+    let target = format!("/api/messages/out/{ID}");
+    let pdf = [
+        ("Content-Type", "application/pdf"),
+        ("Content-Disposition", "attachment; filename=vedtak.pdf"),
+    ];
+    assert_eq!(
+        request_with(a, "PUT", &target, AUTH, &pdf, b"%PDF").status,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let r = request(a, "POST", &target, AUTH, None, b"");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.TimeToLiveException"
+    );
+    assert_eq!(
+        r.json()["message"],
+        format!("ExpectedResponseDateTime {ttl} has been exceeded. Please resend the message")
+    );
+    let statuses = request(a, "GET", &format!("/api/statuses/{ID}"), AUTH, None, b"").json();
+    let seen: Vec<&str> = statuses["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, ["OPPRETTET", "LEVETID_UTLOPT"]);
+    assert_eq!(
+        statuses["content"][1]["description"],
+        "Levetiden for meldingen er utgått. Må sendes på nytt"
+    );
+    // A second attempt answers the same and records nothing more.
+    assert_eq!(request(a, "POST", &target, AUTH, None, b"").status, 400);
+    let again = request(a, "GET", &format!("/api/statuses/{ID}"), AUTH, None, b"").json();
+    assert_eq!(again["totalElements"], 2);
+}

@@ -28,6 +28,9 @@ pub enum Exception {
     SubscriptionNotFound,
     DuplicateFilename,
     MaxFileSizeExceeded,
+    MissingFile,
+    MissingPrimaryDocument,
+    FileNotFound,
     MissingFileTitle,
     MissingHttpHeader,
     /// A path or query parameter of the wrong type or form.
@@ -88,6 +91,13 @@ impl Exception {
             Exception::DuplicateFilename => {
                 "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
             }
+            Exception::MissingFile => "no.difi.meldingsutveksling.exceptions.MissingFileException",
+            Exception::MissingPrimaryDocument => {
+                "no.difi.meldingsutveksling.exceptions.MissingPrimaryDocumentException"
+            }
+            Exception::FileNotFound => {
+                "no.difi.meldingsutveksling.exceptions.FileNotFoundException"
+            }
             Exception::MaxFileSizeExceeded => {
                 "no.difi.meldingsutveksling.exceptions.MaxFileSizeExceededException"
             }
@@ -118,6 +128,7 @@ impl Exception {
             | Exception::IdentifierNotFound
             | Exception::ConversationNotFound
             | Exception::SubscriptionNotFound
+            | Exception::FileNotFound
             | Exception::NoHandler => 404,
             Exception::MethodNotAllowed => 405,
             Exception::MessageAlreadyExists => 409,

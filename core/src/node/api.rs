@@ -17,6 +17,8 @@ pub enum ApiCall {
     CreateMessage { body: Bytes },
     /// `GET /api/messages/out/{messageId}`.
     GetOutgoing { message_id: MessageId },
+    /// `POST /api/messages/out/{messageId}`.
+    SendMessage { message: MessageRef },
     /// `PUT /api/messages/out/{messageId}`.
     UploadFile { message: MessageRef, upload: Upload },
     /// `GET /api/messages/out`.
@@ -101,6 +103,7 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
         Route::GetOutgoing {
             message: MessageRef::NoSuchMessage(raw),
         } => Answer(ApiResponse::Error(ApiError::message_not_found(raw))),
+        Route::SendMessage { message } => Node(ApiCall::SendMessage { message }),
         Route::FindOutgoing { filter, page } => Node(ApiCall::FindOutgoing { filter, page }),
         Route::DeleteOutgoing { message } => Node(ApiCall::DeleteOutgoing { message }),
         Route::FindStatuses { filter, page } => Node(ApiCall::FindStatuses { filter, page }),

@@ -11,6 +11,7 @@ mod http;
 mod io;
 mod reads;
 mod records;
+mod send;
 mod store;
 mod upload;
 
@@ -136,6 +137,16 @@ enum Pending {
         call: CallId,
         filename: String,
     },
+    SendLookup {
+        call: CallId,
+        message_id: MessageId,
+    },
+    /// A write whose success is answered with `answer` (which may be an error the
+    /// write was recorded for, as an expired TTL is).
+    Answered {
+        call: CallId,
+        answer: ApiResponse,
+    },
 }
 
 pub struct Node {
@@ -181,9 +192,13 @@ impl Node {
             Input::Api(call, ApiCall::UploadFile { message, upload }) => {
                 self.upload(call, message, upload)
             }
+            Input::Api(call, ApiCall::SendMessage { message }) => self.send(call, message),
             Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
+                Some(Pending::SendLookup { call, message_id }) => {
+                    self.on_send_lookup(call, message_id, result)
+                }
                 Some(Pending::UploadLookup {
                     call,
                     message_id,
@@ -193,6 +208,10 @@ impl Node {
                 None => self.stale_answers += 1,
             },
             Input::Persisted(id, result) => match self.writes.remove(&id) {
+                Some(Pending::Answered { call, answer }) => match result {
+                    Ok(()) => self.respond(call, answer),
+                    Err(e) => self.store_failed(call, &e),
+                },
                 Some(Pending::Delete { call }) => match result {
                     Ok(()) => self.respond(call, ApiResponse::Empty),
                     Err(e) => self.store_failed(call, &e),
@@ -274,6 +293,7 @@ impl Node {
             // Decided by the registry lookup once the messageId is known to be new.
             service: ServiceIdentifier::Unknown,
             files: Vec::new(),
+            queued: None,
             lifecycle: Lifecycle::new(Direction::Outgoing),
         };
         let id = self.load(Query::OutgoingMessage(message_id));
@@ -335,7 +355,9 @@ impl Node {
             | Pending::Read { call, .. }
             | Pending::Delete { call }
             | Pending::UploadLookup { call, .. }
-            | Pending::UploadWrite { call, .. } => self.store_failed(
+            | Pending::UploadWrite { call, .. }
+            | Pending::SendLookup { call, .. }
+            | Pending::Answered { call, .. } => self.store_failed(
                 call,
                 &StoreError::Unavailable("unexpected load answer".into()),
             ),
@@ -559,7 +581,9 @@ fn call_of(p: &Pending) -> CallId {
         | Pending::Read { call, .. }
         | Pending::Delete { call }
         | Pending::UploadLookup { call, .. }
-        | Pending::UploadWrite { call, .. } => *call,
+        | Pending::UploadWrite { call, .. }
+        | Pending::SendLookup { call, .. }
+        | Pending::Answered { call, .. } => *call,
     }
 }
 

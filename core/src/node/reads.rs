@@ -115,7 +115,8 @@ impl Node {
             }
             ApiCall::CreateMessage { .. }
             | ApiCall::GetOutgoing { .. }
-            | ApiCall::UploadFile { .. } => {
+            | ApiCall::UploadFile { .. }
+            | ApiCall::SendMessage { .. } => {
                 // Routed by handle_input; reaching here is a bug, not a panic.
                 let e = ApiError::new(Exception::Internal, "call routed to the wrong handler");
                 return self.respond(call, ApiResponse::Error(e));

@@ -77,6 +77,13 @@ pub enum Write {
         file: StoredFile,
         content: bytes::Bytes,
     },
+    /// Mark an outgoing message as handed to the sending queue (once).
+    QueueOutgoing {
+        message_id: MessageId,
+        at: Timestamp,
+    },
+    /// Record a status of an outgoing message; a value it has already is no error.
+    RecordOutgoingStatus(StatusRecord),
 }
 
 /// A file of an outgoing message, as stored.
@@ -106,6 +113,8 @@ pub struct OutgoingMessage {
     pub service: ServiceIdentifier,
     /// Its files, in upload order.
     pub files: Vec<StoredFile>,
+    /// When it was handed to the sending queue, once it has been.
+    pub queued: Option<Timestamp>,
     pub lifecycle: Lifecycle,
 }
 
