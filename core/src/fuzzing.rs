@@ -58,3 +58,26 @@ pub fn http_request(data: &[u8]) {
     }
     panic!("the connection neither finished nor asked for input it could get");
 }
+
+/// Split `data` as a multipart body: the first byte sets the boundary's length.
+/// Whatever parses must hand out parts that lie inside the body.
+pub fn multipart(data: &[u8]) {
+    use crate::api::multipart::parse;
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let n = usize::from(n % 16) + 1;
+    let Some(boundary) = rest.get(..n).and_then(|b| std::str::from_utf8(b).ok()) else {
+        return;
+    };
+    let body = &rest[n..];
+    if let Ok(parts) = parse(body, boundary) {
+        for p in parts {
+            let inside = body.as_ptr_range();
+            assert!(
+                p.body.is_empty() || inside.contains(&p.body.as_ptr()),
+                "a part outside the body"
+            );
+        }
+    }
+}

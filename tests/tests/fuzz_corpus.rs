@@ -11,6 +11,7 @@ type Target = fn(&[u8]);
 const TARGETS: &[(&str, Target)] = &[
     ("sbd_parse", efm_core::fuzzing::sbd_parse),
     ("http_request", efm_core::fuzzing::http_request),
+    ("multipart", efm_core::fuzzing::multipart),
     ("registry_json", efm_core::registry::fuzzing::registry_json),
     ("jws_parse", efm_core::jose::fuzzing::jws),
 ];

@@ -699,3 +699,124 @@ fn send_after_the_ttl_records_levetid_utlopt() {
     let again = request(a, "GET", &format!("/api/statuses/{ID}"), AUTH, None, b"").json();
     assert_eq!(again["totalElements"], 2);
 }
+
+#[test]
+fn one_step_multipart_send() {
+    for runtime in RUNTIMES {
+        one_step_multipart_send_on(runtime);
+    }
+}
+
+fn multipart_body(boundary: &str, sbd: &[u8], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=sbd\r\nContent-Type: application/json\r\n\r\n").as_bytes());
+    body.extend_from_slice(sbd);
+    for (title, filename, content) in files {
+        body.extend_from_slice(
+            format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{title}\"; filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(content);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
+fn one_step_multipart_send_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let a = &server.addr;
+    let b = "6o2knFse3p53ty9dmcQvWAIx1zInP11uCfbm";
+    let ct = format!("multipart/form-data; boundary={b}");
+    let body = multipart_body(
+        b,
+        &example(),
+        &[
+            ("Vedtak", "vedtak.pdf", b"%PDF"),
+            ("Vedlegg", "vedlegg.txt", b"tekst"),
+        ],
+    );
+    let r = request(
+        a,
+        "POST",
+        "/api/messages/out/multipart",
+        AUTH,
+        Some(&ct),
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"],
+        ID
+    );
+    let stored = dir.path().join("files").join(ID);
+    assert_eq!(std::fs::read(stored.join("0")).unwrap(), b"%PDF");
+    assert_eq!(std::fs::read(stored.join("1")).unwrap(), b"tekst");
+    // Sent: sending again is a no-op.
+    assert_eq!(
+        request(
+            a,
+            "POST",
+            &format!("/api/messages/out/{ID}"),
+            AUTH,
+            None,
+            b""
+        )
+        .status,
+        200
+    );
+
+    // Without files the send step refuses, and says why.
+    let mut other: Value = serde_json::from_slice(&example()).unwrap();
+    other["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"] =
+        json!("00000000-0000-4000-8000-0000000000aa");
+    let body = multipart_body(b, &serde_json::to_vec(&other).unwrap(), &[]);
+    let r = request(
+        a,
+        "POST",
+        "/api/messages/out/multipart",
+        AUTH,
+        Some(&ct),
+        &body,
+    );
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (400, Some("There must always be at least one attachment"))
+    );
+
+    // A part over 5 MiB, a missing sbd part, a body that is not multipart.
+    let big = vec![b'x'; 5 * 1024 * 1024 + 1];
+    let body = multipart_body(b, &example(), &[("Stor", "stor.txt", &big)]);
+    let r = request(
+        a,
+        "POST",
+        "/api/messages/out/multipart",
+        AUTH,
+        Some(&ct),
+        &body,
+    );
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.MultipartFileToLargeException"
+    );
+    let no_sbd = format!("--{b}\r\nContent-Disposition: form-data; name=x\r\n\r\ny\r\n--{b}--\r\n");
+    let r = request(
+        a,
+        "POST",
+        "/api/messages/out/multipart",
+        AUTH,
+        Some(&ct),
+        no_sbd.as_bytes(),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["message"], "Required part 'sbd' is not present.");
+    let r = request(
+        a,
+        "POST",
+        "/api/messages/out/multipart",
+        AUTH,
+        Some("application/json"),
+        &example(),
+    );
+    assert_eq!(r.status, 400);
+}

@@ -29,6 +29,9 @@ pub enum Exception {
     DuplicateFilename,
     MaxFileSizeExceeded,
     MissingFile,
+    MultipartFileTooLarge,
+    /// A multipart request without its `sbd` part.
+    MissingPart,
     MissingPrimaryDocument,
     FileNotFound,
     MissingFileTitle,
@@ -92,6 +95,13 @@ impl Exception {
                 "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
             }
             Exception::MissingFile => "no.difi.meldingsutveksling.exceptions.MissingFileException",
+            Exception::MissingPart => {
+                "org.springframework.web.multipart.support.MissingServletRequestPartException"
+            }
+            // The reference's class name, spelling and all.
+            Exception::MultipartFileTooLarge => {
+                "no.difi.meldingsutveksling.exceptions.MultipartFileToLargeException"
+            }
             Exception::MissingPrimaryDocument => {
                 "no.difi.meldingsutveksling.exceptions.MissingPrimaryDocumentException"
             }

@@ -3,6 +3,7 @@
 
 mod disposition;
 mod error;
+pub mod multipart;
 mod page;
 mod query;
 mod route;

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::api::multipart;
 use crate::api::{
     ApiError, ConversationFilter, Disposition, Exception, MessageRef, OutgoingFilter, Pageable,
     Route, StatusFilter, mime_type, plain_filename,
@@ -19,6 +20,8 @@ pub enum ApiCall {
     GetOutgoing { message_id: MessageId },
     /// `POST /api/messages/out/{messageId}`.
     SendMessage { message: MessageRef },
+    /// `POST /api/messages/out/multipart`: create, add the files, send, in one call.
+    CreateMultipart { sbd: Bytes, files: Vec<Upload> },
     /// `PUT /api/messages/out/{messageId}`.
     UploadFile { message: MessageRef, upload: Upload },
     /// `GET /api/messages/out`.
@@ -86,6 +89,10 @@ pub enum Dispatch {
 pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatch {
     use Dispatch::{Answer, Node};
     match route {
+        Route::CreateMultipart => match multipart_request(headers, &body) {
+            Ok((sbd, files)) => Node(ApiCall::CreateMultipart { sbd, files }),
+            Err(e) => Answer(ApiResponse::Error(e)),
+        },
         Route::UploadFile { message, title } => match upload(headers, title, body) {
             Ok(upload) => Node(ApiCall::UploadFile { message, upload }),
             Err(e) => Answer(ApiResponse::Error(e)),
@@ -179,4 +186,63 @@ fn upload(
         filename,
         content,
     })
+}
+
+/// The largest file part the reference takes in a multipart request.
+pub const MULTIPART_PART_LIMIT: usize = 5 * 1024 * 1024;
+
+/// Split a multipart request into the SBD and the files. Every part with a file
+/// name but the `sbd` part is a file, titled with its form name.
+fn multipart_request(
+    headers: &http::HeaderMap,
+    body: &Bytes,
+) -> Result<(Bytes, Vec<Upload>), ApiError> {
+    let content_type = headers
+        .get("content-type")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let unreadable =
+        |e: multipart::MultipartError| ApiError::new(Exception::MessageNotReadable, e.to_string());
+    let boundary = multipart::boundary(&content_type).map_err(unreadable)?;
+    let parts = multipart::parse(body, &boundary).map_err(unreadable)?;
+    let mut sbd = None;
+    let mut files = Vec::new();
+    for part in parts {
+        if part.name.as_deref() == Some("sbd") {
+            sbd = Some(body.slice_ref(part.body));
+            continue;
+        }
+        let Some(filename) = part.filename else {
+            continue;
+        };
+        if part.body.len() > MULTIPART_PART_LIMIT {
+            return Err(ApiError::new(
+                Exception::MultipartFileTooLarge,
+                format!(
+                    "The attachment named '{filename}' is too large. The maximum size for multipart requests is {MULTIPART_PART_LIMIT} bytes. Please use the non-multipart API to avoid such problems."
+                ),
+            ));
+        }
+        plain_filename(&filename).map_err(|e| {
+            ApiError::violations(vec![Violation::new(
+                "filename",
+                "Filename",
+                e.to_string(),
+                Some(Value::String(filename.clone())),
+            )])
+        })?;
+        files.push(Upload {
+            mime: mime_type(part.content_type.as_deref(), &filename),
+            title: part.name.filter(|n| !n.is_empty()),
+            filename,
+            content: body.slice_ref(part.body),
+        });
+    }
+    let sbd = sbd.ok_or_else(|| {
+        ApiError::new(
+            Exception::MissingPart,
+            "Required part 'sbd' is not present.",
+        )
+    })?;
+    Ok((sbd, files))
 }

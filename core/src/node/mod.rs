@@ -9,6 +9,7 @@
 mod api;
 mod http;
 mod io;
+mod multipart;
 mod reads;
 mod records;
 mod send;
@@ -156,6 +157,8 @@ pub struct Node {
     loads: HashMap<LoadId, Pending>,
     writes: HashMap<WriteId, Pending>,
     requests: HashMap<ReqId, Pending>,
+    /// Multi-step calls waiting for the answer to their current step.
+    composites: HashMap<CallId, multipart::Composite>,
     registry_cache: LookupCache<IdentifierResource>,
     next_id: u64,
     now: Timestamp,
@@ -173,6 +176,7 @@ impl Node {
             loads: HashMap::new(),
             writes: HashMap::new(),
             requests: HashMap::new(),
+            composites: HashMap::new(),
             registry_cache,
             next_id: 0,
             now,
@@ -193,6 +197,9 @@ impl Node {
                 self.upload(call, message, upload)
             }
             Input::Api(call, ApiCall::SendMessage { message }) => self.send(call, message),
+            Input::Api(call, ApiCall::CreateMultipart { sbd, files }) => {
+                self.multipart(call, sbd, files)
+            }
             Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
@@ -260,7 +267,10 @@ impl Node {
     }
 
     fn respond(&mut self, call: CallId, r: ApiResponse) {
-        self.outputs.push_back(Output::Respond(call, r));
+        match self.composites.remove(&call) {
+            Some(c) => self.composite_step(c, r),
+            None => self.outputs.push_back(Output::Respond(call, r)),
+        }
     }
 
     fn create(&mut self, call: CallId, body: &[u8]) {

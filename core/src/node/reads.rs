@@ -116,7 +116,8 @@ impl Node {
             ApiCall::CreateMessage { .. }
             | ApiCall::GetOutgoing { .. }
             | ApiCall::UploadFile { .. }
-            | ApiCall::SendMessage { .. } => {
+            | ApiCall::SendMessage { .. }
+            | ApiCall::CreateMultipart { .. } => {
                 // Routed by handle_input; reaching here is a bug, not a panic.
                 let e = ApiError::new(Exception::Internal, "call routed to the wrong handler");
                 return self.respond(call, ApiResponse::Error(e));
