@@ -6,7 +6,9 @@
 //! for a runtime to carry out.
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod ids;
+pub mod package;
 pub mod timestamp;
 
 pub use timestamp::{Duration, Timestamp};
