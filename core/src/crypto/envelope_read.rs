@@ -128,51 +128,70 @@ fn level(h: &Header, at: usize) -> Level {
     }
 }
 
-fn transport_of(alg: &ber::Tlv<'_>) -> Result<KeyTransport, DecryptError> {
+/// Splits an AlgorithmIdentifier into its OID and optional parameters, strictly.
+fn algorithm<'a>(alg: &ber::Tlv<'a>) -> Result<(&'a [u8], Option<ber::Tlv<'a>>), DecryptError> {
+    if alg.tag != 0x30 {
+        return Err(DecryptError::Malformed("algorithm identifier"));
+    }
     let mut it = alg.children();
     let id = it
         .next()
-        .ok_or(DecryptError::Malformed("key encryption algorithm"))??;
-    if id.value == o::RSA_ENCRYPTION {
+        .ok_or(DecryptError::Malformed("algorithm identifier"))??;
+    if id.tag != 0x06 {
+        return Err(DecryptError::Malformed("algorithm identifier"));
+    }
+    let params = it.next().transpose()?;
+    if it.next().is_some() {
+        return Err(DecryptError::Malformed("algorithm identifier"));
+    }
+    Ok((id.value, params))
+}
+
+/// A hash AlgorithmIdentifier that must name SHA-256, parameters absent or NULL.
+fn is_sha256(alg: &ber::Tlv<'_>) -> Result<bool, DecryptError> {
+    let (id, params) = algorithm(alg)?;
+    let params_ok = params.is_none_or(|p| p.tag == 0x05 && p.value.is_empty());
+    Ok(id == o::SHA256 && params_ok)
+}
+
+fn transport_of(alg: &ber::Tlv<'_>) -> Result<KeyTransport, DecryptError> {
+    let (id, params) = algorithm(alg)?;
+    if id == o::RSA_ENCRYPTION {
+        if params.is_some_and(|p| p.tag != 0x05 || !p.value.is_empty()) {
+            return Err(DecryptError::Malformed("rsaEncryption parameters"));
+        }
         return Ok(KeyTransport::RsaPkcs1v15);
     }
-    if id.value != o::RSAES_OAEP {
+    if id != o::RSAES_OAEP {
         return Err(DecryptError::UnsupportedKeyTransport);
     }
     // Absent parameters mean SHA-1 defaults, which the reference never uses.
-    let params = it.next().ok_or(DecryptError::UnsupportedKeyTransport)??;
+    let params = params.ok_or(DecryptError::UnsupportedKeyTransport)?;
+    if params.tag != 0x30 {
+        return Err(DecryptError::Malformed("OAEP parameters"));
+    }
     let mut hash_ok = false;
     let mut mgf_ok = false;
     for p in params.children() {
         let p = p?;
-        let inner = p
-            .children()
+        let mut fields = p.children();
+        let inner = fields
             .next()
             .ok_or(DecryptError::Malformed("OAEP parameters"))??;
-        let first = inner
-            .children()
-            .next()
-            .ok_or(DecryptError::Malformed("OAEP parameters"))??;
+        if fields.next().is_some() {
+            return Err(DecryptError::Malformed("OAEP parameters"));
+        }
         match p.tag {
-            0xa0 => hash_ok = first.value == o::SHA256,
+            0xa0 => hash_ok = is_sha256(&inner)?,
             0xa1 => {
-                let mgf_hash = inner
-                    .children()
-                    .nth(1)
-                    .ok_or(DecryptError::UnsupportedKeyTransport)??;
-                let h = mgf_hash
-                    .children()
-                    .next()
-                    .ok_or(DecryptError::Malformed("MGF1 hash"))??;
-                mgf_ok = first.value == o::MGF1 && h.value == o::SHA256;
+                let (mgf, mgf_params) = algorithm(&inner)?;
+                let hash = mgf_params.ok_or(DecryptError::UnsupportedKeyTransport)?;
+                mgf_ok = mgf == o::MGF1 && is_sha256(&hash)?;
             }
             0xa2 => {
                 // pSpecified with an empty label is the default; anything else is not.
-                let label = inner
-                    .children()
-                    .nth(1)
-                    .ok_or(DecryptError::Malformed("OAEP label"))??;
-                if !label.value.is_empty() {
+                let (_, label) = algorithm(&inner)?;
+                if label.is_some_and(|l| l.tag != 0x04 || !l.value.is_empty()) {
                     return Err(DecryptError::UnsupportedKeyTransport);
                 }
             }
@@ -218,7 +237,8 @@ fn parse_header_inner(buf: &[u8], me: &[u8]) -> Result<Parsed, DecryptError> {
         pos += h.header_len;
     }
     let (version, _) = ber::read(rest(pos))?;
-    if version.tag != 0x02 {
+    // RFC 5652 6.1: 0 or 2 for key-transport recipients (3 and 4 need kinds we lack).
+    if version.tag != 0x02 || !matches!(version.value, [0] | [2]) {
         return Err(DecryptError::Malformed("version"));
     }
     pos += version.raw.len();
@@ -239,10 +259,16 @@ fn parse_header_inner(buf: &[u8], me: &[u8]) -> Result<Parsed, DecryptError> {
             continue; // other RecipientInfo kinds (kari, kekri, ...) are tagged
         }
         let mut it = ri.children();
-        let _v = it.next().ok_or(DecryptError::Malformed("recipient"))??;
+        let v = it.next().ok_or(DecryptError::Malformed("recipient"))??;
+        if v.tag != 0x02 || !matches!(v.value, [0] | [2]) {
+            return Err(DecryptError::Malformed("recipient version"));
+        }
         let rid = it.next().ok_or(DecryptError::Malformed("recipient"))??;
         let alg = it.next().ok_or(DecryptError::Malformed("recipient"))??;
         let key = it.next().ok_or(DecryptError::Malformed("recipient"))??;
+        if it.next().is_some() || (key.tag != 0x04 && key.tag != 0x24) {
+            return Err(DecryptError::Malformed("recipient"));
+        }
         if rid.raw == me {
             chosen = Some((transport_of(&alg)?, key.octets()?));
             break;
@@ -256,20 +282,19 @@ fn parse_header_inner(buf: &[u8], me: &[u8]) -> Result<Parsed, DecryptError> {
     levels.push(level(&h, pos));
     pos += h.header_len;
     let (ct, _) = ber::read(rest(pos))?;
-    if ct.tag != 0x06 {
-        return Err(DecryptError::Malformed("content type"));
+    if ct.tag != 0x06 || ct.value != o::DATA {
+        return Err(DecryptError::Malformed("content type is not id-data"));
     }
     pos += ct.raw.len();
     let (alg, _) = ber::read(rest(pos))?;
     pos += alg.raw.len();
-    let mut it = alg.children();
-    let id = it
-        .next()
-        .ok_or(DecryptError::Malformed("content encryption algorithm"))??;
-    if id.value != o::AES256_CBC {
+    let (id, iv_tlv) = algorithm(&alg)?;
+    if id != o::AES256_CBC {
         return Err(DecryptError::UnsupportedContentEncryption);
     }
-    let iv_tlv = it.next().ok_or(DecryptError::Malformed("IV"))??;
+    let iv_tlv = iv_tlv
+        .filter(|t| t.tag == 0x04)
+        .ok_or(DecryptError::Malformed("IV"))?;
     let iv: [u8; BLOCK] = iv_tlv
         .value
         .try_into()

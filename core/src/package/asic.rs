@@ -70,7 +70,7 @@ pub enum AsicError {
     Missing { name: String },
     #[error("ASiCManifest.xml digests {name:?} with an algorithm other than SHA-256")]
     UnsupportedDigest { name: String },
-    #[error("the zip comment does not match the mimetype")]
+    #[error("the zip comment is neither empty nor {ZIP_COMMENT:?}")]
     BadComment,
 }
 
@@ -371,8 +371,10 @@ impl AsicReader {
         if self.kept(MIMETYPE_ENTRY) != Some(ASIC_E_MEDIA_TYPE.as_bytes()) {
             return Err(AsicError::BadMimetype);
         }
+        // The comment is not signed, and the CMS layer (CBC) has no integrity of its
+        // own, so we accept only what ASiC writers put there: nothing, or the mimetype.
         let comment = self.zip.comment();
-        if comment.starts_with(b"mimetype=") && comment != ZIP_COMMENT.as_bytes() {
+        if !comment.is_empty() && comment != ZIP_COMMENT.as_bytes() {
             return Err(AsicError::BadComment);
         }
         let manifest_bytes = self.kept(ASIC_MANIFEST).ok_or(AsicError::NoAsicManifest)?;

@@ -16,6 +16,9 @@ const CENTRAL_HEADER_SIG: u32 = 0x0201_4b50;
 const END_OF_CENTRAL_DIR_SIG: u32 = 0x0605_4b50;
 const FLAG_ENCRYPTED: u16 = 1;
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
+/// Reserved and feature bits we do not implement: enhanced deflate (4), patched data
+/// (5), strong encryption (6), unused (7-10, 12, 14, 15), masked directory (13).
+const FLAGS_UNSUPPORTED: u16 = 0xf7f0;
 const METHOD_STORED: u16 = 0;
 const METHOD_DEFLATED: u16 = 8;
 
@@ -52,6 +55,8 @@ pub enum ZipReadError {
     NameNotUtf8,
     #[error("zip entry {name:?} is encrypted (zip encryption is not supported)")]
     Encrypted { name: String },
+    #[error("zip entry {name:?} sets general purpose flags {flags:#06x}, which are not supported")]
+    UnsupportedFlags { name: String, flags: u16 },
     #[error(
         "zip entry {name:?} uses compression method {method}; only STORED and DEFLATED are supported"
     )]
@@ -110,8 +115,10 @@ pub struct ReadStep {
 
 struct LocalEntry {
     name: String,
+    /// Version needed, flags, method, time and date as the local header has them; the
+    /// central directory must repeat them.
+    fixed: [u8; 10],
     flags: u16,
-    method: u16,
     crc: u32,
     compressed: u64,
     size: u64,
@@ -370,6 +377,11 @@ impl ZipReader {
         if flags & FLAG_ENCRYPTED != 0 {
             return Err(ZipReadError::Encrypted { name });
         }
+        if flags & FLAGS_UNSUPPORTED != 0 {
+            return Err(ZipReadError::UnsupportedFlags { name, flags });
+        }
+        let mut fixed = [0u8; 10];
+        fixed.copy_from_slice(self.buf.get(4..14).unwrap_or(&[0; 10]));
         let crc = le32(&self.buf, 14);
         let compressed = u64::from(le32(&self.buf, 18));
         let size = u64::from(le32(&self.buf, 22));
@@ -407,8 +419,8 @@ impl ZipReader {
         };
         let entry = LocalEntry {
             name: name.clone(),
+            fixed,
             flags,
-            method,
             crc,
             compressed,
             size,
@@ -566,9 +578,7 @@ fn check_directory(d: &[u8], entries: &[LocalEntry], cd_offset: u64) -> Result<(
         let extra_len = usize::from(le16(d, pos + 30));
         let comment_len = usize::from(le16(d, pos + 32));
         let name = d.get(pos + 46..pos + 46 + name_len).unwrap_or_default();
-        let same = le16(d, pos + 10) == e.method
-            && le16(d, pos + 8) & (FLAG_DESCRIPTOR | FLAG_ENCRYPTED)
-                == e.flags & (FLAG_DESCRIPTOR | FLAG_ENCRYPTED)
+        let same = d.get(pos + 6..pos + 16) == Some(&e.fixed[..])
             && le32(d, pos + 16) == e.crc
             && u64::from(le32(d, pos + 20)) == e.compressed
             && u64::from(le32(d, pos + 24)) == e.size

@@ -1,0 +1,142 @@
+//! Conformance against the reference's own material in ../shared/reference (read, never
+//! copied): the real SvarInn CMS vector, the cucumber keystore, and the exact
+//! manifest.xml of nextmove_send_dpo.feature. Each test says SKIPPED and passes when the
+//! material is absent.
+
+mod package_support;
+
+use std::path::PathBuf;
+
+use efm_core::crypto::cert::{CertError, Certificate, KeyUse};
+use efm_core::crypto::keys::{Identity, PrivateKey};
+use efm_core::crypto::signed_data::{sign_detached, verify_detached};
+use efm_core::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument};
+use efm_core::package::zip_read::{ZipEvent, ZipLimits, ZipReader};
+use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
+use package_support::{decrypt, now};
+
+fn reference() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        println!(
+            "SKIPPED: {} is absent (conformance material is not in the repo)",
+            p.display()
+        );
+        None
+    }
+}
+
+fn identities(p12: &std::path::Path) -> Vec<(String, Identity)> {
+    let data = std::fs::read(p12).expect("read p12");
+    let ks =
+        KeyStore::from_pkcs12(&data, "changeit", Pkcs12ImportPolicy::Relaxed).expect("p12 opens");
+    ks.entries()
+        .filter_map(|(alias, e)| match e {
+            KeyStoreEntry::PrivateKeyChain(c) => Some((alias.clone(), c)),
+            _ => None,
+        })
+        .map(|(alias, c)| {
+            let key = PrivateKey::from_pkcs8_der(c.key().as_der()).expect("key");
+            let certs = c
+                .certs()
+                .iter()
+                .map(|x| Certificate::from_der(x.as_der()).expect("cert"))
+                .collect();
+            (
+                alias,
+                Identity::from_unordered(key, certs).expect("identity"),
+            )
+        })
+        .collect()
+}
+
+fn zip_entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut r = ZipReader::new(ZipLimits::default());
+    let mut out = vec![0u8; 4096];
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut rest = zip;
+    loop {
+        let s = r.read(rest, &mut out).expect("zip reads");
+        if let Some(f) = files.last_mut() {
+            f.1.extend_from_slice(&out[..s.written]);
+        }
+        if let Some(ZipEvent::EntryStart(m)) = &s.event {
+            files.push((m.name.clone(), Vec::new()));
+        }
+        rest = &rest[s.consumed..];
+        if rest.is_empty() && s.event.is_none() && s.written == 0 {
+            break;
+        }
+    }
+    r.finish().expect("zip directory");
+    files
+}
+
+#[test]
+fn conformance_svarinn_vector_decrypts_to_the_expected_zip() {
+    let Some(r) = reference() else { return };
+    let dir = r.join("svarinn");
+    let ids = identities(&dir.join("somdalen.p12"));
+    let (_, me) = ids.first().expect("one key");
+    let cms = std::fs::read(dir.join("somdalen-dokumenter-ae68b33d.zip")).expect("vector");
+    let expected = std::fs::read(dir.join("decrypted-dokumenter-ae68b33d.zip")).expect("expected");
+    for piece in [1, 100, usize::MAX] {
+        let plain = decrypt(&cms, me, piece).unwrap_or_else(|e| panic!("piece {piece}: {e}"));
+        assert_eq!(zip_entries(&plain), zip_entries(&expected), "piece {piece}");
+    }
+    // The certificate expired in 2022: packaging to it must be refused, clearly.
+    let cert = me.certificate().expect("cert");
+    assert!(matches!(
+        cert.check_usable(now(), KeyUse::KeyTransport),
+        Err(CertError::Expired { .. })
+    ));
+}
+
+#[test]
+fn conformance_cucumber_keystore_keys_sign_and_verify() {
+    let Some(r) = reference() else { return };
+    let ids = identities(&r.join("keys/cucumber.p12"));
+    assert!(ids.len() >= 5, "the test org keys: {}", ids.len());
+    let rng = ring::rand::SystemRandom::new();
+    for (alias, id) in &ids {
+        let sig = sign_detached(id, b"<ASiCManifest/>", now(), &rng).expect("signs");
+        let signer =
+            verify_detached(&sig, b"<ASiCManifest/>").unwrap_or_else(|e| panic!("{alias}: {e}"));
+        assert_eq!(Some(&signer.certificate), id.certificate(), "{alias}");
+    }
+}
+
+#[test]
+fn conformance_manifest_xml_is_byte_equal_to_nextmove_send_dpo_feature() {
+    let Some(r) = reference() else { return };
+    let feature =
+        std::fs::read_to_string(r.join("cucumber/nextmove_send_dpo.feature")).expect("feature");
+    let start = feature
+        .find("the content of the file named \"manifest.xml\" is:")
+        .expect("manifest step");
+    let after = &feature[start..];
+    let open = after.find("\"\"\"").expect("docstring open");
+    let body = &after[open + 3..];
+    let close = body.find("\"\"\"").expect("docstring close");
+    // Gherkin: drop the newline after the opening quotes and the indentation of the
+    // quotes from every line; the last line (before the closing quotes) is not content.
+    let indent = after[..open].rsplit('\n').next().map(str::len).unwrap_or(0);
+    let lines: Vec<&str> = body[..close].split('\n').collect();
+    let content: Vec<&str> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect();
+    let expected = content.join("\n");
+    let ours = EformidlingManifest {
+        receiver: "0192:910075918".into(),
+        sender: "0192:910077473".into(),
+        primary: Some(PrimaryDocument {
+            href: "arkivmelding.xml".into(),
+            mime: "application/xml".into(),
+        }),
+    }
+    .to_xml();
+    assert_eq!(ours, expected);
+}
