@@ -239,16 +239,16 @@ impl EncryptSink {
                     .map_err(|e| CliError::io(&self.path, e))?;
             }
         }
-        self.file
-            .sync_all()
-            .map_err(|e| CliError::io(&self.path, e))
+        // No fsync: like openssl and zip we leave durability to the caller (the runtimes
+        // persist messages themselves); on a 1 GB output it cost more than packaging.
+        self.file.flush().map_err(|e| CliError::io(&self.path, e))
     }
 }
 
 fn drain_asic(
     asic: &mut AsicWriter,
     buf: &mut [u8],
-    sink: &mut EncryptSink,
+    sink: &mut EncryptPipe,
 ) -> Result<(), CliError> {
     loop {
         let n = asic.drain(buf);
@@ -256,6 +256,68 @@ fn drain_asic(
             return Ok(());
         }
         sink.put(buf.get(..n).unwrap_or_default())?;
+    }
+}
+
+/// Runs the [`EncryptSink`] on a second thread, so AES-CBC (about 1 GB/s on one core)
+/// overlaps with SHA-256, CRC-32 and deflate framing on the first: packaging then runs
+/// near the slower of the two instead of their sum. Buffers circulate, none per chunk.
+struct EncryptPipe {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    free: std::sync::mpsc::Receiver<Vec<u8>>,
+    worker: Option<std::thread::JoinHandle<Result<(), CliError>>>,
+}
+
+impl EncryptPipe {
+    const DEPTH: usize = 4;
+
+    fn start(mut sink: EncryptSink) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::DEPTH);
+        let (free_tx, free) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::DEPTH + 1);
+        for _ in 0..Self::DEPTH {
+            let _ = free_tx.send(Vec::with_capacity(CHUNK + 1024));
+        }
+        let worker = std::thread::spawn(move || {
+            for buf in rx {
+                sink.put(&buf)?;
+                // The producer may have stopped; then the buffer is simply dropped.
+                let _ = free_tx.send(buf);
+            }
+            sink.finish()
+        });
+        EncryptPipe {
+            tx: Some(tx),
+            free,
+            worker: Some(worker),
+        }
+    }
+
+    fn put(&mut self, data: &[u8]) -> Result<(), CliError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let sent = match (self.free.recv(), self.tx.as_ref()) {
+            (Ok(mut buf), Some(tx)) => {
+                buf.clear();
+                buf.extend_from_slice(data);
+                tx.send(buf).is_ok()
+            }
+            _ => false,
+        };
+        if sent { Ok(()) } else { self.finish() }
+    }
+
+    /// Ends the stream and returns the worker's outcome (its error, if it failed).
+    fn finish(&mut self) -> Result<(), CliError> {
+        self.tx = None;
+        match self.worker.take() {
+            Some(w) => w.join().unwrap_or(Err(CliError::Usage(
+                "the encryption thread panicked".into(),
+            ))),
+            None => Err(CliError::Usage(
+                "the encryption thread has already stopped".into(),
+            )),
+        }
     }
 }
 
@@ -342,14 +404,14 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let mut sink = EncryptSink {
+    let mut sink = EncryptPipe::start(EncryptSink {
         cms: CmsEncryptor::new(&receiver, transport, &rng)?,
         parcel,
         file,
         path: tmp.clone(),
         cms_buf: vec![0u8; CHUNK + 64],
         zip_buf: vec![0u8; CHUNK + 1024],
-    };
+    });
     let mut asic = AsicWriter::new(Some(manifest.as_bytes()), DosDateTime::from_timestamp(now))?;
     let mut inbuf = vec![0u8; CHUNK];
     let mut asic_buf = vec![0u8; CHUNK + 1024];
