@@ -6,6 +6,11 @@ use divan::{Bencher, black_box};
 use efm_benches::{Keys, keys, package, unpackage};
 use std::sync::OnceLock;
 
+/// Counts allocations per iteration: they must not grow with the input size (the
+/// streaming paths allocate per entry, never per chunk).
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
 fn main() {
     divan::main();
 }

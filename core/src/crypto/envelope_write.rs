@@ -15,9 +15,7 @@ use rsa::{Oaep, Pkcs1v15Encrypt, RsaPublicKey};
 use thiserror::Error;
 
 use super::cert::{CertError, Certificate};
-use super::der_write::{
-    INTEGER, NULL, OCTET_STRING, SEQUENCE, SET, alg_id, cons, oid, push_len, tlv,
-};
+use super::der_write::{INTEGER, NULL, OCTET_STRING, SEQUENCE, SET, alg_id, cons, oid, tlv};
 use super::key_unwrap::{CEK_LEN, KeyTransport};
 use super::oid as o;
 use super::rng::{RingRng, fill};
@@ -55,6 +53,26 @@ fn oaep_params() -> Vec<u8> {
             &cons(0xa1, &[&alg_id(o::MGF1, Some(&sha256))]),
         ],
     )
+}
+
+/// `OCTET STRING` tag and minimal DER length for a chunk of `len` bytes.
+fn chunk_header(len: usize) -> ([u8; CHUNK_HEADER_MAX], usize) {
+    let mut h = [0u8; CHUNK_HEADER_MAX];
+    h[0] = OCTET_STRING;
+    if len < 0x80 {
+        h[1] = len as u8;
+        return (h, 2);
+    }
+    let bytes = (len as u32).to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    let n = 4 - skip;
+    h[1] = 0x80 | n as u8;
+    for (i, b) in bytes.iter().skip(skip).enumerate() {
+        if let Some(slot) = h.get_mut(2 + i) {
+            *slot = *b;
+        }
+    }
+    (h, 2 + n)
 }
 
 /// The streaming encryptor. Bytes in through [`encrypt`](Self::encrypt), ciphertext out
@@ -162,12 +180,12 @@ impl CmsEncryptor {
         let mut consumed = 0;
         if blocks > 0 {
             let len = blocks * BLOCK;
-            let mut hdr = Vec::new();
-            hdr.push(OCTET_STRING);
-            push_len(&mut hdr, len);
+            // Chunk header on the stack: no allocation per chunk.
+            let (hdr, hdr_len) = chunk_header(len);
+            let hdr = hdr.get(..hdr_len).unwrap_or_default();
             let dst = out.get_mut(written..).unwrap_or_default();
             let (h, body) = dst.split_at_mut(hdr.len().min(dst.len()));
-            h.copy_from_slice(&hdr);
+            h.copy_from_slice(hdr);
             let body = body.get_mut(..len).unwrap_or_default();
             let (head, tail) = body.split_at_mut(self.partial_len.min(body.len()));
             head.copy_from_slice(self.partial.get(..self.partial_len).unwrap_or_default());
@@ -209,5 +227,33 @@ impl CmsEncryptor {
         self.pending.extend_from_slice(&block);
         self.pending.extend_from_slice(&TRAILER);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_header;
+    use crate::crypto::der_write::push_len;
+
+    #[test]
+    fn chunk_headers_match_the_der_writer() {
+        for len in [
+            0,
+            1,
+            0x7f,
+            0x80,
+            0xff,
+            0x100,
+            0xffff,
+            0x10000,
+            256 * 1024,
+            0xff_ffff,
+            0x1000_0000,
+        ] {
+            let mut want = vec![0x04];
+            push_len(&mut want, len);
+            let (h, n) = chunk_header(len);
+            assert_eq!(&h[..n], &want[..], "len {len}");
+        }
     }
 }
