@@ -106,8 +106,9 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// The `efm` binary next to the test executable (target/<profile>/efm); built with
-/// `cargo build -p efm-cli` when it is not there yet.
+/// The `efm` binary next to the test executable (target/<profile>/efm). Under cargo we
+/// first run `cargo build -p efm-cli --bin efm` (a no-op when fresh), so a test never
+/// runs a stale binary; outside cargo the binary must already be there.
 pub fn efm() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -117,11 +118,38 @@ pub fn efm() -> PathBuf {
             .and_then(Path::parent)
             .expect("target/<profile>");
         let bin = profile_dir.join("efm");
-        if !bin.exists() {
-            eprintln!("efm binary missing at {}; building it", bin.display());
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            run(Command::new(cargo).args(["build", "-p", "efm-cli", "--bin", "efm"]));
+        if let Ok(cargo) = std::env::var("CARGO") {
+            let mut c = Command::new(cargo);
+            c.args(["build", "--quiet", "-p", "efm-cli", "--bin", "efm"]);
+            // Drop what cargo set for this test process: build scripts that track such
+            // variables would otherwise rebuild on every switch between the two.
+            for (k, _) in std::env::vars_os() {
+                let k = k.to_string_lossy().into_owned();
+                let set_by_cargo = k.starts_with("CARGO_PKG_")
+                    || k.starts_with("CARGO_MANIFEST_")
+                    || k.starts_with("CARGO_CRATE_")
+                    || k.starts_with("CARGO_BIN_")
+                    || [
+                        "CARGO_TARGET_TMPDIR",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "OUT_DIR",
+                        "LD_LIBRARY_PATH",
+                    ]
+                    .contains(&k.as_str());
+                if set_by_cargo {
+                    c.env_remove(&k);
+                }
+            }
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                c.arg("--release");
+            }
+            run(&mut c);
         }
+        assert!(
+            bin.exists(),
+            "efm binary missing at {}: cargo build -p efm-cli",
+            bin.display()
+        );
         bin
     })
     .clone()
