@@ -230,3 +230,80 @@ fn wrong_keystore_password_is_a_clear_error() {
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("wrong password"));
 }
+
+#[test]
+fn a_receiver_certificate_without_key_encipherment_is_refused() {
+    let d = scratch("key-usage");
+    let key = d.join("carol.key");
+    let crt = d.join("carol.crt");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=carol",
+        ])
+        .args(["-addext", "keyUsage=digitalSignature", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt));
+    let doc = d.join("a.txt");
+    std::fs::write(&doc, b"x").expect("doc");
+    let f = fixtures();
+    let res = Command::new(efm())
+        .arg("package")
+        .arg("--sbd")
+        .arg(&f.sbd)
+        .arg("--keystore")
+        .arg(&f.alice.p12)
+        .args(["--password", "changeit", "--to-cert"])
+        .arg(&crt)
+        .arg("--out")
+        .arg(d.join("x.cms"))
+        .arg(&doc)
+        .output()
+        .expect("runs");
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("receiver certificate") && err.contains("keyEncipherment"),
+        "{err}"
+    );
+    assert!(!d.join("x.cms").exists() && !d.join("x.partial").exists());
+}
+
+#[test]
+fn pem_keystore_works_like_pkcs12() {
+    let d = scratch("pem-keystore");
+    let f = fixtures();
+    let pem = d.join("alice.pem");
+    let mut both = std::fs::read(&f.alice.key).expect("key");
+    both.extend(std::fs::read(&f.alice.cert).expect("cert"));
+    std::fs::write(&pem, both).expect("pem");
+    let doc = d.join("a.txt");
+    std::fs::write(&doc, b"pem").expect("doc");
+    let cms = d.join("x.cms");
+    run(Command::new(efm())
+        .arg("package")
+        .arg("--sbd")
+        .arg(&f.sbd)
+        .arg("--keystore")
+        .arg(&pem)
+        .arg("--to-cert")
+        .arg(&f.bob.cert)
+        .arg("--out")
+        .arg(&cms)
+        .arg(&doc));
+    let res = unpackage(&cms, &d.join("out"), &[]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert_eq!(std::fs::read(d.join("out/a.txt")).expect("out"), b"pem");
+}

@@ -794,3 +794,73 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::package::dos_time::DosDateTime;
+    use crate::package::zip_write::{Method, ZipWriter, drain_to_vec, write_all_to_vec};
+
+    fn entry() -> impl Strategy<Value = (String, Vec<u8>, bool)> {
+        (
+            "[a-z]{1,8}(/[a-z]{1,8})?\\.[a-z]{1,3}",
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..3000),
+                proptest::collection::vec(0u8..3, 0..20_000),
+            ],
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever we write, in whatever pieces it is read back, comes back the same.
+        #[test]
+        fn write_then_read_is_identity(
+            entries in proptest::collection::vec(entry(), 0..6),
+            piece in 1usize..5000,
+            out_len in 1usize..5000,
+        ) {
+            let mut w = ZipWriter::new(DosDateTime::EPOCH);
+            let mut zip = Vec::new();
+            let mut expected: Vec<(String, Vec<u8>)> = Vec::new();
+            for (i, (name, data, whole)) in entries.into_iter().enumerate() {
+                let name = format!("{i}{name}");
+                if whole {
+                    w.add_entry(&name, &data, Method::Auto).expect("add");
+                } else {
+                    w.start_entry(&name, Method::Auto).expect("start");
+                    write_all_to_vec(&mut w, &data, &mut zip).expect("write");
+                    w.finish_entry().expect("finish entry");
+                }
+                drain_to_vec(&mut w, &mut zip);
+                expected.push((name, data));
+            }
+            w.finish(b"").expect("finish");
+            drain_to_vec(&mut w, &mut zip);
+
+            let mut r = ZipReader::new(ZipLimits::default());
+            let mut out = vec![0u8; out_len];
+            let mut got: Vec<(String, Vec<u8>)> = Vec::new();
+            let mut rest = &zip[..];
+            loop {
+                let step = r.read(&rest[..rest.len().min(piece)], &mut out).expect("reads");
+                if let Some(last) = got.last_mut() {
+                    last.1.extend_from_slice(&out[..step.written]);
+                }
+                if let Some(ZipEvent::EntryStart(m)) = &step.event {
+                    got.push((m.name.clone(), Vec::new()));
+                }
+                rest = &rest[step.consumed..];
+                if rest.is_empty() && step.event.is_none() && step.written == 0 {
+                    break;
+                }
+            }
+            r.finish().expect("directory");
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
