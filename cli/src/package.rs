@@ -516,6 +516,11 @@ impl ExtractSink<'_> {
                 }
                 None => {}
             }
+            if step.consumed == 0 && step.written == 0 && !had_event && !data.is_empty() {
+                return Err(CliError::Stuck {
+                    stage: "ASiC-E reading",
+                });
+            }
             data = data.get(step.consumed..).unwrap_or_default();
             if data.is_empty() && !had_event && step.written == 0 {
                 return Ok(());
@@ -680,6 +685,15 @@ fn unpack_into(
                     }
                     Some(ZipEvent::EntryEnd { .. }) => route = 0,
                     None => {}
+                }
+                if step.consumed == 0
+                    && step.written == 0
+                    && step.event.is_none()
+                    && !data.is_empty()
+                {
+                    return Err(CliError::Stuck {
+                        stage: "sbd.zip reading",
+                    });
                 }
                 data = data.get(step.consumed..).unwrap_or_default();
                 if data.is_empty() && step.event.is_none() && step.written == 0 {

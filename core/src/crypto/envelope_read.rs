@@ -345,7 +345,9 @@ impl<'a> CmsDecryptor<'a> {
         self.info
     }
 
-    /// Decrypts what `input` holds into `out` (give it at least 32 bytes).
+    /// Decrypts what `input` holds into `out` (give it at least 32 bytes). Until the
+    /// header is complete each call re-parses the buffered header (at most
+    /// [`MAX_HEADER`]), so feed kilobytes at a time, not single bytes.
     pub fn decrypt(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, DecryptError> {
         let mut consumed = 0;
         let mut written = 0;
