@@ -9,6 +9,7 @@ use efm_core::crypto::key_unwrap::{KeyTransport, RsaKeyUnwrap};
 use efm_core::crypto::keys::{Identity, PrivateKey};
 use efm_core::package::asic::{AsicReader, AsicWriter};
 use efm_core::package::dos_time::DosDateTime;
+use efm_core::package::pipeline::{Opener, Sealer};
 use efm_core::package::zip_read::ZipLimits;
 use ring::rand::SystemRandom;
 
@@ -56,35 +57,29 @@ pub fn keys() -> Keys {
     }
 }
 
-/// Packages `data` as one document; hands each output chunk to `sink`.
+/// Packages `data` as one document through [`Sealer`]; hands each output chunk to `sink`.
 pub fn package(keys: &Keys, data: &[u8], mut sink: impl FnMut(&[u8])) {
     let rng = SystemRandom::new();
-    let mut cms =
-        CmsEncryptor::new(&keys.receiver, KeyTransport::RsaOaepSha256, &rng).expect("cms");
-    let mut asic = AsicWriter::new(Some(b"<manifest/>"), DosDateTime::EPOCH).expect("asic");
-    let mut a = vec![0u8; CHUNK + 1024];
-    let mut c = vec![0u8; CHUNK + 1024];
-    let mut put = |cms: &mut CmsEncryptor, mut bytes: &[u8], c: &mut [u8]| loop {
-        if bytes.is_empty() && cms.pending_len() == 0 {
-            break;
-        }
-        let p = cms.encrypt(bytes, c).expect("encrypt");
-        sink(&c[..p.written]);
-        bytes = &bytes[p.consumed..];
-    };
-    asic.start_file("data.bin", "application/octet-stream")
+    let cms = CmsEncryptor::new(&keys.receiver, KeyTransport::RsaOaepSha256, &rng).expect("cms");
+    let asic = AsicWriter::new(Some(b"<manifest/>"), DosDateTime::EPOCH).expect("asic");
+    let mut s = Sealer::new(asic, cms);
+    let mut out = vec![0u8; CHUNK + 1024];
+    s.start_file("data.bin", "application/octet-stream")
         .expect("start");
     for chunk in data.chunks(CHUNK) {
         let mut rest = chunk;
-        while !rest.is_empty() {
-            let p = asic.write(rest, &mut a).expect("write");
-            put(&mut cms, &a[..p.written], &mut c);
+        loop {
+            let p = s.write(rest, &mut out).expect("write");
+            sink(&out[..p.written]);
             rest = &rest[p.consumed..];
+            if rest.is_empty() && p.written == 0 {
+                break;
+            }
         }
     }
-    asic.finish_file().expect("finish file");
+    s.finish_file().expect("finish file");
     let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
-    asic.finish(
+    s.finish(
         &keys.me,
         uuid::Uuid::from_u128(1),
         now,
@@ -92,55 +87,42 @@ pub fn package(keys: &Keys, data: &[u8], mut sink: impl FnMut(&[u8])) {
         &rng,
     )
     .expect("finish");
-    loop {
-        let n = asic.drain(&mut a);
-        if n == 0 {
-            break;
-        }
-        put(&mut cms, &a[..n], &mut c);
-    }
-    cms.finish().expect("cms finish");
-    loop {
-        let n = cms.drain(&mut c);
-        if n == 0 {
-            break;
-        }
-        sink(&c[..n]);
+    while !s.is_done() {
+        let n = s.flush(&mut out).expect("flush");
+        sink(&out[..n]);
     }
 }
 
-/// Decrypts and verifies a packaged message; returns the document bytes seen.
+/// Decrypts and verifies a packaged message through [`Opener`]; returns the document
+/// bytes seen.
 pub fn unpackage(keys: &Keys, cms_bytes: &[u8]) -> u64 {
     let rng = SystemRandom::new();
     let unwrap = RsaKeyUnwrap {
         key: keys.me.key.unwrapper(),
     };
     let me = keys.receiver.issuer_and_serial().expect("ias");
-    let mut d = CmsDecryptor::new(&unwrap, me, &rng);
-    let mut r = AsicReader::new(ZipLimits::default());
-    let mut plain = vec![0u8; CHUNK + 64];
+    let mut o = Opener::new(
+        CmsDecryptor::new(&unwrap, me, &rng),
+        AsicReader::new(ZipLimits::default()),
+    );
     let mut doc = vec![0u8; CHUNK];
     let mut total = 0u64;
-    let mut feed = |r: &mut AsicReader, mut bytes: &[u8], doc: &mut [u8]| loop {
-        let s = r.read(bytes, doc).expect("asic read");
+    let mut rest = cms_bytes;
+    let mut ended = false;
+    loop {
+        let s = o
+            .read(&rest[..rest.len().min(CHUNK)], &mut doc)
+            .expect("read");
         total += s.written as u64;
-        bytes = &bytes[s.consumed..];
-        if bytes.is_empty() && s.event.is_none() && s.written == 0 {
-            break;
-        }
-    };
-    for chunk in cms_bytes.chunks(CHUNK) {
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            let p = d.decrypt(rest, &mut plain).expect("decrypt");
-            feed(&mut r, &plain[..p.written], &mut doc);
-            rest = &rest[p.consumed..];
+        rest = &rest[s.consumed..];
+        if rest.is_empty() && s.consumed == 0 && s.written == 0 && s.event.is_none() {
+            if ended {
+                break;
+            }
+            o.end_of_input().expect("end");
+            ended = true;
         }
     }
-    let mut tail = [0u8; 16];
-    let n = d.finish(&mut tail).expect("cms finish");
-    feed(&mut r, &tail[..n], &mut doc);
-    feed(&mut r, &[], &mut doc);
-    r.finish(None).expect("verifies");
+    o.verify(None).expect("verifies");
     total
 }

@@ -11,6 +11,7 @@ pub mod eformidling_manifest;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod oasis_manifest;
+pub mod pipeline;
 pub mod zip_read;
 pub mod zip_write;
 
