@@ -1,6 +1,8 @@
 //! Opening our keystore (PKCS#12, or PEM with key and certificates) into a core
-//! `Identity`. PKCS#12 lives here rather than in core because the PKCS#12 crate links OS
-//! randomness, which core must not.
+//! `Identity`. PKCS#12 lives here rather than in core because `p12-keystore` is built on
+//! the new RustCrypto generation (der 0.8, cms 0.3-pre, sha2 0.11) while core pins the
+//! old one (the spec: do not mix generations in core), and it pulls `rand` 0.10 with an
+//! OS generator for writing keystores.
 
 use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::keys::{Identity, PrivateKey};

@@ -1,7 +1,8 @@
 //! Our private key and certificate chain. Signing goes through `ring`; the `rsa` copy of
 //! the key serves only content-key unwrapping (see `key_unwrap` for why that is safe
-//! enough). PKCS#12 files are opened by the runtime (the PKCS#12 crate draws OS
-//! randomness, which core must not link), which hands us PKCS#8 DER and certificates.
+//! enough). PKCS#12 files are opened by the runtime (`p12-keystore` is on the newer
+//! RustCrypto generation that core must not mix in), which hands us PKCS#8 DER and
+//! certificates; PEM is read here.
 
 use ring::signature::RsaKeyPair;
 use rsa::RsaPrivateKey;

@@ -1,5 +1,6 @@
 //! Entry points for the fuzz targets `zip_read` and `cms_parse` (feature `fuzzing`).
-//! Each must return (never panic) on any input.
+//! Each must return (never panic) on any input. Run on stable with, e.g.,
+//! `cargo fuzz run -s none zip_read fuzz/corpus/zip_read -- -max_total_time=90`.
 
 use super::zip_read::{ZipLimits, ZipReader};
 use crate::crypto::envelope_read::CmsDecryptor;

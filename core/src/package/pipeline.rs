@@ -16,7 +16,7 @@ use crate::crypto::envelope_write::{CmsEncryptor, EncryptError};
 use crate::crypto::keys::Identity;
 
 /// Size of the buffer between the two layers.
-const MID: usize = 64 * 1024;
+const MID: usize = 256 * 1024;
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
