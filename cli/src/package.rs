@@ -321,6 +321,17 @@ impl EncryptPipe {
     }
 }
 
+/// Removes a half-written output unless disarmed (set to `None`) after success.
+struct RemoveOnError(Option<PathBuf>);
+
+impl Drop for RemoveOnError {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 fn file_name(path: &Path) -> Result<String, CliError> {
     path.file_name()
         .and_then(|n| n.to_str())
@@ -392,6 +403,7 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
 
     let tmp = args.out.with_extension("partial");
     let file = File::create(&tmp).map_err(|e| CliError::io(&tmp, e))?;
+    let mut partial = RemoveOnError(Some(tmp.clone()));
     let transport = match args.key_transport {
         Transport::Oaep => KeyTransport::RsaOaepSha256,
         Transport::Pkcs1 => KeyTransport::RsaPkcs1v15,
@@ -444,6 +456,7 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
     drain_asic(&mut asic, &mut asic_buf, &mut sink)?;
     sink.finish()?;
     std::fs::rename(&tmp, &args.out).map_err(|e| CliError::io(&args.out, e))?;
+    partial.0 = None;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -307,3 +307,35 @@ fn pem_keystore_works_like_pkcs12() {
     );
     assert_eq!(std::fs::read(d.join("out/a.txt")).expect("out"), b"pem");
 }
+
+#[test]
+fn a_failed_package_leaves_no_partial_output() {
+    let d = scratch("partial");
+    let cms = d.join("x.cms");
+    let f = fixtures();
+    // Two documents with the same name: refused after the output was opened.
+    let a = d.join("a");
+    let b = d.join("b");
+    std::fs::create_dir_all(&a).expect("dir");
+    std::fs::create_dir_all(&b).expect("dir");
+    std::fs::write(a.join("same.txt"), b"1").expect("doc");
+    std::fs::write(b.join("same.txt"), b"2").expect("doc");
+    let res = Command::new(efm())
+        .arg("package")
+        .arg("--sbd")
+        .arg(&f.sbd)
+        .arg("--keystore")
+        .arg(&f.alice.p12)
+        .args(["--password", "changeit", "--to-cert"])
+        .arg(&f.bob.cert)
+        .arg("--out")
+        .arg(&cms)
+        .arg(a.join("same.txt"))
+        .arg(b.join("same.txt"))
+        .output()
+        .expect("runs");
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("same.txt"), "{err}");
+    assert!(!cms.exists() && !d.join("x.partial").exists());
+}
