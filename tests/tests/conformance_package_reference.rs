@@ -140,3 +140,13 @@ fn conformance_manifest_xml_is_byte_equal_to_nextmove_send_dpo_feature() {
     .to_xml();
     assert_eq!(ours, expected);
 }
+
+#[test]
+fn conformance_the_references_buggy_asic_is_a_clear_error() {
+    let Some(r) = reference() else { return };
+    // sbd/buggyAsic.asic: its first local header is overwritten (unzip: "bad zipfile
+    // offset (local header sig)"); the reference's tests use it as a broken container.
+    let data = std::fs::read(r.join("sbd/buggyAsic.asic")).expect("buggy asic");
+    let err = package_support::read_asic(&data).expect_err("must fail");
+    assert!(err.contains("not a zip local header at offset 0"), "{err}");
+}

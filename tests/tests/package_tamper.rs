@@ -197,3 +197,50 @@ fn truncated_cms_is_an_error() {
         assert!(decrypt(&cms[..cut], &me, 1 << 20).is_err(), "cut at {cut}");
     }
 }
+
+#[test]
+fn the_reference_writers_lowercase_manifest_name_verifies() {
+    // The reference's CadesAsicWriter names it META-INF/asicmanifest.xml.
+    let asic = sample_asic();
+    let mut w = ZipWriter::new(DosDateTime::EPOCH);
+    for (name, data) in entries(&asic) {
+        let name = if name == "META-INF/ASiCManifest.xml" {
+            "META-INF/asicmanifest.xml".to_string()
+        } else {
+            name
+        };
+        let m = if name == "mimetype" {
+            Method::Stored
+        } else {
+            Method::Deflate
+        };
+        w.add_entry(&name, &data, m).expect("add");
+    }
+    w.finish(b"mimetype=application/vnd.etsi.asic-e+zip")
+        .expect("finish");
+    let mut out = Vec::new();
+    drain_to_vec(&mut w, &mut out);
+    let (v, _) = read_asic(&out).expect("verifies");
+    assert_eq!(v.primary.as_deref(), Some("hoved.pdf"));
+}
+
+#[test]
+fn an_unknown_meta_inf_entry_is_refused() {
+    let asic = sample_asic();
+    let mut w = ZipWriter::new(DosDateTime::EPOCH);
+    for (name, data) in entries(&asic) {
+        let m = if name == "mimetype" {
+            Method::Stored
+        } else {
+            Method::Deflate
+        };
+        w.add_entry(&name, &data, m).expect("add");
+    }
+    w.add_entry("META-INF/evil.xml", b"<x/>", Method::Deflate)
+        .expect("add");
+    w.finish(b"").expect("finish");
+    let mut out = Vec::new();
+    drain_to_vec(&mut w, &mut out);
+    let err = read_asic(&out).expect_err("must fail");
+    assert!(err.contains("META-INF/evil.xml"), "{err}");
+}

@@ -54,6 +54,8 @@ pub enum AsicError {
     MetaTooLarge { name: String },
     #[error("ASiC-E has no META-INF/ASiCManifest.xml (unsigned container)")]
     NoAsicManifest,
+    #[error("ASiC-E has several META-INF/ASiCManifest*.xml (several signatures are not supported)")]
+    SeveralAsicManifests,
     #[error(
         "ASiC-E has no CAdES signature for META-INF/ASiCManifest.xml (XAdES-only containers are not verified)"
     )]
@@ -280,12 +282,16 @@ impl AsicReader {
         if first != (name == MIMETYPE_ENTRY) {
             return Err(AsicError::BadMimetype);
         }
+        // META-INF names are matched case-insensitively, as the reference's reader does:
+        // its writer names the manifest `META-INF/asicmanifest.xml`, ETSI `ASiCManifest.xml`.
+        let lower = name.to_ascii_lowercase();
+        let meta = lower.strip_prefix("meta-inf/");
         let kept = name == MIMETYPE_ENTRY
-            || name == ASIC_MANIFEST
-            || name == OASIS_MANIFEST
-            || (name.starts_with("META-INF/signature")
-                && (name.ends_with(".p7s") || name.ends_with(".xml")))
-            || (name.starts_with("META-INF/ASiCManifest") && name.ends_with(".xml"));
+            || meta.is_some_and(|m| {
+                m == "manifest.xml"
+                    || (m.starts_with("asicmanifest") && m.ends_with(".xml"))
+                    || (m.starts_with("signature") && (m.ends_with(".p7s") || m.ends_with(".xml")))
+            });
         if kept {
             self.current = Current::Kept {
                 name,
@@ -293,7 +299,7 @@ impl AsicReader {
             };
             return Ok(None);
         }
-        if name.starts_with("META-INF/") {
+        if meta.is_some() {
             return Err(AsicError::UnexpectedMetaInf { name });
         }
         self.current = Current::Document {
@@ -377,13 +383,29 @@ impl AsicReader {
         if !comment.is_empty() && comment != ZIP_COMMENT.as_bytes() {
             return Err(AsicError::BadComment);
         }
-        let manifest_bytes = self.kept(ASIC_MANIFEST).ok_or(AsicError::NoAsicManifest)?;
+        let mut manifests = self.kept.iter().filter(|(n, _)| {
+            let l = n.to_ascii_lowercase();
+            l.starts_with("meta-inf/asicmanifest") && l.ends_with(".xml")
+        });
+        let (_, manifest_bytes) = manifests.next().ok_or(AsicError::NoAsicManifest)?;
+        if manifests.next().is_some() {
+            return Err(AsicError::SeveralAsicManifests);
+        }
         let manifest = AsicManifest::parse(manifest_bytes)?;
         let sig_name = manifest
             .sig_reference
             .clone()
             .ok_or(AsicError::NoSignature)?;
-        let sig = self.kept(&sig_name).ok_or(AsicError::NoSignature)?;
+        let sig = self
+            .kept(&sig_name)
+            .or_else(|| {
+                let want = sig_name.to_ascii_lowercase();
+                self.kept
+                    .iter()
+                    .find(|(n, _)| n.to_ascii_lowercase() == want)
+                    .map(|(_, d)| d.as_slice())
+            })
+            .ok_or(AsicError::NoSignature)?;
         let signer =
             crate::crypto::signed_data::verify_detached(sig, manifest_bytes).map_err(|source| {
                 AsicError::Signature {
