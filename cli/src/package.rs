@@ -598,6 +598,28 @@ pub fn run_unpackage(args: UnpackageArgs) -> Result<(), CliError> {
             return Err(e);
         }
     };
+    let Some(verified) = verified else {
+        // A DPO parcel without asic.zip: a message without files, nothing signed.
+        if args.from_cert.is_some() {
+            return Err(CliError::Usage(
+                "the sbd.zip has no asic.zip, so there is no signature to check against --from-cert".into(),
+            ));
+        }
+        let report = json!({
+            "input": args.input.display().to_string(),
+            "kind": kind,
+            "keyTransport": null,
+            "signer": null,
+            "primary": null,
+            "files": [],
+            "sbd": sbd,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+        return Ok(());
+    };
     if let Some(path) = &args.from_cert {
         let expected = keystore::load_certificate(path)?;
         if expected.der() != verified.signer.certificate.der() {
@@ -642,7 +664,13 @@ pub fn run_unpackage(args: UnpackageArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-type Unpacked = (&'static str, Value, efm_core::package::asic::VerifiedAsic);
+/// Kind of input, the SBD of a parcel, and the verified ASiC-E (none for a parcel
+/// without asic.zip).
+type Unpacked = (
+    &'static str,
+    Value,
+    Option<efm_core::package::asic::VerifiedAsic>,
+);
 
 fn unpack_into(
     input: &mut File,
@@ -719,14 +747,16 @@ fn unpack_into(
     let mut sbd = Value::Null;
     if let Some(zip) = parcel.as_mut() {
         zip.finish().map_err(CliError::ParcelRead)?;
-        if !saw_asic {
-            return Err(CliError::Usage(
-                "sbd.zip has no asic.zip (a message without files)".into(),
-            ));
-        }
         sbd = serde_json::from_slice(&sbd_bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&sbd_bytes).into_owned()));
+        if !saw_asic {
+            return Ok(("dpo-parcel", sbd, None));
+        }
     }
     let verified = sink.finish()?;
-    Ok((if is_parcel { "dpo-parcel" } else { "cms" }, sbd, verified))
+    Ok((
+        if is_parcel { "dpo-parcel" } else { "cms" },
+        sbd,
+        Some(verified),
+    ))
 }

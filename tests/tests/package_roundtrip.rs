@@ -339,3 +339,27 @@ fn a_failed_package_leaves_no_partial_output() {
     assert!(err.contains("same.txt"), "{err}");
     assert!(!cms.exists() && !d.join("x.partial").exists());
 }
+
+#[test]
+fn a_parcel_without_asic_reports_the_sbd_and_no_files() {
+    let d = scratch("no-asic");
+    let sbd = d.join("sbd.json");
+    std::fs::copy(&fixtures().sbd, &sbd).expect("sbd");
+    let parcel = d.join("sbd.zip");
+    // Made by Info-ZIP, an independent writer (DEFLATED, sizes in the local header).
+    run(Command::new("zip").arg("-jq").arg(&parcel).arg(&sbd));
+    let res = unpackage(&parcel, &d.join("out"), &[]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let report: Value = serde_json::from_slice(&res.stdout).expect("JSON report");
+    assert_eq!(report["kind"], "dpo-parcel");
+    assert_eq!(report["files"], serde_json::json!([]));
+    assert_eq!(report["signer"], Value::Null);
+    assert_eq!(
+        report["sbd"]["standardBusinessDocumentHeader"]["sender"][0]["identifier"]["value"],
+        "0192:910077473"
+    );
+}
