@@ -185,6 +185,32 @@ fn conformance_manifest_xml_is_byte_equal_to_one_the_reference_wrote() {
     }
     .to_xml();
     assert_eq!(ours.as_bytes(), &theirs[..]);
+
+    // Its CAdES signature (BouncyCastle's) verifies with our verifier, and its
+    // ASiCManifest (lowercase name, ns2 prefix) parses and lists the files.
+    let manifest = &files
+        .iter()
+        .find(|f| f.0 == "META-INF/asicmanifest.xml")
+        .expect("asicmanifest")
+        .1;
+    let parsed = efm_core::package::asic_manifest::AsicManifest::parse(manifest).expect("parses");
+    let sig_name = parsed.sig_reference.clone().expect("SigReference");
+    let sig = &files.iter().find(|f| f.0 == sig_name).expect("signature").1;
+    let signer = verify_detached(sig, manifest).expect("the reference's signature verifies");
+    println!(
+        "reference signature: {} by {}",
+        signer.digest,
+        signer.certificate.subject()
+    );
+    let uris: Vec<&str> = parsed.references.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(uris, ["manifest.xml", "order.xml"]);
+    for r in &parsed.references {
+        let data = &files.iter().find(|f| f.0 == r.uri).expect("listed file").1;
+        assert_eq!(
+            ring::digest::digest(&ring::digest::SHA256, data).as_ref(),
+            &r.digest[..]
+        );
+    }
 }
 
 #[test]
