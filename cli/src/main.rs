@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod capabilities;
-
 mod config_cmd;
+mod package;
 mod registry;
 mod sbd;
 mod serve;
@@ -28,6 +28,10 @@ enum Command {
         #[command(subcommand)]
         command: sbd::SbdCommand,
     },
+    /// Sign and encrypt files into a CMS-wrapped ASiC-E (or a DPO sbd.zip parcel).
+    Package(package::PackageArgs),
+    /// Decrypt a CMS-wrapped ASiC-E or an sbd.zip, verify it and extract its files.
+    Unpackage(package::UnpackageArgs),
     /// A local service registry for demos and tests.
     Registry(registry::RegistryArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
@@ -40,8 +44,20 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
         Command::Sbd { command } => sbd::run(command),
+        Command::Package(args) => report(package::run_package(args)),
+        Command::Unpackage(args) => report(package::run_unpackage(args)),
         Command::Registry(args) => registry::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
+    }
+}
+
+fn report<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("efm: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod crypto;
 pub mod entropy;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -14,6 +15,7 @@ pub mod http_framing;
 pub mod ids;
 pub mod jose;
 pub mod node;
+pub mod package;
 pub mod registry;
 pub mod routing;
 pub mod sbd;
