@@ -1,7 +1,7 @@
 //! `efm package` and `efm unpackage`: files and keys in, a signed and encrypted ASiC-E
 //! out (and back), streaming through the core encoders with fixed buffers.
 
-mod keystore;
+pub mod keystore;
 mod mime;
 
 use std::fs::File;

@@ -25,12 +25,29 @@ pub fn load_identity(
         let certs = Certificate::from_pem(&data).map_err(|e| ctx(e.to_string()))?;
         return Identity::from_unordered(key, certs).map_err(|e| ctx(e.to_string()));
     }
-    let ks = KeyStore::from_pkcs12(&data, password, Pkcs12ImportPolicy::Relaxed)
-        .map_err(|e| ctx(format!("cannot open PKCS#12 (wrong password?): {e}")))?;
+    let (key_der, cert_ders) = pkcs12_parts(&data, password, alias).map_err(ctx)?;
+    let key = PrivateKey::from_pkcs8_der(&key_der).map_err(|e| ctx(e.to_string()))?;
+    let certs = cert_ders
+        .iter()
+        .map(|c| Certificate::from_der(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ctx(e.to_string()))?;
+    Identity::from_unordered(key, certs).map_err(|e| ctx(e.to_string()))
+}
+
+/// The PKCS#8 DER key and the DER certificates of one private-key entry of a PKCS#12
+/// keystore: the one named `alias`, or the only one.
+pub fn pkcs12_parts(
+    data: &[u8],
+    password: &str,
+    alias: Option<&str>,
+) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
+    let ks = KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed)
+        .map_err(|e| format!("cannot open PKCS#12 (wrong password?): {e}"))?;
     let chain = match alias {
         Some(a) => match ks.entry(a) {
             Some(KeyStoreEntry::PrivateKeyChain(c)) => c,
-            _ => return Err(ctx(format!("no private key entry with alias {a:?}"))),
+            _ => return Err(format!("no private key entry with alias {a:?}")),
         },
         None => {
             let keys: Vec<_> = ks
@@ -40,24 +57,18 @@ pub fn load_identity(
                 })
                 .collect();
             if keys.len() > 1 {
-                return Err(ctx(format!(
+                return Err(format!(
                     "several private keys ({}); choose one with --alias",
                     keys.join(", ")
-                )));
+                ));
             }
             ks.private_key_chain()
                 .map(|(_, c)| c)
-                .ok_or_else(|| ctx("no private key in the keystore".into()))?
+                .ok_or_else(|| "no private key in the keystore".to_owned())?
         }
     };
-    let key = PrivateKey::from_pkcs8_der(chain.key().as_der()).map_err(|e| ctx(e.to_string()))?;
-    let certs = chain
-        .certs()
-        .iter()
-        .map(|c| Certificate::from_der(c.as_der()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ctx(e.to_string()))?;
-    Identity::from_unordered(key, certs).map_err(|e| ctx(e.to_string()))
+    let certs = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+    Ok((chain.key().as_der().to_vec(), certs))
 }
 
 /// A certificate file in PEM or DER.
