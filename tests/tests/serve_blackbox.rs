@@ -820,3 +820,50 @@ fn one_step_multipart_send_on(runtime: &str) {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn capabilities_through_the_api() {
+    for runtime in RUNTIMES {
+        capabilities_through_the_api_on(runtime);
+    }
+}
+
+fn capabilities_through_the_api_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let r = request(
+        &server.addr,
+        "GET",
+        "/api/capabilities/123456785",
+        AUTH,
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let caps = r.json();
+    let services: Vec<&str> = caps["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["serviceIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["DPO", "DPE"]);
+    assert_eq!(
+        caps["capabilities"][0]["documentTypes"][0]["type"],
+        "arkivmelding"
+    );
+    let r = request(
+        &server.addr,
+        "GET",
+        "/api/capabilities/111111111",
+        AUTH,
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.IdentifierNotFoundException"
+    );
+}

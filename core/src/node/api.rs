@@ -20,6 +20,12 @@ pub enum ApiCall {
     GetOutgoing { message_id: MessageId },
     /// `POST /api/messages/out/{messageId}`.
     SendMessage { message: MessageRef },
+    /// `GET /api/capabilities/{receiverIdentifier}`.
+    Capabilities {
+        receiver: String,
+        security_level: Option<i32>,
+        process: Option<String>,
+    },
     /// `POST /api/messages/out/multipart`: create, add the files, send, in one call.
     CreateMultipart { sbd: Bytes, files: Vec<Upload> },
     /// `PUT /api/messages/out/{messageId}`.
@@ -111,6 +117,15 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
             message: MessageRef::NoSuchMessage(raw),
         } => Answer(ApiResponse::Error(ApiError::message_not_found(raw))),
         Route::SendMessage { message } => Node(ApiCall::SendMessage { message }),
+        Route::Capabilities {
+            receiver,
+            security_level,
+            process,
+        } => Node(ApiCall::Capabilities {
+            receiver,
+            security_level,
+            process,
+        }),
         Route::FindOutgoing { filter, page } => Node(ApiCall::FindOutgoing { filter, page }),
         Route::DeleteOutgoing { message } => Node(ApiCall::DeleteOutgoing { message }),
         Route::FindStatuses { filter, page } => Node(ApiCall::FindStatuses { filter, page }),

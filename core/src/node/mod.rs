@@ -34,6 +34,7 @@ use crate::registry::answer::{
     Body as RegistryBody, LookupError, classify, parse_identifier_resource,
 };
 use crate::registry::cache::LookupCache;
+use crate::registry::capabilities::capabilities;
 use crate::registry::model::{IdentifierResource, ServiceIdentifier};
 use crate::registry::request::{
     ClientOptions, IdentifierLookup, Lookup, request as registry_request,
@@ -126,6 +127,11 @@ enum Pending {
         message_id: MessageId,
         upload: Upload,
     },
+    /// `GET /api/capabilities/{id}`: waiting for the registry.
+    Capabilities {
+        call: CallId,
+        lookup: IdentifierLookup,
+    },
     /// A read-only call: the answer is the loaded rows, rendered.
     Read {
         call: CallId,
@@ -197,6 +203,14 @@ impl Node {
                 self.upload(call, message, upload)
             }
             Input::Api(call, ApiCall::SendMessage { message }) => self.send(call, message),
+            Input::Api(
+                call,
+                ApiCall::Capabilities {
+                    receiver,
+                    security_level,
+                    process,
+                },
+            ) => self.capabilities(call, &receiver, security_level, process.as_deref()),
             Input::Api(call, ApiCall::CreateMultipart { sbd, files }) => {
                 self.multipart(call, sbd, files)
             }
@@ -367,6 +381,7 @@ impl Node {
             | Pending::UploadLookup { call, .. }
             | Pending::UploadWrite { call, .. }
             | Pending::SendLookup { call, .. }
+            | Pending::Capabilities { call, .. }
             | Pending::Answered { call, .. } => self.store_failed(
                 call,
                 &StoreError::Unavailable("unexpected load answer".into()),
@@ -396,13 +411,26 @@ impl Node {
         if let Some(c) = message.sbd.header.conversation_id() {
             lookup = lookup.conversation_id(&c.to_string());
         }
-        let wrapped = Lookup::Identifier(lookup.clone());
+        let pending = Pending::CreateRoute {
+            call,
+            message,
+            lookup: lookup.clone(),
+            attempts,
+        };
+        self.registry_lookup(lookup, pending);
+    }
+
+    /// Look `lookup` up in the registry, through the cache: a cached answer continues
+    /// `pending` at once, otherwise an HTTP request goes out and the answer continues
+    /// it in `on_http`.
+    fn registry_lookup(&mut self, lookup: IdentifierLookup, pending: Pending) {
+        let wrapped = Lookup::Identifier(lookup);
         if let Some(resource) = self
             .registry_cache
             .get(&wrapped.cache_key(), self.now)
             .cloned()
         {
-            return self.routed(call, message, &lookup, Ok(resource), attempts);
+            return self.looked_up(pending, Ok(resource));
         }
         let req = registry_request(&wrapped, self.config.registry);
         let http = HttpRequest {
@@ -421,27 +449,18 @@ impl Node {
         };
         let id = ReqId(self.next());
         self.outputs.push_back(Output::Http(id, http));
-        self.requests.insert(
-            id,
-            Pending::CreateRoute {
-                call,
-                message,
-                lookup,
-                attempts,
-            },
-        );
+        self.requests.insert(id, pending);
     }
 
     fn on_http(&mut self, p: Pending, result: Result<HttpResponse, TransportError>) {
-        let Pending::CreateRoute {
-            call,
-            message,
-            lookup,
-            attempts,
-        } = p
-        else {
-            self.stale_answers += 1;
-            return;
+        let lookup = match &p {
+            Pending::CreateRoute { lookup, .. } | Pending::Capabilities { lookup, .. } => {
+                lookup.clone()
+            }
+            _ => {
+                self.stale_answers += 1;
+                return;
+            }
         };
         let answer = result
             .map_err(|e| LookupError::Transport(e.to_string()))
@@ -461,9 +480,55 @@ impl Node {
                     )),
                 }
             });
-        let key = Lookup::Identifier(lookup.clone()).cache_key();
-        self.registry_cache.record(key, &answer, self.now);
-        self.routed(call, message, &lookup, answer, attempts);
+        self.registry_cache
+            .record(Lookup::Identifier(lookup).cache_key(), &answer, self.now);
+        self.looked_up(p, answer);
+    }
+
+    /// Continue whatever waited for a registry answer.
+    fn looked_up(&mut self, p: Pending, answer: Result<IdentifierResource, LookupError>) {
+        match p {
+            Pending::CreateRoute {
+                call,
+                message,
+                lookup,
+                attempts,
+            } => self.routed(call, message, &lookup, answer, attempts),
+            Pending::Capabilities { call, lookup } => {
+                let response = match answer {
+                    Ok(resource) => {
+                        let caps = capabilities(&resource.service_records);
+                        ApiResponse::Json(serde_json::to_value(caps).unwrap_or_default())
+                    }
+                    Err(e) => {
+                        ApiResponse::Error(ApiError::from(routing::capabilities_error(&lookup, &e)))
+                    }
+                };
+                self.respond(call, response);
+            }
+            other => self.store_failed(
+                call_of(&other),
+                &StoreError::Unavailable("unexpected registry answer".into()),
+            ),
+        }
+    }
+
+    /// `GET /api/capabilities/{id}`.
+    fn capabilities(
+        &mut self,
+        call: CallId,
+        receiver: &str,
+        security_level: Option<i32>,
+        process: Option<&str>,
+    ) {
+        let mut lookup = IdentifierLookup::new(receiver);
+        if let Some(p) = process {
+            lookup = lookup.process(p);
+        }
+        if let Some(level) = security_level.and_then(|l| u8::try_from(l).ok()) {
+            lookup = lookup.security_level(level);
+        }
+        self.registry_lookup(lookup.clone(), Pending::Capabilities { call, lookup });
     }
 
     fn routed(
@@ -593,6 +658,7 @@ fn call_of(p: &Pending) -> CallId {
         | Pending::UploadLookup { call, .. }
         | Pending::UploadWrite { call, .. }
         | Pending::SendLookup { call, .. }
+        | Pending::Capabilities { call, .. }
         | Pending::Answered { call, .. } => *call,
     }
 }

@@ -117,7 +117,8 @@ impl Node {
             | ApiCall::GetOutgoing { .. }
             | ApiCall::UploadFile { .. }
             | ApiCall::SendMessage { .. }
-            | ApiCall::CreateMultipart { .. } => {
+            | ApiCall::CreateMultipart { .. }
+            | ApiCall::Capabilities { .. } => {
                 // Routed by handle_input; reaching here is a bug, not a panic.
                 let e = ApiError::new(Exception::Internal, "call routed to the wrong handler");
                 return self.respond(call, ApiResponse::Error(e));
