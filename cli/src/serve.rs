@@ -71,8 +71,20 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(serving) => {
             // The first line on stdout, so that scripts and tests can find the port.
             println!("listening on http://{}", serving.local_addr());
-            loop {
-                std::thread::park();
+            let serving = std::sync::Arc::new(serving);
+            if let Err(e) = on_signal(serving.clone()) {
+                eprintln!("efm serve: cannot listen for SIGTERM/SIGINT: {e}");
+                return ExitCode::from(1);
+            }
+            serving.wait_for_shutdown_request();
+            eprintln!("efm serve: shutting down: finishing calls in flight");
+            if serving.drain(SHUTDOWN_GRACE) {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "efm serve: calls still in flight after {SHUTDOWN_GRACE:?}; stopping anyway"
+                );
+                ExitCode::from(1)
             }
         }
         Err(e) => {
@@ -131,6 +143,23 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
             })
             .collect(),
     })
+}
+
+/// How long a shutdown waits for calls in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// SIGTERM or SIGINT asks for a shutdown, as `POST /manage/shutdown` does.
+fn on_signal(serving: std::sync::Arc<efm_blocking::serve::Serving>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                serving.request_shutdown();
+            }
+        })?;
+    Ok(())
 }
 
 fn generated_password() -> Option<String> {

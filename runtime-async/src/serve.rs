@@ -11,6 +11,7 @@ use smol::net::{TcpListener, TcpStream};
 /// its own. Returns once listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let api = Arc::new(Api::open(&opts)?);
+    let serving_api = api.clone();
     let listener = smol::block_on(TcpListener::bind(opts.listen.as_str())).map_err(|source| {
         ServeError::Listen {
             addr: opts.listen.clone(),
@@ -31,7 +32,7 @@ pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
             addr: opts.listen,
             source,
         })?;
-    Ok(Serving::new(addr))
+    Ok(Serving::new(addr, serving_api))
 }
 
 async fn accept_loop(ex: &smol::Executor<'_>, listener: TcpListener, api: Arc<Api>) {

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use efm_core::api::{ApiError, Exception, Route};
@@ -64,15 +65,45 @@ pub enum ServeError {
 /// A running integration point.
 pub struct Serving {
     addr: SocketAddr,
+    api: Arc<Api>,
 }
 
 impl Serving {
-    pub fn new(addr: SocketAddr) -> Self {
-        Serving { addr }
+    pub fn new(addr: SocketAddr, api: Arc<Api>) -> Self {
+        Serving { addr, api }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Block until `POST /manage/shutdown` is called, or `wake` is.
+    pub fn wait_for_shutdown_request(&self) {
+        let (lock, cvar) = &self.api.shutdown;
+        let mut asked = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while !*asked {
+            asked = cvar.wait(asked).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Ask `wait_for_shutdown_request` to return (from a signal, say).
+    pub fn request_shutdown(&self) {
+        self.api.request_shutdown();
+    }
+
+    /// Stop taking calls and wait, at most `grace`, for those in flight to be
+    /// answered. Every answered call's writes are durable, so what is cut off after
+    /// the grace is lost no more than a crash would lose.
+    pub fn drain(&self, grace: Duration) -> bool {
+        self.api.draining.store(true, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + grace;
+        while self.api.in_flight.load(Ordering::SeqCst) > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
     }
 }
 
@@ -95,6 +126,12 @@ pub use crate::clock::now;
 pub struct Api {
     engine: Mutex<Engine>,
     auth: ApiAuth,
+    /// Calls being answered now.
+    in_flight: AtomicUsize,
+    /// Set when shutting down: new calls are refused with 503.
+    draining: AtomicBool,
+    /// Set (and signalled) when a shutdown is asked for.
+    shutdown: (Mutex<bool>, Condvar),
 }
 
 impl Api {
@@ -121,13 +158,32 @@ impl Api {
                 waiting: HashMap::new(),
             }),
             auth: opts.auth.clone(),
+            in_flight: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            shutdown: (Mutex::new(false), Condvar::new()),
         })
     }
 
     /// Answer one request. Blocks while the node works (store writes, registry
     /// lookups); an async runtime calls it off its executor.
     pub fn handle(&self, req: &Request<()>, body: &[u8]) -> Response<Vec<u8>> {
-        handle(&self.engine, &self.auth, req, body)
+        if self.draining.load(Ordering::SeqCst) {
+            let e = ApiError {
+                status: 503,
+                ..ApiError::new(Exception::Internal, "efm is shutting down")
+            };
+            return error_response(&e, req.uri().path());
+        }
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let response = handle(self, req, body);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        response
+    }
+
+    fn request_shutdown(&self) {
+        let (lock, cvar) = &self.shutdown;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cvar.notify_all();
     }
 }
 
@@ -135,21 +191,18 @@ impl Api {
 /// listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let api = Arc::new(Api::open(&opts)?);
+    let serving_api = api.clone();
     let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
     let server = http_server::spawn(&opts.listen, ServerConfig::default(), Arc::new(handler))
         .map_err(|source| ServeError::Listen {
             addr: opts.listen.clone(),
             source,
         })?;
-    Ok(Serving::new(server.local_addr()))
+    Ok(Serving::new(server.local_addr(), serving_api))
 }
 
-fn handle(
-    engine: &Mutex<Engine>,
-    auth: &ApiAuth,
-    req: &Request<()>,
-    body: &[u8],
-) -> Response<Vec<u8>> {
+fn handle(api: &Api, req: &Request<()>, body: &[u8]) -> Response<Vec<u8>> {
+    let (engine, auth) = (&api.engine, &api.auth);
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("");
     let route = match Route::parse(req.method().as_str(), &path, query) {
@@ -158,6 +211,13 @@ fn handle(
     };
     if route.requires_auth() && !authorized(auth, req) {
         return unauthorized(&path);
+    }
+    if route == Route::Shutdown {
+        api.request_shutdown();
+        return json_response(
+            StatusCode::OK,
+            &serde_json::json!({"message": "Shutting down, bye..."}),
+        );
     }
     let call = match dispatch(route, req.headers(), body.to_vec().into()) {
         Dispatch::Node(call) => call,

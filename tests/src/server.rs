@@ -87,6 +87,18 @@ impl Served {
         Served { child, addr }
     }
 
+    /// SIGTERM, then wait for the process to end; its exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("efm serve ends")
+    }
+
+    /// Wait for the process to end by itself; its exit status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("efm serve ends")
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill_9(mut self) {
         let _ = self.child.kill();

@@ -867,3 +867,44 @@ fn capabilities_through_the_api_on(runtime: &str) {
         "no.difi.meldingsutveksling.exceptions.IdentifierNotFoundException"
     );
 }
+
+#[test]
+fn graceful_shutdown() {
+    for runtime in RUNTIMES {
+        graceful_shutdown_on(runtime);
+    }
+}
+
+fn graceful_shutdown_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    // SIGTERM: the process ends by itself, successfully, and what it stored stays.
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    assert_eq!(create(&server.addr, &example()).status, 200);
+    assert!(
+        server.terminate().success(),
+        "{runtime}: SIGTERM ends efm serve cleanly"
+    );
+    let server = serve(dir.path(), &registry, runtime);
+    let got = request(
+        &server.addr,
+        "GET",
+        &format!("/api/messages/out/{ID}"),
+        AUTH,
+        None,
+        b"",
+    );
+    assert_eq!(got.status, 200);
+
+    // POST /manage/shutdown: needs credentials, answers, then the process ends.
+    assert_eq!(
+        request(&server.addr, "POST", "/manage/shutdown", None, None, b"").status,
+        401
+    );
+    let r = request(&server.addr, "POST", "/manage/shutdown", AUTH, None, b"");
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (200, Some("Shutting down, bye..."))
+    );
+    assert!(server.wait().success());
+}
