@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use efm_blocking::http_server::Answering;
 use efm_blocking::serve::{Api, ServeError, ServeOptions, Serving};
 use efm_core::http_framing::{Limits, ServerConnection, Step};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -68,6 +69,7 @@ async fn serve_connection(mut stream: TcpStream, api: Arc<Api>) -> std::io::Resu
                 conn.receive(&buf[..n]);
             }
             Step::Request(request, body) => {
+                let _answering = Answering::start(api.answering());
                 let api = api.clone();
                 let response = smol::unblock(move || api.handle(&request, &body)).await;
                 conn.respond(response);

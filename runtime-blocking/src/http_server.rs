@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use efm_core::http_framing::{Limits, Refusal, ServerConnection, Step};
@@ -25,6 +26,26 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Idle time after which a connection is dropped.
     pub read_timeout: Duration,
+    /// Requests handed to the handler whose answer is not yet written: a shutdown
+    /// waits for this to reach zero.
+    pub answering: Arc<AtomicUsize>,
+}
+
+/// Counts one request from hand-over to the last byte of its answer written, also
+/// when writing fails.
+pub struct Answering(Arc<AtomicUsize>);
+
+impl Answering {
+    pub fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Answering(count.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Default for ServerConfig {
@@ -33,6 +54,7 @@ impl Default for ServerConfig {
             max_head: 64 * 1024,
             max_body: 64 * 1024 * 1024,
             read_timeout: Duration::from_secs(30),
+            answering: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -119,6 +141,7 @@ pub fn serve_connection(
                 conn.receive(&buf[..n]);
             }
             Step::Request(request, body) => {
+                let _answering = Answering::start(&config.answering);
                 let response = handler(&request, &body);
                 conn.respond(response);
                 stream.write_all(&conn.take_output())?;

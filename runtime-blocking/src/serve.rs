@@ -97,7 +97,8 @@ impl Serving {
     pub fn drain(&self, grace: Duration) -> bool {
         self.api.draining.store(true, Ordering::SeqCst);
         let deadline = std::time::Instant::now() + grace;
-        while self.api.in_flight.load(Ordering::SeqCst) > 0 {
+        // This request's own answer (a shutdown call) counts too: wait for its bytes.
+        while self.api.answering.load(Ordering::SeqCst) > 0 {
             if std::time::Instant::now() >= deadline {
                 return false;
             }
@@ -126,8 +127,9 @@ pub use crate::clock::now;
 pub struct Api {
     engine: Mutex<Engine>,
     auth: ApiAuth,
-    /// Calls being answered now.
-    in_flight: AtomicUsize,
+    /// Requests being answered now, counted by the servers until the answer is
+    /// written.
+    answering: Arc<AtomicUsize>,
     /// Set when shutting down: new calls are refused with 503.
     draining: AtomicBool,
     /// Set (and signalled) when a shutdown is asked for.
@@ -158,7 +160,7 @@ impl Api {
                 waiting: HashMap::new(),
             }),
             auth: opts.auth.clone(),
-            in_flight: AtomicUsize::new(0),
+            answering: Arc::new(AtomicUsize::new(0)),
             draining: AtomicBool::new(false),
             shutdown: (Mutex::new(false), Condvar::new()),
         })
@@ -174,10 +176,12 @@ impl Api {
             };
             return error_response(&e, req.uri().path());
         }
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let response = handle(self, req, body);
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        response
+        handle(self, req, body)
+    }
+
+    /// The count the servers keep of requests being answered.
+    pub fn answering(&self) -> &Arc<AtomicUsize> {
+        &self.answering
     }
 
     fn request_shutdown(&self) {
@@ -192,12 +196,17 @@ impl Api {
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let api = Arc::new(Api::open(&opts)?);
     let serving_api = api.clone();
+    let config = ServerConfig {
+        answering: api.answering().clone(),
+        ..ServerConfig::default()
+    };
     let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
-    let server = http_server::spawn(&opts.listen, ServerConfig::default(), Arc::new(handler))
-        .map_err(|source| ServeError::Listen {
+    let server = http_server::spawn(&opts.listen, config, Arc::new(handler)).map_err(|source| {
+        ServeError::Listen {
             addr: opts.listen.clone(),
             source,
-        })?;
+        }
+    })?;
     Ok(Serving::new(server.local_addr(), serving_api))
 }
 
