@@ -121,6 +121,23 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
             }
         }
     };
+    // Open the keystore now: a wrong path or password is a start-up error, not a
+    // surprise at the first send.
+    let own_certificate_expiry = match &c.keystore {
+        None => None,
+        Some(k) => {
+            let identity = crate::package::keystore::load_identity(
+                &k.path,
+                k.password.expose(),
+                k.alias.as_deref(),
+            )
+            .map_err(|e| e.to_string())?;
+            let cert = identity
+                .certificate()
+                .ok_or("the keystore's key has no certificate")?;
+            Some(cert.not_after().map_err(|e| e.to_string())?)
+        }
+    };
     let enabled = c
         .services
         .enabled()
@@ -142,6 +159,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
                 (ServiceIdentifier::from_name(s.name()), limit)
             })
             .collect(),
+        own_certificate_expiry,
     })
 }
 

@@ -47,6 +47,8 @@ pub struct ServeOptions {
     pub default_ttl: efm_core::Duration,
     /// The largest total size of a message's files, per service.
     pub upload_limits: Vec<(ServiceIdentifier, u64)>,
+    /// When our own certificate expires, for the health check.
+    pub own_certificate_expiry: Option<efm_core::Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +153,7 @@ impl Api {
         config.registry_url = opts.registry_url.clone();
         config.enabled_services = opts.enabled.clone();
         config.upload_limits = opts.upload_limits.clone();
+        config.own_certificate_expiry = opts.own_certificate_expiry;
         let node = Node::new(config, seed, started);
         Ok(Api {
             engine: Mutex::new(Engine {
@@ -243,6 +246,7 @@ fn render(answer: ApiResponse, path: &str) -> Response<Vec<u8>> {
             *r.status_mut() = StatusCode::OK;
             r
         }
+        ApiResponse::Down(v) => json_response(StatusCode::SERVICE_UNAVAILABLE, &v),
         ApiResponse::Error(e) => error_response(&e, path),
     }
 }

@@ -92,6 +92,21 @@ impl Store {
             Query::Statuses { filter, page } => conversations::statuses(&self.conn, filter, page),
             Query::Conversations { filter, page } => conversations::find(&self.conn, filter, page),
             Query::OutgoingConversation(key) => conversations::outgoing(&self.conn, key),
+            Query::Health => {
+                let count = |sql: &str| -> Result<u64, StoreError> {
+                    let n: i64 = self
+                        .conn
+                        .query_row(sql, [], |r| r.get(0))
+                        .map_err(unavailable)?;
+                    Ok(n.max(0) as u64)
+                };
+                Ok(Loaded::Health {
+                    outgoing: count("SELECT COUNT(*) FROM outgoing_message")?,
+                    // Incoming messages arrive with the message services; none are kept yet.
+                    incoming: 0,
+                    pollable: count("SELECT COUNT(*) FROM conversation WHERE pollable = 1")?,
+                })
+            }
             Query::OutgoingMessages { filter, page } => {
                 conversations::outgoing_messages(&self.conn, filter, page)
             }

@@ -143,6 +143,49 @@ fn the_api_needs_credentials_but_health_does_not_on(runtime: &str) {
     assert_eq!(r.status, 401);
     let r = request(&server.addr, "GET", "/manage/health", None, None, b"");
     assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("UP")));
+    for probe in ["/manage/health/liveness", "/manage/health/readiness"] {
+        assert_eq!(
+            request(&server.addr, "GET", probe, None, None, b"").status,
+            200
+        );
+    }
+    let r = request(&server.addr, "GET", "/manage/info", AUTH, None, b"");
+    assert!(r.json()["build"]["version"].is_string());
+}
+
+#[test]
+fn health_shows_queues_and_the_certificate() {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, "blocking");
+    assert_eq!(create(&server.addr, &example()).status, 200);
+    let h = request(&server.addr, "GET", "/manage/health", None, None, b"").json();
+    assert_eq!(h["status"], "UP");
+    assert_eq!(h["components"]["nextMoveQueue"]["details"]["outgoing"], 1);
+    assert_eq!(h["components"]["messageStatus"]["details"]["pollable"], 0);
+    // The test keystore's certificate runs for two days.
+    let days = h["components"]["certificate"]["details"]["daysToExpiry"]
+        .as_i64()
+        .unwrap();
+    assert!((1..=2).contains(&days), "{h}");
+
+    // A keystore that does not open is a start-up error.
+    let out = std::process::Command::new(efm_tests::efm_bin())
+        .arg("serve")
+        .env("EFM_LISTEN", "127.0.0.1:0")
+        .env("EFM_DATA_DIR", dir.path())
+        .env("EFM_ORG", "987654321")
+        .env("EFM_API_AUTH", "false")
+        .env("EFM_KEYSTORE", dir.path().join("keystore.p12"))
+        .env("EFM_KEYSTORE_PASSWORD", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("keystore.p12"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

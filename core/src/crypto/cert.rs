@@ -131,6 +131,14 @@ impl Certificate {
         Ok(spki.subject_public_key.data.to_vec())
     }
 
+    /// The end of the validity period.
+    pub fn not_after(&self) -> Result<Timestamp, CertError> {
+        let c = self.parsed()?;
+        Ok(Timestamp::from_unix_millis(
+            c.validity().not_after.timestamp().saturating_mul(1000),
+        ))
+    }
+
     /// Validity period at `now`, an RSA key, and a key usage that allows `usage`.
     pub fn check_usable(&self, now: Timestamp, usage: KeyUse) -> Result<(), CertError> {
         let c = self.parsed()?;

@@ -20,6 +20,8 @@ pub enum ApiCall {
     GetOutgoing { message_id: MessageId },
     /// `POST /api/messages/out/{messageId}`.
     SendMessage { message: MessageRef },
+    /// `GET /manage/health`.
+    Health,
     /// `GET /api/capabilities/{receiverIdentifier}`.
     Capabilities {
         receiver: String,
@@ -77,6 +79,8 @@ pub enum ApiResponse {
     Json(Value),
     /// 200 with no body.
     Empty,
+    /// 503 with a JSON body: a health check that is DOWN.
+    Down(Value),
     /// An error answer; rendered with the request path by the HTTP layer.
     Error(ApiError),
 }
@@ -103,9 +107,8 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
             Ok(upload) => Node(ApiCall::UploadFile { message, upload }),
             Err(e) => Answer(ApiResponse::Error(e)),
         },
-        Route::Health | Route::Liveness | Route::Readiness => {
-            Answer(ApiResponse::Json(json!({"status": "UP"})))
-        }
+        Route::Health => Node(ApiCall::Health),
+        Route::Liveness | Route::Readiness => Answer(ApiResponse::Json(json!({"status": "UP"}))),
         Route::Info => Answer(ApiResponse::Json(
             json!({"build": {"name": "efm", "version": env!("CARGO_PKG_VERSION")}}),
         )),

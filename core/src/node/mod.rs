@@ -65,6 +65,8 @@ pub struct Config {
     pub enabled_services: Vec<ServiceIdentifier>,
     /// The largest total size of a message's files, per service.
     pub upload_limits: Vec<(ServiceIdentifier, u64)>,
+    /// When our own certificate expires, for the health check.
+    pub own_certificate_expiry: Option<Timestamp>,
 }
 
 const MB: u64 = 1024 * 1024;
@@ -89,6 +91,7 @@ impl Config {
             registry_cache_ttl: Duration::from_mins(5),
             enabled_services: Vec::new(),
             upload_limits: DEFAULT_UPLOAD_LIMITS.to_vec(),
+            own_certificate_expiry: None,
         }
     }
 }

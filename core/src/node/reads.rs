@@ -2,6 +2,8 @@
 //! one store query or write, answered with the rows rendered as the reference shows
 //! them.
 
+use serde_json::json;
+
 use super::api::{ApiCall, ApiResponse, ConversationKey};
 use super::store::{Loaded, Query, StoreError, StoredConversationKey, Write};
 use super::{CallId, Node, Pending};
@@ -12,6 +14,7 @@ use crate::api::{
 /// How to answer once the rows are in.
 #[derive(Debug)]
 pub enum Answer {
+    Health,
     SbdPage(Pageable),
     StatusPage(Pageable),
     ConversationPage(Pageable),
@@ -32,8 +35,34 @@ fn with_default_sort(mut page: Pageable, property: &str, direction: SortDirectio
 }
 
 impl Node {
+    /// The reference's health indicators, and our certificate's remaining days:
+    /// DOWN once it has expired, since nothing can be sent or opened then.
+    fn health(&self, outgoing: u64, incoming: u64, pollable: u64) -> ApiResponse {
+        let mut components = json!({
+            "db": {"status": "UP"},
+            "nextMoveQueue": {"status": "UP", "details": {"outgoing": outgoing, "incoming": incoming}},
+            "messageStatus": {"status": "UP", "details": {"pollable": pollable}},
+        });
+        let mut up = true;
+        if let Some(expiry) = self.config.own_certificate_expiry {
+            let days = (expiry - self.now).as_millis().div_euclid(86_400_000);
+            up = days >= 0;
+            components["certificate"] = json!({
+                "status": if up { "UP" } else { "DOWN" },
+                "details": {"daysToExpiry": days, "expires": crate::sbd::DateTime::oslo(expiry).to_rfc3339()}
+            });
+        }
+        let body = json!({"status": if up { "UP" } else { "DOWN" }, "components": components});
+        if up {
+            ApiResponse::Json(body)
+        } else {
+            ApiResponse::Down(body)
+        }
+    }
+
     pub(super) fn read_call(&mut self, call: CallId, api: ApiCall) {
         let (query, answer) = match api {
+            ApiCall::Health => (Query::Health, Answer::Health),
             ApiCall::FindOutgoing { filter, page } => {
                 let page = with_default_sort(page, "lastUpdated", SortDirection::Asc);
                 (
@@ -135,7 +164,21 @@ impl Node {
         result: Result<Loaded, StoreError>,
     ) {
         let response = match (answer, result) {
+            (Answer::Health, Err(e)) => {
+                // The store not answering is what a health check is for: DOWN, not 500.
+                ApiResponse::Down(
+                    json!({"status": "DOWN", "components": {"db": {"status": "DOWN", "details": {"error": e.to_string()}}}}),
+                )
+            }
             (_, Err(e)) => return self.store_failed(call, &e),
+            (
+                Answer::Health,
+                Ok(Loaded::Health {
+                    outgoing,
+                    incoming,
+                    pollable,
+                }),
+            ) => self.health(outgoing, incoming, pollable),
             (Answer::SbdPage(page), Ok(Loaded::OutgoingMessages { sbds, total })) => {
                 let content = sbds.iter().map(|s| s.to_json_value()).collect();
                 ApiResponse::Json(page_json(content, &page, total))

@@ -24,6 +24,8 @@ pub enum Query {
     },
     /// One outgoing conversation.
     OutgoingConversation(StoredConversationKey),
+    /// The counts `/manage/health` shows.
+    Health,
     /// Outgoing messages not yet handed off, matching the filter, one page.
     OutgoingMessages {
         filter: OutgoingFilter,
@@ -50,6 +52,11 @@ pub enum Loaded {
         total: u64,
     },
     Conversation(Option<Box<ConversationRow>>),
+    Health {
+        outgoing: u64,
+        incoming: u64,
+        pollable: u64,
+    },
     /// The SBDs of a page of outgoing messages, with the total count.
     OutgoingMessages {
         sbds: Vec<Sbd>,
