@@ -247,6 +247,14 @@ fn render(answer: ApiResponse, path: &str) -> Response<Vec<u8>> {
             r
         }
         ApiResponse::Down(v) => json_response(StatusCode::SERVICE_UNAVAILABLE, &v),
+        ApiResponse::Metrics(text) => {
+            let mut r = Response::new(text.into_bytes());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
         ApiResponse::Error(e) => error_response(&e, path),
     }
 }

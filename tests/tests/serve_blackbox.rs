@@ -163,6 +163,23 @@ fn health_shows_queues_and_the_certificate() {
     assert_eq!(h["status"], "UP");
     assert_eq!(h["components"]["nextMoveQueue"]["details"]["outgoing"], 1);
     assert_eq!(h["components"]["messageStatus"]["details"]["pollable"], 0);
+    let m = request(&server.addr, "GET", "/manage/prometheus", AUTH, None, b"");
+    assert_eq!(m.status, 200);
+    assert!(
+        m.header("Content-Type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(m.body).unwrap();
+    assert!(text.contains("\nefm_outgoing_messages 1\n"), "{text}");
+    assert!(
+        text.contains("# TYPE efm_certificate_expiry_seconds gauge"),
+        "{text}"
+    );
+    assert_eq!(
+        request(&server.addr, "GET", "/manage/prometheus", None, None, b"").status,
+        401
+    );
     // The test keystore's certificate runs for two days.
     let days = h["components"]["certificate"]["details"]["daysToExpiry"]
         .as_i64()

@@ -22,6 +22,8 @@ pub enum ApiCall {
     SendMessage { message: MessageRef },
     /// `GET /manage/health`.
     Health,
+    /// `GET /manage/prometheus`.
+    Prometheus,
     /// `GET /api/capabilities/{receiverIdentifier}`.
     Capabilities {
         receiver: String,
@@ -81,6 +83,8 @@ pub enum ApiResponse {
     Empty,
     /// 503 with a JSON body: a health check that is DOWN.
     Down(Value),
+    /// 200 with Prometheus' text exposition format.
+    Metrics(String),
     /// An error answer; rendered with the request path by the HTTP layer.
     Error(ApiError),
 }
@@ -108,6 +112,7 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
             Err(e) => Answer(ApiResponse::Error(e)),
         },
         Route::Health => Node(ApiCall::Health),
+        Route::Prometheus => Node(ApiCall::Prometheus),
         Route::Liveness | Route::Readiness => Answer(ApiResponse::Json(json!({"status": "UP"}))),
         Route::Info => Answer(ApiResponse::Json(
             json!({"build": {"name": "efm", "version": env!("CARGO_PKG_VERSION")}}),

@@ -15,6 +15,7 @@ use crate::api::{
 #[derive(Debug)]
 pub enum Answer {
     Health,
+    Metrics,
     SbdPage(Pageable),
     StatusPage(Pageable),
     ConversationPage(Pageable),
@@ -60,9 +61,52 @@ impl Node {
         }
     }
 
+    /// Prometheus' text format: gauges from the store, counters from the node.
+    fn metrics(&self, outgoing: u64, pollable: u64) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        };
+        metric(
+            "efm_outgoing_messages",
+            "gauge",
+            "Outgoing messages not yet handed off.",
+            outgoing.to_string(),
+        );
+        metric(
+            "efm_pollable_conversations",
+            "gauge",
+            "Conversations whose status is polled.",
+            pollable.to_string(),
+        );
+        metric(
+            "efm_stale_answers_total",
+            "counter",
+            "Answers to requests the node had not made or had settled.",
+            self.stale_answers.to_string(),
+        );
+        if let Some(expiry) = self.config.own_certificate_expiry {
+            let seconds = (expiry - self.now).as_millis() / 1000;
+            metric(
+                "efm_certificate_expiry_seconds",
+                "gauge",
+                "Seconds until our own certificate expires.",
+                seconds.to_string(),
+            );
+        }
+        out.push_str(&format!(
+            "# HELP efm_build_info The running version.\n# TYPE efm_build_info gauge\nefm_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+        out
+    }
+
     pub(super) fn read_call(&mut self, call: CallId, api: ApiCall) {
         let (query, answer) = match api {
             ApiCall::Health => (Query::Health, Answer::Health),
+            ApiCall::Prometheus => (Query::Health, Answer::Metrics),
             ApiCall::FindOutgoing { filter, page } => {
                 let page = with_default_sort(page, "lastUpdated", SortDirection::Asc);
                 (
@@ -171,6 +215,12 @@ impl Node {
                 )
             }
             (_, Err(e)) => return self.store_failed(call, &e),
+            (
+                Answer::Metrics,
+                Ok(Loaded::Health {
+                    outgoing, pollable, ..
+                }),
+            ) => ApiResponse::Metrics(self.metrics(outgoing, pollable)),
             (
                 Answer::Health,
                 Ok(Loaded::Health {
