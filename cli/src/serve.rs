@@ -160,6 +160,12 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
             })
             .collect(),
         own_certificate_expiry,
+        status_queue_includes: c
+            .messages
+            .status_queue_includes
+            .iter()
+            .map(|s| ServiceIdentifier::from_name(s.name()))
+            .collect(),
     })
 }
 

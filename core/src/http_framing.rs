@@ -44,6 +44,8 @@ pub enum Refusal {
     HeadTooLarge,
     BodyTooLarge,
     Truncated,
+    /// Our own answer could not be framed.
+    Unsendable,
 }
 
 // One per connection; boxing the request-carrying state would buy nothing.
@@ -199,7 +201,10 @@ impl ServerConnection {
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
         let mut buf = vec![0u8; 16 * 1024];
+        // A response the framing cannot send (a body on a 204, say) is a bug on our
+        // side: answer 500 and close rather than leave the client without an answer.
         let Ok(mut sending) = p.provide(Response::from_parts(parts, ())) else {
+            self.refuse(500, Refusal::Unsendable);
             return;
         };
         while !sending.is_finished() {
@@ -336,5 +341,20 @@ PUT /d HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 2\r\nconne
         assert_eq!(r, Some(Refusal::Truncated));
         let (out, r) = converse(b"", 1024, Limits::default());
         assert_eq!((out.as_str(), r), ("", None), "a silent close is no error");
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_framed_is_a_500() {
+        let mut c = ServerConnection::new(Limits::default());
+        c.receive(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n");
+        let Step::Request(..) = c.step() else {
+            panic!()
+        };
+        let mut r = Response::new(b"body".to_vec());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        c.respond(r);
+        let out = String::from_utf8(c.take_output()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 500"), "{out}");
+        assert_eq!(c.refusal(), Some(&Refusal::Unsendable));
     }
 }

@@ -154,6 +154,9 @@ pub fn serve_connection(
                     Some(Refusal::HeadTooLarge) => Err(ServerError::HeadTooLarge(config.max_head)),
                     Some(Refusal::BodyTooLarge) => Err(ServerError::BodyTooLarge(config.max_body)),
                     Some(Refusal::Truncated) => Err(ServerError::Truncated),
+                    Some(Refusal::Unsendable) => Err(ServerError::Malformed(
+                        "an answer could not be framed".into(),
+                    )),
                     Some(Refusal::Malformed(m)) => Err(ServerError::Malformed(m.clone())),
                 };
             }

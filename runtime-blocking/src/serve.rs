@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub upload_limits: Vec<(ServiceIdentifier, u64)>,
     /// When our own certificate expires, for the health check.
     pub own_certificate_expiry: Option<efm_core::Timestamp>,
+    /// The services whose statuses join the status queue.
+    pub status_queue_includes: Vec<ServiceIdentifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +156,7 @@ impl Api {
         config.enabled_services = opts.enabled.clone();
         config.upload_limits = opts.upload_limits.clone();
         config.own_certificate_expiry = opts.own_certificate_expiry;
+        config.status_queue_includes = opts.status_queue_includes.clone();
         let node = Node::new(config, seed, started);
         Ok(Api {
             engine: Mutex::new(Engine {
@@ -247,6 +250,12 @@ fn render(answer: ApiResponse, path: &str) -> Response<Vec<u8>> {
             r
         }
         ApiResponse::Down(v) => json_response(StatusCode::SERVICE_UNAVAILABLE, &v),
+        ApiResponse::Bare(status) => {
+            let mut r = Response::new(Vec::new());
+            *r.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            r
+        }
         ApiResponse::Metrics(text) => {
             let mut r = Response::new(text.into_bytes());
             r.headers_mut().insert(
@@ -407,6 +416,13 @@ fn unauthorized(path: &str) -> Response<Vec<u8>> {
 
 fn error_response(e: &ApiError, path: &str) -> Response<Vec<u8>> {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::NO_CONTENT {
+        // The reference puts its error JSON in a 204, which HTTP forbids (RFC 9110
+        // 15.3.5) and the framing refuses to send; its clients must not rely on it.
+        let mut r = Response::new(Vec::new());
+        *r.status_mut() = status;
+        return r;
+    }
     json_response(status, &e.to_json(now(), path))
 }
 

@@ -378,3 +378,29 @@ pub(crate) fn outgoing_messages(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Loaded::OutgoingMessages { sbds, total })
 }
+
+/// The oldest queued status, or the queued status with this id.
+pub(crate) fn queued_status(conn: &Connection, id: Option<i64>) -> Result<Loaded, StoreError> {
+    let (clause, value) = match id {
+        None => ("", Value::Null),
+        Some(id) => (" AND s.id = ?1", Value::Integer(id)),
+    };
+    let sql = format!(
+        "SELECT {STATUS_COLUMNS} FROM message_status s JOIN conversation c ON s.conversation = c.id
+         WHERE s.queued = 1{clause} ORDER BY s.id LIMIT 1"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+    let params: Vec<Value> = if id.is_some() {
+        vec![value]
+    } else {
+        Vec::new()
+    };
+    let row = stmt
+        .query_map(params_from_iter(&params), status_row)
+        .map_err(unavailable)?
+        .filter_map(|r| r.transpose())
+        .next()
+        .transpose()
+        .map_err(unavailable)?;
+    Ok(Loaded::Status(row))
+}

@@ -92,6 +92,8 @@ impl Store {
             Query::Statuses { filter, page } => conversations::statuses(&self.conn, filter, page),
             Query::Conversations { filter, page } => conversations::find(&self.conn, filter, page),
             Query::OutgoingConversation(key) => conversations::outgoing(&self.conn, key),
+            Query::PeekStatus => conversations::queued_status(&self.conn, None),
+            Query::QueuedStatus(id) => conversations::queued_status(&self.conn, Some(*id)),
             Query::Health => {
                 let count = |sql: &str| -> Result<u64, StoreError> {
                     let n: i64 = self
@@ -143,6 +145,15 @@ impl Store {
                 Ok(())
             }
             Write::RecordOutgoingStatus(record) => self.record_status(record, "OUTGOING"),
+            Write::DequeueStatus(id) => {
+                self.conn
+                    .execute(
+                        "UPDATE message_status SET queued = 0 WHERE id = ?1",
+                        params![id],
+                    )
+                    .map_err(unavailable)?;
+                Ok(())
+            }
         }
     }
 
@@ -165,8 +176,15 @@ impl Store {
             )));
         };
         let inserted = tx.execute(
-            "INSERT INTO message_status (conversation, status, description, last_update) VALUES (?1, ?2, ?3, ?4)",
-            params![conversation, r.status.name(), r.description, r.at.as_unix_millis()],
+            "INSERT INTO message_status (conversation, status, description, last_update, queued)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                conversation,
+                r.status.name(),
+                r.description,
+                r.at.as_unix_millis(),
+                r.queued
+            ],
         );
         match inserted {
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
@@ -242,8 +260,15 @@ impl Store {
         .map_err(conflict_or_unavailable)?;
         let conversation = tx.last_insert_rowid();
         tx.execute(
-            "INSERT INTO message_status (conversation, status, description, last_update) VALUES (?1, ?2, ?3, ?4)",
-            params![conversation, status.status.name(), status.description, status.at.as_unix_millis()],
+            "INSERT INTO message_status (conversation, status, description, last_update, queued)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                conversation,
+                status.status.name(),
+                status.description,
+                status.at.as_unix_millis(),
+                status.queued
+            ],
         )
         .map_err(conflict_or_unavailable)?;
         tx.commit().map_err(unavailable)

@@ -94,6 +94,14 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX outgoing_message_queued ON outgoing_message (queued_at);
     ",
     ),
+    (
+        6,
+        "
+    -- 1 while the status waits in the queue GET /api/statuses/peek reads.
+    ALTER TABLE message_status ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX message_status_queued ON message_status (queued, id);
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -116,6 +116,7 @@ fn the_store_refuses_a_second_message_with_the_same_id() {
         panic!()
     };
     let status = StatusRecord {
+        queued: false,
         message_id: ID.parse().unwrap(),
         status: Status::Opprettet,
         description: None,

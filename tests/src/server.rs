@@ -71,6 +71,11 @@ impl Served {
     /// with Basic auth `efm:secret`, configured by `EFM_*` variables (`extra` adds
     /// or overrides some).
     pub fn start(data_dir: &Path, extra: &[(&str, &str)]) -> Served {
+        Served::start_with_args(data_dir, extra, &[])
+    }
+
+    /// As [`Served::start`], with command-line arguments after `serve`.
+    pub fn start_with_args(data_dir: &Path, extra: &[(&str, &str)], args: &[&str]) -> Served {
         let data = data_dir.to_str().expect("a UTF-8 temporary path");
         let mut env: Vec<(&str, &str)> = vec![
             ("EFM_LISTEN", "127.0.0.1:0"),
@@ -83,7 +88,9 @@ impl Served {
             env.retain(|(known, _)| *known != k);
             env.push((k, v));
         }
-        let (child, addr) = spawn(&["serve"], &env);
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        let (child, addr) = spawn(&argv, &env);
         Served { child, addr }
     }
 

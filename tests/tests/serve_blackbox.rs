@@ -968,3 +968,74 @@ fn graceful_shutdown_on(runtime: &str) {
     );
     assert!(server.wait().success());
 }
+
+#[test]
+fn status_queue() {
+    for runtime in RUNTIMES {
+        status_queue_on(runtime);
+    }
+}
+
+fn status_queue_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    // As in the reference, no service's statuses are queued by default.
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    assert_eq!(create(&server.addr, &example()).status, 200);
+    let peek = request(&server.addr, "GET", "/api/statuses/peek", AUTH, None, b"");
+    assert_eq!(peek.status, 204);
+    assert_eq!(
+        request(&server.addr, "DELETE", "/api/statuses/1", AUTH, None, b"").status,
+        404
+    );
+    drop(server);
+
+    // With DPO in statusQueueIncludes: peek, delete, until 204.
+    let dir = tempfile::tempdir().unwrap();
+    let key = efm_tests::keys::TestKey::generate("queue");
+    let p12 = dir.path().join("keystore.p12");
+    std::fs::copy(key.pkcs12("changeit"), &p12).unwrap();
+    let toml = dir.path().join("efm.toml");
+    std::fs::write(&toml, "[messages]\nstatus_queue_includes = [\"DPO\"]\n").unwrap();
+    let server = Served::start_with_args(
+        dir.path(),
+        &[
+            ("EFM_REGISTRY_URL", &registry.url),
+            ("EFM_ENABLE", "DPO"),
+            ("EFM_KEYSTORE", p12.to_str().unwrap()),
+            ("EFM_KEYSTORE_PASSWORD", "changeit"),
+            ("EFM_RUNTIME", runtime),
+        ],
+        &["--config", toml.to_str().unwrap()],
+    );
+    let a = &server.addr;
+    assert_eq!(create(a, &example()).status, 200);
+    let peek = request(a, "GET", "/api/statuses/peek", AUTH, None, b"");
+    assert_eq!(peek.status, 200, "{}", String::from_utf8_lossy(&peek.body));
+    let status = peek.json();
+    assert_eq!(
+        (status["status"].as_str(), status["messageId"].as_str()),
+        (Some("OPPRETTET"), Some(ID))
+    );
+    // Peeking does not consume.
+    assert_eq!(
+        request(a, "GET", "/api/statuses/peek", AUTH, None, b"").json(),
+        status
+    );
+    let id = status["id"].as_i64().unwrap();
+    let del = request(a, "DELETE", &format!("/api/statuses/{id}"), AUTH, None, b"");
+    assert_eq!((del.status, del.body.len()), (200, 0));
+    assert_eq!(
+        request(a, "DELETE", &format!("/api/statuses/{id}"), AUTH, None, b"").status,
+        404
+    );
+    assert_eq!(
+        request(a, "GET", "/api/statuses/peek", AUTH, None, b"").status,
+        204
+    );
+    // The status itself stays in the history.
+    assert_eq!(
+        request(a, "GET", &format!("/api/statuses/{ID}"), AUTH, None, b"").json()["totalElements"],
+        1
+    );
+}

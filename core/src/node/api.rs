@@ -24,6 +24,10 @@ pub enum ApiCall {
     Health,
     /// `GET /manage/prometheus`.
     Prometheus,
+    /// `GET /api/statuses/peek`.
+    PeekStatus,
+    /// `DELETE /api/statuses/{id}`.
+    DequeueStatus { id: i64 },
     /// `GET /api/capabilities/{receiverIdentifier}`.
     Capabilities {
         receiver: String,
@@ -85,6 +89,8 @@ pub enum ApiResponse {
     Down(Value),
     /// 200 with Prometheus' text exposition format.
     Metrics(String),
+    /// An answer with this status and no body (the status queue's 404).
+    Bare(u16),
     /// An error answer; rendered with the request path by the HTTP layer.
     Error(ApiError),
 }
@@ -113,6 +119,8 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
         },
         Route::Health => Node(ApiCall::Health),
         Route::Prometheus => Node(ApiCall::Prometheus),
+        Route::PeekStatus => Node(ApiCall::PeekStatus),
+        Route::DeleteStatus { id } => Node(ApiCall::DequeueStatus { id }),
         Route::Liveness | Route::Readiness => Answer(ApiResponse::Json(json!({"status": "UP"}))),
         Route::Info => Answer(ApiResponse::Json(
             json!({"build": {"name": "efm", "version": env!("CARGO_PKG_VERSION")}}),

@@ -67,6 +67,9 @@ pub struct Config {
     pub upload_limits: Vec<(ServiceIdentifier, u64)>,
     /// When our own certificate expires, for the health check.
     pub own_certificate_expiry: Option<Timestamp>,
+    /// The services whose statuses join the status queue (`statusQueueIncludes`,
+    /// none by default, as in the reference).
+    pub status_queue_includes: Vec<ServiceIdentifier>,
 }
 
 const MB: u64 = 1024 * 1024;
@@ -92,6 +95,7 @@ impl Config {
             enabled_services: Vec::new(),
             upload_limits: DEFAULT_UPLOAD_LIMITS.to_vec(),
             own_certificate_expiry: None,
+            status_queue_includes: Vec::new(),
         }
     }
 }
@@ -580,6 +584,7 @@ impl Node {
             status: Status::Opprettet,
             description: None,
             at: self.now,
+            queued: self.config.status_queue_includes.contains(&message.service),
         };
         let id = self.persist(Write::CreateOutgoing {
             message: Box::new(message.clone()),

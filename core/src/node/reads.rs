@@ -14,6 +14,9 @@ use crate::api::{
 /// How to answer once the rows are in.
 #[derive(Debug)]
 pub enum Answer {
+    PeekedStatus,
+    /// Dequeue the status when it is there; 404 with no body when it is not.
+    Dequeue(i64),
     Health,
     Metrics,
     SbdPage(Pageable),
@@ -105,6 +108,8 @@ impl Node {
 
     pub(super) fn read_call(&mut self, call: CallId, api: ApiCall) {
         let (query, answer) = match api {
+            ApiCall::PeekStatus => (Query::PeekStatus, Answer::PeekedStatus),
+            ApiCall::DequeueStatus { id } => (Query::QueuedStatus(id), Answer::Dequeue(id)),
             ApiCall::Health => (Query::Health, Answer::Health),
             ApiCall::Prometheus => (Query::Health, Answer::Metrics),
             ApiCall::FindOutgoing { filter, page } => {
@@ -215,6 +220,19 @@ impl Node {
                 )
             }
             (_, Err(e)) => return self.store_failed(call, &e),
+            (Answer::PeekedStatus, Ok(Loaded::Status(Some(row)))) => {
+                ApiResponse::Json(row.to_json())
+            }
+            // The reference answers an empty queue with 204 and its error body.
+            (Answer::PeekedStatus, Ok(Loaded::Status(None))) => {
+                ApiResponse::Error(ApiError::new(Exception::NoContent, "No content"))
+            }
+            (Answer::Dequeue(id), Ok(Loaded::Status(Some(_)))) => {
+                let wid = self.persist(Write::DequeueStatus(id));
+                self.writes.insert(wid, Pending::Delete { call });
+                return;
+            }
+            (Answer::Dequeue(_), Ok(Loaded::Status(None))) => ApiResponse::Bare(404),
             (
                 Answer::Metrics,
                 Ok(Loaded::Health {

@@ -87,6 +87,7 @@ impl Node {
                 status: Status::LevetidUtlopt,
                 description: Some(EXPIRED_DESCRIPTION.to_owned()),
                 at: self.now,
+                queued: self.config.status_queue_includes.contains(&message.service),
             };
             let wid = self.persist(Write::RecordOutgoingStatus(record));
             self.writes.insert(

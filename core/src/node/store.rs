@@ -26,6 +26,10 @@ pub enum Query {
     OutgoingConversation(StoredConversationKey),
     /// The counts `/manage/health` shows.
     Health,
+    /// The oldest status in the status queue.
+    PeekStatus,
+    /// A status in the status queue, by its id.
+    QueuedStatus(i64),
     /// Outgoing messages not yet handed off, matching the filter, one page.
     OutgoingMessages {
         filter: OutgoingFilter,
@@ -57,6 +61,8 @@ pub enum Loaded {
         incoming: u64,
         pollable: u64,
     },
+    /// A status from the status queue, if there is one.
+    Status(Option<StatusRow>),
     /// The SBDs of a page of outgoing messages, with the total count.
     OutgoingMessages {
         sbds: Vec<Sbd>,
@@ -84,6 +90,8 @@ pub enum Write {
         file: StoredFile,
         content: bytes::Bytes,
     },
+    /// Take a status out of the status queue.
+    DequeueStatus(i64),
     /// Mark an outgoing message as handed to the sending queue (once).
     QueueOutgoing {
         message_id: MessageId,
@@ -137,6 +145,9 @@ pub struct StatusRecord {
     pub status: Status,
     pub description: Option<String>,
     pub at: Timestamp,
+    /// Whether the status also joins the queue `GET /api/statuses/peek` reads (only
+    /// for the services in `statusQueueIncludes`).
+    pub queued: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
