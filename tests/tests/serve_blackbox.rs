@@ -15,10 +15,21 @@ fn serve_enabling(
     runtime: &str,
     enable: &str,
 ) -> Served {
+    serve_with_args(dir, registry, runtime, enable, &[])
+}
+
+/// `efm serve` with the `enable` services switched on, a fresh keystore, and `args`.
+fn serve_with_args(
+    dir: &std::path::Path,
+    registry: &LocalRegistry,
+    runtime: &str,
+    enable: &str,
+    args: &[&str],
+) -> Served {
     let key = efm_tests::keys::TestKey::generate("serve");
     let p12 = dir.join("keystore.p12");
     std::fs::copy(key.pkcs12("changeit"), &p12).unwrap();
-    Served::start(
+    Served::start_with_args(
         dir,
         &[
             ("EFM_REGISTRY_URL", &registry.url),
@@ -27,6 +38,7 @@ fn serve_enabling(
             ("EFM_KEYSTORE_PASSWORD", "changeit"),
             ("EFM_RUNTIME", runtime),
         ],
+        args,
     )
 }
 
@@ -992,20 +1004,13 @@ fn status_queue_on(runtime: &str) {
 
     // With DPO in statusQueueIncludes: peek, delete, until 204.
     let dir = tempfile::tempdir().unwrap();
-    let key = efm_tests::keys::TestKey::generate("queue");
-    let p12 = dir.path().join("keystore.p12");
-    std::fs::copy(key.pkcs12("changeit"), &p12).unwrap();
     let toml = dir.path().join("efm.toml");
     std::fs::write(&toml, "[messages]\nstatus_queue_includes = [\"DPO\"]\n").unwrap();
-    let server = Served::start_with_args(
+    let server = serve_with_args(
         dir.path(),
-        &[
-            ("EFM_REGISTRY_URL", &registry.url),
-            ("EFM_ENABLE", "DPO"),
-            ("EFM_KEYSTORE", p12.to_str().unwrap()),
-            ("EFM_KEYSTORE_PASSWORD", "changeit"),
-            ("EFM_RUNTIME", runtime),
-        ],
+        &registry,
+        runtime,
+        "DPO",
         &["--config", toml.to_str().unwrap()],
     );
     let a = &server.addr;

@@ -381,16 +381,8 @@ impl Node {
                 }
                 None => self.route(call, message, attempts),
             },
-            Pending::CreateWrite { call, .. }
-            | Pending::CreateRoute { call, .. }
-            | Pending::Read { call, .. }
-            | Pending::Delete { call }
-            | Pending::UploadLookup { call, .. }
-            | Pending::UploadWrite { call, .. }
-            | Pending::SendLookup { call, .. }
-            | Pending::Capabilities { call, .. }
-            | Pending::Answered { call, .. } => self.store_failed(
-                call,
+            other => self.store_failed(
+                call_of(&other),
                 &StoreError::Unavailable("unexpected load answer".into()),
             ),
         }
@@ -643,6 +635,37 @@ impl Node {
                 call_of(&p),
                 &StoreError::Unavailable("unexpected write answer".into()),
             ),
+        }
+    }
+
+    /// The outgoing message a load found, or the answer to give when it found none
+    /// (404) or answered something else.
+    fn found_outgoing(
+        &mut self,
+        call: CallId,
+        message_id: MessageId,
+        result: Result<Loaded, StoreError>,
+    ) -> Option<Box<OutgoingMessage>> {
+        match result {
+            Ok(Loaded::OutgoingMessage(Some(m))) => Some(m),
+            Ok(Loaded::OutgoingMessage(None)) => {
+                self.respond(
+                    call,
+                    ApiResponse::Error(ApiError::message_not_found(message_id)),
+                );
+                None
+            }
+            Ok(_) => {
+                self.store_failed(
+                    call,
+                    &StoreError::Unavailable("the store answered another query".into()),
+                );
+                None
+            }
+            Err(e) => {
+                self.store_failed(call, &e);
+                None
+            }
         }
     }
 

@@ -38,21 +38,8 @@ impl Node {
         message_id: MessageId,
         result: Result<Loaded, StoreError>,
     ) {
-        let mut message = match result {
-            Ok(Loaded::OutgoingMessage(Some(m))) => m,
-            Ok(Loaded::OutgoingMessage(None)) => {
-                return self.respond(
-                    call,
-                    ApiResponse::Error(ApiError::message_not_found(message_id)),
-                );
-            }
-            Ok(_) => {
-                return self.store_failed(
-                    call,
-                    &StoreError::Unavailable("the store answered another query".into()),
-                );
-            }
-            Err(e) => return self.store_failed(call, &e),
+        let Some(mut message) = self.found_outgoing(call, message_id, result) else {
+            return;
         };
         if message.queued.is_some() {
             return self.respond(call, ApiResponse::Empty);

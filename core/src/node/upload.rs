@@ -35,21 +35,8 @@ impl Node {
         upload: Upload,
         result: Result<Loaded, StoreError>,
     ) {
-        let message = match result {
-            Ok(Loaded::OutgoingMessage(Some(m))) => m,
-            Ok(Loaded::OutgoingMessage(None)) => {
-                return self.respond(
-                    call,
-                    ApiResponse::Error(ApiError::message_not_found(message_id)),
-                );
-            }
-            Ok(_) => {
-                return self.store_failed(
-                    call,
-                    &StoreError::Unavailable("the store answered another query".into()),
-                );
-            }
-            Err(e) => return self.store_failed(call, &e),
+        let Some(message) = self.found_outgoing(call, message_id, result) else {
+            return;
         };
         let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, &upload.content).as_ref());
         if let Some(existing) = message.files.iter().find(|f| f.filename == upload.filename) {
