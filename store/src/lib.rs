@@ -10,6 +10,7 @@
 mod conversations;
 mod files;
 mod migrations;
+mod subscriptions;
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +94,12 @@ impl Store {
             Query::Conversations { filter, page } => conversations::find(&self.conn, filter, page),
             Query::OutgoingConversation(key) => conversations::outgoing(&self.conn, key),
             Query::PeekStatus => conversations::queued_status(&self.conn, None),
+            Query::Subscriptions { page } => subscriptions::page(&self.conn, page),
+            Query::Subscription(id) => subscriptions::by_id(&self.conn, *id),
+            Query::SubscriptionNamed {
+                name,
+                push_endpoint,
+            } => subscriptions::by_name(&self.conn, name, push_endpoint),
             Query::QueuedStatus(id) => conversations::queued_status(&self.conn, Some(*id)),
             Query::Health => {
                 let count = |sql: &str| -> Result<u64, StoreError> {
@@ -145,6 +152,8 @@ impl Store {
                 Ok(())
             }
             Write::RecordOutgoingStatus(record) => self.record_status(record, "OUTGOING"),
+            Write::SaveSubscription { id, spec } => subscriptions::save(&self.conn, *id, spec),
+            Write::DeleteSubscriptions(id) => subscriptions::delete(&self.conn, *id),
             Write::DequeueStatus(id) => {
                 self.conn
                     .execute(

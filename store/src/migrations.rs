@@ -102,6 +102,20 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX message_status_queued ON message_status (queued, id);
     ",
     ),
+    (
+        7,
+        "
+    CREATE TABLE subscription (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        name          TEXT NOT NULL,
+        push_endpoint TEXT NOT NULL,
+        resource      TEXT NOT NULL,
+        event         TEXT NOT NULL,
+        filter        TEXT,
+        UNIQUE (name, push_endpoint)
+    );
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1044,3 +1044,138 @@ fn status_queue_on(runtime: &str) {
         1
     );
 }
+
+/// A push endpoint on loopback that records what it is sent; `/fail` answers 500.
+fn push_endpoint() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let record = seen.clone();
+    let handler = move |req: &http::Request<()>, body: &[u8]| {
+        if let Ok(v) = serde_json::from_slice(body) {
+            record.lock().unwrap().push(v);
+        }
+        let status = if req.uri().path() == "/fail" {
+            500
+        } else {
+            200
+        };
+        efm_blocking::http_server::response(status, "text/plain", Vec::new())
+    };
+    let server = efm_blocking::http_server::spawn(
+        "127.0.0.1:0",
+        efm_blocking::http_server::ServerConfig::default(),
+        std::sync::Arc::new(handler),
+    )
+    .unwrap();
+    (format!("http://{}", server.local_addr()), seen)
+}
+
+#[test]
+fn webhook_subscriptions() {
+    for runtime in RUNTIMES {
+        webhook_subscriptions_on(runtime);
+    }
+}
+
+fn webhook_subscriptions_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let a = &server.addr;
+    let (endpoint, seen) = push_endpoint();
+    let post = |v: Value| {
+        request(
+            a,
+            "POST",
+            "/api/subscriptions",
+            AUTH,
+            Some("application/json"),
+            v.to_string().as_bytes(),
+        )
+    };
+    let sub = json!({"name": "Alt", "pushEndpoint": format!("{endpoint}/push"), "resource": "all", "event": "all",
+        "filter": "status=FEIL,LEVETID_UTLOPT&direction=INCOMING"});
+    let r = post(sub.clone());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let created = r.json();
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["filter"], sub["filter"]);
+    let pings = seen.lock().unwrap().clone();
+    assert_eq!(pings.len(), 1);
+    assert_eq!(pings[0]["event"], "ping");
+    assert!(pings[0]["createdTs"].is_string());
+
+    // The same name and endpoint again; broken input; an endpoint that fails the ping.
+    assert_eq!(
+        post(sub.clone()).json()["message"],
+        "Subscription with same name and push endpoint already exists."
+    );
+    let r = post(
+        json!({"name": "x", "pushEndpoint": "not a url", "resource": "files", "event": "all"}),
+    );
+    assert_eq!(
+        (r.status, r.json()["errors"].as_array().map(Vec::len)),
+        (400, Some(2))
+    );
+    let r = post(
+        json!({"name": "x", "pushEndpoint": format!("{endpoint}/push"), "resource": "all", "event": "all", "filter": "colour=red"}),
+    );
+    assert_eq!(
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.WebhookUnknownFilterException"
+    );
+    let r = post(
+        json!({"name": "x", "pushEndpoint": format!("{endpoint}/fail"), "resource": "all", "event": "all"}),
+    );
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (400, Some("Ping failed with: 500."))
+    );
+    // Nobody listening: only logged by the reference, so the subscription is kept.
+    let r = post(
+        json!({"name": "y", "pushEndpoint": "http://127.0.0.1:9/none", "resource": "messages", "event": "status"}),
+    );
+    assert_eq!(r.status, 200);
+
+    let get = |t: &str| request(a, "GET", t, AUTH, None, b"");
+    assert_eq!(get("/api/subscriptions").json()["totalElements"], 2);
+    assert_eq!(get(&format!("/api/subscriptions/{id}")).json(), created);
+    let put = request(
+        a,
+        "PUT",
+        &format!("/api/subscriptions/{id}"),
+        AUTH,
+        Some("application/json"),
+        br#"{"name": "Nytt navn"}"#,
+    );
+    assert_eq!((put.status, put.body.len()), (200, 0));
+    assert_eq!(
+        get(&format!("/api/subscriptions/{id}")).json()["name"],
+        "Nytt navn"
+    );
+    assert_eq!(
+        request(
+            a,
+            "DELETE",
+            &format!("/api/subscriptions/{id}"),
+            AUTH,
+            None,
+            b""
+        )
+        .status,
+        200
+    );
+    let gone = get(&format!("/api/subscriptions/{id}"));
+    assert_eq!(
+        (gone.status, gone.json()["message"].as_str()),
+        (
+            404,
+            Some(format!("Subscription with id = {id} was not found").as_str())
+        )
+    );
+    assert_eq!(
+        request(a, "DELETE", "/api/subscriptions", AUTH, None, b"").status,
+        200
+    );
+    assert_eq!(get("/api/subscriptions").json()["totalElements"], 0);
+}

@@ -30,6 +30,10 @@ pub enum Exception {
     MaxFileSizeExceeded,
     MissingFile,
     MultipartFileTooLarge,
+    WebhookUnknownFilter,
+    WebhookUnknownFilterOperation,
+    WebhookPingFailed,
+    SubscriptionExists,
     /// A multipart request without its `sbd` part.
     MissingPart,
     MissingPrimaryDocument,
@@ -95,6 +99,18 @@ impl Exception {
                 "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
             }
             Exception::MissingFile => "no.difi.meldingsutveksling.exceptions.MissingFileException",
+            Exception::WebhookUnknownFilter => {
+                "no.difi.meldingsutveksling.exceptions.WebhookUnknownFilterException"
+            }
+            Exception::WebhookUnknownFilterOperation => {
+                "no.difi.meldingsutveksling.exceptions.WebhookUnknownFilterOperationException"
+            }
+            Exception::WebhookPingFailed => {
+                "no.difi.meldingsutveksling.exceptions.WebhookPushEndpointPingFailedException"
+            }
+            Exception::SubscriptionExists => {
+                "no.difi.meldingsutveksling.exceptions.SubscriptionWithSameNameAndPushEndpointAlreadyExists"
+            }
             Exception::MissingPart => {
                 "org.springframework.web.multipart.support.MissingServletRequestPartException"
             }

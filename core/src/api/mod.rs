@@ -7,6 +7,7 @@ pub mod multipart;
 mod page;
 mod query;
 mod route;
+pub mod subscription;
 
 pub use disposition::{BadFilename, Disposition, mime_type, plain_filename};
 pub use error::{ApiError, Exception};

@@ -26,6 +26,16 @@ pub enum ApiCall {
     Prometheus,
     /// `GET /api/statuses/peek`.
     PeekStatus,
+    /// `GET /api/subscriptions`.
+    FindSubscriptions { page: Pageable },
+    /// `GET /api/subscriptions/{id}`.
+    GetSubscription { id: i64 },
+    /// `POST /api/subscriptions`.
+    CreateSubscription { body: Bytes },
+    /// `PUT /api/subscriptions/{id}`.
+    UpdateSubscription { id: i64, body: Bytes },
+    /// `DELETE /api/subscriptions/{id}`, or all of them.
+    DeleteSubscription { id: Option<i64> },
     /// `DELETE /api/statuses/{id}`.
     DequeueStatus { id: i64 },
     /// `GET /api/capabilities/{receiverIdentifier}`.
@@ -120,6 +130,12 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
         Route::Health => Node(ApiCall::Health),
         Route::Prometheus => Node(ApiCall::Prometheus),
         Route::PeekStatus => Node(ApiCall::PeekStatus),
+        Route::FindSubscriptions { page } => Node(ApiCall::FindSubscriptions { page }),
+        Route::GetSubscription { id } => Node(ApiCall::GetSubscription { id }),
+        Route::CreateSubscription => Node(ApiCall::CreateSubscription { body }),
+        Route::UpdateSubscription { id } => Node(ApiCall::UpdateSubscription { id, body }),
+        Route::DeleteSubscription { id } => Node(ApiCall::DeleteSubscription { id: Some(id) }),
+        Route::DeleteAllSubscriptions => Node(ApiCall::DeleteSubscription { id: None }),
         Route::DeleteStatus { id } => Node(ApiCall::DequeueStatus { id }),
         Route::Liveness | Route::Readiness => Answer(ApiResponse::Json(json!({"status": "UP"}))),
         Route::Info => Answer(ApiResponse::Json(

@@ -14,6 +14,7 @@ mod reads;
 mod records;
 mod send;
 mod store;
+mod subscriptions;
 mod upload;
 
 pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, Upload, dispatch};
@@ -139,6 +140,17 @@ enum Pending {
         call: CallId,
         lookup: IdentifierLookup,
     },
+    /// A subscription call, at `step`.
+    Subscription {
+        call: CallId,
+        step: subscriptions::Step,
+    },
+    /// A subscription stored; `next` says how to answer, `reload` reads it back.
+    SubscriptionSaved {
+        call: CallId,
+        next: subscriptions::Step,
+        reload: Query,
+    },
     /// A read-only call: the answer is the loaded rows, rendered.
     Read {
         call: CallId,
@@ -221,9 +233,20 @@ impl Node {
             Input::Api(call, ApiCall::CreateMultipart { sbd, files }) => {
                 self.multipart(call, sbd, files)
             }
+            Input::Api(
+                call,
+                api @ (ApiCall::FindSubscriptions { .. }
+                | ApiCall::GetSubscription { .. }
+                | ApiCall::CreateSubscription { .. }
+                | ApiCall::UpdateSubscription { .. }
+                | ApiCall::DeleteSubscription { .. }),
+            ) => self.subscription_call(call, api),
             Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
+                Some(Pending::Subscription { call, step }) => {
+                    self.subscription_loaded(call, step, result)
+                }
                 Some(Pending::SendLookup { call, message_id }) => {
                     self.on_send_lookup(call, message_id, result)
                 }
@@ -236,6 +259,10 @@ impl Node {
                 None => self.stale_answers += 1,
             },
             Input::Persisted(id, result) => match self.writes.remove(&id) {
+                Some(Pending::Subscription { call, .. }) => self.subscription_written(call, result),
+                Some(Pending::SubscriptionSaved { call, next, reload }) => {
+                    self.subscription_saved(call, next, reload, result)
+                }
                 Some(Pending::Answered { call, answer }) => match result {
                     Ok(()) => self.respond(call, answer),
                     Err(e) => self.store_failed(call, &e),
@@ -251,6 +278,9 @@ impl Node {
                 None => self.stale_answers += 1,
             },
             Input::Http(id, result) => match self.requests.remove(&id) {
+                Some(Pending::Subscription { call, step }) => {
+                    self.subscription_pinged(call, step, result)
+                }
                 Some(p) => self.on_http(p, result),
                 None => self.stale_answers += 1,
             },
@@ -690,6 +720,8 @@ fn call_of(p: &Pending) -> CallId {
         | Pending::UploadWrite { call, .. }
         | Pending::SendLookup { call, .. }
         | Pending::Capabilities { call, .. }
+        | Pending::Subscription { call, .. }
+        | Pending::SubscriptionSaved { call, .. }
         | Pending::Answered { call, .. } => *call,
     }
 }

@@ -196,7 +196,12 @@ impl Node {
             | ApiCall::UploadFile { .. }
             | ApiCall::SendMessage { .. }
             | ApiCall::CreateMultipart { .. }
-            | ApiCall::Capabilities { .. } => {
+            | ApiCall::Capabilities { .. }
+            | ApiCall::FindSubscriptions { .. }
+            | ApiCall::GetSubscription { .. }
+            | ApiCall::CreateSubscription { .. }
+            | ApiCall::UpdateSubscription { .. }
+            | ApiCall::DeleteSubscription { .. } => {
                 // Routed by handle_input; reaching here is a bug, not a panic.
                 let e = ApiError::new(Exception::Internal, "call routed to the wrong handler");
                 return self.respond(call, ApiResponse::Error(e));

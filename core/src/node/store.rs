@@ -3,6 +3,7 @@
 
 use super::records::{ConversationRow, StatusRow};
 use crate::Timestamp;
+use crate::api::subscription::{Subscription, SubscriptionSpec};
 use crate::api::{ConversationFilter, OutgoingFilter, Pageable, StatusFilter};
 use crate::ids::MessageId;
 use crate::registry::model::ServiceIdentifier;
@@ -26,6 +27,17 @@ pub enum Query {
     OutgoingConversation(StoredConversationKey),
     /// The counts `/manage/health` shows.
     Health,
+    /// A page of webhook subscriptions, by id.
+    Subscriptions {
+        page: Pageable,
+    },
+    /// One subscription by its id.
+    Subscription(i64),
+    /// The subscription with this name and push endpoint.
+    SubscriptionNamed {
+        name: String,
+        push_endpoint: String,
+    },
     /// The oldest status in the status queue.
     PeekStatus,
     /// A status in the status queue, by its id.
@@ -63,6 +75,11 @@ pub enum Loaded {
     },
     /// A status from the status queue, if there is one.
     Status(Option<StatusRow>),
+    Subscriptions {
+        rows: Vec<Subscription>,
+        total: u64,
+    },
+    Subscription(Option<Subscription>),
     /// The SBDs of a page of outgoing messages, with the total count.
     OutgoingMessages {
         sbds: Vec<Sbd>,
@@ -92,6 +109,14 @@ pub enum Write {
     },
     /// Take a status out of the status queue.
     DequeueStatus(i64),
+    /// Store a subscription: new (`id` none) or replacing one. `Conflict` if another
+    /// has the same name and push endpoint.
+    SaveSubscription {
+        id: Option<i64>,
+        spec: SubscriptionSpec,
+    },
+    /// Delete one subscription, or all (`None`).
+    DeleteSubscriptions(Option<i64>),
     /// Mark an outgoing message as handed to the sending queue (once).
     QueueOutgoing {
         message_id: MessageId,
