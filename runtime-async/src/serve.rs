@@ -12,6 +12,10 @@ use smol::net::{TcpListener, TcpStream};
 /// its own. Returns once listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let api = Arc::new(Api::open(&opts)?);
+    api.start_ticker().map_err(|source| ServeError::Listen {
+        addr: opts.listen.clone(),
+        source,
+    })?;
     let serving_api = api.clone();
     let listener = smol::block_on(TcpListener::bind(opts.listen.as_str())).map_err(|source| {
         ServeError::Listen {

@@ -118,6 +118,8 @@ struct Engine {
     next_call: u64,
     /// Where each waiting API call's answer goes.
     waiting: HashMap<CallId, mpsc::Sender<ApiResponse>>,
+    /// When the node last asked to be woken.
+    wake_at: Option<efm_core::Timestamp>,
 }
 
 /// How long an API call waits for the node's answer before giving up on it. Far
@@ -164,6 +166,7 @@ impl Api {
                 store,
                 next_call: 0,
                 waiting: HashMap::new(),
+                wake_at: None,
             }),
             auth: opts.auth.clone(),
             answering: Arc::new(AtomicUsize::new(0)),
@@ -185,6 +188,16 @@ impl Api {
         handle(self, req, body)
     }
 
+    /// Start the clock side of the node (see [`ticker`]); it ends with the last
+    /// reference to the `Api`.
+    pub fn start_ticker(self: &Arc<Self>) -> std::io::Result<()> {
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("efm-ticker".into())
+            .spawn(move || ticker(weak))?;
+        Ok(())
+    }
+
     /// The count the servers keep of requests being answered.
     pub fn answering(&self) -> &Arc<AtomicUsize> {
         &self.answering
@@ -201,6 +214,10 @@ impl Api {
 /// listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let api = Arc::new(Api::open(&opts)?);
+    api.start_ticker().map_err(|source| ServeError::Listen {
+        addr: opts.listen.clone(),
+        source,
+    })?;
     let serving_api = api.clone();
     let config = ServerConfig {
         answering: api.answering().clone(),
@@ -282,18 +299,52 @@ fn run(engine: &Mutex<Engine>, call: ApiCall) -> ApiResponse {
         e.node.handle_input(Input::Api(id, call), now());
         drain(&mut e)
     };
-    while let Some((id, req)) = http.pop() {
-        let result = perform(&req);
-        let mut e = lock(engine);
-        e.node.handle_input(Input::Http(id, result), now());
-        http.extend(drain(&mut e));
-    }
+    perform_all(engine, &mut http);
     rx.recv_timeout(ANSWER_TIMEOUT).unwrap_or_else(|_| {
         ApiResponse::Error(ApiError::new(
             Exception::Internal,
             "the node gave no answer to the call",
         ))
     })
+}
+
+/// Carry out the node's HTTP requests, outside the lock, feeding each answer back
+/// and adding what it leads to.
+fn perform_all(engine: &Mutex<Engine>, http: &mut Vec<(ReqId, HttpRequest)>) {
+    while let Some((id, req)) = http.pop() {
+        let result = perform(&req);
+        let mut e = lock(engine);
+        e.node.handle_input(Input::Http(id, result), now());
+        http.extend(drain(&mut e));
+    }
+}
+
+/// Feed the node a tick and carry out what follows (webhook pushes, today).
+fn tick(engine: &Mutex<Engine>) {
+    let mut http = {
+        let mut e = lock(engine);
+        e.node.handle_input(Input::Tick, now());
+        drain(&mut e)
+    };
+    perform_all(engine, &mut http);
+}
+
+/// The clock side of the node: a tick at start, to take up work left by a restart,
+/// then whenever the node's `wake_at` comes, looking at least every second.
+fn ticker(api: std::sync::Weak<Api>) {
+    let mut first = true;
+    while let Some(api) = api.upgrade() {
+        let due = {
+            let e = lock(&api.engine);
+            e.wake_at.is_some_and(|w| w <= now())
+        };
+        if first || due {
+            tick(&api.engine);
+            first = false;
+        }
+        drop(api);
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// A poisoned lock means a thread panicked while driving the node; node and store
@@ -307,7 +358,10 @@ fn drain(e: &mut Engine) -> Vec<(ReqId, HttpRequest)> {
     let mut http = Vec::new();
     loop {
         match e.node.poll_output() {
-            Output::Idle { .. } => return http,
+            Output::Idle { wake_at } => {
+                e.wake_at = wake_at;
+                return http;
+            }
             Output::Load(lid, q) => {
                 let r = e.store.load(&q);
                 e.node.handle_input(Input::Loaded(lid, r), now());

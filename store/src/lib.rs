@@ -10,11 +10,13 @@
 mod conversations;
 mod files;
 mod migrations;
+mod pushes;
 mod subscriptions;
 
 use std::path::{Path, PathBuf};
 
 use efm_core::Timestamp;
+use efm_core::api::subscription::StatusPush;
 use efm_core::ids::MessageId;
 use efm_core::node::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
 use efm_core::registry::model::ServiceIdentifier;
@@ -94,6 +96,7 @@ impl Store {
             Query::Conversations { filter, page } => conversations::find(&self.conn, filter, page),
             Query::OutgoingConversation(key) => conversations::outgoing(&self.conn, key),
             Query::PeekStatus => conversations::queued_status(&self.conn, None),
+            Query::DuePushes { now, limit } => pushes::due(&self.conn, *now, *limit),
             Query::Subscriptions { page } => subscriptions::page(&self.conn, page),
             Query::Subscription(id) => subscriptions::by_id(&self.conn, *id),
             Query::SubscriptionNamed {
@@ -154,6 +157,8 @@ impl Store {
             Write::RecordOutgoingStatus(record) => self.record_status(record, "OUTGOING"),
             Write::SaveSubscription { id, spec } => subscriptions::save(&self.conn, *id, spec),
             Write::DeleteSubscriptions(id) => subscriptions::delete(&self.conn, *id),
+            Write::PushDone(id) => pushes::done(&self.conn, *id),
+            Write::PushRetry { id, at } => pushes::retry(&self.conn, *id, *at),
             Write::DequeueStatus(id) => {
                 self.conn
                     .execute(
@@ -170,15 +175,16 @@ impl Store {
     /// finishing status ends it and its polling. A value it has already is no error.
     fn record_status(&mut self, r: &StatusRecord, direction: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(unavailable)?;
-        let conversation: Option<i64> = tx
+        let found: Option<(i64, Option<String>, Option<String>)> = tx
             .query_row(
-                "SELECT id FROM conversation WHERE message_id = ?1 AND direction = ?2",
+                "SELECT id, conversation_id, service_identifier FROM conversation
+                 WHERE message_id = ?1 AND direction = ?2",
                 params![r.message_id.to_string(), direction],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()
             .map_err(unavailable)?;
-        let Some(conversation) = conversation else {
+        let Some((conversation, conversation_id, service)) = found else {
             return Err(StoreError::Unavailable(format!(
                 "no {direction} conversation for {}",
                 r.message_id
@@ -219,6 +225,19 @@ impl Store {
             params![conversation, r.at.as_unix_millis(), finishing, ends_polling],
         )
         .map_err(unavailable)?;
+        let message_id = r.message_id.to_string();
+        pushes::enqueue(
+            &tx,
+            &StatusPush {
+                at: r.at,
+                message_id: &message_id,
+                conversation_id: conversation_id.as_deref(),
+                direction,
+                service: service.as_deref().unwrap_or("UNKNOWN"),
+                status: r.status.name(),
+                description: r.description.as_deref(),
+            },
+        )?;
         tx.commit().map_err(unavailable)
     }
 
@@ -280,6 +299,18 @@ impl Store {
             ],
         )
         .map_err(conflict_or_unavailable)?;
+        pushes::enqueue(
+            &tx,
+            &StatusPush {
+                at: status.at,
+                message_id: &message_id,
+                conversation_id: conversation_id.as_deref(),
+                direction: "OUTGOING",
+                service: m.service.as_str(),
+                status: status.status.name(),
+                description: status.description.as_deref(),
+            },
+        )?;
         tx.commit().map_err(unavailable)
     }
 

@@ -116,6 +116,20 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        8,
+        "
+    -- Status pushes to webhook subscribers, written with the status they tell of.
+    CREATE TABLE push_outbox (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        url      TEXT    NOT NULL,
+        body     TEXT    NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at  INTEGER NOT NULL
+    );
+    CREATE INDEX push_outbox_due ON push_outbox (next_at);
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

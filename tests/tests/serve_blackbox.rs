@@ -1179,3 +1179,118 @@ fn webhook_subscriptions_on(runtime: &str) {
     );
     assert_eq!(get("/api/subscriptions").json()["totalElements"], 0);
 }
+
+#[test]
+fn statuses_are_pushed_to_subscribers() {
+    for runtime in RUNTIMES {
+        statuses_are_pushed_to_subscribers_on(runtime);
+    }
+}
+
+/// Wait (bounded) until `seen` holds `n` values.
+fn wait_for(seen: &std::sync::Mutex<Vec<Value>>, n: usize, secs: u64) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let got = seen.lock().unwrap().clone();
+        if got.len() >= n || std::time::Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn statuses_are_pushed_to_subscribers_on(runtime: &str) {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, runtime);
+    let a = &server.addr;
+    let (endpoint, seen) = push_endpoint();
+    let subscribe = |name: &str, filter: &str| {
+        let sub = json!({"name": name, "pushEndpoint": format!("{endpoint}/push"), "resource": "all", "event": "all", "filter": filter});
+        request(
+            a,
+            "POST",
+            "/api/subscriptions",
+            AUTH,
+            Some("application/json"),
+            sub.to_string().as_bytes(),
+        )
+    };
+    assert_eq!(subscribe("Utgående", "direction=OUTGOING").status, 200);
+    assert_eq!(subscribe("Feil", "status=FEIL").status, 200);
+    seen.lock().unwrap().clear(); // the two pings
+    assert_eq!(create(a, &example()).status, 200);
+    let pushes = wait_for(&seen, 1, 10);
+    assert_eq!(
+        pushes.len(),
+        1,
+        "only the matching subscription is pushed to: {pushes:?}"
+    );
+    let p = &pushes[0];
+    assert_eq!(
+        (p["resource"].as_str(), p["event"].as_str()),
+        (Some("messages"), Some("status"))
+    );
+    assert_eq!(
+        (p["messageId"].as_str(), p["status"].as_str()),
+        (Some(ID), Some("OPPRETTET"))
+    );
+    assert_eq!(
+        (p["direction"].as_str(), p["serviceIdentifier"].as_str()),
+        (Some("OUTGOING"), Some("DPO"))
+    );
+    assert_eq!(p["conversationId"], "0d9c8b7a-6f5e-4d3c-8b2a-190817263544");
+    assert!(p["createdTs"].is_string());
+    // Delivered once: nothing more arrives.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_push_that_fails_is_kept_across_a_crash_and_retried() {
+    let registry = LocalRegistry::examples();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &registry, "blocking");
+    let a = &server.addr;
+    // Reserve a port, let it go: the subscriber is down when the status is recorded.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sub = json!({"name": "Senere", "pushEndpoint": format!("http://127.0.0.1:{port}/push"), "resource": "all", "event": "all"});
+    assert_eq!(
+        request(
+            a,
+            "POST",
+            "/api/subscriptions",
+            AUTH,
+            Some("application/json"),
+            sub.to_string().as_bytes()
+        )
+        .status,
+        200
+    );
+    assert_eq!(create(a, &example()).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    server.kill_9();
+    // The subscriber comes up; efm restarts, and delivers at the retry (10 s).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let record = seen.clone();
+    let handler = move |_: &http::Request<()>, body: &[u8]| {
+        if let Ok(v) = serde_json::from_slice(body) {
+            record.lock().unwrap().push(v);
+        }
+        efm_blocking::http_server::response(200, "text/plain", Vec::new())
+    };
+    let _subscriber = efm_blocking::http_server::spawn(
+        &format!("127.0.0.1:{port}"),
+        efm_blocking::http_server::ServerConfig::default(),
+        std::sync::Arc::new(handler),
+    )
+    .unwrap();
+    let _server = serve(dir.path(), &registry, "blocking");
+    let pushes = wait_for(&seen, 1, 20);
+    assert_eq!(pushes.len(), 1, "the push outlived the crash");
+    assert_eq!(pushes[0]["status"], "OPPRETTET");
+}

@@ -238,3 +238,54 @@ mod tests {
         assert_eq!(fields, ["id", "name", "pushEndpoint", "resource"]);
     }
 }
+
+/// What a status push says, as the reference posts it to a subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusPush<'a> {
+    pub at: crate::Timestamp,
+    pub message_id: &'a str,
+    pub conversation_id: Option<&'a str>,
+    pub direction: &'a str,
+    pub service: &'a str,
+    pub status: &'a str,
+    pub description: Option<&'a str>,
+}
+
+impl StatusPush<'_> {
+    /// Whether a subscription wants this push: every subscription covers status
+    /// events of messages (`all`/`messages`, `all`/`status`), and its filter decides.
+    pub fn wanted_by(&self, s: &SubscriptionSpec) -> bool {
+        let filter = s
+            .filter
+            .as_deref()
+            .map(parse_filter)
+            .transpose()
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        matches!(s.resource.as_str(), "all" | "messages")
+            && matches!(s.event.as_str(), "all" | "status")
+            && filter_matches(&filter, self.status, self.service, self.direction)
+    }
+
+    pub fn body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "createdTs".into(),
+            json!(crate::sbd::DateTime::oslo(self.at).to_rfc3339()),
+        );
+        m.insert("resource".into(), json!("messages"));
+        m.insert("event".into(), json!("status"));
+        m.insert("messageId".into(), json!(self.message_id));
+        if let Some(c) = self.conversation_id {
+            m.insert("conversationId".into(), json!(c));
+        }
+        m.insert("direction".into(), json!(self.direction));
+        m.insert("serviceIdentifier".into(), json!(self.service));
+        m.insert("status".into(), json!(self.status));
+        if let Some(d) = self.description {
+            m.insert("description".into(), json!(d));
+        }
+        Value::Object(m)
+    }
+}

@@ -10,6 +10,7 @@ mod api;
 mod http;
 mod io;
 mod multipart;
+mod pushes;
 mod reads;
 mod records;
 mod send;
@@ -22,8 +23,8 @@ pub use http::{HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use store::{
-    Loaded, OutgoingMessage, Query, StatusRecord, StoreError, StoredConversationKey, StoredFile,
-    Write,
+    Loaded, OutgoingMessage, Push, Query, StatusRecord, StoreError, StoredConversationKey,
+    StoredFile, Write,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -140,6 +141,15 @@ enum Pending {
         call: CallId,
         lookup: IdentifierLookup,
     },
+    /// A look at the push outbox.
+    Pushes,
+    /// A push posted to its subscriber.
+    Push {
+        id: i64,
+        attempts: u32,
+    },
+    /// A push's outcome recorded.
+    PushWritten,
     /// A subscription call, at `step`.
     Subscription {
         call: CallId,
@@ -182,6 +192,12 @@ pub struct Node {
     loads: HashMap<LoadId, Pending>,
     writes: HashMap<WriteId, Pending>,
     requests: HashMap<ReqId, Pending>,
+    /// A look at the push outbox is under way.
+    pushes_loading: bool,
+    /// Pushes posted and not yet answered.
+    pushes_in_flight: std::collections::HashSet<i64>,
+    /// When the next push retry is due.
+    push_next: Option<Timestamp>,
     /// Multi-step calls waiting for the answer to their current step.
     composites: HashMap<CallId, multipart::Composite>,
     registry_cache: LookupCache<IdentifierResource>,
@@ -202,6 +218,9 @@ impl Node {
             writes: HashMap::new(),
             requests: HashMap::new(),
             composites: HashMap::new(),
+            pushes_loading: false,
+            pushes_in_flight: std::collections::HashSet::new(),
+            push_next: None,
             registry_cache,
             next_id: 0,
             now,
@@ -243,6 +262,7 @@ impl Node {
             ) => self.subscription_call(call, api),
             Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
+                Some(Pending::Pushes) => self.on_pushes(result),
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
                 Some(Pending::Subscription { call, step }) => {
                     self.subscription_loaded(call, step, result)
@@ -259,12 +279,18 @@ impl Node {
                 None => self.stale_answers += 1,
             },
             Input::Persisted(id, result) => match self.writes.remove(&id) {
+                // A failed outcome write leaves the push due again: delivered at least once.
+                Some(Pending::PushWritten) => {}
                 Some(Pending::Subscription { call, .. }) => self.subscription_written(call, result),
                 Some(Pending::SubscriptionSaved { call, next, reload }) => {
                     self.subscription_saved(call, next, reload, result)
                 }
                 Some(Pending::Answered { call, answer }) => match result {
-                    Ok(()) => self.respond(call, answer),
+                    Ok(()) => {
+                        self.respond(call, answer);
+                        // The write may have recorded a status with pushes to send.
+                        self.deliver_pushes();
+                    }
                     Err(e) => self.store_failed(call, &e),
                 },
                 Some(Pending::Delete { call }) => match result {
@@ -281,10 +307,12 @@ impl Node {
                 Some(Pending::Subscription { call, step }) => {
                     self.subscription_pinged(call, step, result)
                 }
+                Some(Pending::Push { id, attempts }) => self.on_pushed(id, attempts, result),
                 Some(p) => self.on_http(p, result),
                 None => self.stale_answers += 1,
             },
-            Input::Tick => {}
+            // Ticks come at `wake_at` (and at start, to resume after a restart).
+            Input::Tick => self.deliver_pushes(),
         }
     }
 
@@ -295,9 +323,9 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Output {
-        self.outputs
-            .pop_front()
-            .unwrap_or(Output::Idle { wake_at: None })
+        self.outputs.pop_front().unwrap_or(Output::Idle {
+            wake_at: self.push_next,
+        })
     }
 
     fn next(&mut self) -> u64 {
@@ -373,9 +401,9 @@ impl Node {
             Ok(Loaded::OutgoingMessage(m)) => m,
             Ok(_) => {
                 let e = StoreError::Unavailable("the store answered another query".into());
-                return self.store_failed(call_of(&p), &e);
+                return self.fail_pending(&p, &e);
             }
-            Err(e) => return self.store_failed(call_of(&p), &e),
+            Err(e) => return self.fail_pending(&p, &e),
         };
         match p {
             Pending::Get { call, message_id } => match found {
@@ -411,8 +439,8 @@ impl Node {
                 }
                 None => self.route(call, message, attempts),
             },
-            other => self.store_failed(
-                call_of(&other),
+            other => self.fail_pending(
+                &other,
                 &StoreError::Unavailable("unexpected load answer".into()),
             ),
         }
@@ -535,8 +563,8 @@ impl Node {
                 };
                 self.respond(call, response);
             }
-            other => self.store_failed(
-                call_of(&other),
+            other => self.fail_pending(
+                &other,
                 &StoreError::Unavailable("unexpected registry answer".into()),
             ),
         }
@@ -625,6 +653,7 @@ impl Node {
     fn on_persisted(&mut self, p: Pending, result: Result<(), StoreError>) {
         match (p, result) {
             (Pending::CreateWrite { call, message, .. }, Ok(())) => {
+                self.deliver_pushes();
                 let body = message.sbd.to_json_value();
                 if let Some(message_id) = message.message_id() {
                     self.outputs.push_back(Output::Status(StatusEvent {
@@ -660,9 +689,9 @@ impl Node {
                     );
                 }
             }
-            (p, Err(e)) => self.store_failed(call_of(&p), &e),
-            (p, Ok(())) => self.store_failed(
-                call_of(&p),
+            (p, Err(e)) => self.fail_pending(&p, &e),
+            (p, Ok(())) => self.fail_pending(
+                &p,
                 &StoreError::Unavailable("unexpected write answer".into()),
             ),
         }
@@ -699,6 +728,15 @@ impl Node {
         }
     }
 
+    /// A store failure for whatever waited: its call is answered 500; work of the
+    /// node's own (pushes) is retried at the next tick.
+    fn fail_pending(&mut self, p: &Pending, e: &StoreError) {
+        match call_of(p) {
+            Some(call) => self.store_failed(call, e),
+            None => self.stale_answers += 1,
+        }
+    }
+
     fn store_failed(&mut self, call: CallId, e: &StoreError) {
         let e = ApiError::new(
             Exception::Internal,
@@ -708,8 +746,8 @@ impl Node {
     }
 }
 
-fn call_of(p: &Pending) -> CallId {
-    match p {
+fn call_of(p: &Pending) -> Option<CallId> {
+    Some(match p {
         Pending::CreateLookup { call, .. }
         | Pending::CreateRoute { call, .. }
         | Pending::CreateWrite { call, .. }
@@ -723,7 +761,8 @@ fn call_of(p: &Pending) -> CallId {
         | Pending::Subscription { call, .. }
         | Pending::SubscriptionSaved { call, .. }
         | Pending::Answered { call, .. } => *call,
-    }
+        Pending::Pushes | Pending::Push { .. } | Pending::PushWritten => return None,
+    })
 }
 
 #[cfg(test)]

@@ -27,6 +27,11 @@ pub enum Query {
     OutgoingConversation(StoredConversationKey),
     /// The counts `/manage/health` shows.
     Health,
+    /// Webhook pushes whose time has come (at most `limit`).
+    DuePushes {
+        now: Timestamp,
+        limit: u32,
+    },
     /// A page of webhook subscriptions, by id.
     Subscriptions {
         page: Pageable,
@@ -80,6 +85,11 @@ pub enum Loaded {
         total: u64,
     },
     Subscription(Option<Subscription>),
+    /// Due pushes, and when the next one after them is due.
+    Pushes {
+        due: Vec<Push>,
+        next: Option<Timestamp>,
+    },
     /// The SBDs of a page of outgoing messages, with the total count.
     OutgoingMessages {
         sbds: Vec<Sbd>,
@@ -117,6 +127,10 @@ pub enum Write {
     },
     /// Delete one subscription, or all (`None`).
     DeleteSubscriptions(Option<i64>),
+    /// A push was delivered, or has been given up on: remove it.
+    PushDone(i64),
+    /// A push failed: try again at `at`.
+    PushRetry { id: i64, at: Timestamp },
     /// Mark an outgoing message as handed to the sending queue (once).
     QueueOutgoing {
         message_id: MessageId,
@@ -173,6 +187,16 @@ pub struct StatusRecord {
     /// Whether the status also joins the queue `GET /api/statuses/peek` reads (only
     /// for the services in `statusQueueIncludes`).
     pub queued: bool,
+}
+
+/// A status push waiting in the outbox. The store puts pushes there in the same
+/// transaction as the status they tell of, so none is lost to a crash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Push {
+    pub id: i64,
+    pub url: String,
+    pub body: String,
+    pub attempts: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
