@@ -204,15 +204,21 @@ fn upload(
     content: Bytes,
 ) -> Result<Upload, ApiError> {
     let header = |name: &'static str| -> Result<String, ApiError> {
-        headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .ok_or_else(|| {
-                ApiError::new(
-                    Exception::MissingHttpHeader,
-                    format!("Expected a HTTP header named '{name}'"),
-                )
-            })
+        let value = headers.get(name).ok_or_else(|| {
+            ApiError::new(
+                Exception::MissingHttpHeader,
+                format!("Expected a HTTP header named '{name}'"),
+            )
+        })?;
+        // A file name that is not UTF-8 would be changed by any repair: refuse it.
+        std::str::from_utf8(value.as_bytes()).map(str::to_owned).map_err(|_| {
+            ApiError::violations(vec![Violation::new(
+                name,
+                "UTF8",
+                "the header is not valid UTF-8; use filename*=UTF-8''... for names outside ASCII",
+                None,
+            )])
+        })
     };
     let content_type = header("content-type")?;
     let disposition = Disposition::parse(&header("content-disposition")?);
