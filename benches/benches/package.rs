@@ -52,6 +52,5 @@ fn unpackage_incompressible(b: Bencher, len: usize) {
     let data = noise(len);
     let mut cms = Vec::with_capacity(len + (1 << 16));
     package(k, &data, |out| cms.extend_from_slice(out));
-    b.counter(BytesCount::new(len))
-        .bench(|| unpackage(k, black_box(&cms)));
+    b.counter(BytesCount::new(len)).bench(|| unpackage(k, black_box(&cms)));
 }

@@ -27,17 +27,7 @@ pub fn keys() -> Keys {
     let key = dir.join("k.pem");
     let crt = dir.join("c.pem");
     let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=bench",
-        ])
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=bench"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -51,10 +41,7 @@ pub fn keys() -> Keys {
     let certs = Certificate::from_pem(&std::fs::read(&crt).expect("crt")).expect("crt");
     let receiver = certs[0].clone();
     let _ = std::fs::remove_dir_all(&dir);
-    Keys {
-        me: Identity::new(k, certs).expect("identity"),
-        receiver,
-    }
+    Keys { me: Identity::new(k, certs).expect("identity"), receiver }
 }
 
 /// Packages `data` as one document through [`Sealer`]; hands each output chunk to `sink`.
@@ -64,8 +51,7 @@ pub fn package(keys: &Keys, data: &[u8], mut sink: impl FnMut(&[u8])) {
     let asic = AsicWriter::new(Some(b"<manifest/>"), DosDateTime::EPOCH).expect("asic");
     let mut s = Sealer::new(asic, cms);
     let mut out = vec![0u8; CHUNK + 1024];
-    s.start_file("data.bin", "application/octet-stream")
-        .expect("start");
+    s.start_file("data.bin", "application/octet-stream").expect("start");
     for chunk in data.chunks(CHUNK) {
         let mut rest = chunk;
         loop {
@@ -79,14 +65,7 @@ pub fn package(keys: &Keys, data: &[u8], mut sink: impl FnMut(&[u8])) {
     }
     s.finish_file().expect("finish file");
     let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
-    s.finish(
-        &keys.me,
-        uuid::Uuid::from_u128(1),
-        now,
-        Some("data.bin"),
-        &rng,
-    )
-    .expect("finish");
+    s.finish(&keys.me, uuid::Uuid::from_u128(1), now, Some("data.bin"), &rng).expect("finish");
     while !s.is_done() {
         let n = s.flush(&mut out).expect("flush");
         sink(&out[..n]);
@@ -97,22 +76,16 @@ pub fn package(keys: &Keys, data: &[u8], mut sink: impl FnMut(&[u8])) {
 /// bytes seen.
 pub fn unpackage(keys: &Keys, cms_bytes: &[u8]) -> u64 {
     let rng = SystemRandom::new();
-    let unwrap = RsaKeyUnwrap {
-        key: keys.me.key.unwrapper(),
-    };
+    let unwrap = RsaKeyUnwrap { key: keys.me.key.unwrapper() };
     let me = keys.receiver.issuer_and_serial().expect("ias");
-    let mut o = Opener::new(
-        CmsDecryptor::new(&unwrap, me, &rng),
-        AsicReader::new(ZipLimits::default()),
-    );
+    let mut o =
+        Opener::new(CmsDecryptor::new(&unwrap, me, &rng), AsicReader::new(ZipLimits::default()));
     let mut doc = vec![0u8; CHUNK];
     let mut total = 0u64;
     let mut rest = cms_bytes;
     let mut ended = false;
     loop {
-        let s = o
-            .read(&rest[..rest.len().min(CHUNK)], &mut doc)
-            .expect("read");
+        let s = o.read(&rest[..rest.len().min(CHUNK)], &mut doc).expect("read");
         total += s.written as u64;
         rest = &rest[s.consumed..];
         if rest.is_empty() && s.consumed == 0 && s.written == 0 && s.event.is_none() {

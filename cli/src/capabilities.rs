@@ -32,10 +32,7 @@ pub struct CapabilitiesArgs {
 }
 
 pub fn run(a: CapabilitiesArgs) -> ExitCode {
-    let options = ClientOptions {
-        signed: a.signed,
-        beta_features: false,
-    };
+    let options = ClientOptions { signed: a.signed, beta_features: false };
     let mut client = RegistryClient::new(&a.registry, options);
     if let Some(t) = &a.token {
         client = client.with_bearer(t);

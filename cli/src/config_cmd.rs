@@ -43,10 +43,7 @@ fn check(config: Option<PathBuf>, properties: Option<PathBuf>) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             println!("# efm: effective configuration (secrets masked)");
-            print!(
-                "{}",
-                efm_config::render(&loaded.config, Some(&loaded.origins))
-            );
+            print!("{}", efm_config::render(&loaded.config, Some(&loaded.origins)));
             ExitCode::SUCCESS
         }
         Err(problems) => {

@@ -33,10 +33,7 @@ const MAX_SMALL_ENTRY: usize = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("keystore or certificate {path}: {detail}")]
     Keystore { path: String, detail: String },
     #[error("SBD {path}: {detail}")]
@@ -63,10 +60,7 @@ pub enum CliError {
 
 impl CliError {
     fn io(path: &Path, source: std::io::Error) -> Self {
-        CliError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+        CliError::Io { path: path.display().to_string(), source }
     }
 }
 
@@ -162,12 +156,7 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
 fn sbd_parties(sbd: &Value) -> Option<(String, String)> {
     let h = sbd.get("standardBusinessDocumentHeader")?;
     let id = |k: &str| -> Option<String> {
-        h.get(k)?
-            .get(0)?
-            .get("identifier")?
-            .get("value")?
-            .as_str()
-            .map(str::to_owned)
+        h.get(k)?.get(0)?.get("identifier")?.get("value")?.as_str().map(str::to_owned)
     };
     Some((id("sender")?, id("receiver")?))
 }
@@ -199,10 +188,7 @@ impl EncryptSink {
 
     fn put_cms(&mut self, mut data: &[u8]) -> Result<(), CliError> {
         let Some(zip) = self.parcel.as_mut() else {
-            return self
-                .file
-                .write_all(data)
-                .map_err(|e| CliError::io(&self.path, e));
+            return self.file.write_all(data).map_err(|e| CliError::io(&self.path, e));
         };
         loop {
             if data.is_empty() && zip.pending_len() == 0 {
@@ -285,11 +271,7 @@ impl EncryptPipe {
             }
             sink.finish()
         });
-        EncryptPipe {
-            tx: Some(tx),
-            free,
-            worker: Some(worker),
-        }
+        EncryptPipe { tx: Some(tx), free, worker: Some(worker) }
     }
 
     fn put(&mut self, data: &[u8]) -> Result<(), CliError> {
@@ -311,12 +293,10 @@ impl EncryptPipe {
     fn finish(&mut self) -> Result<(), CliError> {
         self.tx = None;
         match self.worker.take() {
-            Some(w) => w.join().unwrap_or(Err(CliError::Usage(
-                "the encryption thread panicked".into(),
-            ))),
-            None => Err(CliError::Usage(
-                "the encryption thread has already stopped".into(),
-            )),
+            Some(w) => {
+                w.join().unwrap_or(Err(CliError::Usage("the encryption thread panicked".into())))
+            }
+            None => Err(CliError::Usage("the encryption thread has already stopped".into())),
         }
     }
 }
@@ -344,19 +324,16 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
     let now = now();
     let identity = keystore::load_identity(&args.keystore, &args.password, args.alias.as_deref())?;
     if let Some(c) = identity.certificate() {
-        c.check_usable(now, KeyUse::Signing)
-            .map_err(|e| CliError::Keystore {
-                path: args.keystore.display().to_string(),
-                detail: e.to_string(),
-            })?;
-    }
-    let receiver = keystore::load_certificate(&args.to_cert)?;
-    receiver
-        .check_usable(now, KeyUse::KeyTransport)
-        .map_err(|e| CliError::Receiver {
-            path: args.to_cert.display().to_string(),
+        c.check_usable(now, KeyUse::Signing).map_err(|e| CliError::Keystore {
+            path: args.keystore.display().to_string(),
             detail: e.to_string(),
         })?;
+    }
+    let receiver = keystore::load_certificate(&args.to_cert)?;
+    receiver.check_usable(now, KeyUse::KeyTransport).map_err(|e| CliError::Receiver {
+        path: args.to_cert.display().to_string(),
+        detail: e.to_string(),
+    })?;
     let sbd_bytes = std::fs::read(&args.sbd).map_err(|e| CliError::io(&args.sbd, e))?;
     let sbd: Value = serde_json::from_slice(&sbd_bytes).map_err(|e| CliError::Sbd {
         path: args.sbd.display().to_string(),
@@ -373,10 +350,7 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
         .iter()
         .map(|p| Ok((file_name(p)?, p.clone())))
         .collect::<Result<_, CliError>>()?;
-    let primary = args
-        .primary
-        .clone()
-        .or_else(|| files.first().map(|f| f.0.clone()));
+    let primary = args.primary.clone().or_else(|| files.first().map(|f| f.0.clone()));
     if let Some(p) = &primary {
         let pos = files
             .iter()
@@ -388,10 +362,9 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
     let manifest = EformidlingManifest {
         receiver: receiver_id,
         sender,
-        primary: primary.as_ref().map(|p| PrimaryDocument {
-            href: p.clone(),
-            mime: mime::for_name(p).into(),
-        }),
+        primary: primary
+            .as_ref()
+            .map(|p| PrimaryDocument { href: p.clone(), mime: mime::for_name(p).into() }),
     }
     .to_xml();
 
@@ -485,9 +458,7 @@ impl ExtractSink<'_> {
             self.plain = plain;
             r?;
             if p.consumed == 0 && p.written == 0 {
-                return Err(CliError::Stuck {
-                    stage: "CMS decryption",
-                });
+                return Err(CliError::Stuck { stage: "CMS decryption" });
             }
             data = data.get(p.consumed..).unwrap_or_default();
         }
@@ -530,9 +501,7 @@ impl ExtractSink<'_> {
                 None => {}
             }
             if step.consumed == 0 && step.written == 0 && !had_event && !data.is_empty() {
-                return Err(CliError::Stuck {
-                    stage: "ASiC-E reading",
-                });
+                return Err(CliError::Stuck { stage: "ASiC-E reading" });
             }
             data = data.get(step.consumed..).unwrap_or_default();
             if data.is_empty() && !had_event && step.written == 0 {
@@ -565,9 +534,7 @@ pub fn run_unpackage(args: UnpackageArgs) -> Result<(), CliError> {
             path: args.keystore.display().to_string(),
             detail: e.to_string(),
         })?;
-    let unwrap = RsaKeyUnwrap {
-        key: identity.key.unwrapper(),
-    };
+    let unwrap = RsaKeyUnwrap { key: identity.key.unwrapper() };
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::io(&args.out, e))?;
     let mut input = File::open(&args.input).map_err(|e| CliError::io(&args.input, e))?;
     let total = input.metadata().map(|m| m.len()).unwrap_or(0);
@@ -614,10 +581,7 @@ pub fn run_unpackage(args: UnpackageArgs) -> Result<(), CliError> {
             "files": [],
             "sbd": sbd,
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         return Ok(());
     };
     if let Some(path) = &args.from_cert {
@@ -657,20 +621,13 @@ pub fn run_unpackage(args: UnpackageArgs) -> Result<(), CliError> {
         })).collect::<Vec<_>>(),
         "sbd": sbd,
     });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     Ok(())
 }
 
 /// Kind of input, the SBD of a parcel, and the verified ASiC-E (none for a parcel
 /// without asic.zip).
-type Unpacked = (
-    &'static str,
-    Value,
-    Option<efm_core::package::asic::VerifiedAsic>,
-);
+type Unpacked = (&'static str, Value, Option<efm_core::package::asic::VerifiedAsic>);
 
 fn unpack_into(
     input: &mut File,
@@ -699,9 +656,7 @@ fn unpack_into(
         match parcel.as_mut() {
             None => sink.put_cms(data)?,
             Some(zip) => loop {
-                let step = zip
-                    .read(data, &mut parcel_buf)
-                    .map_err(CliError::ParcelRead)?;
+                let step = zip.read(data, &mut parcel_buf).map_err(CliError::ParcelRead)?;
                 let out = parcel_buf.get(..step.written).unwrap_or_default();
                 match route {
                     1 => {
@@ -732,9 +687,7 @@ fn unpack_into(
                     && step.event.is_none()
                     && !data.is_empty()
                 {
-                    return Err(CliError::Stuck {
-                        stage: "sbd.zip reading",
-                    });
+                    return Err(CliError::Stuck { stage: "sbd.zip reading" });
                 }
                 data = data.get(step.consumed..).unwrap_or_default();
                 if data.is_empty() && step.event.is_none() && step.written == 0 {
@@ -754,9 +707,5 @@ fn unpack_into(
         }
     }
     let verified = sink.finish()?;
-    Ok((
-        if is_parcel { "dpo-parcel" } else { "cms" },
-        sbd,
-        Some(verified),
-    ))
+    Ok((if is_parcel { "dpo-parcel" } else { "cms" }, sbd, Some(verified)))
 }

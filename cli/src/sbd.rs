@@ -66,10 +66,7 @@ fn validate(file: &PathBuf, to: Output) -> ExitCode {
             (text, ExitCode::from(1))
         }
     };
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
         // A closed pipe (`| head`) is the reader's choice, not our failure.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("efm: writing the result: {e}");
@@ -82,14 +79,9 @@ fn validate(file: &PathBuf, to: Output) -> ExitCode {
 fn read_input(file: &PathBuf) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let read = if file.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_SBD_BYTES + 1)
-            .read_to_end(&mut bytes)?
+        std::io::stdin().lock().take(MAX_SBD_BYTES + 1).read_to_end(&mut bytes)?
     } else {
-        std::fs::File::open(file)?
-            .take(MAX_SBD_BYTES + 1)
-            .read_to_end(&mut bytes)?
+        std::fs::File::open(file)?.take(MAX_SBD_BYTES + 1).read_to_end(&mut bytes)?
     };
     if read as u64 > MAX_SBD_BYTES {
         return Err(std::io::Error::other(format!(

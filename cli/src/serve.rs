@@ -97,28 +97,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
 fn options(c: &Config) -> Result<ServeOptions, String> {
     if c.tls.is_some() {
         // Refuse rather than serve plain HTTP to a deployment that asked for TLS.
-        return Err(
-            "TLS (tls.cert / EFM_TLS_CERT) is not served by this version of efm yet: \
+        return Err("TLS (tls.cert / EFM_TLS_CERT) is not served by this version of efm yet: \
                     terminate TLS in front of it, or unset the TLS settings"
-                .into(),
-        );
+            .into());
     }
     let auth = match &c.api_auth {
         ConfiguredAuth::Off => ApiAuth::Open,
-        ConfiguredAuth::Basic { user, password } => ApiAuth::Basic {
-            user: user.clone(),
-            password: password.expose().to_owned(),
-        },
+        ConfiguredAuth::Basic { user, password } => {
+            ApiAuth::Basic { user: user.clone(), password: password.expose().to_owned() }
+        }
         ConfiguredAuth::GeneratePassword { user } => {
             let password = generated_password()
                 .ok_or("the operating system gave no randomness for a password")?;
             eprintln!(
                 "efm serve: no API password set; generated one for this run (user {user}): {password}"
             );
-            ApiAuth::Basic {
-                user: user.clone(),
-                password,
-            }
+            ApiAuth::Basic { user: user.clone(), password }
         }
     };
     // Open the keystore now: a wrong path or password is a start-up error, not a
@@ -132,18 +126,12 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
                 k.alias.as_deref(),
             )
             .map_err(|e| e.to_string())?;
-            let cert = identity
-                .certificate()
-                .ok_or("the keystore's key has no certificate")?;
+            let cert = identity.certificate().ok_or("the keystore's key has no certificate")?;
             Some(cert.not_after().map_err(|e| e.to_string())?)
         }
     };
-    let enabled = c
-        .services
-        .enabled()
-        .iter()
-        .map(|s| ServiceIdentifier::from_name(s.name()))
-        .collect();
+    let enabled =
+        c.services.enabled().iter().map(|s| ServiceIdentifier::from_name(s.name())).collect();
     Ok(ServeOptions {
         listen: c.listen.to_string(),
         data_dir: c.data_dir.clone(),
@@ -176,13 +164,11 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 fn on_signal(serving: std::sync::Arc<efm_blocking::serve::Serving>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                serving.request_shutdown();
-            }
-        })?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if signals.forever().next().is_some() {
+            serving.request_shutdown();
+        }
+    })?;
     Ok(())
 }
 

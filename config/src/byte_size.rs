@@ -15,13 +15,8 @@ pub struct ByteSize(u64);
 
 const SHAPE: &str = "a size like 250MB (units B, KB, MB, GB, TB)";
 
-const UNITS: [(&str, u64); 5] = [
-    ("TB", 1 << 40),
-    ("GB", 1 << 30),
-    ("MB", 1 << 20),
-    ("KB", 1 << 10),
-    ("B", 1),
-];
+const UNITS: [(&str, u64); 5] =
+    [("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)];
 
 impl ByteSize {
     pub fn from_bytes(bytes: u64) -> Result<Self, Expected> {
@@ -58,20 +53,13 @@ impl FromStr for ByteSize {
         let factor = if unit.is_empty() {
             1
         } else {
-            match UNITS
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(unit))
-            {
+            match UNITS.iter().find(|(name, _)| name.eq_ignore_ascii_case(unit)) {
                 Some((_, factor)) => *factor,
                 None => return Err(Expected::because(SHAPE, format!("unknown unit {unit}"))),
             }
         };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| Expected::because(SHAPE, "too large"))?;
-        let bytes = n
-            .checked_mul(factor)
-            .ok_or_else(|| Expected::because(SHAPE, "too large"))?;
+        let n: u64 = digits.parse().map_err(|_| Expected::because(SHAPE, "too large"))?;
+        let bytes = n.checked_mul(factor).ok_or_else(|| Expected::because(SHAPE, "too large"))?;
         ByteSize::from_bytes(bytes)
     }
 }
@@ -103,15 +91,7 @@ mod tests {
 
     #[test]
     fn bad_sizes_say_why() {
-        for bad in [
-            "",
-            "MB",
-            "12XB",
-            "0",
-            "-1MB",
-            "99999999999999999999",
-            "99999999TB",
-        ] {
+        for bad in ["", "MB", "12XB", "0", "-1MB", "99999999999999999999", "99999999TB"] {
             assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
         }
     }

@@ -53,19 +53,12 @@ const DEFAULT_SMTP_PORT: u16 = 587;
 
 impl Draft {
     pub fn set<T>(value: T, origin: &Origin, key: &str) -> Option<Set<T>> {
-        Some(Set {
-            value,
-            origin: origin.clone(),
-            key: key.to_owned(),
-        })
+        Some(Set { value, origin: origin.clone(), key: key.to_owned() })
     }
 
     pub fn finish(self, errors: &mut Vec<Problem>) -> Config {
         let mut config = self.config;
-        let mut missing = Missing {
-            errors,
-            failed: &self.failed,
-        };
+        let mut missing = Missing { errors, failed: &self.failed };
 
         config.keystore = missing
             .both(
@@ -83,11 +76,7 @@ impl Draft {
             && self.keystore_path.is_none()
             && self.keystore_password.is_none()
         {
-            missing.report(
-                alias,
-                "keystore.path",
-                "a keystore needs its path and its password",
-            );
+            missing.report(alias, "keystore.path", "a keystore needs its path and its password");
         }
 
         config.tls = missing
@@ -103,15 +92,10 @@ impl Draft {
         config.api_auth = if !auth_on {
             ApiAuth::Off
         } else {
-            let user = self
-                .api_user
-                .map(|s| s.value)
-                .unwrap_or_else(|| DEFAULT_API_USER.to_owned());
+            let user =
+                self.api_user.map(|s| s.value).unwrap_or_else(|| DEFAULT_API_USER.to_owned());
             match self.api_password {
-                Some(p) => ApiAuth::Basic {
-                    user,
-                    password: p.value,
-                },
+                Some(p) => ApiAuth::Basic { user, password: p.value },
                 None => ApiAuth::GeneratePassword { user },
             }
         };

@@ -39,10 +39,8 @@ pub fn apply(
     errors: &mut Vec<Problem>,
     warnings: &mut Vec<Warning>,
 ) {
-    let mut vars: Vec<(String, String)> = env
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("EFM_"))
-        .collect();
+    let mut vars: Vec<(String, String)> =
+        env.into_iter().filter(|(k, _)| k.starts_with("EFM_")).collect();
     vars.sort();
     let origin = Origin::Env;
     for (var, value) in vars {

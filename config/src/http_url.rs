@@ -30,10 +30,7 @@ impl HttpUrl {
 
     /// For the embedded defaults, which the tests parse too.
     pub(crate) fn known(text: &'static str) -> Self {
-        HttpUrl {
-            text: text.to_owned(),
-            https: text.starts_with("https:"),
-        }
+        HttpUrl { text: text.to_owned(), https: text.starts_with("https:") }
     }
 }
 
@@ -44,9 +41,8 @@ impl FromStr for HttpUrl {
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Expected::because(SHAPE, "contains whitespace"));
         }
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| Expected::because(SHAPE, "no scheme"))?;
+        let (scheme, rest) =
+            s.split_once("://").ok_or_else(|| Expected::because(SHAPE, "no scheme"))?;
         let https = match scheme.to_ascii_lowercase().as_str() {
             "https" => true,
             "http" => false,
@@ -65,18 +61,14 @@ impl FromStr for HttpUrl {
                 _ => return Err(Expected::because(SHAPE, format!("bad port {port}"))),
             }
         }
-        Ok(HttpUrl {
-            text: s.to_owned(),
-            https,
-        })
+        Ok(HttpUrl { text: s.to_owned(), https })
     }
 }
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), Expected> {
     if let Some(bracketed) = authority.strip_prefix('[') {
-        let (v6, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| Expected::because(SHAPE, "unclosed ["))?;
+        let (v6, after) =
+            bracketed.split_once(']').ok_or_else(|| Expected::because(SHAPE, "unclosed ["))?;
         if v6.parse::<Ipv6Addr>().is_err() {
             return Err(Expected::because(SHAPE, format!("bad IPv6 address {v6}")));
         }
@@ -102,10 +94,7 @@ fn check_host(host: &str) -> Result<(), Expected> {
         return Ok(());
     }
     let ok = host.split('.').all(|label| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     if !ok {
         return Err(Expected::because(SHAPE, format!("bad host {host}")));

@@ -16,13 +16,8 @@ pub struct Interval(u64);
 
 const SHAPE: &str = "a duration like 30s (units ms, s, m, h, d)";
 
-const UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
+const UNITS: [(&str, u64); 5] =
+    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
 
 /// Longer than any setting needs (about 31 years); keeps `Duration` and `u64` sums safe.
 const MAX_MILLIS: u64 = 1_000_000_000_000;
@@ -72,12 +67,8 @@ impl FromStr for Interval {
         let Some((_, factor)) = UNITS.iter().find(|(name, _)| *name == unit) else {
             return Err(Expected::because(SHAPE, format!("unknown unit {unit}")));
         };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| Expected::because(SHAPE, "too long"))?;
-        let ms = n
-            .checked_mul(*factor)
-            .ok_or_else(|| Expected::because(SHAPE, "too long"))?;
+        let n: u64 = digits.parse().map_err(|_| Expected::because(SHAPE, "too long"))?;
+        let ms = n.checked_mul(*factor).ok_or_else(|| Expected::because(SHAPE, "too long"))?;
         Interval::from_millis(ms)
     }
 }
@@ -109,16 +100,7 @@ mod tests {
 
     #[test]
     fn bad_durations() {
-        for bad in [
-            "",
-            "s",
-            "30",
-            "0s",
-            "5 minutes",
-            "-5s",
-            "99999999999999999999d",
-            "400000d",
-        ] {
+        for bad in ["", "s", "30", "0s", "5 minutes", "-5s", "99999999999999999999d", "400000d"] {
             assert!(bad.parse::<Interval>().is_err(), "{bad}");
         }
     }

@@ -32,12 +32,7 @@ const TABLES: [(&str, &[&str]); 7] = [
     ),
     (
         "status_polling",
-        &[
-            "interval",
-            "page_size",
-            "backoff_threshold_days",
-            "backoff_max_interval",
-        ],
+        &["interval", "page_size", "backoff_threshold_days", "backoff_max_interval"],
     ),
     ("webhooks", &["connect_timeout", "read_timeout"]),
     (
@@ -55,20 +50,11 @@ const TABLES: [(&str, &[&str]); 7] = [
     ),
 ];
 
-const SERVICE_KEYS: [&str; 4] = [
-    "enabled",
-    "ttl_hours",
-    "upload_size_limit",
-    "polling_interval",
-];
+const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// The names of every table.
 pub fn tables() -> Vec<&'static str> {
-    TABLES
-        .iter()
-        .map(|(t, _)| *t)
-        .chain(Service::ALL.iter().map(|s| s.table()))
-        .collect()
+    TABLES.iter().map(|(t, _)| *t).chain(Service::ALL.iter().map(|s| s.table())).collect()
 }
 
 /// Every key, dotted: `listen`, `keystore.path`, `dpo.enabled`, ...
@@ -204,10 +190,7 @@ fn apply_service(
     shown_key: &str,
 ) -> Result<(), KeyError> {
     let (table, name) = key.split_once('.').ok_or(KeyError::Unknown)?;
-    let svc = Service::ALL
-        .into_iter()
-        .find(|s| s.table() == table)
-        .ok_or(KeyError::Unknown)?;
+    let svc = Service::ALL.into_iter().find(|s| s.table() == table).ok_or(KeyError::Unknown)?;
     let settings = draft.config.services.get_mut(svc);
     match name {
         "enabled" => {
@@ -237,12 +220,9 @@ pub fn apply_enable(
     for svc in Service::ALL {
         let enabled = on.contains(svc);
         draft.config.services.get_mut(svc).enabled = enabled;
-        draft
-            .origins
-            .record(&format!("{}.enabled", svc.table()), origin, shown_key);
-        draft.enabled_by[svc.index()] = enabled
-            .then(|| Draft::set(true, origin, shown_key))
-            .flatten();
+        draft.origins.record(&format!("{}.enabled", svc.table()), origin, shown_key);
+        draft.enabled_by[svc.index()] =
+            enabled.then(|| Draft::set(true, origin, shown_key)).flatten();
     }
     Ok(())
 }
@@ -272,10 +252,7 @@ fn secret(raw: &Raw) -> Result<Secret, Expected> {
 fn user_name(raw: &Raw) -> Result<String, Expected> {
     let user = raw.non_empty()?;
     if user.contains(':') {
-        return Err(Expected::because(
-            "a user name",
-            "no colon allowed in HTTP Basic",
-        ));
+        return Err(Expected::because("a user name", "no colon allowed in HTTP Basic"));
     }
     Ok(user)
 }
@@ -328,13 +305,7 @@ mod tests {
         }
         let mut draft = Draft::default();
         assert!(matches!(
-            apply(
-                &mut draft,
-                "dpv.polling_interval",
-                &Raw::Text("1s".into()),
-                &origin,
-                "k"
-            ),
+            apply(&mut draft, "dpv.polling_interval", &Raw::Text("1s".into()), &origin, "k"),
             Err(KeyError::Unknown)
         ));
     }

@@ -88,14 +88,7 @@ pub struct Loaded {
 /// Builds the configuration: defaults, then properties, then TOML, then environment.
 pub fn load(sources: &Sources) -> Result<Loaded, Problems> {
     let (loaded, errors) = assemble(sources);
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(Problems {
-            errors,
-            warnings: loaded.warnings,
-        })
-    }
+    if errors.is_empty() { Ok(loaded) } else { Err(Problems { errors, warnings: loaded.warnings }) }
 }
 
 /// The configuration as far as it could be built, and every error found on the way.
@@ -104,38 +97,17 @@ fn assemble(sources: &Sources) -> (Loaded, Vec<Problem>) {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     if let Some(p) = &sources.properties {
-        let lookup = |name: &str| {
-            sources
-                .env
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        properties::apply(
-            &mut draft,
-            &p.path,
-            &p.text,
-            &lookup,
-            &mut errors,
-            &mut warnings,
-        );
+        let lookup =
+            |name: &str| sources.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        properties::apply(&mut draft, &p.path, &p.text, &lookup, &mut errors, &mut warnings);
     }
     if let Some(t) = &sources.toml {
         toml_file::apply(&mut draft, &t.path, &t.text, &mut errors);
     }
-    env::apply(
-        &mut draft,
-        sources.env.iter().cloned(),
-        &mut errors,
-        &mut warnings,
-    );
+    env::apply(&mut draft, sources.env.iter().cloned(), &mut errors, &mut warnings);
     let origins = std::mem::take(&mut draft.origins);
     let config = draft.finish(&mut errors);
-    let loaded = Loaded {
-        config,
-        warnings,
-        origins,
-    };
+    let loaded = Loaded { config, warnings, origins };
     (loaded, errors)
 }
 
@@ -154,28 +126,15 @@ pub fn load_files(
         match std::fs::read_to_string(path) {
             Ok(text) => Some(SourceText { path: shown, text }),
             Err(e) => {
-                errors.push(Problem::Unreadable {
-                    path: shown,
-                    reason: e.to_string(),
-                });
+                errors.push(Problem::Unreadable { path: shown, reason: e.to_string() });
                 None
             }
         }
     };
-    let sources = Sources {
-        toml: read(toml),
-        properties: read(properties),
-        env: env.into_iter().collect(),
-    };
+    let sources =
+        Sources { toml: read(toml), properties: read(properties), env: env.into_iter().collect() };
     let (loaded, mut found) = assemble(&sources);
     errors.append(&mut found);
     files::check(&loaded.config, &loaded.origins, &mut errors);
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(Problems {
-            errors,
-            warnings: loaded.warnings,
-        })
-    }
+    if errors.is_empty() { Ok(loaded) } else { Err(Problems { errors, warnings: loaded.warnings }) }
 }

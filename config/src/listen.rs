@@ -10,16 +10,12 @@ const SHAPE: &str = "an address like 127.0.0.1:9093";
 /// resolving names is IO, and the only name worth accepting here is loopback).
 pub fn parse_listen(s: &str) -> Result<SocketAddr, Expected> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (v6, after) = rest
-            .split_once(']')
-            .ok_or_else(|| Expected::because(SHAPE, "unclosed ["))?;
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| Expected::because(SHAPE, "no port"))?;
+        let (v6, after) =
+            rest.split_once(']').ok_or_else(|| Expected::because(SHAPE, "unclosed ["))?;
+        let port = after.strip_prefix(':').ok_or_else(|| Expected::because(SHAPE, "no port"))?;
         (v6, port)
     } else {
-        s.rsplit_once(':')
-            .ok_or_else(|| Expected::because(SHAPE, "no port"))?
+        s.rsplit_once(':').ok_or_else(|| Expected::because(SHAPE, "no port"))?
     };
     let port = parse_port(port).map_err(|why| Expected::because(SHAPE, why))?;
     let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
@@ -45,32 +41,15 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(
-            parse_listen("127.0.0.1:9093").unwrap().to_string(),
-            "127.0.0.1:9093"
-        );
-        assert_eq!(
-            parse_listen("localhost:80").unwrap().to_string(),
-            "127.0.0.1:80"
-        );
-        assert_eq!(
-            parse_listen("[::1]:9093").unwrap().to_string(),
-            "[::1]:9093"
-        );
+        assert_eq!(parse_listen("127.0.0.1:9093").unwrap().to_string(), "127.0.0.1:9093");
+        assert_eq!(parse_listen("localhost:80").unwrap().to_string(), "127.0.0.1:80");
+        assert_eq!(parse_listen("[::1]:9093").unwrap().to_string(), "[::1]:9093");
         assert_eq!(parse_listen("0.0.0.0:0").unwrap().port(), 0);
         assert_eq!(
             parse_listen("localhost:99999").unwrap_err().0,
             "an address like 127.0.0.1:9093 (port out of range)"
         );
-        for bad in [
-            "",
-            "9093",
-            "host:9093",
-            "[::1]",
-            "[::1]9093",
-            "1.2.3.4:",
-            "1.2.3.4:-1",
-        ] {
+        for bad in ["", "9093", "host:9093", "[::1]", "[::1]9093", "1.2.3.4:", "1.2.3.4:-1"] {
             assert!(parse_listen(bad).is_err(), "{bad}");
         }
     }

@@ -173,9 +173,7 @@ impl Default for Config {
             org: None,
             keystore: None,
             registry_url: HttpUrl::known(DEFAULT_REGISTRY_URL),
-            api_auth: ApiAuth::GeneratePassword {
-                user: DEFAULT_API_USER.to_owned(),
-            },
+            api_auth: ApiAuth::GeneratePassword { user: DEFAULT_API_USER.to_owned() },
             tls: None,
             services: Services::default(),
             messages: Messages {
@@ -234,10 +232,7 @@ impl Services {
     }
 
     pub fn enabled(&self) -> ServiceSet {
-        let on: Vec<Service> = Service::ALL
-            .into_iter()
-            .filter(|s| self.get(*s).enabled)
-            .collect();
+        let on: Vec<Service> = Service::ALL.into_iter().filter(|s| self.get(*s).enabled).collect();
         ServiceSet::of(&on)
     }
 }
@@ -245,9 +240,6 @@ impl Services {
 impl Config {
     /// The time to live for a message sent with `service`: its own setting, else the default.
     pub fn ttl_hours(&self, service: Service) -> Hours {
-        self.services
-            .get(service)
-            .ttl_hours
-            .unwrap_or(self.messages.default_ttl_hours)
+        self.services.get(service).ttl_hours.unwrap_or(self.messages.default_ttl_hours)
     }
 }

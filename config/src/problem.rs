@@ -15,10 +15,7 @@ pub enum Origin {
 
 impl Origin {
     pub(crate) fn file(path: &str, line: usize) -> Self {
-        Origin::File {
-            path: path.to_owned(),
-            line,
-        }
+        Origin::File { path: path.to_owned(), line }
     }
 }
 
@@ -45,19 +42,10 @@ pub enum Problem {
         expected: Expected,
     },
     #[error("{origin}: unknown key {key}{}", did_you_mean(.suggestion))]
-    UnknownKey {
-        origin: Origin,
-        key: String,
-        suggestion: Option<String>,
-    },
+    UnknownKey { origin: Origin, key: String, suggestion: Option<String> },
     /// A setting that is only usable with another one, which is missing.
     #[error("{origin}: {key} is set but {missing} is not ({hint})")]
-    Incomplete {
-        origin: Origin,
-        key: String,
-        missing: String,
-        hint: &'static str,
-    },
+    Incomplete { origin: Origin, key: String, missing: String, hint: &'static str },
     /// The file is not valid TOML (or, for properties, has a broken escape).
     #[error("{origin}: {message}")]
     Syntax { origin: Origin, message: String },
@@ -73,17 +61,10 @@ pub enum Warning {
     UnsupportedKeys { path: String, keys: Vec<String> },
     /// An `EFM_*` variable efm does not read (a typo, or a setting only the file has).
     #[error("environment: unknown variable {var}{}", did_you_mean(.suggestion))]
-    UnknownEnv {
-        var: String,
-        suggestion: Option<String>,
-    },
+    UnknownEnv { var: String, suggestion: Option<String> },
     /// A setting read in a way its writer may not expect.
     #[error("{origin}: {key}: {note}")]
-    Note {
-        origin: Origin,
-        key: String,
-        note: &'static str,
-    },
+    Note { origin: Origin, key: String, note: &'static str },
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

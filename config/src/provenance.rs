@@ -36,10 +36,7 @@ impl Origins {
     pub(crate) fn record(&mut self, key: &str, origin: &Origin, shown_key: &str) {
         self.0.insert(
             key.to_owned(),
-            Provenance {
-                origin: origin.clone(),
-                key: shown_key.to_owned(),
-            },
+            Provenance { origin: origin.clone(), key: shown_key.to_owned() },
         );
     }
 }

@@ -109,10 +109,7 @@ impl Raw {
             Raw::Text(s) => s.trim().parse().map_err(|_| Expected::new(shape.clone()))?,
             _ => return Err(Expected::new(shape)),
         };
-        u32::try_from(n)
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or(Expected::new(shape))
+        u32::try_from(n).ok().filter(|n| (min..=max).contains(n)).ok_or(Expected::new(shape))
     }
 
     /// A whole number in `1..=max`.
@@ -151,9 +148,7 @@ impl Raw {
                 }
                 Ok(ServiceSet::of(&found))
             }
-            _ => Err(Expected::new(format!(
-                "{LIST_SHAPE}, like [\"DPO\", \"DPE\"]"
-            ))),
+            _ => Err(Expected::new(format!("{LIST_SHAPE}, like [\"DPO\", \"DPE\"]"))),
         }
     }
 }

@@ -10,11 +10,7 @@ use crate::service::{Service, ServiceSet};
 /// (once the masked passwords are filled in). With `origins`, a setting that is not
 /// the default says where it came from in a trailing comment.
 pub fn render(config: &Config, origins: Option<&Origins>) -> String {
-    let mut w = Writer {
-        out: String::new(),
-        table: "",
-        origins,
-    };
+    let mut w = Writer { out: String::new(), table: "", origins };
     w.value("listen", quote(&config.listen.to_string()));
     w.value("data_dir", quote(&config.data_dir.display().to_string()));
     match &config.org {
@@ -63,10 +59,7 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
     w.table("messages");
     w.value("ttl_hours", m.default_ttl_hours.get().to_string());
     w.value("lock_timeout", quote(&m.lock_timeout.to_string()));
-    w.value(
-        "ttl_check_interval",
-        quote(&m.ttl_check_interval.to_string()),
-    );
+    w.value("ttl_check_interval", quote(&m.ttl_check_interval.to_string()));
     w.value("status_services", list(m.status_services));
     w.value("status_queue_includes", list(m.status_queue_includes));
 
@@ -74,24 +67,12 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
     w.table("status_polling");
     w.value("interval", quote(&p.interval.to_string()));
     w.value("page_size", p.page_size.to_string());
-    w.value(
-        "backoff_threshold_days",
-        p.backoff_threshold_days.to_string(),
-    );
-    w.value(
-        "backoff_max_interval",
-        quote(&p.backoff_max_interval.to_string()),
-    );
+    w.value("backoff_threshold_days", p.backoff_threshold_days.to_string());
+    w.value("backoff_max_interval", quote(&p.backoff_max_interval.to_string()));
 
     w.table("webhooks");
-    w.value(
-        "connect_timeout",
-        quote(&config.webhooks.connect_timeout.to_string()),
-    );
-    w.value(
-        "read_timeout",
-        quote(&config.webhooks.read_timeout.to_string()),
-    );
+    w.value("connect_timeout", quote(&config.webhooks.connect_timeout.to_string()));
+    w.value("read_timeout", quote(&config.webhooks.read_timeout.to_string()));
 
     w.table("mail");
     match &config.mail {

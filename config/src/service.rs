@@ -23,14 +23,8 @@ pub enum Service {
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
-        Service::Dpo,
-        Service::Dpv,
-        Service::Dpf,
-        Service::Dpe,
-        Service::Dpi,
-        Service::Dph,
-    ];
+    pub const ALL: [Service; 6] =
+        [Service::Dpo, Service::Dpv, Service::Dpf, Service::Dpe, Service::Dpi, Service::Dph];
 
     /// The name the reference and the API use: `DPO`.
     pub fn name(self) -> &'static str {
@@ -145,15 +139,9 @@ impl FromStr for MessageChannel {
     fn from_str(s: &str) -> Result<Self, Expected> {
         const SHAPE: &str = "1 to 25 characters from A-Z, a-z, 0-9, - and _";
         if s.is_empty() || s.len() > 25 {
-            return Err(Expected::because(
-                SHAPE,
-                format!("{} characters", s.chars().count()),
-            ));
+            return Err(Expected::because(SHAPE, format!("{} characters", s.chars().count())));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(Expected::because(SHAPE, "other characters"));
         }
         Ok(MessageChannel(s.to_owned()))

@@ -6,12 +6,7 @@ pub fn closest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Optio
     let limit = (key.chars().count() / 4).max(2);
     known
         .into_iter()
-        .map(|k| {
-            (
-                edit_distance(&key.to_ascii_lowercase(), &k.to_ascii_lowercase()),
-                k,
-            )
-        })
+        .map(|k| (edit_distance(&key.to_ascii_lowercase(), &k.to_ascii_lowercase()), k))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.to_owned())
@@ -26,13 +21,9 @@ pub fn closest_key(key: &str, known: &[String], tables: &[&str]) -> Option<Strin
         return closest(key, known.iter().map(String::as_str));
     };
     let prefix = format!("{table}.");
-    let names: Vec<&str> = known
-        .iter()
-        .filter_map(|k| k.strip_prefix(&prefix))
-        .collect();
-    let by_prefix = names
-        .iter()
-        .find(|n| name.len() >= 3 && n.starts_with(&name.to_ascii_lowercase()));
+    let names: Vec<&str> = known.iter().filter_map(|k| k.strip_prefix(&prefix)).collect();
+    let by_prefix =
+        names.iter().find(|n| name.len() >= 3 && n.starts_with(&name.to_ascii_lowercase()));
     by_prefix
         .map(|n| n.to_string())
         .or_else(|| closest(name, names.iter().copied()))
@@ -71,32 +62,19 @@ mod tests {
     fn suggestions() {
         let known = ["listen", "data_dir", "keystore.password"];
         assert_eq!(closest("lisen", known).as_deref(), Some("listen"));
-        assert_eq!(
-            closest("keystore.pasword", known).as_deref(),
-            Some("keystore.password")
-        );
+        assert_eq!(closest("keystore.pasword", known).as_deref(), Some("keystore.password"));
         assert_eq!(closest("Data_Dir", known).as_deref(), Some("data_dir"));
         assert_eq!(closest("frobnicate", known), None);
     }
 
     #[test]
     fn key_suggestions_stay_in_their_table() {
-        let known: Vec<String> = ["dpo.ttl_hours", "dpi.polling_interval", "listen"]
-            .map(String::from)
-            .to_vec();
+        let known: Vec<String> =
+            ["dpo.ttl_hours", "dpi.polling_interval", "listen"].map(String::from).to_vec();
         let tables = ["dpo", "dpi", "dpv"];
-        assert_eq!(
-            closest_key("dpo.ttl", &known, &tables).as_deref(),
-            Some("dpo.ttl_hours")
-        );
+        assert_eq!(closest_key("dpo.ttl", &known, &tables).as_deref(), Some("dpo.ttl_hours"));
         assert_eq!(closest_key("dpv.polling_interval", &known, &tables), None);
-        assert_eq!(
-            closest_key("listn", &known, &tables).as_deref(),
-            Some("listen")
-        );
-        assert_eq!(
-            closest_key("dpx.ttl_hours", &known, &tables).as_deref(),
-            Some("dpo.ttl_hours")
-        );
+        assert_eq!(closest_key("listn", &known, &tables).as_deref(), Some("listen"));
+        assert_eq!(closest_key("dpx.ttl_hours", &known, &tables).as_deref(), Some("dpo.ttl_hours"));
     }
 }

@@ -37,13 +37,8 @@ fn apply_in_order(draft: &mut Draft, path: &str, text: &str, errors: &mut Vec<Pr
             return;
         }
     };
-    let file = File {
-        path,
-        lines: &lines,
-        text,
-        known: keys::known_keys(),
-        tables: keys::tables(),
-    };
+    let file =
+        File { path, lines: &lines, text, known: keys::known_keys(), tables: keys::tables() };
     for (key, value) in doc.get_ref() {
         let name = key.get_ref().as_ref();
         let origin = Origin::file(path, lines.line(key.span().start));
@@ -73,11 +68,8 @@ impl File<'_> {
     ) {
         if !self.tables.contains(&name) {
             // One error for an unknown table, not one per key inside it.
-            let candidates = self
-                .tables
-                .iter()
-                .copied()
-                .chain(self.known.iter().map(String::as_str));
+            let candidates =
+                self.tables.iter().copied().chain(self.known.iter().map(String::as_str));
             errors.push(Problem::UnknownKey {
                 origin: origin.clone(),
                 key: name.to_owned(),
@@ -89,14 +81,7 @@ impl File<'_> {
             let dotted = format!("{name}.{}", key.get_ref());
             let origin = Origin::file(self.path, self.lines.line(key.span().start));
             // A table where a value belongs is reported like any other wrong type.
-            self.leaf(
-                draft,
-                &dotted,
-                value.get_ref(),
-                value.span(),
-                &origin,
-                errors,
-            );
+            self.leaf(draft, &dotted, value.get_ref(), value.span(), &origin, errors);
         }
     }
 
@@ -141,26 +126,14 @@ fn raw(value: &DeValue<'_>, source: &str) -> Raw {
         DeValue::String(s) => Raw::Str(s.to_string()),
         DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
             Ok(n) => Raw::Int(n),
-            Err(_) => Raw::Other {
-                kind: "an integer too large",
-                shown: source.to_owned(),
-            },
+            Err(_) => Raw::Other { kind: "an integer too large", shown: source.to_owned() },
         },
         DeValue::Boolean(b) => Raw::Bool(*b),
         DeValue::Array(items) => Raw::List(items.iter().map(|v| raw(v.get_ref(), "")).collect()),
-        DeValue::Float(_) => Raw::Other {
-            kind: "a float",
-            shown: source.to_owned(),
-        },
-        DeValue::Datetime(_) => Raw::Other {
-            kind: "a date",
-            shown: source.to_owned(),
-        },
+        DeValue::Float(_) => Raw::Other { kind: "a float", shown: source.to_owned() },
+        DeValue::Datetime(_) => Raw::Other { kind: "a date", shown: source.to_owned() },
         // A table's source can run over many lines; its shape says enough.
-        DeValue::Table(_) => Raw::Other {
-            kind: "a table",
-            shown: "{...}".to_owned(),
-        },
+        DeValue::Table(_) => Raw::Other { kind: "a table", shown: "{...}".to_owned() },
     }
 }
 
@@ -171,9 +144,8 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(text: &str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         LineIndex { starts }
     }
 

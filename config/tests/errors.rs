@@ -4,20 +4,14 @@ use efm_config::{Problems, SourceText, Sources, load, load_files};
 
 fn toml(text: &str) -> Sources {
     Sources {
-        toml: Some(SourceText {
-            path: "efm.toml".into(),
-            text: text.into(),
-        }),
+        toml: Some(SourceText { path: "efm.toml".into(), text: text.into() }),
         ..Sources::default()
     }
 }
 
 fn env(pairs: &[(&str, &str)]) -> Sources {
     Sources {
-        env: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        env: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ..Sources::default()
     }
 }
@@ -31,11 +25,7 @@ fn problems(sources: &Sources) -> Problems {
 
 /// The error lines, as the CLI prints them.
 fn lines(sources: &Sources) -> Vec<String> {
-    problems(sources)
-        .errors
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    problems(sources).errors.iter().map(ToString::to_string).collect()
 }
 
 fn one(sources: &Sources) -> String {
@@ -55,10 +45,7 @@ fn bad_values_name_file_line_key_value_and_expectation() {
             "listen = \"example.no:80\"",
             "efm.toml:1: listen = \"example.no:80\": expected an address like 127.0.0.1:9093 (the host must be an IP address or localhost)",
         ),
-        (
-            "org = 910076787",
-            "efm.toml:1: org = 910076787: expected a string, not an integer",
-        ),
+        ("org = 910076787", "efm.toml:1: org = 910076787: expected a string, not an integer"),
         (
             "org = \"91007678\"",
             "efm.toml:1: org = \"91007678\": expected a nine-digit organisation number like 910076787 (8 digits)",
@@ -71,10 +58,7 @@ fn bad_values_name_file_line_key_value_and_expectation() {
             "registry_url = \"test.eformidling.no\"",
             "efm.toml:1: registry_url = \"test.eformidling.no\": expected an http(s) URL like https://example.no/path (no scheme)",
         ),
-        (
-            "data_dir = \"\"",
-            "efm.toml:1: data_dir = \"\": expected a non-empty string",
-        ),
+        ("data_dir = \"\"", "efm.toml:1: data_dir = \"\": expected a non-empty string"),
         (
             "[messages]\nttl_hours = 0",
             "efm.toml:2: messages.ttl_hours = 0: expected a whole number from 1 to 87600",
@@ -91,10 +75,7 @@ fn bad_values_name_file_line_key_value_and_expectation() {
             "[messages]\nstatus_services = [\"DPO\", \"DPX\"]",
             "efm.toml:2: messages.status_services = [\"DPO\", \"DPX\"]: expected a list of services from DPO, DPV, DPF, DPE, DPI, DPH (unknown service DPX)",
         ),
-        (
-            "[dpo]\nenabled = \"yes\"",
-            "efm.toml:2: dpo.enabled = \"yes\": expected true or false",
-        ),
+        ("[dpo]\nenabled = \"yes\"", "efm.toml:2: dpo.enabled = \"yes\": expected true or false"),
         (
             "[dpv]\nupload_size_limit = \"1PB\"",
             "efm.toml:2: dpv.upload_size_limit = \"1PB\": expected a size like 250MB (units B, KB, MB, GB, TB) (unknown unit PB)",
@@ -119,10 +100,7 @@ fn bad_values_name_file_line_key_value_and_expectation() {
             "[status_polling]\npage_size = 1.5",
             "efm.toml:2: status_polling.page_size = 1.5: expected a whole number from 1 to 100000",
         ),
-        (
-            "keystore = \"x.p12\"",
-            "efm.toml:1: keystore = \"x.p12\": expected a table [keystore]",
-        ),
+        ("keystore = \"x.p12\"", "efm.toml:1: keystore = \"x.p12\": expected a table [keystore]"),
     ];
     for (text, want) in cases {
         assert_eq!(one(&toml(text)), want, "for {text:?}");
@@ -162,10 +140,7 @@ fn unknown_keys_suggest_the_closest_known_one() {
         one(&toml("[dpo]\nttl = 4")),
         "efm.toml:2: unknown key dpo.ttl (did you mean dpo.ttl_hours?)"
     );
-    assert_eq!(
-        one(&toml("frobnicate = 1")),
-        "efm.toml:1: unknown key frobnicate"
-    );
+    assert_eq!(one(&toml("frobnicate = 1")), "efm.toml:1: unknown key frobnicate");
     // An unknown table is one error, not one per key inside it.
     assert_eq!(
         one(&toml("[keystor]\npath = \"a\"\npassword = \"b\"")),
@@ -175,10 +150,7 @@ fn unknown_keys_suggest_the_closest_known_one() {
         one(&toml("[dpv]\npolling_interval = \"1m\"")),
         "efm.toml:2: unknown key dpv.polling_interval"
     );
-    assert_eq!(
-        one(&toml("[dpo.extra]\nx = 1")),
-        "efm.toml:1: unknown key dpo.extra"
-    );
+    assert_eq!(one(&toml("[dpo.extra]\nx = 1")), "efm.toml:1: unknown key dpo.extra");
 }
 
 #[test]
@@ -200,9 +172,7 @@ fn settings_that_go_together() {
         "efm.toml:2: tls.key is set but tls.cert (EFM_TLS_CERT) is not (TLS needs a certificate and its key)"
     );
     assert_eq!(
-        lines(&toml(
-            "[mail]\nenabled = true\nsmtp_host = \"smtp.example.no\"\nusername = \"u\""
-        )),
+        lines(&toml("[mail]\nenabled = true\nsmtp_host = \"smtp.example.no\"\nusername = \"u\"")),
         [
             "efm.toml:2: mail.enabled is set but mail.sender is not (mail on errors needs a server, a sender and a receiver)",
             "efm.toml:2: mail.enabled is set but mail.receiver is not (mail on errors needs a server, a sender and a receiver)",
@@ -234,11 +204,7 @@ fn unreadable_files_are_reported_with_the_other_problems() {
     .unwrap_err();
     let shown: Vec<String> = problems.errors.iter().map(ToString::to_string).collect();
     assert_eq!(shown.len(), 2, "{shown:?}");
-    assert!(
-        shown[0].starts_with("/nonexistent/efm.toml: cannot read the file ("),
-        "{}",
-        shown[0]
-    );
+    assert!(shown[0].starts_with("/nonexistent/efm.toml: cannot read the file ("), "{}", shown[0]);
     assert_eq!(
         shown[1],
         "environment: EFM_ORG = \"12\": expected a nine-digit organisation number like 910076787 (2 digits)"
@@ -282,9 +248,7 @@ fn passwords_are_not_shown_in_errors() {
         "efm.toml:2: api.password = \"****\": expected a string, not an integer"
     );
     assert_eq!(
-        one(&toml("[keystore]\npath = \"k.p12\"\npassword = \"\""))
-            .split(": expected")
-            .next(),
+        one(&toml("[keystore]\npath = \"k.p12\"\npassword = \"\"")).split(": expected").next(),
         Some("efm.toml:3: keystore.password = \"\"")
     );
 }

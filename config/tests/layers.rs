@@ -9,17 +9,11 @@ use efm_config::{
 };
 
 fn toml(text: &str) -> Option<SourceText> {
-    Some(SourceText {
-        path: "efm.toml".into(),
-        text: text.into(),
-    })
+    Some(SourceText { path: "efm.toml".into(), text: text.into() })
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn ok(sources: &Sources) -> Config {
@@ -40,43 +34,23 @@ fn defaults_start_on_loopback_with_nothing_enabled() {
     assert_eq!(c.data_dir, PathBuf::from("./efm-data"));
     assert_eq!(c.org, None);
     assert_eq!(c.keystore, None);
-    assert_eq!(
-        c.registry_url.as_str(),
-        "https://test.eformidling.no/adressetjeneste"
-    );
-    assert_eq!(
-        c.api_auth,
-        ApiAuth::GeneratePassword {
-            user: "user".into()
-        }
-    );
+    assert_eq!(c.registry_url.as_str(), "https://test.eformidling.no/adressetjeneste");
+    assert_eq!(c.api_auth, ApiAuth::GeneratePassword { user: "user".into() });
     assert_eq!(c.tls, None);
     assert!(c.services.enabled().is_empty());
     assert_eq!(c.mail, Mail::Off);
     assert_eq!(c.messages.lock_timeout, Interval::mins(5));
-    assert_eq!(
-        c.messages.status_services,
-        ServiceSet::of(&[Service::Dpo, Service::Dpe])
-    );
+    assert_eq!(c.messages.status_services, ServiceSet::of(&[Service::Dpo, Service::Dpe]));
     assert!(c.messages.status_queue_includes.is_empty());
     assert_eq!(c.services.dpo_message_channel, None);
-    let limits: Vec<String> = Service::ALL
-        .iter()
-        .map(|s| c.services.get(*s).upload_size_limit.to_string())
-        .collect();
+    let limits: Vec<String> =
+        Service::ALL.iter().map(|s| c.services.get(*s).upload_size_limit.to_string()).collect();
     assert_eq!(limits, ["1GB", "250MB", "1GB", "2MB", "50MB", "18MB"]);
     let polls: Vec<Option<String>> = Service::ALL
         .iter()
         .map(|s| c.services.get(*s).polling_interval.map(|i| i.to_string()))
         .collect();
-    let want = [
-        Some("15s"),
-        None,
-        Some("15m"),
-        Some("20s"),
-        Some("10s"),
-        Some("30s"),
-    ];
+    let want = [Some("15s"), None, Some("15m"), Some("20s"), Some("10s"), Some("30s")];
     assert_eq!(polls, want.map(|w| w.map(str::to_owned)));
     for s in Service::ALL {
         assert_eq!(c.ttl_hours(s).get(), 24);
@@ -87,10 +61,7 @@ fn defaults_start_on_loopback_with_nothing_enabled() {
 #[test]
 fn rendered_defaults_read_back() {
     let text = render(&Config::default(), None);
-    let back = ok(&Sources {
-        toml: toml(&text),
-        ..Sources::default()
-    });
+    let back = ok(&Sources { toml: toml(&text), ..Sources::default() });
     assert_eq!(back, Config::default());
 }
 
@@ -153,10 +124,7 @@ upload_size_limit = 4194304
 
 #[test]
 fn a_full_toml_file() {
-    let c = ok(&Sources {
-        toml: toml(FULL),
-        ..Sources::default()
-    });
+    let c = ok(&Sources { toml: toml(FULL), ..Sources::default() });
     assert_eq!(c.listen.to_string(), "0.0.0.0:8443");
     assert_eq!(c.data_dir, PathBuf::from("/var/lib/efm"));
     assert_eq!(c.org.as_ref().map(|o| o.as_str()), Some("910076787"));
@@ -171,15 +139,9 @@ fn a_full_toml_file() {
     );
     assert_eq!(
         c.api_auth,
-        ApiAuth::Basic {
-            user: "fagsystem".into(),
-            password: Secret::new("s3cret")
-        }
+        ApiAuth::Basic { user: "fagsystem".into(), password: Secret::new("s3cret") }
     );
-    assert_eq!(
-        c.tls.as_ref().map(|t| t.key.clone()),
-        Some("/etc/efm/tls.key".into())
-    );
+    assert_eq!(c.tls.as_ref().map(|t| t.key.clone()), Some("/etc/efm/tls.key".into()));
     assert_eq!(c.messages.default_ttl_hours.get(), 48);
     assert_eq!(c.messages.lock_timeout, Interval::mins(2));
     assert_eq!(c.messages.status_services.to_string(), "DPO");
@@ -187,55 +149,28 @@ fn a_full_toml_file() {
     assert_eq!(c.status_polling.page_size.get(), 500);
     assert_eq!(c.status_polling.backoff_max_interval, Interval::mins(120));
     assert_eq!(c.webhooks.read_timeout.millis(), 1500);
-    let Mail::OnError(smtp) = &c.mail else {
-        panic!("mail is off")
-    };
+    let Mail::OnError(smtp) = &c.mail else { panic!("mail is off") };
     assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.example.no", 2525));
-    assert_eq!(
-        smtp.auth.as_ref().map(|a| a.password.expose()),
-        Some("mailpw")
-    );
+    assert_eq!(smtp.auth.as_ref().map(|a| a.password.expose()), Some("mailpw"));
     assert_eq!(c.services.enabled().to_string(), "DPO,DPE");
     assert_eq!(c.ttl_hours(Service::Dpo).get(), 12);
-    assert_eq!(
-        c.ttl_hours(Service::Dpe).get(),
-        48,
-        "inherits messages.ttl_hours"
-    );
-    assert_eq!(
-        c.services.get(Service::Dpo).upload_size_limit,
-        ByteSize::mib(512)
-    );
-    assert_eq!(
-        c.services.get(Service::Dpe).upload_size_limit,
-        ByteSize::mib(4)
-    );
-    assert_eq!(
-        c.services.get(Service::Dpo).polling_interval,
-        Some(Interval::secs(5))
-    );
-    assert_eq!(
-        c.services.dpo_message_channel.as_ref().map(|m| m.as_str()),
-        Some("arkiv-1")
-    );
+    assert_eq!(c.ttl_hours(Service::Dpe).get(), 48, "inherits messages.ttl_hours");
+    assert_eq!(c.services.get(Service::Dpo).upload_size_limit, ByteSize::mib(512));
+    assert_eq!(c.services.get(Service::Dpe).upload_size_limit, ByteSize::mib(4));
+    assert_eq!(c.services.get(Service::Dpo).polling_interval, Some(Interval::secs(5)));
+    assert_eq!(c.services.dpo_message_channel.as_ref().map(|m| m.as_str()), Some("arkiv-1"));
 }
 
 #[test]
 fn rendering_masks_secrets_and_reads_back() {
-    let c = ok(&Sources {
-        toml: toml(FULL),
-        ..Sources::default()
-    });
+    let c = ok(&Sources { toml: toml(FULL), ..Sources::default() });
     let text = render(&c, None);
     for secret in ["changeit", "s3cret", "mailpw"] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
     assert!(text.contains("password = \"****\""));
     assert!(!format!("{c:?}").contains("changeit"));
-    let back = ok(&Sources {
-        toml: toml(&text),
-        ..Sources::default()
-    });
+    let back = ok(&Sources { toml: toml(&text), ..Sources::default() });
     assert_eq!(back.services, c.services);
     assert_eq!(back.messages, c.messages);
     assert_eq!(back.listen, c.listen);
@@ -269,34 +204,17 @@ fn environment_overrides_the_file() {
         (Some("/tmp/k.p12"), Some("other"), "envpw")
     );
     assert_eq!(c.registry_url.as_str(), "http://localhost:8080");
-    assert_eq!(
-        c.api_auth,
-        ApiAuth::Basic {
-            user: "harness".into(),
-            password: Secret::new("pw2")
-        }
-    );
-    assert_eq!(
-        c.services.enabled().to_string(),
-        "DPV,DPI",
-        "EFM_ENABLE replaces the file's set"
-    );
+    assert_eq!(c.api_auth, ApiAuth::Basic { user: "harness".into(), password: Secret::new("pw2") });
+    assert_eq!(c.services.enabled().to_string(), "DPV,DPI", "EFM_ENABLE replaces the file's set");
     // Settings the environment does not name keep the file's value.
-    assert_eq!(
-        c.services.get(Service::Dpo).upload_size_limit,
-        ByteSize::mib(512)
-    );
+    assert_eq!(c.services.get(Service::Dpo).upload_size_limit, ByteSize::mib(512));
 }
 
 #[test]
 fn empty_enable_turns_every_service_off_and_auth_can_be_off() {
     let c = ok(&Sources {
         toml: toml("[dpo]\nenabled = true\n"),
-        env: env(&[
-            ("EFM_ENABLE", ""),
-            ("EFM_API_AUTH", "false"),
-            ("EFM_API_PASSWORD", "ignored"),
-        ]),
+        env: env(&[("EFM_ENABLE", ""), ("EFM_API_AUTH", "false"), ("EFM_API_PASSWORD", "ignored")]),
         ..Sources::default()
     });
     assert!(c.services.enabled().is_empty());
@@ -305,17 +223,8 @@ fn empty_enable_turns_every_service_off_and_auth_can_be_off() {
 
 #[test]
 fn a_password_alone_keeps_the_default_user() {
-    let c = ok(&Sources {
-        env: env(&[("EFM_API_PASSWORD", "pw")]),
-        ..Sources::default()
-    });
-    assert_eq!(
-        c.api_auth,
-        ApiAuth::Basic {
-            user: "user".into(),
-            password: Secret::new("pw")
-        }
-    );
+    let c = ok(&Sources { env: env(&[("EFM_API_PASSWORD", "pw")]), ..Sources::default() });
+    assert_eq!(c.api_auth, ApiAuth::Basic { user: "user".into(), password: Secret::new("pw") });
 }
 
 #[test]
@@ -333,11 +242,7 @@ fn localhost_and_file_prefixes() {
 #[test]
 fn unknown_efm_variables_are_warnings_with_a_suggestion() {
     let loaded = load(&Sources {
-        env: env(&[
-            ("EFM_LISTN", "127.0.0.1:1"),
-            ("EFM_LOG", "debug"),
-            ("EFM_WHATEVER", "1"),
-        ]),
+        env: env(&[("EFM_LISTN", "127.0.0.1:1"), ("EFM_LOG", "debug"), ("EFM_WHATEVER", "1")]),
         ..Sources::default()
     })
     .unwrap();
@@ -366,27 +271,15 @@ fn origins_say_where_each_setting_came_from() {
     let o = &loaded.origins;
     let shown = |k: &str| o.get(k).map(ToString::to_string);
     assert_eq!(shown("listen").as_deref(), Some("environment EFM_LISTEN"));
-    assert_eq!(
-        shown("dpo.upload_size_limit").as_deref(),
-        Some("efm.toml:3 dpo.upload_size_limit")
-    );
+    assert_eq!(shown("dpo.upload_size_limit").as_deref(), Some("efm.toml:3 dpo.upload_size_limit"));
     assert_eq!(
         shown("messages.lock_timeout").as_deref(),
         Some("local.properties:1 difi.move.nextmove.lockTimeoutMinutes")
     );
-    assert_eq!(
-        shown("dph.enabled").as_deref(),
-        Some("environment EFM_ENABLE")
-    );
+    assert_eq!(shown("dph.enabled").as_deref(), Some("environment EFM_ENABLE"));
     assert_eq!(shown("data_dir"), None, "a default");
     let text = render(&loaded.config, Some(o));
-    assert!(
-        text.contains("listen = \"127.0.0.1:2\"  # environment EFM_LISTEN\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("\n[dpo]\nenabled = false  # environment EFM_ENABLE\n"),
-        "{text}"
-    );
+    assert!(text.contains("listen = \"127.0.0.1:2\"  # environment EFM_LISTEN\n"), "{text}");
+    assert!(text.contains("\n[dpo]\nenabled = false  # environment EFM_ENABLE\n"), "{text}");
     assert!(text.contains("data_dir = \"./efm-data\"\n"), "{text}");
 }

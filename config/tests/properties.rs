@@ -58,10 +58,7 @@ fn sources(text: &str, env: &[(&str, &str)]) -> Sources {
             path: "integrasjonspunkt-local.properties".into(),
             text: text.into(),
         }),
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ..Sources::default()
     }
 }
@@ -79,38 +76,21 @@ fn a_local_properties_file_maps_onto_the_config() {
     assert_eq!(k.path, PathBuf::from("/opt/ip/crt/eksempel-kommune.p12"));
     assert_eq!(k.alias.as_deref(), Some("eksempel"));
     assert_eq!(k.password.expose(), "hemmeligæøå");
-    assert_eq!(
-        c.registry_url.as_str(),
-        "https://eformidling.no/adressetjeneste"
-    );
+    assert_eq!(c.registry_url.as_str(), "https://eformidling.no/adressetjeneste");
     assert_eq!(c.services.enabled().to_string(), "DPO,DPE");
     assert_eq!(c.messages.status_queue_includes.to_string(), "DPO,DPE");
     assert_eq!(c.messages.default_ttl_hours.get(), 72);
     assert_eq!(c.ttl_hours(Service::Dpo).get(), 72);
     assert_eq!(c.messages.lock_timeout, Interval::mins(10));
-    assert_eq!(
-        c.services.get(Service::Dpe).polling_interval,
-        Some(Interval::mins(1))
-    );
-    assert_eq!(
-        c.services.get(Service::Dpv).upload_size_limit,
-        ByteSize::mib(100)
-    );
-    assert_eq!(
-        c.services.dpo_message_channel.as_ref().map(|m| m.as_str()),
-        Some("eksempel-arkiv")
-    );
-    let Mail::OnError(smtp) = &c.mail else {
-        panic!("mail off")
-    };
+    assert_eq!(c.services.get(Service::Dpe).polling_interval, Some(Interval::mins(1)));
+    assert_eq!(c.services.get(Service::Dpv).upload_size_limit, ByteSize::mib(100));
+    assert_eq!(c.services.dpo_message_channel.as_ref().map(|m| m.as_str()), Some("eksempel-arkiv"));
+    let Mail::OnError(smtp) = &c.mail else { panic!("mail off") };
     assert_eq!(smtp.port, 25);
     assert_eq!(smtp.receiver, "drift@eksempel.kommune.no");
     assert_eq!(
         c.api_auth,
-        ApiAuth::Basic {
-            user: "arkivsystem".into(),
-            password: Secret::new("fra-miljøet")
-        }
+        ApiAuth::Basic { user: "arkivsystem".into(), password: Secret::new("fra-miljøet") }
     );
 
     let shown: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
@@ -125,10 +105,7 @@ fn a_local_properties_file_maps_onto_the_config() {
 
 #[test]
 fn toml_and_environment_override_the_properties_file() {
-    let mut s = sources(
-        LOCAL,
-        &[("IP_API_PASSWORD", "x"), ("EFM_LISTEN", "0.0.0.0:9093")],
-    );
+    let mut s = sources(LOCAL, &[("IP_API_PASSWORD", "x"), ("EFM_LISTEN", "0.0.0.0:9093")]);
     s.toml = Some(SourceText {
         path: "efm.toml".into(),
         text: "org = \"991825827\"\n[messages]\nlock_timeout = \"1m\"\n".into(),
@@ -137,11 +114,7 @@ fn toml_and_environment_override_the_properties_file() {
     assert_eq!(c.org.as_ref().map(|o| o.as_str()), Some("991825827"));
     assert_eq!(c.messages.lock_timeout, Interval::mins(1));
     assert_eq!(c.listen.to_string(), "0.0.0.0:9093");
-    assert_eq!(
-        c.messages.default_ttl_hours.get(),
-        72,
-        "kept from the properties file"
-    );
+    assert_eq!(c.messages.default_ttl_hours.get(), 72, "kept from the properties file");
 }
 
 #[test]
@@ -212,11 +185,7 @@ fn unsupported_keys_are_listed_once_and_unusual_values_of_known_ones_too() {
     let text = "a.b=1\na.b=2\ndifi.ssl.enabled=true\ndifi.move.nextmove.statusPollingCron=0 */5 * * * *\ndifi.move.nextmove.statusPollingCron=0 * * * * *\n";
     let loaded = load(&sources(text, &[])).unwrap();
     assert_eq!(
-        loaded
-            .warnings
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
+        loaded.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [
             "integrasjonspunkt-local.properties: ignored 3 settings that efm does not support: a.b, difi.ssl.enabled, difi.move.nextmove.statusPollingCron"
         ]
@@ -234,20 +203,14 @@ fn placeholders_fall_back_to_the_reference_defaults() {
     ))
     .unwrap()
     .config;
-    assert_eq!(
-        from_env.org.map(|o| o.to_string()).as_deref(),
-        Some("910076787")
-    );
+    assert_eq!(from_env.org.map(|o| o.to_string()).as_deref(), Some("910076787"));
     let relaxed = load(&sources(
         "difi.move.org.number=${difi.move.org.number-x}\n",
         &[("DIFI_MOVE_ORG_NUMBER_X", "910076787")],
     ))
     .unwrap()
     .config;
-    assert!(
-        relaxed.org.is_some(),
-        "dots and dashes become underscores, upper case"
-    );
+    assert!(relaxed.org.is_some(), "dots and dashes become underscores, upper case");
 }
 
 #[test]

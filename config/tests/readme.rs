@@ -9,10 +9,7 @@ fn the_documented_defaults_are_the_defaults() {
     let start = README.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + README[start..].find("```").expect("its end");
     let loaded = load(&Sources {
-        toml: Some(SourceText {
-            path: "README.md".into(),
-            text: README[start..end].into(),
-        }),
+        toml: Some(SourceText { path: "README.md".into(), text: README[start..end].into() }),
         ..Sources::default()
     })
     .unwrap_or_else(|p| panic!("{p}"));

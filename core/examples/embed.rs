@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use efm_core::Timestamp;
 use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::envelope_write::CmsEncryptor;
@@ -34,6 +35,9 @@ const SBD: &str = r#"{"standardBusinessDocumentHeader": {"headerVersion": "1.0",
   "businessScope": {"scope": [{"type": "ConversationId",
     "identifier": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0"}]}},
   "arkivmelding": {"hoveddokument": "vedtak.pdf"}}"#;
+const ARKIVMELDING: &str = r#"<arkivmelding xmlns="http://www.arkivverket.no/standarder/noark5/arkivmelding"><mappe>
+  <basisregistrering><dokumentbeskrivelse><dokumentobjekt><referanseDokumentfil>vedtak.pdf</referanseDokumentfil>
+  </dokumentobjekt></dokumentbeskrivelse></basisregistrering></mappe></arkivmelding>"#;
 const REGISTRY_ANSWER: &str = r#"{"serviceRecords": [{"process": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0",
   "documentTypes": ["urn:no:difi:arkivmelding:xsd::arkivmelding"], "service": {"identifier": "DPO"}}]}"#;
 
@@ -46,10 +50,12 @@ struct Host {
 }
 
 fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    Timestamp::from_unix_millis(ms as i64)
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    Timestamp::from_unix_millis(since.map_or(0, |d| d.as_millis() as i64))
+}
+
+fn unserved(what: impl std::fmt::Debug) -> StoreError {
+    StoreError::Unavailable(format!("this host does not serve {what:?}"))
 }
 
 impl Host {
@@ -67,20 +73,13 @@ impl Host {
                     continue;
                 }
                 Output::Respond(..) | Output::Status(_) => continue,
-                Output::Http(req_id, req) => {
-                    println!("  node asks: GET {}", req.url);
-                    let body = REGISTRY_ANSWER.as_bytes().to_vec().into();
-                    Input::Http(
-                        req_id,
-                        Ok(HttpResponse {
-                            status: 200,
-                            headers: vec![],
-                            body,
-                        }),
-                    )
+                Output::Http(req, http) => {
+                    println!("  node asks: GET {}", http.url);
+                    let body = Bytes::from_static(REGISTRY_ANSWER.as_bytes());
+                    Input::Http(req, Ok(HttpResponse { status: 200, headers: vec![], body }))
                 }
-                Output::Load(load_id, q) => Input::Loaded(load_id, self.load(&q)),
-                Output::Persist(write_id, w) => Input::Persisted(write_id, self.persist(w)),
+                Output::Load(load, q) => Input::Loaded(load, self.load(&q)),
+                Output::Persist(write, w) => Input::Persisted(write, self.persist(w)),
             };
             self.node.handle_input(input, now());
         }
@@ -88,14 +87,16 @@ impl Host {
     }
 
     fn load(&self, q: &Query) -> Result<Loaded, StoreError> {
-        match q {
-            Query::OutgoingMessage(id) => Ok(Loaded::OutgoingMessage(
-                self.messages.get(id).cloned().map(Box::new),
-            )),
-            other => Err(StoreError::Unavailable(format!(
-                "this host does not answer {other:?}"
-            ))),
-        }
+        Ok(match q {
+            Query::OutgoingMessage(id) => {
+                Loaded::OutgoingMessage(self.messages.get(id).cloned().map(Box::new))
+            }
+            Query::FileContent { message_id, filename } => {
+                let content = self.contents.get(&(*message_id, filename.clone()));
+                Loaded::FileContent(content.map(|c| Bytes::from(c.clone())))
+            }
+            other => return Err(unserved(other)),
+        })
     }
 
     fn persist(&mut self, w: Write) -> Result<(), StoreError> {
@@ -103,30 +104,14 @@ impl Host {
             Write::CreateOutgoing { message, status } => {
                 self.messages.insert(status.message_id, *message);
             }
-            Write::AddFile {
-                message_id,
-                file,
-                content,
-            } => {
-                self.contents
-                    .insert((message_id, file.filename.clone()), content.to_vec());
-                self.messages
-                    .get_mut(&message_id)
-                    .ok_or(StoreError::Conflict)?
-                    .files
-                    .push(file);
+            Write::AddFile { message_id: id, file, content } => {
+                self.contents.insert((id, file.filename.clone()), content.to_vec());
+                self.messages.get_mut(&id).ok_or(StoreError::Conflict)?.files.push(file);
             }
-            Write::QueueOutgoing { message_id, at } => {
-                self.messages
-                    .get_mut(&message_id)
-                    .ok_or(StoreError::Conflict)?
-                    .queued = Some(at);
+            Write::QueueOutgoing { message_id: id, at } => {
+                self.messages.get_mut(&id).ok_or(StoreError::Conflict)?.queued = Some(at);
             }
-            other => {
-                return Err(StoreError::Unavailable(format!(
-                    "this host does not keep {other:?}"
-                )));
-            }
+            other => return Err(unserved(other)),
         }
         Ok(())
     }
@@ -144,39 +129,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ring::rand::SecureRandom::fill(&rng, &mut seed).map_err(|_| "no randomness")?;
     let mut config = Config::new("987654321");
     config.enabled_services = vec![ServiceIdentifier::Dpo];
-    let mut host = Host {
-        node: Node::new(config, seed, now()),
-        messages: HashMap::new(),
-        contents: HashMap::new(),
-        next_call: 0,
-    };
+    let node = Node::new(config, seed, now());
+    let (messages, contents) = (HashMap::new(), HashMap::new());
+    let mut host = Host { node, messages, contents, next_call: 0 };
 
-    println!("create:");
-    let created = host.call(ApiCall::CreateMessage {
-        body: SBD.as_bytes().to_vec().into(),
-    });
+    let created = host.call(ApiCall::CreateMessage { body: SBD.as_bytes().to_vec().into() });
     println!(
-        "  {}",
-        if matches!(created, ApiResponse::Json(_)) {
-            "created"
-        } else {
-            "refused"
-        }
+        "create: {}",
+        if matches!(created, ApiResponse::Json(_)) { "created" } else { "refused" }
     );
     let message = efm_core::api::MessageRef::Id(MESSAGE.parse()?);
-    let upload = Upload {
-        filename: "vedtak.pdf".into(),
-        title: Some("Vedtak".into()),
-        mime: "application/pdf".into(),
-        content: b"%PDF-1.7 a decision".to_vec().into(),
-    };
-    println!(
-        "upload: {:?}",
-        host.call(ApiCall::UploadFile {
-            message: message.clone(),
-            upload
-        })
-    );
+    // The document, and the archive metadata an arkivmelding carries, naming it.
+    let files = [
+        ("vedtak.pdf", "application/pdf", &b"%PDF-1.7 a decision"[..]),
+        ("arkivmelding.xml", "application/xml", ARKIVMELDING.as_bytes()),
+    ];
+    for (filename, mime, content) in files {
+        let upload = Upload {
+            filename: filename.into(),
+            title: None,
+            mime: mime.into(),
+            content: content.to_vec().into(),
+        };
+        println!(
+            "upload {filename}: {:?}",
+            host.call(ApiCall::UploadFile { message: message.clone(), upload })
+        );
+    }
     println!("send: {:?}", host.call(ApiCall::SendMessage { message }));
 
     // Seal what was queued: ASiC-E, signed with our key, encrypted to the receiver.
@@ -203,22 +182,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         sealer.finish_file()?;
     }
-    sealer.finish(
-        &me,
-        uuid::Uuid::from_bytes(seed[..16].try_into()?),
-        now(),
-        Some("vedtak.pdf"),
-        &rng,
-    )?;
+    let signature_id = uuid::Uuid::from_bytes(seed[..16].try_into()?);
+    sealer.finish(&me, signature_id, now(), Some("vedtak.pdf"), &rng)?;
     while !sealer.is_done() {
         let n = sealer.flush(&mut out)?;
         sealed.extend_from_slice(&out[..n]);
     }
     // The network stand-in: a transport would upload these bytes to the broker.
-    println!(
-        "sealed: {} bytes of CMS EnvelopedData, ready for the message service",
-        sealed.len()
-    );
+    println!("sealed: {} bytes of CMS EnvelopedData, ready for the message service", sealed.len());
     if let Some(path) = out_path {
         std::fs::write(path, &sealed)?;
     }

@@ -27,10 +27,7 @@ pub fn http_request(data: &[u8]) {
         return;
     };
     let piece = usize::from(split).max(1);
-    let mut conn = ServerConnection::new(Limits {
-        max_head: 4096,
-        max_body: 4096,
-    });
+    let mut conn = ServerConnection::new(Limits { max_head: 4096, max_body: 4096 });
     let mut input = rest;
     // Each round consumes input or ends; bound the rounds all the same.
     for _ in 0..(rest.len() + 64) * 4 {
@@ -46,10 +43,7 @@ pub fn http_request(data: &[u8]) {
             }
             Step::Close => {
                 let _ = conn.take_output();
-                assert!(
-                    matches!(conn.step(), Step::Close),
-                    "a closed connection reopened"
-                );
+                assert!(matches!(conn.step(), Step::Close), "a closed connection reopened");
                 assert!(conn.take_output().is_empty());
                 return;
             }

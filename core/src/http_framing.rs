@@ -17,10 +17,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_head: 64 * 1024,
-            max_body: 64 * 1024 * 1024,
-        }
+        Limits { max_head: 64 * 1024, max_body: 64 * 1024 * 1024 }
     }
 }
 
@@ -69,9 +66,7 @@ pub struct ServerConnection {
 
 impl ServerConnection {
     pub fn new(limits: Limits) -> Self {
-        let state = Reply::new()
-            .map(State::RecvRequest)
-            .unwrap_or(State::Closed);
+        let state = Reply::new().map(State::RecvRequest).unwrap_or(State::Closed);
         ServerConnection {
             state,
             input: Vec::new(),
@@ -197,9 +192,7 @@ impl ServerConnection {
             return;
         };
         let (mut parts, payload) = response.into_parts();
-        parts
-            .headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
         let mut buf = vec![0u8; 16 * 1024];
         // A response the framing cannot send (a body on a 204, say) is a bug on our
         // side: answer 500 and close rather than leave the client without an answer.
@@ -241,10 +234,8 @@ impl ServerConnection {
     }
 
     fn refuse(&mut self, status: u16, why: Refusal) -> Step {
-        let reason = StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("Error");
+        let reason =
+            StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
         self.output.extend_from_slice(
             format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
                 .as_bytes(),
@@ -278,10 +269,7 @@ mod tests {
                 }
                 Step::Close => {
                     out.extend(c.take_output());
-                    return (
-                        String::from_utf8_lossy(&out).into_owned(),
-                        c.refusal().cloned(),
-                    );
+                    return (String::from_utf8_lossy(&out).into_owned(), c.refusal().cloned());
                 }
             }
             out.extend(c.take_output());
@@ -297,17 +285,8 @@ PUT /d HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 2\r\nconne
         for piece in [1, 3, 7, 64, 4096] {
             let (out, refusal) = converse(input, piece, Limits::default());
             assert_eq!(refusal, None, "piece {piece}");
-            for expected in [
-                "GET /a 0",
-                "POST /b 5",
-                "POST /c 3",
-                "PUT /d 2",
-                "100 Continue",
-            ] {
-                assert!(
-                    out.contains(expected),
-                    "piece {piece}: {expected} missing from {out}"
-                );
+            for expected in ["GET /a 0", "POST /b 5", "POST /c 3", "PUT /d 2", "100 Continue"] {
+                assert!(out.contains(expected), "piece {piece}: {expected} missing from {out}");
             }
             assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 4, "piece {piece}");
         }
@@ -315,10 +294,7 @@ PUT /d HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 2\r\nconne
 
     #[test]
     fn refusals() {
-        let small = Limits {
-            max_head: 64,
-            max_body: 4,
-        };
+        let small = Limits { max_head: 64, max_body: 4 };
         let (out, r) = converse(
             b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n0123456789",
             1024,
@@ -347,9 +323,7 @@ PUT /d HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 2\r\nconne
     fn an_answer_that_cannot_be_framed_is_a_500() {
         let mut c = ServerConnection::new(Limits::default());
         c.receive(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n");
-        let Step::Request(..) = c.step() else {
-            panic!()
-        };
+        let Step::Request(..) = c.step() else { panic!() };
         let mut r = Response::new(b"body".to_vec());
         *r.status_mut() = StatusCode::NO_CONTENT;
         c.respond(r);

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod arkivmelding;
 pub mod crypto;
 pub mod entropy;
 #[cfg(feature = "fuzzing")]

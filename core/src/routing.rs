@@ -48,10 +48,7 @@ pub enum SelectError {
     #[error(
         "Error looking up service record with document type '{document_type}' and parameters: {lookup}"
     )]
-    NoRecordForDocumentType {
-        document_type: String,
-        lookup: IdentifierLookup,
-    },
+    NoRecordForDocumentType { document_type: String, lookup: IdentifierLookup },
     #[error("Error looking up service record with parameters: {0}")]
     NoDefaultRecord(IdentifierLookup),
 }
@@ -63,13 +60,12 @@ pub fn select_by_document_type<'a>(
     lookup: &IdentifierLookup,
     document_type: &str,
 ) -> Result<&'a ServiceRecord, SelectError> {
-    records
-        .iter()
-        .find(|r| r.document_types.iter().any(|d| d == document_type))
-        .ok_or_else(|| SelectError::NoRecordForDocumentType {
+    records.iter().find(|r| r.document_types.iter().any(|d| d == document_type)).ok_or_else(|| {
+        SelectError::NoRecordForDocumentType {
             document_type: document_type.to_owned(),
             lookup: lookup.clone(),
-        })
+        }
+    })
 }
 
 /// Without a document type: a DPI record, else the record of the default arkivmelding
@@ -83,11 +79,7 @@ pub fn select_default<'a>(
         .iter()
         .find(|r| r.service_identifier() == ServiceIdentifier::Dpi)
         .or_else(|| records.iter().find(|r| r.process() == default_process))
-        .or_else(|| {
-            records
-                .iter()
-                .find(|r| r.service_identifier() == ServiceIdentifier::Dpe)
-        })
+        .or_else(|| records.iter().find(|r| r.service_identifier() == ServiceIdentifier::Dpe))
         .ok_or_else(|| SelectError::NoDefaultRecord(lookup.clone()))
 }
 
@@ -97,11 +89,7 @@ pub fn lookup_exception_text(lookup: &IdentifierLookup, error: &LookupError) -> 
         LookupError::NotFound { .. } => {
             format!("Service record not found for parameters: {lookup}")
         }
-        LookupError::Refused {
-            status,
-            description,
-            ..
-        } => match description {
+        LookupError::Refused { status, description, .. } => match description {
             Some(d) => format!(
                 "Caught exception when looking up service record with parameter {lookup}, http status {status}: {d}"
             ),
@@ -125,12 +113,7 @@ fn registry_down(error: &LookupError) -> Option<RoutingError> {
         LookupError::Transport(_) => RESOURCE_ACCESS,
         _ => return None,
     };
-    Some(RoutingError {
-        status: 500,
-        exception,
-        message: error.to_string(),
-        description: None,
-    })
+    Some(RoutingError { status: 500, exception, message: error.to_string(), description: None })
 }
 
 /// Creating or validating a message: any lookup failure but a registry outage is
@@ -214,9 +197,7 @@ mod tests {
     const ADM: &str = DEFAULT_ARKIVMELDING_PROCESS;
 
     fn records(json: &str) -> Vec<ServiceRecord> {
-        parse_identifier_resource(json.as_bytes())
-            .unwrap()
-            .service_records
+        parse_identifier_resource(json.as_bytes()).unwrap().service_records
     }
 
     #[test]
@@ -236,10 +217,7 @@ mod tests {
             "Error looking up service record with document type 'x::arkivmelding' and parameters: SRParameter(identifier=1, process=a, securityLevel=null, print=null, infoOnly=false, conversationId=null)"
         );
         let api = send_error("a", &e);
-        assert_eq!(
-            (api.status, api.exception),
-            (400, RECEIVER_DOES_NOT_ACCEPT_PROCESS)
-        );
+        assert_eq!((api.status, api.exception), (400, RECEIVER_DOES_NOT_ACCEPT_PROCESS));
         assert_eq!(api.message, "Receiver do not accept the document process a");
         assert_eq!(api.description.as_deref(), Some(e.to_string().as_str()));
     }
@@ -256,10 +234,7 @@ mod tests {
         assert_eq!(select_default(&recs, &l, ADM).unwrap().process(), "i");
         assert_eq!(select_default(&recs[..2], &l, ADM).unwrap().process(), ADM);
         assert_eq!(select_default(&recs[..1], &l, ADM).unwrap().process(), "e");
-        assert!(matches!(
-            select_default(&[], &l, ADM),
-            Err(SelectError::NoDefaultRecord(_))
-        ));
+        assert!(matches!(select_default(&[], &l, ADM), Err(SelectError::NoDefaultRecord(_))));
     }
 
     #[test]
@@ -267,20 +242,14 @@ mod tests {
         let l = IdentifierLookup::new("910077473").process(ADM);
         let nf = LookupError::NotFound { description: None };
         let e = send_lookup_error(ADM, &l, &nf);
-        assert_eq!(
-            (e.status, e.exception),
-            (400, RECEIVER_DOES_NOT_ACCEPT_PROCESS)
-        );
+        assert_eq!((e.status, e.exception), (400, RECEIVER_DOES_NOT_ACCEPT_PROCESS));
         assert_eq!(
             e.description.as_deref(),
             Some(format!("Service record not found for parameters: {l}").as_str())
         );
         let e = capabilities_error(&l, &nf);
         assert_eq!((e.status, e.exception), (404, IDENTIFIER_NOT_FOUND));
-        let down = LookupError::Unavailable {
-            status: 502,
-            description: None,
-        };
+        let down = LookupError::Unavailable { status: 502, description: None };
         assert_eq!(send_lookup_error(ADM, &l, &down).status, 500);
         assert_eq!(capabilities_error(&l, &down).status, 500);
         assert_eq!(
@@ -300,9 +269,6 @@ mod tests {
             Some("Bad signature in response from service registry")
         );
         let e = service_not_enabled(ServiceIdentifier::Dpf);
-        assert_eq!(
-            (e.status, e.message.as_str()),
-            (400, "Service DPF is not enabled")
-        );
+        assert_eq!((e.status, e.message.as_str()), (400, "Service DPF is not enabled"));
     }
 }

@@ -64,9 +64,7 @@ impl Timestamp {
 
     /// RFC 3339 in UTC, e.g. `2019-03-25T10:38:23Z`.
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime()
-            .format(&Rfc3339)
-            .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+        self.to_datetime().format(&Rfc3339).unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
     }
 
     pub fn saturating_add(self, d: Duration) -> Self {
@@ -110,13 +108,7 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Timestamp::from_unix_millis(i64::MAX - 1);
-        assert_eq!(
-            t + Duration::from_hours(1),
-            Timestamp::from_unix_millis(i64::MAX)
-        );
-        assert_eq!(
-            Timestamp::from_unix_millis(i64::MAX).to_datetime().year(),
-            9999
-        );
+        assert_eq!(t + Duration::from_hours(1), Timestamp::from_unix_millis(i64::MAX));
+        assert_eq!(Timestamp::from_unix_millis(i64::MAX).to_datetime().year(), 9999);
     }
 }

@@ -12,31 +12,21 @@ use smol::net::{TcpListener, TcpStream};
 /// its own. Returns once listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let api = Arc::new(Api::open(&opts)?);
-    api.start_ticker().map_err(|source| ServeError::Listen {
-        addr: opts.listen.clone(),
-        source,
-    })?;
+    api.start_ticker()
+        .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     let serving_api = api.clone();
-    let listener = smol::block_on(TcpListener::bind(opts.listen.as_str())).map_err(|source| {
-        ServeError::Listen {
-            addr: opts.listen.clone(),
-            source,
-        }
-    })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: opts.listen.clone(),
-        source,
-    })?;
+    let listener = smol::block_on(TcpListener::bind(opts.listen.as_str()))
+        .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     std::thread::Builder::new()
         .name("efm-async".into())
         .spawn(move || {
             let ex = smol::Executor::new();
             smol::block_on(ex.run(accept_loop(&ex, listener, api)));
         })
-        .map_err(|source| ServeError::Listen {
-            addr: opts.listen,
-            source,
-        })?;
+        .map_err(|source| ServeError::Listen { addr: opts.listen, source })?;
     Ok(Serving::new(addr, serving_api))
 }
 

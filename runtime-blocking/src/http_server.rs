@@ -100,16 +100,14 @@ pub fn accept_loop(listener: TcpListener, config: ServerConfig, handler: Arc<Han
         let Ok(stream) = stream else { continue };
         let handler = handler.clone();
         let config = config.clone();
-        let spawned = std::thread::Builder::new()
-            .name("http-conn".into())
-            .spawn(move || {
-                // Errors end the connection; there is nobody to report them to but the log.
-                if let Err(e) = serve_connection(stream, &config, &*handler)
-                    && !matches!(e, ServerError::Io(_))
-                {
-                    eprintln!("http: connection ended: {e}");
-                }
-            });
+        let spawned = std::thread::Builder::new().name("http-conn".into()).spawn(move || {
+            // Errors end the connection; there is nobody to report them to but the log.
+            if let Err(e) = serve_connection(stream, &config, &*handler)
+                && !matches!(e, ServerError::Io(_))
+            {
+                eprintln!("http: connection ended: {e}");
+            }
+        });
         if spawned.is_err() {
             eprintln!("http: could not start a connection thread");
         }
@@ -124,10 +122,8 @@ pub fn serve_connection(
     handler: &Handler,
 ) -> Result<(), ServerError> {
     stream.set_read_timeout(Some(config.read_timeout))?;
-    let mut conn = ServerConnection::new(Limits {
-        max_head: config.max_head,
-        max_body: config.max_body,
-    });
+    let mut conn =
+        ServerConnection::new(Limits { max_head: config.max_head, max_body: config.max_body });
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let step = conn.step();
@@ -154,9 +150,9 @@ pub fn serve_connection(
                     Some(Refusal::HeadTooLarge) => Err(ServerError::HeadTooLarge(config.max_head)),
                     Some(Refusal::BodyTooLarge) => Err(ServerError::BodyTooLarge(config.max_body)),
                     Some(Refusal::Truncated) => Err(ServerError::Truncated),
-                    Some(Refusal::Unsendable) => Err(ServerError::Malformed(
-                        "an answer could not be framed".into(),
-                    )),
+                    Some(Refusal::Unsendable) => {
+                        Err(ServerError::Malformed("an answer could not be framed".into()))
+                    }
                     Some(Refusal::Malformed(m)) => Err(ServerError::Malformed(m.clone())),
                 };
             }
@@ -214,25 +210,17 @@ mod tests {
             a,
             b"POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         );
-        assert!(
-            out.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"),
-            "{out}"
-        );
+        assert!(out.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"), "{out}");
         assert!(out.ends_with("POST /c 3"), "{out}");
     }
 
     #[test]
     fn refuses_garbage_and_oversized_bodies() {
-        let config = ServerConfig {
-            max_body: 4,
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig { max_body: 4, ..ServerConfig::default() };
         let server = spawn("127.0.0.1:0", config, echo()).unwrap();
         let a = server.local_addr();
-        let out = roundtrip(
-            a,
-            b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n0123456789",
-        );
+        let out =
+            roundtrip(a, b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n0123456789");
         assert!(out.starts_with("HTTP/1.1 413"), "{out}");
         // Not HTTP at all: the connection is dropped without an answer.
         let out = roundtrip(a, b"\x00\x01\x02 nonsense\r\n\r\n");

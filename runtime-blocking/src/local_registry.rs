@@ -44,25 +44,15 @@ impl Signer {
             chain.extend(pem_blocks(c, "CERTIFICATE"));
         }
         let jwk = RsaPublicJwk::from_key_pair(&key, &chain);
-        Ok(Signer {
-            key,
-            jwk,
-            chain,
-            rng: SystemRandom::new(),
-        })
+        Ok(Signer { key, jwk, chain, rng: SystemRandom::new() })
     }
 
     pub fn jwk_set(&self) -> JwkSet {
-        JwkSet {
-            keys: vec![self.jwk.clone()],
-        }
+        JwkSet { keys: vec![self.jwk.clone()] }
     }
 
     pub fn sign(&self, payload: &[u8]) -> Result<String, String> {
-        let header = SignHeader {
-            kid: self.jwk.kid.clone(),
-            x5c: self.chain.clone(),
-        };
+        let header = SignHeader { kid: self.jwk.kid.clone(), x5c: self.chain.clone() };
         sign_rs256(&header, payload, &self.key, &self.rng).map_err(|e| e.to_string())
     }
 }
@@ -74,10 +64,7 @@ pub struct LocalRegistry {
 
 impl LocalRegistry {
     pub fn new(dir: &Path, signer: Option<Signer>) -> Self {
-        LocalRegistry {
-            dir: dir.to_owned(),
-            signer,
-        }
+        LocalRegistry { dir: dir.to_owned(), signer }
     }
 
     pub fn handle(&self, req: &Request<()>) -> Response<Vec<u8>> {
@@ -92,11 +79,8 @@ impl LocalRegistry {
             .any(|v| v.contains("application/jose"));
         let path = req.uri().path();
         let path = path.strip_prefix("/adressetjeneste").unwrap_or(path);
-        let segments: Option<Vec<String>> = path
-            .trim_start_matches('/')
-            .split('/')
-            .map(decode_segment)
-            .collect();
+        let segments: Option<Vec<String>> =
+            path.trim_start_matches('/').split('/').map(decode_segment).collect();
         let Some(segments) = segments else {
             return error(400, "Bad path encoding");
         };
@@ -165,10 +149,7 @@ impl LocalRegistry {
         if files.is_empty() {
             return Err(Box::new(not_found_entity(id)));
         }
-        let info = files
-            .iter()
-            .find_map(|f| f.get("infoRecord").cloned())
-            .unwrap_or(Value::Null);
+        let info = files.iter().find_map(|f| f.get("infoRecord").cloned()).unwrap_or(Value::Null);
         let mut records: Vec<Value> = Vec::new();
         for f in &files {
             let Some(list) = f.get("serviceRecords").and_then(Value::as_array) else {
@@ -199,9 +180,7 @@ impl LocalRegistry {
         {
             Some(info) => Ok((
                 "application/json",
-                json!({"infoRecord": info, "serviceRecords": []})
-                    .to_string()
-                    .into_bytes(),
+                json!({"infoRecord": info, "serviceRecords": []}).to_string().into_bytes(),
             )),
             // The real registry answers an empty 404 here.
             None => Err(Box::new(response(404, "application/json", Vec::new()))),
@@ -227,8 +206,7 @@ type Answer = Result<(&'static str, Vec<u8>), Box<Response<Vec<u8>>>>;
 fn safe_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || ":._-".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || ":._-".contains(c))
 }
 
 fn json_response(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {

@@ -56,10 +56,8 @@ impl MaskinportenClient {
 
     /// A valid access token: the cached one, or a fresh one when it is about to expire.
     pub fn token(&self) -> Result<String, TokenFetchError> {
-        let mut cache = self
-            .cache
-            .lock()
-            .map_err(|_| TokenFetchError::Sign("token cache poisoned".into()))?;
+        let mut cache =
+            self.cache.lock().map_err(|_| TokenFetchError::Sign("token cache poisoned".into()))?;
         if let Some(t) = cache.get(now()) {
             return Ok(t.to_owned());
         }
@@ -71,9 +69,7 @@ impl MaskinportenClient {
     /// Always asks Maskinporten (no cache).
     pub fn fetch(&self) -> Result<TokenAnswer, TokenFetchError> {
         let mut jti = [0u8; 16];
-        self.rng
-            .fill(&mut jti)
-            .map_err(|_| TokenFetchError::Sign("no randomness".into()))?;
+        self.rng.fill(&mut jti).map_err(|_| TokenFetchError::Sign("no randomness".into()))?;
         let assertion = self
             .grant
             .assertion(now(), jti, &self.chain, &self.key, &self.rng)

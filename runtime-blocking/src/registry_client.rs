@@ -78,24 +78,15 @@ impl RegistryClient {
         if let Some(t) = &self.bearer {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
-        let mut resp = req
-            .call()
-            .map_err(|e| LookupError::Transport(format!("GET {url}: {e}")))?;
+        let mut resp = req.call().map_err(|e| LookupError::Transport(format!("GET {url}: {e}")))?;
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type =
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = resp
             .body_mut()
             .read_to_vec()
             .map_err(|e| LookupError::Transport(format!("GET {url}: {e}")))?;
-        Ok(HttpAnswer {
-            status,
-            content_type,
-            body,
-        })
+        Ok(HttpAnswer { status, content_type, body })
     }
 
     /// Performs `lookup` and returns the (verified) payload.
@@ -104,13 +95,7 @@ impl RegistryClient {
         let a = self.get(&r.path_and_query, &r.headers)?;
         let decoded = {
             let jwks = self.jwks.lock().map_err(|_| poisoned())?;
-            decode(
-                a.status,
-                a.content_type.as_deref(),
-                &a.body,
-                self.options.signed,
-                &jwks,
-            )?
+            decode(a.status, a.content_type.as_deref(), &a.body, self.options.signed, &jwks)?
         };
         match decoded {
             Decoded::Payload(p) => Ok(p),
@@ -119,10 +104,7 @@ impl RegistryClient {
                     if (200..300).contains(&j.status) {
                         Ok(j.body)
                     } else {
-                        Err(LookupError::Transport(format!(
-                            "GET jwk answered {}",
-                            j.status
-                        )))
+                        Err(LookupError::Transport(format!("GET jwk answered {}", j.status)))
                     }
                 });
                 let mut jwks = self.jwks.lock().map_err(|_| poisoned())?;
@@ -136,20 +118,11 @@ impl RegistryClient {
     pub fn identifier(&self, lookup: &IdentifierLookup) -> Result<IdentifierResource, LookupError> {
         let l = Lookup::Identifier(lookup.clone());
         let key = l.cache_key();
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .map_err(|_| poisoned())?
-            .get(&key, now())
-            .cloned()
-        {
+        if let Some(hit) = self.cache.lock().map_err(|_| poisoned())?.get(&key, now()).cloned() {
             return Ok(hit);
         }
         let outcome = self.payload(&l).and_then(|p| parse_identifier_resource(&p));
-        self.cache
-            .lock()
-            .map_err(|_| poisoned())?
-            .record(key, &outcome, now());
+        self.cache.lock().map_err(|_| poisoned())?.record(key, &outcome, now());
         outcome
     }
 
@@ -161,20 +134,12 @@ impl RegistryClient {
     pub fn virksert(&self, id: &str) -> Result<String, LookupError> {
         let l = Lookup::Virksert(id.to_owned());
         let key = l.cache_key();
-        let cached = self
-            .certificates
-            .lock()
-            .map_err(|_| poisoned())?
-            .get(&key, now())
-            .cloned();
+        let cached = self.certificates.lock().map_err(|_| poisoned())?.get(&key, now()).cloned();
         if let Some(hit) = cached {
             return Ok(hit);
         }
         let outcome = self.payload(&l).and_then(|p| parse_virksert(&p));
-        self.certificates
-            .lock()
-            .map_err(|_| poisoned())?
-            .record(key, &outcome, now());
+        self.certificates.lock().map_err(|_| poisoned())?.record(key, &outcome, now());
         outcome
     }
 }

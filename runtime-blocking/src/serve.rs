@@ -58,10 +58,7 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] efm_store::OpenError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: std::io::Error },
     #[error("the operating system gave no randomness")]
     Randomness,
 }
@@ -148,9 +145,7 @@ impl Api {
         let started = now();
         let store = Store::open(&opts.data_dir, started)?;
         let mut seed = [0u8; 32];
-        ring::rand::SystemRandom::new()
-            .fill(&mut seed)
-            .map_err(|_| ServeError::Randomness)?;
+        ring::rand::SystemRandom::new().fill(&mut seed).map_err(|_| ServeError::Randomness)?;
         let mut config = Config::new(String::new());
         config.own_org = opts.own_org.clone();
         config.default_ttl = opts.default_ttl;
@@ -192,9 +187,7 @@ impl Api {
     /// reference to the `Api`.
     pub fn start_ticker(self: &Arc<Self>) -> std::io::Result<()> {
         let weak = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("efm-ticker".into())
-            .spawn(move || ticker(weak))?;
+        std::thread::Builder::new().name("efm-ticker".into()).spawn(move || ticker(weak))?;
         Ok(())
     }
 
@@ -214,22 +207,13 @@ impl Api {
 /// listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let api = Arc::new(Api::open(&opts)?);
-    api.start_ticker().map_err(|source| ServeError::Listen {
-        addr: opts.listen.clone(),
-        source,
-    })?;
+    api.start_ticker()
+        .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     let serving_api = api.clone();
-    let config = ServerConfig {
-        answering: api.answering().clone(),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig { answering: api.answering().clone(), ..ServerConfig::default() };
     let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
-    let server = http_server::spawn(&opts.listen, config, Arc::new(handler)).map_err(|source| {
-        ServeError::Listen {
-            addr: opts.listen.clone(),
-            source,
-        }
-    })?;
+    let server = http_server::spawn(&opts.listen, config, Arc::new(handler))
+        .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     Ok(Serving::new(server.local_addr(), serving_api))
 }
 
@@ -391,20 +375,16 @@ fn perform(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let mut builder = http::Request::builder()
-        .uri(&req.url)
-        .method(match req.method {
-            Method::Get => http::Method::GET,
-            Method::Post => http::Method::POST,
-            Method::Put => http::Method::PUT,
-            Method::Delete => http::Method::DELETE,
-        });
+    let mut builder = http::Request::builder().uri(&req.url).method(match req.method {
+        Method::Get => http::Method::GET,
+        Method::Post => http::Method::POST,
+        Method::Put => http::Method::PUT,
+        Method::Delete => http::Method::DELETE,
+    });
     for (k, v) in &req.headers {
         builder = builder.header(k, v);
     }
-    let request = builder
-        .body(req.body.to_vec())
-        .map_err(|e| TransportError::Io(e.to_string()))?;
+    let request = builder.body(req.body.to_vec()).map_err(|e| TransportError::Io(e.to_string()))?;
     let response = agent.run(request).map_err(|e| match e {
         ureq::Error::Timeout(_) => TransportError::Timeout,
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
@@ -418,15 +398,8 @@ fn perform(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let body = response
-        .into_body()
-        .read_to_vec()
-        .map_err(|e| TransportError::Io(e.to_string()))?;
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: body.into(),
-    })
+    let body = response.into_body().read_to_vec().map_err(|e| TransportError::Io(e.to_string()))?;
+    Ok(HttpResponse { status, headers, body: body.into() })
 }
 
 fn authorized(auth: &ApiAuth, req: &Request<()>) -> bool {
@@ -439,9 +412,7 @@ fn authorized(auth: &ApiAuth, req: &Request<()>) -> bool {
             .and_then(|v| v.strip_prefix("Basic "))
             .and_then(|b| {
                 use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
+                base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()
             })
             .and_then(|d| String::from_utf8(d).ok())
             .is_some_and(|cred| {
@@ -461,10 +432,8 @@ fn unauthorized(path: &str) -> Response<Vec<u8>> {
         "path": path
     });
     let mut r = json_response(StatusCode::UNAUTHORIZED, &body);
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"efm\""),
-    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"efm\""));
     r
 }
 
@@ -484,9 +453,6 @@ fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<Vec<u8>>
     let body = serde_json::to_vec_pretty(v).unwrap_or_default();
     let mut r = Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }

@@ -27,16 +27,14 @@ impl Where {
     fn eq(&mut self, column: &str, v: &Option<String>) {
         if let Some(v) = v {
             self.values.push(Value::Text(v.clone()));
-            self.clauses
-                .push(format!("{column} = ?{}", self.values.len()));
+            self.clauses.push(format!("{column} = ?{}", self.values.len()));
         }
     }
 
     fn eq_int(&mut self, column: &str, v: Option<i64>) {
         if let Some(v) = v {
             self.values.push(Value::Integer(v));
-            self.clauses
-                .push(format!("{column} = ?{}", self.values.len()));
+            self.clauses.push(format!("{column} = ?{}", self.values.len()));
         }
     }
 
@@ -44,20 +42,17 @@ impl Where {
         self.values.push(Value::Integer(from.as_unix_millis()));
         self.values.push(Value::Integer(to.as_unix_millis()));
         let n = self.values.len();
-        self.clauses
-            .push(format!("{column} BETWEEN ?{} AND ?{n}", n - 1));
+        self.clauses.push(format!("{column} BETWEEN ?{} AND ?{n}", n - 1));
     }
 
     fn at_least(&mut self, column: &str, from: Timestamp) {
         self.values.push(Value::Integer(from.as_unix_millis()));
-        self.clauses
-            .push(format!("{column} >= ?{}", self.values.len()));
+        self.clauses.push(format!("{column} >= ?{}", self.values.len()));
     }
 
     fn below(&mut self, column: &str, to: Timestamp) {
         self.values.push(Value::Integer(to.as_unix_millis()));
-        self.clauses
-            .push(format!("{column} < ?{}", self.values.len()));
+        self.clauses.push(format!("{column} < ?{}", self.values.len()));
     }
 
     fn sql(&self) -> String {
@@ -86,9 +81,8 @@ fn paged<T>(
             |r| r.get(0),
         )
         .map_err(unavailable)?;
-    let mut stmt = conn
-        .prepare(&format!("SELECT {columns} {from}{}{order}", w.sql()))
-        .map_err(unavailable)?;
+    let mut stmt =
+        conn.prepare(&format!("SELECT {columns} {from}{}{order}", w.sql())).map_err(unavailable)?;
     let rows = stmt
         .query_map(params_from_iter(&w.values), read)
         .map_err(unavailable)?
@@ -117,12 +111,7 @@ fn order_and_page(
         .collect();
     // A stable order whatever the sort keys, so pages do not overlap.
     order.push(format!("{tie_break} ASC"));
-    format!(
-        " ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
-        page.size,
-        page.offset()
-    )
+    format!(" ORDER BY {} LIMIT {} OFFSET {}", order.join(", "), page.size, page.offset())
 }
 
 fn status_column(property: &str) -> Option<&'static str> {
@@ -211,17 +200,10 @@ fn conversation_row(r: &Row<'_>) -> rusqlite::Result<ConversationRow> {
         message_title: r.get(10)?,
         last_update: Timestamp::from_unix_millis(r.get(11)?),
         finished: r.get(12)?,
-        expiry: r
-            .get::<_, Option<i64>>(13)?
-            .map(Timestamp::from_unix_millis),
-        direction: if direction == "INCOMING" {
-            Direction::Incoming
-        } else {
-            Direction::Outgoing
-        },
-        service_identifier: service.map_or(ServiceIdentifier::Unknown, |s| {
-            ServiceIdentifier::from_name(&s)
-        }),
+        expiry: r.get::<_, Option<i64>>(13)?.map(Timestamp::from_unix_millis),
+        direction: if direction == "INCOMING" { Direction::Incoming } else { Direction::Outgoing },
+        service_identifier: service
+            .map_or(ServiceIdentifier::Unknown, |s| ServiceIdentifier::from_name(&s)),
         statuses: Vec::new(),
     })
 }
@@ -257,19 +239,12 @@ pub(crate) fn find(
     w.eq("c.receiver_identifier", &f.receiver_identifier);
     w.eq("c.sender", &f.sender);
     w.eq("c.sender_identifier", &f.sender_identifier);
-    w.eq(
-        "c.service_identifier",
-        &f.service_identifier.map(|s| s.as_str().to_owned()),
-    );
+    w.eq("c.service_identifier", &f.service_identifier.map(|s| s.as_str().to_owned()));
     w.eq("c.message_reference", &f.message_reference);
     w.eq("c.message_title", &f.message_title);
     w.eq_int("c.pollable", f.pollable.map(i64::from));
     w.eq_int("c.finished", f.finished.map(i64::from));
-    w.eq(
-        "c.direction",
-        &f.direction
-            .map(|d| efm_core::node::direction_name(d).to_owned()),
-    );
+    w.eq("c.direction", &f.direction.map(|d| efm_core::node::direction_name(d).to_owned()));
     // Whole days in Oslo time, both bounds inclusive.
     if let Some(d) = f.last_update_from {
         w.at_least("c.last_update", oslo_midnight(d));
@@ -280,14 +255,10 @@ pub(crate) fn find(
         w.below("c.last_update", oslo_midnight(next));
     }
     let order = order_and_page(page, conversation_column, "c.id");
-    let (mut rows, total) = paged(
-        conn,
-        CONVERSATION_COLUMNS,
-        "FROM conversation c",
-        &w,
-        order,
-        |r| conversation_row(r).map(Some),
-    )?;
+    let (mut rows, total) =
+        paged(conn, CONVERSATION_COLUMNS, "FROM conversation c", &w, order, |r| {
+            conversation_row(r).map(Some)
+        })?;
     with_statuses(conn, &mut rows)?;
     Ok(Loaded::Conversations { rows, total })
 }
@@ -303,10 +274,8 @@ pub(crate) fn outgoing(
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversation c WHERE {clause} AND c.direction = 'OUTGOING'"
     );
-    let row = conn
-        .query_row(&sql, params![value], conversation_row)
-        .optional()
-        .map_err(unavailable)?;
+    let row =
+        conn.query_row(&sql, params![value], conversation_row).optional().map_err(unavailable)?;
     let Some(row) = row else {
         return Ok(Loaded::Conversation(None));
     };
@@ -320,14 +289,12 @@ pub(crate) fn outgoing(
 /// no error: the reference answers 200 either way.
 pub(crate) fn delete(conn: &mut Connection, key: &StoredConversationKey) -> Result<(), StoreError> {
     let (sql, value) = match key {
-        StoredConversationKey::Id(id) => (
-            "DELETE FROM conversation WHERE id = ?1",
-            Value::Integer(*id),
-        ),
-        StoredConversationKey::MessageId(m) => (
-            "DELETE FROM conversation WHERE message_id = ?1",
-            Value::Text(m.to_string()),
-        ),
+        StoredConversationKey::Id(id) => {
+            ("DELETE FROM conversation WHERE id = ?1", Value::Integer(*id))
+        }
+        StoredConversationKey::MessageId(m) => {
+            ("DELETE FROM conversation WHERE message_id = ?1", Value::Text(m.to_string()))
+        }
     };
     conn.execute(sql, params![value]).map_err(unavailable)?;
     Ok(())
@@ -359,15 +326,11 @@ pub(crate) fn outgoing_messages(
     w.eq("c.process_identifier", &f.process_identifier);
     w.eq("c.receiver_identifier", &f.receiver_identifier);
     w.eq("c.sender_identifier", &f.sender_identifier);
-    w.eq(
-        "m.service_identifier",
-        &f.service_identifier.map(|s| s.as_str().to_owned()),
-    );
+    w.eq("m.service_identifier", &f.service_identifier.map(|s| s.as_str().to_owned()));
     let from = "FROM outgoing_message m LEFT JOIN conversation c ON c.message_id = m.message_id AND c.direction = 'OUTGOING'";
     let order = order_and_page(page, outgoing_column, "m.message_id");
-    let (texts, total) = paged(conn, "m.sbd", from, &w, order, |r| {
-        r.get::<_, String>(0).map(Some)
-    })?;
+    let (texts, total) =
+        paged(conn, "m.sbd", from, &w, order, |r| r.get::<_, String>(0).map(Some))?;
     let sbds = texts
         .iter()
         .map(|t| {
@@ -390,11 +353,7 @@ pub(crate) fn queued_status(conn: &Connection, id: Option<i64>) -> Result<Loaded
          WHERE s.queued = 1{clause} ORDER BY s.id LIMIT 1"
     );
     let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-    let params: Vec<Value> = if id.is_some() {
-        vec![value]
-    } else {
-        Vec::new()
-    };
+    let params: Vec<Value> = if id.is_some() { vec![value] } else { Vec::new() };
     let row = stmt
         .query_map(params_from_iter(&params), status_row)
         .map_err(unavailable)?

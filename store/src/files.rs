@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use efm_core::ids::MessageId;
 use efm_core::node::{StoreError, StoredFile};
-use rusqlite::{Connection, ErrorCode, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::unavailable;
 
@@ -104,4 +104,35 @@ pub(crate) fn remove(data: &Path, id: MessageId) -> Result<(), StoreError> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
         _ => Ok(()),
     }
+}
+
+/// The largest file the node reads itself (arkivmelding.xml): more is not an
+/// arkivmelding, and is not read into memory.
+const MAX_READ: u64 = 16 * 1024 * 1024;
+
+/// The content of one of a message's files, if it has one by that name.
+pub(crate) fn content(
+    conn: &Connection,
+    data: &Path,
+    id: MessageId,
+    filename: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let path: Option<String> = conn
+        .query_row(
+            "SELECT path FROM outgoing_file WHERE message_id = ?1 AND filename = ?2",
+            params![id.to_string(), filename],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    let Some(path) = path else { return Ok(None) };
+    let mut bytes = Vec::new();
+    use std::io::Read as _;
+    File::open(data.join(&path))
+        .and_then(|f| f.take(MAX_READ + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_READ {
+        return Err(StoreError::Unavailable(format!("{filename} is larger than {MAX_READ} bytes")));
+    }
+    Ok(Some(bytes))
 }

@@ -31,20 +31,11 @@ pub const DATABASE_FILE: &str = "efm.sqlite";
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("cannot create the data folder {path}: {source}")]
-    Folder {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Folder { path: PathBuf, source: std::io::Error },
     #[error("cannot open {path}: {source}")]
-    Database {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Database { path: PathBuf, source: rusqlite::Error },
     #[error("{path}: {source}")]
-    Migration {
-        path: PathBuf,
-        source: MigrationError,
-    },
+    Migration { path: PathBuf, source: MigrationError },
 }
 
 pub struct Store {
@@ -55,15 +46,10 @@ pub struct Store {
 impl Store {
     /// Open (or create) the data folder `dir` and bring its schema up to date.
     pub fn open(dir: &Path, now: Timestamp) -> Result<Store, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Folder {
-            path: dir.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| OpenError::Folder { path: dir.to_owned(), source })?;
         let path = dir.join(DATABASE_FILE);
-        let db_err = |source| OpenError::Database {
-            path: path.clone(),
-            source,
-        };
+        let db_err = |source| OpenError::Database { path: path.clone(), source };
         let mut conn = Connection::open(&path).map_err(db_err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -72,16 +58,9 @@ impl Store {
              PRAGMA busy_timeout = 5000;",
         )
         .map_err(db_err)?;
-        migrations::migrate(&mut conn, now.as_unix_millis()).map_err(|source| {
-            OpenError::Migration {
-                path: path.clone(),
-                source,
-            }
-        })?;
-        Ok(Store {
-            conn,
-            dir: dir.to_owned(),
-        })
+        migrations::migrate(&mut conn, now.as_unix_millis())
+            .map_err(|source| OpenError::Migration { path: path.clone(), source })?;
+        Ok(Store { conn, dir: dir.to_owned() })
     }
 
     pub fn dir(&self) -> &Path {
@@ -97,19 +76,19 @@ impl Store {
             Query::OutgoingConversation(key) => conversations::outgoing(&self.conn, key),
             Query::PeekStatus => conversations::queued_status(&self.conn, None),
             Query::DuePushes { now, limit } => pushes::due(&self.conn, *now, *limit),
+            Query::FileContent { message_id, filename } => {
+                files::content(&self.conn, &self.dir, *message_id, filename)
+                    .map(|c| Loaded::FileContent(c.map(Into::into)))
+            }
             Query::Subscriptions { page } => subscriptions::page(&self.conn, page),
             Query::Subscription(id) => subscriptions::by_id(&self.conn, *id),
-            Query::SubscriptionNamed {
-                name,
-                push_endpoint,
-            } => subscriptions::by_name(&self.conn, name, push_endpoint),
+            Query::SubscriptionNamed { name, push_endpoint } => {
+                subscriptions::by_name(&self.conn, name, push_endpoint)
+            }
             Query::QueuedStatus(id) => conversations::queued_status(&self.conn, Some(*id)),
             Query::Health => {
                 let count = |sql: &str| -> Result<u64, StoreError> {
-                    let n: i64 = self
-                        .conn
-                        .query_row(sql, [], |r| r.get(0))
-                        .map_err(unavailable)?;
+                    let n: i64 = self.conn.query_row(sql, [], |r| r.get(0)).map_err(unavailable)?;
                     Ok(n.max(0) as u64)
                 };
                 Ok(Loaded::Health {
@@ -139,11 +118,9 @@ impl Store {
                     .map_err(unavailable)?;
                 files::remove(&self.dir, *id)
             }
-            Write::AddFile {
-                message_id,
-                file,
-                content,
-            } => files::add(&mut self.conn, &self.dir, *message_id, file, content),
+            Write::AddFile { message_id, file, content } => {
+                files::add(&mut self.conn, &self.dir, *message_id, file, content)
+            }
             Write::QueueOutgoing { message_id, at } => {
                 self.conn
                     .execute(
@@ -161,10 +138,7 @@ impl Store {
             Write::PushRetry { id, at } => pushes::retry(&self.conn, *id, *at),
             Write::DequeueStatus(id) => {
                 self.conn
-                    .execute(
-                        "UPDATE message_status SET queued = 0 WHERE id = ?1",
-                        params![id],
-                    )
+                    .execute("UPDATE message_status SET queued = 0 WHERE id = ?1", params![id])
                     .map_err(unavailable)?;
                 Ok(())
             }
@@ -193,13 +167,7 @@ impl Store {
         let inserted = tx.execute(
             "INSERT INTO message_status (conversation, status, description, last_update, queued)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                conversation,
-                r.status.name(),
-                r.description,
-                r.at.as_unix_millis(),
-                r.queued
-            ],
+            params![conversation, r.status.name(), r.description, r.at.as_unix_millis(), r.queued],
         );
         match inserted {
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {

@@ -139,10 +139,7 @@ pub enum MigrationError {
     )]
     TooNew { found: i64, known: i64 },
     #[error("migration {version} failed: {source}")]
-    Failed {
-        version: i64,
-        source: rusqlite::Error,
-    },
+    Failed { version: i64, source: rusqlite::Error },
 }
 
 /// Bring the schema up to date. `now` is recorded as each migration's time.
@@ -153,18 +150,11 @@ pub fn migrate(conn: &mut Connection, now_ms: i64) -> Result<(), MigrationError>
     )
     .map_err(failed(0))?;
     let current: i64 = conn
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
         .map_err(failed(0))?;
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if current > known {
-        return Err(MigrationError::TooNew {
-            found: current,
-            known,
-        });
+        return Err(MigrationError::TooNew { found: current, known });
     }
     for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = conn.transaction().map_err(failed(version))?;

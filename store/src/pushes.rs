@@ -63,10 +63,7 @@ pub(crate) fn due(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loade
         .optional()
         .map_err(unavailable)?
         .flatten();
-    Ok(Loaded::Pushes {
-        due,
-        next: next.map(Timestamp::from_unix_millis),
-    })
+    Ok(Loaded::Pushes { due, next: next.map(Timestamp::from_unix_millis) })
 }
 
 pub(crate) fn done(conn: &Connection, id: i64) -> Result<(), StoreError> {

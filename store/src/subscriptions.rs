@@ -27,30 +27,21 @@ pub(crate) fn page(conn: &Connection, page: &Pageable) -> Result<Loaded, StoreEr
         .query_row("SELECT COUNT(*) FROM subscription", [], |r| r.get(0))
         .map_err(unavailable)?;
     let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {COLUMNS} FROM subscription ORDER BY id LIMIT ?1 OFFSET ?2"
-        ))
+        .prepare(&format!("SELECT {COLUMNS} FROM subscription ORDER BY id LIMIT ?1 OFFSET ?2"))
         .map_err(unavailable)?;
     let rows = stmt
         .query_map(params![page.size, page.offset() as i64], row)
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    Ok(Loaded::Subscriptions {
-        rows,
-        total: total.max(0) as u64,
-    })
+    Ok(Loaded::Subscriptions { rows, total: total.max(0) as u64 })
 }
 
 pub(crate) fn by_id(conn: &Connection, id: i64) -> Result<Loaded, StoreError> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM subscription WHERE id = ?1"),
-        params![id],
-        row,
-    )
-    .optional()
-    .map(Loaded::Subscription)
-    .map_err(unavailable)
+    conn.query_row(&format!("SELECT {COLUMNS} FROM subscription WHERE id = ?1"), params![id], row)
+        .optional()
+        .map(Loaded::Subscription)
+        .map_err(unavailable)
 }
 
 pub(crate) fn by_name(

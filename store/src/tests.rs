@@ -34,11 +34,7 @@ fn registry_answer() -> HttpResponse {
         "documentTypes": ["urn:no:difi:arkivmelding:xsd::arkivmelding"],
         "service": {"identifier": "DPO"}
     }]});
-    HttpResponse {
-        status: 200,
-        headers: vec![],
-        body: body.to_string().into(),
-    }
+    HttpResponse { status: 200, headers: vec![], body: body.to_string().into() }
 }
 
 /// Drive a node against the store, as a runtime does, and return the answer.
@@ -78,19 +74,10 @@ fn a_created_message_survives_reopening_the_folder() {
     // A new process: a new store handle and a new node, same folder.
     let mut store = Store::open(dir.path(), NOW).unwrap();
     let mut node = node(2);
-    let got = call(
-        &mut node,
-        &mut store,
-        ApiCall::GetOutgoing {
-            message_id: ID.parse().unwrap(),
-        },
-    );
+    let got = call(&mut node, &mut store, ApiCall::GetOutgoing { message_id: ID.parse().unwrap() });
     assert_eq!(got, ApiResponse::Json(first.clone()));
     // The same create again is answered from the store; a different one is refused.
-    assert_eq!(
-        call(&mut node, &mut store, create(sbd_json("a.pdf"))),
-        ApiResponse::Json(first)
-    );
+    assert_eq!(call(&mut node, &mut store, create(sbd_json("a.pdf"))), ApiResponse::Json(first));
     let ApiResponse::Error(e) = call(&mut node, &mut store, create(sbd_json("b.pdf"))) else {
         panic!()
     };
@@ -141,18 +128,14 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused() {
         .map(Result::unwrap)
         .collect();
     // Every migration, in order, once, with the time it ran.
-    let expected: Vec<(i64, i64)> = (1..=migrations::MIGRATIONS.len() as i64)
-        .map(|v| (v, NOW.as_unix_millis()))
-        .collect();
+    let expected: Vec<(i64, i64)> =
+        (1..=migrations::MIGRATIONS.len() as i64).map(|v| (v, NOW.as_unix_millis())).collect();
     assert_eq!(history, expected);
     // Reopening applies nothing twice.
     drop(Store::open(dir.path(), NOW).unwrap());
-    conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", [])
-        .unwrap();
-    let Err(OpenError::Migration {
-        source: MigrationError::TooNew { found: 99, .. },
-        ..
-    }) = Store::open(dir.path(), NOW)
+    conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", []).unwrap();
+    let Err(OpenError::Migration { source: MigrationError::TooNew { found: 99, .. }, .. }) =
+        Store::open(dir.path(), NOW)
     else {
         panic!("a newer schema must be refused")
     };
@@ -184,23 +167,14 @@ fn status_pages_sort_and_count() {
     ];
     for id in ids {
         let body = sbd_json("a.pdf").replace(ID, id);
-        assert!(matches!(
-            call(&mut node, &mut store, create(body)),
-            ApiResponse::Json(_)
-        ));
+        assert!(matches!(call(&mut node, &mut store, create(body)), ApiResponse::Json(_)));
     }
     let page = |page: u32, direction| Pageable {
         page,
         size: 2,
-        sort: vec![Sort {
-            property: "messageId".into(),
-            direction,
-        }],
+        sort: vec![Sort { property: "messageId".into(), direction }],
     };
-    let q = |p| Query::Statuses {
-        filter: StatusFilter::default(),
-        page: p,
-    };
+    let q = |p| Query::Statuses { filter: StatusFilter::default(), page: p };
     let Ok(Loaded::Statuses { rows, total }) = store.load(&q(page(0, SortDirection::Desc))) else {
         panic!()
     };
@@ -213,14 +187,9 @@ fn status_pages_sort_and_count() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].message_id, ids[0]);
     let by_id = Query::Statuses {
-        filter: StatusFilter {
-            message_id: Some(ids[1].into()),
-            ..StatusFilter::default()
-        },
+        filter: StatusFilter { message_id: Some(ids[1].into()), ..StatusFilter::default() },
         page: Pageable::default(),
     };
-    let Ok(Loaded::Statuses { rows, total }) = store.load(&by_id) else {
-        panic!()
-    };
+    let Ok(Loaded::Statuses { rows, total }) = store.load(&by_id) else { panic!() };
     assert_eq!((total, rows[0].message_id.as_str()), (1, ids[1]));
 }

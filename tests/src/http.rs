@@ -22,10 +22,7 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -48,10 +45,8 @@ pub fn request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Reply {
-    let headers: Vec<(&str, &str)> = content_type
-        .map(|c| ("Content-Type", c))
-        .into_iter()
-        .collect();
+    let headers: Vec<(&str, &str)> =
+        content_type.map(|c| ("Content-Type", c)).into_iter().collect();
     request_with(addr, method, target, auth, &headers, body)
 }
 
@@ -98,9 +93,5 @@ fn parse(buf: &[u8]) -> Reply {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    Reply {
-        status,
-        headers,
-        body: buf[split + 4..].to_vec(),
-    }
+    Reply { status, headers, body: buf[split + 4..].to_vec() }
 }

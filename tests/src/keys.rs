@@ -24,14 +24,7 @@ impl TestKey {
         let key_pem = dir.join("key.pem");
         let cert_pem = dir.join("cert.pem");
         run(Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-            ])
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
             .arg(&key_pem));
         run(Command::new("openssl")
             .args([
@@ -47,11 +40,7 @@ impl TestKey {
             .arg(&key_pem)
             .arg("-out")
             .arg(&cert_pem));
-        TestKey {
-            dir,
-            key_pem,
-            cert_pem,
-        }
+        TestKey { dir, key_pem, cert_pem }
     }
 
     /// The key and certificate as a PKCS#12 keystore (`keystore.p12`) under
@@ -88,10 +77,6 @@ impl Drop for TestKey {
 /// Runs a command and panics with its stderr when it fails.
 pub fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().expect("openssl is needed for this test");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }

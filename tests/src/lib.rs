@@ -19,10 +19,7 @@ pub fn workspace() -> PathBuf {
 /// that holds this test executable. `scripts/test` builds it before the tests run.
 pub fn efm_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = profile_dir.join(format!("efm{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -34,10 +31,7 @@ pub fn efm_bin() -> PathBuf {
 
 /// Run `efm` with `args` and return its output.
 pub fn efm(args: &[&str]) -> Output {
-    Command::new(efm_bin())
-        .args(args)
-        .output()
-        .expect("efm runs")
+    Command::new(efm_bin()).args(args).output().expect("efm runs")
 }
 
 /// `../shared/reference` beside the checkout, where CI keeps the reference's public

@@ -15,14 +15,9 @@ impl LocalRegistry {
     /// Serve the records in `dir` (laid out as `identifier/<id>.json`).
     pub fn start(dir: &Path) -> LocalRegistry {
         let dir = dir.to_str().expect("a UTF-8 path");
-        let (child, addr) = spawn(
-            &["registry", "serve", "--listen", "127.0.0.1:0", "--dir", dir],
-            &[],
-        );
-        LocalRegistry {
-            child,
-            url: format!("http://{addr}"),
-        }
+        let (child, addr) =
+            spawn(&["registry", "serve", "--listen", "127.0.0.1:0", "--dir", dir], &[]);
+        LocalRegistry { child, url: format!("http://{addr}") }
     }
 
     /// The project's example records (`examples/registry`).
@@ -49,9 +44,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
         .expect("efm starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("efm prints its address");
+    BufReader::new(stdout).read_line(&mut line).expect("efm prints its address");
     let addr = line
         .trim()
         .strip_prefix("listening on http://")

@@ -29,14 +29,11 @@ fn openssl_decrypt(cms: &[u8], name: &str) -> Vec<u8> {
 #[test]
 fn openssl_decrypts_what_we_encrypt_with_oaep_sha256_and_pkcs1() {
     let f = fixtures();
-    let asic = asic_bytes(
-        &identity(&f.alice),
-        &[("a.bin", &noise(100_000, 1)), ("b.txt", b"hello")],
-    );
-    for (t, name) in [
-        (KeyTransport::RsaOaepSha256, "ossl-oaep"),
-        (KeyTransport::RsaPkcs1v15, "ossl-pkcs1"),
-    ] {
+    let asic =
+        asic_bytes(&identity(&f.alice), &[("a.bin", &noise(100_000, 1)), ("b.txt", b"hello")]);
+    for (t, name) in
+        [(KeyTransport::RsaOaepSha256, "ossl-oaep"), (KeyTransport::RsaPkcs1v15, "ossl-pkcs1")]
+    {
         let cms = encrypt(&asic, &certificate(&f.bob), t);
         let plain = openssl_decrypt(&cms, name);
         assert!(plain == asic, "{name}: openssl's plaintext differs");
@@ -90,9 +87,7 @@ fn we_decrypt_openssl_oaep_sha256_der_and_streamed_ber_and_pkcs1() {
     for (name, extra) in variants {
         let out = d.join(format!("{name}.cms"));
         run(Command::new("openssl")
-            .args([
-                "cms", "-encrypt", "-binary", "-aes256", "-outform", "DER", "-in",
-            ])
+            .args(["cms", "-encrypt", "-binary", "-aes256", "-outform", "DER", "-in"])
             .arg(&plain)
             .arg("-out")
             .arg(&out)
@@ -118,12 +113,7 @@ fn openssl_verifies_our_signature_over_the_asic_manifest() {
     let asic = asic_bytes(&identity(&f.alice), &[("a.txt", b"signed content")]);
     let zip = d.join("asic.zip");
     std::fs::write(&zip, &asic).expect("write");
-    run(Command::new("unzip")
-        .arg("-q")
-        .arg("-o")
-        .arg(&zip)
-        .arg("-d")
-        .arg(&d));
+    run(Command::new("unzip").arg("-q").arg("-o").arg(&zip).arg("-d").arg(&d));
     let sig = std::fs::read_dir(d.join("META-INF"))
         .expect("META-INF")
         .filter_map(Result::ok)
@@ -131,9 +121,7 @@ fn openssl_verifies_our_signature_over_the_asic_manifest() {
         .find(|p| p.extension().is_some_and(|e| e == "p7s"))
         .expect("signature file");
     let out = run(Command::new("openssl")
-        .args([
-            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-in",
-        ])
+        .args(["cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-in"])
         .arg(&sig)
         .arg("-content")
         .arg(d.join("META-INF/ASiCManifest.xml"))
@@ -152,9 +140,7 @@ fn we_verify_openssl_detached_signatures_sha256_and_sha1() {
     for md in ["sha256", "sha1"] {
         let sig = d.join(format!("{md}.p7s"));
         run(Command::new("openssl")
-            .args([
-                "cms", "-sign", "-binary", "-outform", "DER", "-md", md, "-in",
-            ])
+            .args(["cms", "-sign", "-binary", "-outform", "DER", "-md", md, "-in"])
             .arg(&content)
             .arg("-signer")
             .arg(&f.alice.cert)

@@ -28,12 +28,7 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
 #[test]
 fn no_configuration_prints_the_defaults() {
     let out = check(&[], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("listen = \"127.0.0.1:9093\"\n"), "{stdout}");
     assert!(stdout.contains("data_dir = \"./efm-data\"\n"), "{stdout}");
@@ -42,10 +37,7 @@ fn no_configuration_prints_the_defaults() {
 
 #[test]
 fn secrets_are_masked() {
-    let keystore = temp_file(
-        "business.p12",
-        "not really PKCS#12: config check only opens it",
-    );
+    let keystore = temp_file("business.p12", "not really PKCS#12: config check only opens it");
     let props = temp_file(
         "local.properties",
         &format!(
@@ -60,10 +52,7 @@ fn secrets_are_masked() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        !stdout.contains("ks-secret") && !stdout.contains("api-secret"),
-        "{stdout}"
-    );
+    assert!(!stdout.contains("ks-secret") && !stdout.contains("api-secret"), "{stdout}");
     assert!(
         stdout.contains(&format!(
             "org = \"910076787\"  # {}:1 difi.move.org.number\n",
@@ -71,14 +60,8 @@ fn secrets_are_masked() {
         )),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("[dpe]\nenabled = true  # environment EFM_ENABLE\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("password = \"****\"  # environment EFM_API_PASSWORD\n"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("[dpe]\nenabled = true  # environment EFM_ENABLE\n"), "{stdout}");
+    assert!(stdout.contains("password = \"****\"  # environment EFM_API_PASSWORD\n"), "{stdout}");
     assert!(
         stderr.contains("warning: ")
             && stderr.contains("ignored 1 setting that efm does not support: difi.datasource.url"),
@@ -88,10 +71,7 @@ fn secrets_are_masked() {
 
 #[test]
 fn problems_are_printed_together_with_exit_1() {
-    let toml = temp_file(
-        "bad.toml",
-        "listen = \"localhost:99999\"\n[keystor]\npath = \"x\"\n",
-    );
+    let toml = temp_file("bad.toml", "listen = \"localhost:99999\"\n[keystor]\npath = \"x\"\n");
     let out = check(&["--config", toml.to_str().unwrap()], &[("EFM_ORG", "123")]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();

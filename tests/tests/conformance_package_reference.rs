@@ -20,10 +20,7 @@ fn reference() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        println!(
-            "SKIPPED: {} is absent (conformance material is not in the repo)",
-            p.display()
-        );
+        println!("SKIPPED: {} is absent (conformance material is not in the repo)", p.display());
         None
     }
 }
@@ -44,10 +41,7 @@ fn identities(p12: &std::path::Path) -> Vec<(String, Identity)> {
                 .iter()
                 .map(|x| Certificate::from_der(x.as_der()).expect("cert"))
                 .collect();
-            (
-                alias,
-                Identity::from_unordered(key, certs).expect("identity"),
-            )
+            (alias, Identity::from_unordered(key, certs).expect("identity"))
         })
         .collect()
 }
@@ -113,9 +107,8 @@ fn conformance_manifest_xml_is_byte_equal_to_nextmove_send_dpo_feature() {
     let Some(r) = reference() else { return };
     let feature =
         std::fs::read_to_string(r.join("cucumber/nextmove_send_dpo.feature")).expect("feature");
-    let start = feature
-        .find("the content of the file named \"manifest.xml\" is:")
-        .expect("manifest step");
+    let start =
+        feature.find("the content of the file named \"manifest.xml\" is:").expect("manifest step");
     let after = &feature[start..];
     let open = after.find("\"\"\"").expect("docstring open");
     let body = &after[open + 3..];
@@ -124,10 +117,8 @@ fn conformance_manifest_xml_is_byte_equal_to_nextmove_send_dpo_feature() {
     // quotes from every line; the last line (before the closing quotes) is not content.
     let indent = after[..open].rsplit('\n').next().map(str::len).unwrap_or(0);
     let lines: Vec<&str> = body[..close].split('\n').collect();
-    let content: Vec<&str> = lines[1..lines.len() - 1]
-        .iter()
-        .map(|l| l.get(indent..).unwrap_or(""))
-        .collect();
+    let content: Vec<&str> =
+        lines[1..lines.len() - 1].iter().map(|l| l.get(indent..).unwrap_or("")).collect();
     let expected = content.join("\n");
     let ours = EformidlingManifest {
         receiver: "0192:910075918".into(),
@@ -159,9 +150,7 @@ fn conformance_manifest_xml_is_byte_equal_to_one_the_reference_wrote() {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut rest = &data[second..];
     while !rest.is_empty() {
-        let s = reader
-            .read(rest, &mut out)
-            .expect("entries after the damaged one read");
+        let s = reader.read(rest, &mut out).expect("entries after the damaged one read");
         if let Some(f) = files.last_mut() {
             f.1.extend_from_slice(&out[..s.written]);
         }
@@ -170,46 +159,29 @@ fn conformance_manifest_xml_is_byte_equal_to_one_the_reference_wrote() {
         }
         rest = &rest[s.consumed..];
     }
-    let theirs = &files
-        .iter()
-        .find(|f| f.0 == "manifest.xml")
-        .expect("manifest.xml")
-        .1;
+    let theirs = &files.iter().find(|f| f.0 == "manifest.xml").expect("manifest.xml").1;
     let ours = EformidlingManifest {
         receiver: "9908:974761076".into(),
         sender: "9908:991825827".into(),
-        primary: Some(PrimaryDocument {
-            href: "order.xml".into(),
-            mime: "text/xml".into(),
-        }),
+        primary: Some(PrimaryDocument { href: "order.xml".into(), mime: "text/xml".into() }),
     }
     .to_xml();
     assert_eq!(ours.as_bytes(), &theirs[..]);
 
     // Its CAdES signature (BouncyCastle's) verifies with our verifier, and its
     // ASiCManifest (lowercase name, ns2 prefix) parses and lists the files.
-    let manifest = &files
-        .iter()
-        .find(|f| f.0 == "META-INF/asicmanifest.xml")
-        .expect("asicmanifest")
-        .1;
+    let manifest =
+        &files.iter().find(|f| f.0 == "META-INF/asicmanifest.xml").expect("asicmanifest").1;
     let parsed = efm_core::package::asic_manifest::AsicManifest::parse(manifest).expect("parses");
     let sig_name = parsed.sig_reference.clone().expect("SigReference");
     let sig = &files.iter().find(|f| f.0 == sig_name).expect("signature").1;
     let signer = verify_detached(sig, manifest).expect("the reference's signature verifies");
-    println!(
-        "reference signature: {} by {}",
-        signer.digest,
-        signer.certificate.subject()
-    );
+    println!("reference signature: {} by {}", signer.digest, signer.certificate.subject());
     let uris: Vec<&str> = parsed.references.iter().map(|r| r.uri.as_str()).collect();
     assert_eq!(uris, ["manifest.xml", "order.xml"]);
     for r in &parsed.references {
         let data = &files.iter().find(|f| f.0 == r.uri).expect("listed file").1;
-        assert_eq!(
-            ring::digest::digest(&ring::digest::SHA256, data).as_ref(),
-            &r.digest[..]
-        );
+        assert_eq!(ring::digest::digest(&ring::digest::SHA256, data).as_ref(), &r.digest[..]);
     }
 }
 

@@ -140,11 +140,7 @@ fn conformance_capabilities_feature() {
     assert_eq!(ids, ["910077473", "910075935", "09118532322"]);
     let registry = Registry::start(&reference.join("service-registry"), &[]);
     for (id, want) in &expected {
-        assert_eq!(
-            &run_capabilities(&registry, id, &[]),
-            want,
-            "capabilities of {id}"
-        );
+        assert_eq!(&run_capabilities(&registry, id, &[]), want, "capabilities of {id}");
     }
 }
 

@@ -41,10 +41,7 @@ fn sample_sbds_round_trip() {
     };
     let dir = reference.join("sbd");
     let mut checked = 0;
-    for name in [
-        "StandardBusinessDocument.json",
-        "StandardBusinessDocument-unordered.json",
-    ] {
+    for name in ["StandardBusinessDocument.json", "StandardBusinessDocument-unordered.json"] {
         let path = dir.join(name);
         let input: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let output = validate(&path);
@@ -66,10 +63,7 @@ fn sample_sbds_round_trip() {
         h["documentIdentification"]["instanceIdentifier"],
         "ff88849c-e281-4809-8555-7cd54952b916"
     );
-    assert_eq!(
-        h["documentIdentification"]["creationDateAndTime"],
-        "2016-04-11T15:29:58.753+02:00"
-    );
+    assert_eq!(h["documentIdentification"]["creationDateAndTime"], "2016-04-11T15:29:58.753+02:00");
     assert_eq!(
         h["businessScope"]["scope"][0]["scopeInformation"][0]["expectedResponseDateTime"],
         "2003-05-10T00:31:52Z"
@@ -96,31 +90,16 @@ fn sample_sbds_round_trip() {
     let filled = template
         .replace("<avsenderidentifikator>", "0192:910077473")
         .replace("<mottakeridentifikator>", "0192:910075918")
-        .replace(
-            "<dokumenttype>",
-            "urn:no:difi:arkivmelding:xsd::arkivmelding",
-        )
-        .replace(
-            "<meldingsidentifikator>",
-            "ff88849c-e281-4809-8555-7cd54952b916",
-        )
+        .replace("<dokumenttype>", "urn:no:difi:arkivmelding:xsd::arkivmelding")
+        .replace("<meldingsidentifikator>", "ff88849c-e281-4809-8555-7cd54952b916")
         .replace("<forretningsmeldingnavn>", "arkivmelding")
-        .replace(
-            "<konversasjonsIdentifikator>",
-            "37efbd4c-413d-4e2c-bbc5-257ef4a65a45",
-        )
-        .replace(
-            "<prosessidentifikator>",
-            "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0",
-        )
+        .replace("<konversasjonsIdentifikator>", "37efbd4c-413d-4e2c-bbc5-257ef4a65a45")
+        .replace("<prosessidentifikator>", "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0")
         .replace("<leveringsfrist>", "2030-05-10T00:31:52+02:00")
         .replace("<UUID>", "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d");
     let out = validate_text("template.json", &filled);
     assert_eq!(
-        out["standardBusinessDocumentHeader"]["businessScope"]["scope"]
-            .as_array()
-            .unwrap()
-            .len(),
+        out["standardBusinessDocumentHeader"]["businessScope"]["scope"].as_array().unwrap().len(),
         3
     );
     checked += 1;
@@ -159,11 +138,7 @@ fn restdocs_request_examples_round_trip() {
     let bodies = restdocs_request_sbds(&text);
     // Six create examples (arkivmelding, DPI digital and print, DPV, innsynskrav,
     // publisering) and the multipart one.
-    assert_eq!(
-        bodies.len(),
-        7,
-        "the documentation's examples were not all found"
-    );
+    assert_eq!(bodies.len(), 7, "the documentation's examples were not all found");
     for (i, body) in bodies.iter().enumerate() {
         let input: Value =
             serde_json::from_str(body).unwrap_or_else(|e| panic!("example {i} is not JSON: {e}"));

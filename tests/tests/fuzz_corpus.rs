@@ -32,11 +32,7 @@ fn every_corpus_replays() {
             .1;
         replayed += replay(&dir, target);
     }
-    assert!(
-        replayed > 0,
-        "no corpus inputs found under {}",
-        root.display()
-    );
+    assert!(replayed > 0, "no corpus inputs found under {}", root.display());
     eprintln!("replayed {replayed} corpus inputs");
 }
 

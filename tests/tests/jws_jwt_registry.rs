@@ -47,26 +47,13 @@ fn jws_verifies_and_rejects_tampering_wrong_key_none_and_hs256() {
 
     // Tampered payload: same header and signature, other claims.
     let parts: Vec<&str> = jws.split('.').collect();
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64url(br#"{"serviceRecords":[1]}"#),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], b64url(br#"{"serviceRecords":[1]}"#), parts[2]);
     let e = CompactJws::parse(&forged).unwrap().verify(&ja).unwrap_err();
-    assert_eq!(
-        e,
-        JwsError::BadSignature {
-            kid: ja.kid.clone()
-        }
-    );
+    assert_eq!(e, JwsError::BadSignature { kid: ja.kid.clone() });
     assert!(e.to_string().contains("does not verify"), "{e}");
 
     // Wrong key.
-    assert!(matches!(
-        parsed.verify(&jb),
-        Err(JwsError::BadSignature { .. })
-    ));
+    assert!(matches!(parsed.verify(&jb), Err(JwsError::BadSignature { .. })));
 
     // alg none and HS256 (keyed with the public modulus, the classic confusion).
     let none = format!("{}.{}.", b64url(br#"{"alg":"none"}"#), parts[1]);
@@ -91,29 +78,16 @@ fn jws_unknown_kid_refetches_exactly_once() {
     let b = TestKey::generate("kid-b");
     let (ka, kb) = (key_pair(&a), key_pair(&b));
     let (ja, jb) = (jwk_of(&ka), jwk_of(&kb));
-    let set_a = JwkSet {
-        keys: vec![ja.clone()],
-    }
-    .to_json()
-    .to_string();
-    let set_b = JwkSet {
-        keys: vec![jb.clone()],
-    }
-    .to_json()
-    .to_string();
+    let set_a = JwkSet { keys: vec![ja.clone()] }.to_json().to_string();
+    let set_b = JwkSet { keys: vec![jb.clone()] }.to_json().to_string();
 
     // Cached set holds B; the answer is signed with A: one fetch, which brings A.
-    let mut cache = JwksCache::with_set(JwkSet {
-        keys: vec![jb.clone()],
-    });
+    let mut cache = JwksCache::with_set(JwkSet { keys: vec![jb.clone()] });
     let jws = CompactJws::parse(&signed(b"{}", &ka, ja.kid.clone())).unwrap();
     let Verification::FetchJwks(pending) = cache.verify(jws.clone()).unwrap() else {
         panic!("a kid miss must ask for the JWK set");
     };
-    assert_eq!(
-        cache.complete(pending, Ok(set_a.as_bytes())).unwrap(),
-        b"{}"
-    );
+    assert_eq!(cache.complete(pending, Ok(set_a.as_bytes())).unwrap(), b"{}");
     assert_eq!(cache.fetches(), 1);
     // Now cached: no further fetch.
     assert!(matches!(cache.verify(jws.clone()).unwrap(), Verification::Verified(p) if p == b"{}"));
@@ -142,11 +116,7 @@ fn jws_registry_with_unpublished_key_costs_one_fetch_per_lookup() {
     let b = TestKey::generate("rogue-b");
     let ka = key_pair(&a);
     let kid = jwk_of(&ka).kid;
-    let published = JwkSet {
-        keys: vec![jwk_of(&key_pair(&b))],
-    }
-    .to_json()
-    .to_string();
+    let published = JwkSet { keys: vec![jwk_of(&key_pair(&b))] }.to_json().to_string();
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
     let handler = Arc::new(move |req: &http::Request<()>, _: &[u8]| {
@@ -160,25 +130,13 @@ fn jws_registry_with_unpublished_key_costs_one_fetch_per_lookup() {
     let server = http_server::spawn("127.0.0.1:0", ServerConfig::default(), handler).unwrap();
     let client = RegistryClient::new(
         &format!("http://{}", server.local_addr()),
-        ClientOptions {
-            signed: true,
-            beta_features: false,
-        },
+        ClientOptions { signed: true, beta_features: false },
     );
-    let e = client
-        .identifier(&IdentifierLookup::new("910077473"))
-        .unwrap_err();
-    assert!(
-        matches!(e, LookupError::BadSignature(JwsError::UnknownKid(_))),
-        "{e}"
-    );
+    let e = client.identifier(&IdentifierLookup::new("910077473")).unwrap_err();
+    assert!(matches!(e, LookupError::BadSignature(JwsError::UnknownKid(_))), "{e}");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // Errors are not cached, so the next lookup asks again, and again fetches once.
-    assert!(
-        client
-            .identifier(&IdentifierLookup::new("910077473"))
-            .is_err()
-    );
+    assert!(client.identifier(&IdentifierLookup::new("910077473")).is_err());
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
@@ -212,39 +170,25 @@ fn jws_local_registry_round_trip() {
     let handler = Arc::new(move |req: &http::Request<()>, _: &[u8]| registry.handle(req));
     let server = http_server::spawn("127.0.0.1:0", ServerConfig::default(), handler).unwrap();
     let base = format!("http://{}", server.local_addr());
-    let client = RegistryClient::new(
-        &base,
-        ClientOptions {
-            signed: true,
-            beta_features: false,
-        },
-    );
+    let client = RegistryClient::new(&base, ClientOptions { signed: true, beta_features: false });
 
-    let all = client
-        .identifier(&IdentifierLookup::new("111111111"))
-        .unwrap();
+    let all = client.identifier(&IdentifierLookup::new("111111111")).unwrap();
     assert_eq!(all.service_records.len(), 2);
     assert_eq!(
         all.service_records[1].service_identifier(),
         efm_core::registry::model::ServiceIdentifier::Unknown
     );
-    let one = client
-        .identifier(&IdentifierLookup::new("111111111").process(p))
-        .unwrap();
+    let one = client.identifier(&IdentifierLookup::new("111111111").process(p)).unwrap();
     assert_eq!(one.service_records.len(), 2, "records from both files");
     assert_eq!(
         client.virksert("111111111").unwrap(),
         "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
     );
-    assert_eq!(
-        client.info("111111111").unwrap().identifier.as_deref(),
-        Some("111111111")
-    );
+    assert_eq!(client.info("111111111").unwrap().identifier.as_deref(), Some("111111111"));
     assert_eq!(client.jwks_fetches(), 1);
 
-    let missing = client
-        .identifier(&IdentifierLookup::new("111111111").process("nope"))
-        .unwrap_err();
+    let missing =
+        client.identifier(&IdentifierLookup::new("111111111").process("nope")).unwrap_err();
     assert_eq!(
         missing,
         LookupError::NotFound {
@@ -258,12 +202,7 @@ fn jws_local_registry_round_trip() {
 
     // An unsigned client reads the same registry as plain JSON.
     let plain = RegistryClient::new(&base, ClientOptions::default());
-    assert_eq!(
-        plain
-            .identifier(&IdentifierLookup::new("111111111"))
-            .unwrap(),
-        all
-    );
+    assert_eq!(plain.identifier(&IdentifierLookup::new("111111111")).unwrap(), all);
 
     // The served JWK carries the RFC 7638 thumbprint as kid and the certificate as x5c.
     let jwk: serde_json::Value =
@@ -276,27 +215,17 @@ fn jws_local_registry_round_trip() {
     let expected = jwk_of(&key_pair(&key));
     assert_eq!(k["kid"].as_str(), expected.kid.as_deref());
     let cert_der = pem_blocks(&key.cert_bytes(), "CERTIFICATE");
-    assert_eq!(
-        k["x5c"][0].as_str(),
-        Some(efm_core::jose::b64std(&cert_der[0]).as_str())
-    );
+    assert_eq!(k["x5c"][0].as_str(), Some(efm_core::jose::b64std(&cert_der[0]).as_str()));
 }
 
 /// The body of a GET, over a plain socket (the server closes after `connection: close`).
 fn raw_get(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").unwrap();
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap();
-    let split = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head end");
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("head end");
     all.split_off(split + 4)
 }
 
@@ -313,19 +242,14 @@ fn jwt_grant_verifies_with_openssl_and_carries_the_claims() {
     );
     cfg.consumer_org = Some("0192:910075935".into());
     let now = Timestamp::from_unix_millis(1_763_900_000_000);
-    let jwt = cfg
-        .assertion(now, [9; 16], &chain, &kp, &SystemRandom::new())
-        .expect("assertion");
+    let jwt = cfg.assertion(now, [9; 16], &chain, &kp, &SystemRandom::new()).expect("assertion");
 
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: serde_json::Value =
         serde_json::from_slice(&b64url_decode(parts[0]).unwrap()).unwrap();
     assert_eq!(header["alg"], "RS256");
-    assert_eq!(
-        header["x5c"][0].as_str().unwrap(),
-        efm_core::jose::b64std(&chain[0])
-    );
+    assert_eq!(header["x5c"][0].as_str().unwrap(), efm_core::jose::b64std(&chain[0]));
     let claims: serde_json::Value =
         serde_json::from_slice(&b64url_decode(parts[1]).unwrap()).unwrap();
     assert_eq!(claims["iss"], "MOVE_IP_910077473");
@@ -343,9 +267,8 @@ fn jwt_grant_verifies_with_openssl_and_carries_the_claims() {
     let public = key.dir.join("pub.pem");
     std::fs::write(&input, format!("{}.{}", parts[0], parts[1])).unwrap();
     std::fs::write(&sig, b64url_decode(parts[2]).unwrap()).unwrap();
-    let pubkey = run(Command::new("openssl")
-        .args(["x509", "-pubkey", "-noout", "-in"])
-        .arg(&key.cert_pem));
+    let pubkey =
+        run(Command::new("openssl").args(["x509", "-pubkey", "-noout", "-in"]).arg(&key.cert_pem));
     std::fs::write(&public, pubkey).unwrap();
     let out = run(Command::new("openssl")
         .args(["dgst", "-sha256", "-verify"])

@@ -28,13 +28,10 @@ fn seal(files: &[(&str, Vec<u8>)], piece: usize, out_len: usize) -> Vec<u8> {
     let mut out = vec![0u8; out_len];
     let mut cms_bytes = Vec::new();
     for (name, data) in files {
-        s.start_file(name, "application/octet-stream")
-            .expect("start");
+        s.start_file(name, "application/octet-stream").expect("start");
         let mut rest = &data[..];
         loop {
-            let p = s
-                .write(&rest[..rest.len().min(piece)], &mut out)
-                .expect("write");
+            let p = s.write(&rest[..rest.len().min(piece)], &mut out).expect("write");
             cms_bytes.extend_from_slice(&out[..p.written]);
             rest = &rest[p.consumed..];
             if rest.is_empty() && p.written == 0 {
@@ -43,14 +40,8 @@ fn seal(files: &[(&str, Vec<u8>)], piece: usize, out_len: usize) -> Vec<u8> {
         }
         s.finish_file().expect("finish file");
     }
-    s.finish(
-        &me,
-        uuid::Uuid::from_u128(7),
-        now(),
-        files.first().map(|f| f.0),
-        &rng,
-    )
-    .expect("finish");
+    s.finish(&me, uuid::Uuid::from_u128(7), now(), files.first().map(|f| f.0), &rng)
+        .expect("finish");
     while !s.is_done() {
         let n = s.flush(&mut out).expect("flush");
         cms_bytes.extend_from_slice(&out[..n]);
@@ -62,27 +53,17 @@ fn open(cms: &[u8], piece: usize, out_len: usize) -> Result<Documents, String> {
     let f = fixtures();
     let rng = SystemRandom::new();
     let me = identity(&f.bob);
-    let unwrap = RsaKeyUnwrap {
-        key: me.key.unwrapper(),
-    };
-    let id = me
-        .certificate()
-        .expect("cert")
-        .issuer_and_serial()
-        .expect("ias");
-    let mut o = Opener::new(
-        CmsDecryptor::new(&unwrap, id, &rng),
-        AsicReader::new(ZipLimits::default()),
-    );
+    let unwrap = RsaKeyUnwrap { key: me.key.unwrapper() };
+    let id = me.certificate().expect("cert").issuer_and_serial().expect("ias");
+    let mut o =
+        Opener::new(CmsDecryptor::new(&unwrap, id, &rng), AsicReader::new(ZipLimits::default()));
     let mut out = vec![0u8; out_len];
     let mut docs: Documents = Vec::new();
     let mut open_doc = false;
     let mut rest = cms;
     let mut ended = false;
     loop {
-        let step = o
-            .read(&rest[..rest.len().min(piece)], &mut out)
-            .map_err(|e| e.to_string())?;
+        let step = o.read(&rest[..rest.len().min(piece)], &mut out).map_err(|e| e.to_string())?;
         if open_doc && let Some(d) = docs.last_mut() {
             d.1.extend_from_slice(&out[..step.written]);
         }
@@ -127,10 +108,7 @@ fn sealer_and_opener_round_trip_with_awkward_buffers() {
         for (p2, o2) in [(1 << 20, 1 << 16), (999, 64), (13, 200)] {
             let docs = open(&cms, p2, o2)
                 .unwrap_or_else(|e| panic!("seal {piece}/{out_len} open {p2}/{o2}: {e}"));
-            assert!(
-                docs == expected,
-                "seal {piece}/{out_len} open {p2}/{o2}: documents differ"
-            );
+            assert!(docs == expected, "seal {piece}/{out_len} open {p2}/{o2}: documents differ");
         }
     }
 }

@@ -43,10 +43,7 @@ fn unpackage(
 fn round_trip_of_empty_small_and_20_mb_files_is_identical() {
     let d = scratch("roundtrip");
     let files = [
-        (
-            "arkivmelding.xml",
-            b"<?xml version=\"1.0\"?><arkivmelding/>".to_vec(),
-        ),
+        ("arkivmelding.xml", b"<?xml version=\"1.0\"?><arkivmelding/>".to_vec()),
         ("empty.bin", Vec::new()),
         ("text.txt", b"Hei verden. ".repeat(100_000)),
         ("big.bin", noise(20 * 1024 * 1024, 42)),
@@ -58,21 +55,12 @@ fn round_trip_of_empty_small_and_20_mb_files_is_identical() {
         paths.push(p.to_str().expect("utf8").to_owned());
     }
     let cms = d.join("msg.cms");
-    let mut args = vec![
-        "--out",
-        cms.to_str().expect("utf8"),
-        "--primary",
-        "arkivmelding.xml",
-    ];
+    let mut args = vec!["--out", cms.to_str().expect("utf8"), "--primary", "arkivmelding.xml"];
     args.extend(paths.iter().map(String::as_str));
     package(&args);
     let out = d.join("out");
     let res = unpackage(&cms, &out, &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     for (n, data) in &files {
         let got = std::fs::read(out.join(n)).expect("extracted file");
         assert!(&got == data, "{n} differs after the round trip");
@@ -82,28 +70,14 @@ fn round_trip_of_empty_small_and_20_mb_files_is_identical() {
     assert_eq!(report["keyTransport"], "rsaes-oaep-sha256");
     assert_eq!(report["primary"], "arkivmelding.xml");
     assert_eq!(report["signer"]["digest"], "SHA-256");
-    assert!(
-        report["signer"]["subject"]
-            .as_str()
-            .unwrap_or("")
-            .contains("alice")
-    );
+    assert!(report["signer"]["subject"].as_str().unwrap_or("").contains("alice"));
     let names: Vec<&str> = report["files"]
         .as_array()
         .expect("files")
         .iter()
         .map(|f| f["name"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(
-        names,
-        [
-            "manifest.xml",
-            "arkivmelding.xml",
-            "empty.bin",
-            "text.txt",
-            "big.bin"
-        ]
-    );
+    assert_eq!(names, ["manifest.xml", "arkivmelding.xml", "empty.bin", "text.txt", "big.bin"]);
     // Incompressible data must not grow beyond framing (stored deflate blocks).
     let size = std::fs::metadata(&cms).expect("cms").len();
     assert!(size < 20 * 1024 * 1024 + 1_400_000, "CMS is {size} bytes");
@@ -123,16 +97,9 @@ fn dpo_parcel_round_trips_and_unzip_accepts_it() {
     ]);
     let t = run(Command::new("unzip").arg("-t").arg(&parcel));
     let listing = String::from_utf8_lossy(&t.stdout);
-    assert!(
-        listing.contains("sbd.json") && listing.contains("asic.zip"),
-        "{listing}"
-    );
+    assert!(listing.contains("sbd.json") && listing.contains("asic.zip"), "{listing}");
     let res = unpackage(&parcel, &d.join("out"), &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let report: Value = serde_json::from_slice(&res.stdout).expect("JSON report");
     assert_eq!(report["kind"], "dpo-parcel");
     let sbd: Value =
@@ -154,11 +121,7 @@ fn pkcs1_key_transport_for_dpe_round_trips() {
         doc.to_str().expect("utf8"),
     ]);
     let res = unpackage(&cms, &d.join("out"), &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let report: Value = serde_json::from_slice(&res.stdout).expect("JSON report");
     assert_eq!(report["keyTransport"], "rsa-pkcs1-v1_5");
 }
@@ -169,11 +132,7 @@ fn wrong_sender_certificate_is_refused_and_nothing_is_left_behind() {
     let doc = d.join("a.txt");
     std::fs::write(&doc, b"x").expect("doc");
     let cms = d.join("msg.cms");
-    package(&[
-        "--out",
-        cms.to_str().expect("utf8"),
-        doc.to_str().expect("utf8"),
-    ]);
+    package(&["--out", cms.to_str().expect("utf8"), doc.to_str().expect("utf8")]);
     let out = d.join("out");
     let bob_cert = fixtures().bob.cert.to_str().expect("utf8").to_owned();
     let res = unpackage(&cms, &out, &["--from-cert", &bob_cert]);
@@ -188,11 +147,7 @@ fn a_message_for_someone_else_says_so() {
     let doc = d.join("a.txt");
     std::fs::write(&doc, b"x").expect("doc");
     let cms = d.join("msg.cms");
-    package(&[
-        "--out",
-        cms.to_str().expect("utf8"),
-        doc.to_str().expect("utf8"),
-    ]);
+    package(&["--out", cms.to_str().expect("utf8"), doc.to_str().expect("utf8")]);
     let f = fixtures();
     let res = Command::new(efm())
         .arg("unpackage")
@@ -270,10 +225,7 @@ fn a_receiver_certificate_without_key_encipherment_is_refused() {
         .expect("runs");
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
-    assert!(
-        err.contains("receiver certificate") && err.contains("keyEncipherment"),
-        "{err}"
-    );
+    assert!(err.contains("receiver certificate") && err.contains("keyEncipherment"), "{err}");
     assert!(!d.join("x.cms").exists() && !d.join("x.partial").exists());
 }
 
@@ -300,11 +252,7 @@ fn pem_keystore_works_like_pkcs12() {
         .arg(&cms)
         .arg(&doc));
     let res = unpackage(&cms, &d.join("out"), &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     assert_eq!(std::fs::read(d.join("out/a.txt")).expect("out"), b"pem");
 }
 
@@ -349,11 +297,7 @@ fn a_parcel_without_asic_reports_the_sbd_and_no_files() {
     // Made by Info-ZIP, an independent writer (DEFLATED, sizes in the local header).
     run(Command::new("zip").arg("-jq").arg(&parcel).arg(&sbd));
     let res = unpackage(&parcel, &d.join("out"), &[]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let report: Value = serde_json::from_slice(&res.stdout).expect("JSON report");
     assert_eq!(report["kind"], "dpo-parcel");
     assert_eq!(report["files"], serde_json::json!([]));

@@ -39,15 +39,10 @@ fn rezip(zip: &[u8], change: impl Fn(&str, &mut Vec<u8>)) -> Vec<u8> {
     let mut w = ZipWriter::new(DosDateTime::EPOCH);
     for (name, mut data) in entries(zip) {
         change(&name, &mut data);
-        let m = if name == "mimetype" {
-            Method::Stored
-        } else {
-            Method::Deflate
-        };
+        let m = if name == "mimetype" { Method::Stored } else { Method::Deflate };
         w.add_entry(&name, &data, m).expect("add");
     }
-    w.finish(b"mimetype=application/vnd.etsi.asic-e+zip")
-        .expect("finish");
+    w.finish(b"mimetype=application/vnd.etsi.asic-e+zip").expect("finish");
     let mut out = Vec::new();
     drain_to_vec(&mut w, &mut out);
     out
@@ -56,10 +51,7 @@ fn rezip(zip: &[u8], change: impl Fn(&str, &mut Vec<u8>)) -> Vec<u8> {
 fn sample_asic() -> Vec<u8> {
     asic_bytes(
         &identity(&fixtures().alice),
-        &[
-            ("hoved.pdf", &noise(40_000, 5)),
-            ("vedlegg.txt", &b"vedlegg ".repeat(500)),
-        ],
+        &[("hoved.pdf", &noise(40_000, 5)), ("vedlegg.txt", &b"vedlegg ".repeat(500))],
     )
 }
 
@@ -77,10 +69,7 @@ fn an_altered_document_is_named() {
         }
     });
     let err = read_asic(&bad).expect_err("must fail");
-    assert!(
-        err.contains("vedlegg.txt") && err.contains("digest"),
-        "{err}"
-    );
+    assert!(err.contains("vedlegg.txt") && err.contains("digest"), "{err}");
 }
 
 #[test]
@@ -105,10 +94,7 @@ fn an_altered_signature_is_named() {
         }
     });
     let err = read_asic(&bad).expect_err("must fail");
-    assert!(
-        err.contains("signature") && err.contains("does not verify"),
-        "{err}"
-    );
+    assert!(err.contains("signature") && err.contains("does not verify"), "{err}");
 }
 
 #[test]
@@ -127,25 +113,17 @@ fn an_extra_file_is_refused() {
     let asic = sample_asic();
     let mut w = ZipWriter::new(DosDateTime::EPOCH);
     for (name, data) in entries(&asic) {
-        let m = if name == "mimetype" {
-            Method::Stored
-        } else {
-            Method::Deflate
-        };
+        let m = if name == "mimetype" { Method::Stored } else { Method::Deflate };
         w.add_entry(&name, &data, m).expect("add");
         if name == "vedlegg.txt" {
-            w.add_entry("smuggled.exe", b"MZ", Method::Deflate)
-                .expect("add");
+            w.add_entry("smuggled.exe", b"MZ", Method::Deflate).expect("add");
         }
     }
     w.finish(b"").expect("finish");
     let mut out = Vec::new();
     drain_to_vec(&mut w, &mut out);
     let err = read_asic(&out).expect_err("must fail");
-    assert!(
-        err.contains("smuggled.exe") && err.contains("not listed"),
-        "{err}"
-    );
+    assert!(err.contains("smuggled.exe") && err.contains("not listed"), "{err}");
 }
 
 #[test]
@@ -165,11 +143,7 @@ fn a_flipped_byte_anywhere_in_the_cms_is_an_error_never_a_panic() {
         bad[i] ^= 0x10;
         let outcome = decrypt(&bad, &me, 1 << 20).and_then(|plain| read_asic(&plain).map(|_| ()));
         match outcome {
-            Err(e) => {
-                *errors
-                    .entry(e.split(':').next().unwrap_or("").to_owned())
-                    .or_default() += 1
-            }
+            Err(e) => *errors.entry(e.split(':').next().unwrap_or("").to_owned()).or_default() += 1,
             Ok(()) => panic!(
                 "flip at byte {i} of {} went unnoticed; bytes from {}: {:02x?}",
                 cms.len(),
@@ -178,21 +152,14 @@ fn a_flipped_byte_anywhere_in_the_cms_is_an_error_never_a_panic() {
             ),
         }
     }
-    eprintln!(
-        "tamper outcomes over {} flips: {errors:#?}",
-        positions.len()
-    );
+    eprintln!("tamper outcomes over {} flips: {errors:#?}", positions.len());
 }
 
 #[test]
 fn truncated_cms_is_an_error() {
     let f = fixtures();
     let me = identity(&f.bob);
-    let cms = encrypt(
-        &sample_asic(),
-        &certificate(&f.bob),
-        KeyTransport::RsaOaepSha256,
-    );
+    let cms = encrypt(&sample_asic(), &certificate(&f.bob), KeyTransport::RsaOaepSha256);
     for cut in [0, 1, 100, 500, cms.len() / 2, cms.len() - 17, cms.len() - 1] {
         assert!(decrypt(&cms[..cut], &me, 1 << 20).is_err(), "cut at {cut}");
     }
@@ -209,15 +176,10 @@ fn the_reference_writers_lowercase_manifest_name_verifies() {
         } else {
             name
         };
-        let m = if name == "mimetype" {
-            Method::Stored
-        } else {
-            Method::Deflate
-        };
+        let m = if name == "mimetype" { Method::Stored } else { Method::Deflate };
         w.add_entry(&name, &data, m).expect("add");
     }
-    w.finish(b"mimetype=application/vnd.etsi.asic-e+zip")
-        .expect("finish");
+    w.finish(b"mimetype=application/vnd.etsi.asic-e+zip").expect("finish");
     let mut out = Vec::new();
     drain_to_vec(&mut w, &mut out);
     let (v, _) = read_asic(&out).expect("verifies");
@@ -229,15 +191,10 @@ fn an_unknown_meta_inf_entry_is_refused() {
     let asic = sample_asic();
     let mut w = ZipWriter::new(DosDateTime::EPOCH);
     for (name, data) in entries(&asic) {
-        let m = if name == "mimetype" {
-            Method::Stored
-        } else {
-            Method::Deflate
-        };
+        let m = if name == "mimetype" { Method::Stored } else { Method::Deflate };
         w.add_entry(&name, &data, m).expect("add");
     }
-    w.add_entry("META-INF/evil.xml", b"<x/>", Method::Deflate)
-        .expect("add");
+    w.add_entry("META-INF/evil.xml", b"<x/>", Method::Deflate).expect("add");
     w.finish(b"").expect("finish");
     let mut out = Vec::new();
     drain_to_vec(&mut w, &mut out);

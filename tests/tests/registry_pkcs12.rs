@@ -29,32 +29,18 @@ fn signs_with_a_pkcs12_keystore() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line.trim().replace("listening on ", "");
     let out = efm(&["capabilities", "123456785", "--registry", &url, "--signed"]);
     let _ = child.kill();
     let _ = child.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let caps: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(caps["capabilities"][0]["serviceIdentifier"], "DPO");
 
     // The wrong password is refused at start, with the file named.
     let out = Command::new(efm_bin())
-        .args([
-            "registry",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--sign-password",
-            "wrong",
-            "--dir",
-        ])
+        .args(["registry", "serve", "--listen", "127.0.0.1:0", "--sign-password", "wrong", "--dir"])
         .arg(&records)
         .arg("--sign-keystore")
         .arg(&p12)

@@ -21,10 +21,7 @@ fn run(name: &str, bytes: &[u8]) -> (i32, Value) {
     let out = efm(&["sbd", "validate", file.to_str().unwrap()]);
     let code = out.status.code().expect("exited, not killed by a signal");
     let printed = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{name}: output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
+        panic!("{name}: output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
     });
     (code, printed)
 }
@@ -61,18 +58,9 @@ fn the_example_is_valid() {
 #[test]
 fn missing_header_fields_are_constraint_violations() {
     for (field, path) in [
-        (
-            "headerVersion",
-            "standardBusinessDocumentHeader.headerVersion",
-        ),
-        (
-            "documentIdentification",
-            "standardBusinessDocumentHeader.documentIdentification",
-        ),
-        (
-            "businessScope",
-            "standardBusinessDocumentHeader.businessScope",
-        ),
+        ("headerVersion", "standardBusinessDocumentHeader.headerVersion"),
+        ("documentIdentification", "standardBusinessDocumentHeader.documentIdentification"),
+        ("businessScope", "standardBusinessDocumentHeader.businessScope"),
     ] {
         let bytes = mutated(|v| {
             header(v).as_object_mut().unwrap().remove(field);
@@ -94,10 +82,7 @@ fn missing_header_fields_are_constraint_violations() {
     }
     for field in ["standard", "typeVersion"] {
         let bytes = mutated(|v| {
-            header(v)["documentIdentification"]
-                .as_object_mut()
-                .unwrap()
-                .remove(field);
+            header(v)["documentIdentification"].as_object_mut().unwrap().remove(field);
         });
         let err = refused(field, &bytes, VIOLATION);
         assert_eq!(
@@ -174,10 +159,7 @@ fn unknown_type_mismatch_and_extra_keys() {
 
     let bytes = mutated(|v| v["arkivmelding"]["sikkerhetsnivaa"] = json!("high"));
     let err = refused("wrong-field-type", &bytes, NOT_READABLE);
-    assert!(
-        err["message"].as_str().unwrap().contains("sikkerhetsnivaa"),
-        "{err}"
-    );
+    assert!(err["message"].as_str().unwrap().contains("sikkerhetsnivaa"), "{err}");
 }
 
 #[test]
@@ -202,10 +184,7 @@ fn receiver_is_required_except_for_print() {
         header(v).as_object_mut().unwrap().remove("receiver");
     });
     let err = refused("no-receiver", &bytes, VIOLATION);
-    assert_eq!(
-        err["errors"][0]["field"],
-        "standardBusinessDocumentHeader.receiver"
-    );
+    assert_eq!(err["errors"][0]["field"], "standardBusinessDocumentHeader.receiver");
 
     let print = mutated(|v| {
         header(v).as_object_mut().unwrap().remove("receiver");
@@ -226,16 +205,8 @@ fn truncated_binary_and_hostile_xml() {
         refused(&format!("cut-{cut}"), &good[..cut], NOT_READABLE);
     }
     refused("empty", b"", NOT_READABLE);
-    refused(
-        "binary",
-        &[0x50, 0x4b, 0x03, 0x04, 0xff, 0x00, 0x81, 0x7f],
-        NOT_READABLE,
-    );
-    refused(
-        "bad-utf8",
-        b"{\"standardBusinessDocumentHeader\": \"\xff\xfe\"}",
-        NOT_READABLE,
-    );
+    refused("binary", &[0x50, 0x4b, 0x03, 0x04, 0xff, 0x00, 0x81, 0x7f], NOT_READABLE);
+    refused("bad-utf8", b"{\"standardBusinessDocumentHeader\": \"\xff\xfe\"}", NOT_READABLE);
 
     let xml = std::fs::read_to_string(workspace().join("examples/sbd/innsynskrav.xml")).unwrap();
     assert_eq!(run("ok.xml", xml.as_bytes()).0, 0);

@@ -57,14 +57,7 @@ fn example() -> Vec<u8> {
 }
 
 fn create(addr: &str, body: &[u8]) -> efm_tests::http::Reply {
-    request(
-        addr,
-        "POST",
-        "/api/messages/out",
-        AUTH,
-        Some("application/json"),
-        body,
-    )
+    request(addr, "POST", "/api/messages/out", AUTH, Some("application/json"), body)
 }
 
 #[test]
@@ -79,12 +72,7 @@ fn create_then_get_survives_kill_9_on(runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path(), &registry, runtime);
     let created = create(&server.addr, &example());
-    assert_eq!(
-        created.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
     let sbd = created.json();
     assert_eq!(
         sbd["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"],
@@ -98,14 +86,7 @@ fn create_then_get_survives_kill_9_on(runtime: &str) {
     server.kill_9();
 
     let server = serve(dir.path(), &registry, runtime);
-    let got = request(
-        &server.addr,
-        "GET",
-        &format!("/api/messages/out/{ID}"),
-        AUTH,
-        None,
-        b"",
-    );
+    let got = request(&server.addr, "GET", &format!("/api/messages/out/{ID}"), AUTH, None, b"");
     assert_eq!(got.status, 200);
     assert_eq!(got.json(), sbd);
     // The same create again (a client retrying a lost answer) is the stored message.
@@ -156,10 +137,7 @@ fn the_api_needs_credentials_but_health_does_not_on(runtime: &str) {
     let r = request(&server.addr, "GET", "/manage/health", None, None, b"");
     assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("UP")));
     for probe in ["/manage/health/liveness", "/manage/health/readiness"] {
-        assert_eq!(
-            request(&server.addr, "GET", probe, None, None, b"").status,
-            200
-        );
+        assert_eq!(request(&server.addr, "GET", probe, None, None, b"").status, 200);
     }
     let r = request(&server.addr, "GET", "/manage/info", AUTH, None, b"");
     assert!(r.json()["build"]["version"].is_string());
@@ -177,25 +155,13 @@ fn health_shows_queues_and_the_certificate() {
     assert_eq!(h["components"]["messageStatus"]["details"]["pollable"], 0);
     let m = request(&server.addr, "GET", "/manage/prometheus", AUTH, None, b"");
     assert_eq!(m.status, 200);
-    assert!(
-        m.header("Content-Type")
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
+    assert!(m.header("Content-Type").unwrap().starts_with("text/plain; version=0.0.4"));
     let text = String::from_utf8(m.body).unwrap();
     assert!(text.contains("\nefm_outgoing_messages 1\n"), "{text}");
-    assert!(
-        text.contains("# TYPE efm_certificate_expiry_seconds gauge"),
-        "{text}"
-    );
-    assert_eq!(
-        request(&server.addr, "GET", "/manage/prometheus", None, None, b"").status,
-        401
-    );
+    assert!(text.contains("# TYPE efm_certificate_expiry_seconds gauge"), "{text}");
+    assert_eq!(request(&server.addr, "GET", "/manage/prometheus", None, None, b"").status, 401);
     // The test keystore's certificate runs for two days.
-    let days = h["components"]["certificate"]["details"]["daysToExpiry"]
-        .as_i64()
-        .unwrap();
+    let days = h["components"]["certificate"]["details"]["daysToExpiry"].as_i64().unwrap();
     assert!((1..=2).contains(&days), "{h}");
 
     // A keystore that does not open is a start-up error.
@@ -250,14 +216,7 @@ fn hostile_input_is_a_4xx_with_the_error_json_on(runtime: &str) {
             "no.difi.meldingsutveksling.exceptions.MessageNotFoundException",
         ),
         (
-            request(
-                a,
-                "GET",
-                &format!("/api/messages/out/{ID}"),
-                AUTH,
-                None,
-                b"",
-            ),
+            request(a, "GET", &format!("/api/messages/out/{ID}"), AUTH, None, b""),
             404,
             "no.difi.meldingsutveksling.exceptions.MessageNotFoundException",
         ),
@@ -272,14 +231,7 @@ fn hostile_input_is_a_4xx_with_the_error_json_on(runtime: &str) {
             "org.springframework.web.HttpRequestMethodNotSupportedException",
         ),
         (
-            request(
-                a,
-                "GET",
-                "/api/messages/in?serviceIdentifier=NOPE",
-                AUTH,
-                None,
-                b"",
-            ),
+            request(a, "GET", "/api/messages/in?serviceIdentifier=NOPE", AUTH, None, b""),
             400,
             "org.springframework.web.method.annotation.MethodArgumentTypeMismatchException",
         ),
@@ -290,21 +242,14 @@ fn hostile_input_is_a_4xx_with_the_error_json_on(runtime: &str) {
         ),
     ];
     for (i, (reply, status, exception)) in cases.into_iter().enumerate() {
-        assert_eq!(
-            reply.status,
-            status,
-            "case {i}: {}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        assert_eq!(reply.status, status, "case {i}: {}", String::from_utf8_lossy(&reply.body));
         let j = reply.json();
         assert_eq!(j["exception"], exception, "case {i}");
         assert_eq!(j["status"], status, "case {i}");
     }
     // A header far larger than any client sends is refused, and the server lives on.
-    let huge = format!(
-        "GET /manage/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(200_000)
-    );
+    let huge =
+        format!("GET /manage/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(200_000));
     let r = raw(a, huge.as_bytes());
     assert_eq!(r.status, 431);
     let r = request(a, "GET", "/manage/health", None, None, b"");
@@ -350,14 +295,7 @@ fn create_is_routed_by_the_registry_on(runtime: &str) {
     drop(registry);
     let r = create(&server.addr, &example());
     assert_eq!(r.status, 500);
-    let got = request(
-        &server.addr,
-        "GET",
-        &format!("/api/messages/out/{ID}"),
-        AUTH,
-        None,
-        b"",
-    );
+    let got = request(&server.addr, "GET", &format!("/api/messages/out/{ID}"), AUTH, None, b"");
     assert_eq!(got.status, 404);
 }
 
@@ -366,10 +304,7 @@ fn innsynskrav() -> Value {
     let out = efm_tests::efm(&[
         "sbd",
         "validate",
-        workspace()
-            .join("examples/sbd/innsynskrav.xml")
-            .to_str()
-            .unwrap(),
+        workspace().join("examples/sbd/innsynskrav.xml").to_str().unwrap(),
     ]);
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -394,29 +329,14 @@ fn statuses_and_conversations_on(runtime: &str) {
     assert_eq!(page["totalElements"], 1);
     assert_eq!(page["pageable"]["sort"]["sorted"], true);
     let s = &page["content"][0];
-    assert_eq!(
-        (s["status"].as_str(), s["messageId"].as_str()),
-        (Some("OPPRETTET"), Some(ID))
-    );
+    assert_eq!((s["status"].as_str(), s["messageId"].as_str()), (Some("OPPRETTET"), Some(ID)));
     assert_eq!(s["conversationId"], "0d9c8b7a-6f5e-4d3c-8b2a-190817263544");
-    assert!(
-        s.get("description").is_none(),
-        "null fields are left out: {s}"
-    );
-    assert_eq!(
-        get("/api/statuses?status=OPPRETTET").json()["totalElements"],
-        1
-    );
-    assert_eq!(
-        get("/api/statuses?status=LEVERT").json()["totalElements"],
-        0
-    );
+    assert!(s.get("description").is_none(), "null fields are left out: {s}");
+    assert_eq!(get("/api/statuses?status=OPPRETTET").json()["totalElements"], 1);
+    assert_eq!(get("/api/statuses?status=LEVERT").json()["totalElements"], 0);
     // An unknown messageId is an empty page, not a 404.
     let unknown = get("/api/statuses/not-a-message");
-    assert_eq!(
-        (unknown.status, unknown.json()["totalElements"].as_u64()),
-        (200, Some(0))
-    );
+    assert_eq!((unknown.status, unknown.json()["totalElements"].as_u64()), (200, Some(0)));
 
     // The conversation, by its number and by messageId.
     let list = get("/api/conversations?direction=OUTGOING&serviceIdentifier=DPO").json();
@@ -426,57 +346,27 @@ fn statuses_and_conversations_on(runtime: &str) {
     assert_eq!(c["sender"], "0192:987654321");
     assert_eq!(c["senderIdentifier"], "987654321");
     assert_eq!(c["receiverIdentifier"], "123456785");
-    assert_eq!(
-        c["messageReference"],
-        "0d9c8b7a-6f5e-4d3c-8b2a-190817263544"
-    );
+    assert_eq!(c["messageReference"], "0d9c8b7a-6f5e-4d3c-8b2a-190817263544");
     assert_eq!(c["messageStatuses"][0]["status"], "OPPRETTET");
     assert!(c.get("pollable").is_none());
     let id = c["id"].as_i64().unwrap();
     assert_eq!(get(&format!("/api/conversations/{id}")).json(), *c);
-    assert_eq!(
-        get(&format!("/api/conversations/messageId/{ID}")).json(),
-        *c
-    );
-    assert_eq!(
-        get("/api/conversations?direction=INCOMING").json()["totalElements"],
-        0
-    );
+    assert_eq!(get(&format!("/api/conversations/messageId/{ID}")).json(), *c);
+    assert_eq!(get("/api/conversations?direction=INCOMING").json()["totalElements"], 0);
     assert_eq!(get("/api/conversations/queue").json()["totalElements"], 0);
     let missing = get("/api/conversations/999999");
     assert_eq!(missing.status, 404);
-    assert_eq!(
-        missing.json()["message"],
-        "Conversation with id = 999999 was not found"
-    );
+    assert_eq!(missing.json()["message"], "Conversation with id = 999999 was not found");
 
     // Delete, twice: both 200; then it is gone.
-    let del = request(
-        a,
-        "DELETE",
-        &format!("/api/conversations/{id}"),
-        AUTH,
-        None,
-        b"",
-    );
+    let del = request(a, "DELETE", &format!("/api/conversations/{id}"), AUTH, None, b"");
     assert_eq!((del.status, del.body.len()), (200, 0));
     assert_eq!(
-        request(
-            a,
-            "DELETE",
-            &format!("/api/conversations/{id}"),
-            AUTH,
-            None,
-            b""
-        )
-        .status,
+        request(a, "DELETE", &format!("/api/conversations/{id}"), AUTH, None, b"").status,
         200
     );
     assert_eq!(get(&format!("/api/conversations/{id}")).status, 404);
-    assert_eq!(
-        get(&format!("/api/statuses/{ID}")).json()["totalElements"],
-        0
-    );
+    assert_eq!(get(&format!("/api/statuses/{ID}")).json()["totalElements"], 0);
 }
 
 #[test]
@@ -496,32 +386,16 @@ fn find_and_delete_outgoing_on(runtime: &str) {
     let page = get("/api/messages/out?receiverIdentifier=123456785&serviceIdentifier=DPO").json();
     assert_eq!(page["totalElements"], 1);
     assert_eq!(page["content"][0], sbd);
-    assert_eq!(
-        get("/api/messages/out?receiverIdentifier=111111111").json()["totalElements"],
-        0
-    );
+    assert_eq!(get("/api/messages/out?receiverIdentifier=111111111").json()["totalElements"], 0);
     // Delete the message: idempotent, and its conversation and statuses stay.
     for _ in 0..2 {
-        let r = request(
-            a,
-            "DELETE",
-            &format!("/api/messages/out/{ID}"),
-            AUTH,
-            None,
-            b"",
-        );
+        let r = request(a, "DELETE", &format!("/api/messages/out/{ID}"), AUTH, None, b"");
         assert_eq!(r.status, 200);
     }
     assert_eq!(get(&format!("/api/messages/out/{ID}")).status, 404);
     assert_eq!(get("/api/messages/out").json()["totalElements"], 0);
-    assert_eq!(
-        get(&format!("/api/statuses/{ID}")).json()["totalElements"],
-        1
-    );
-    assert_eq!(
-        request(a, "DELETE", "/api/messages/out/not-a-uuid", AUTH, None, b"").status,
-        200
-    );
+    assert_eq!(get(&format!("/api/statuses/{ID}")).json()["totalElements"], 1);
+    assert_eq!(request(a, "DELETE", "/api/messages/out/not-a-uuid", AUTH, None, b"").status, 200);
 }
 
 #[test]
@@ -544,19 +418,11 @@ fn upload_files_on(runtime: &str) {
     };
     let pdf = [
         ("Content-Type", "application/pdf"),
-        (
-            "Content-Disposition",
-            "attachment; name=\"Vedtak\"; filename=vedtak.pdf",
-        ),
+        ("Content-Disposition", "attachment; name=\"Vedtak\"; filename=vedtak.pdf"),
     ];
 
     let r = put(&pdf, b"%PDF-1.7 vedtak");
-    assert_eq!(
-        (r.status, r.body.len()),
-        (200, 0),
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!((r.status, r.body.len()), (200, 0), "{}", String::from_utf8_lossy(&r.body));
     // The same file again is a no-op; other content under the same name is refused.
     assert_eq!(put(&pdf, b"%PDF-1.7 vedtak").status, 200);
     let r = put(&pdf, b"%PDF-1.7 annet");
@@ -565,19 +431,13 @@ fn upload_files_on(runtime: &str) {
         r.json()["exception"],
         "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
     );
-    assert_eq!(
-        r.json()["message"],
-        "Filename already exists in message: vedtak.pdf."
-    );
+    assert_eq!(r.json()["message"], "Filename already exists in message: vedtak.pdf.");
 
     // RFC 5987 names, and a type taken from the extension.
     let r = put(
         &[
             ("Content-Type", "application/octet-stream"),
-            (
-                "Content-Disposition",
-                "attachment; filename*=UTF-8''vedlegg%20%C3%A6.txt",
-            ),
+            ("Content-Disposition", "attachment; filename*=UTF-8''vedlegg%20%C3%A6.txt"),
         ],
         b"vedlegg",
     );
@@ -589,25 +449,15 @@ fn upload_files_on(runtime: &str) {
         r.json()["exception"],
         "no.difi.meldingsutveksling.exceptions.MissingHttpHeaderException"
     );
-    assert_eq!(
-        r.json()["message"],
-        "Expected a HTTP header named 'content-disposition'"
-    );
+    assert_eq!(r.json()["message"], "Expected a HTTP header named 'content-disposition'");
     for bad in [
         "attachment; filename=../../etc/passwd",
         "attachment; filename=\"a\\\\b\"",
         "attachment; filename*=UTF-8''a%2Fb",
     ] {
-        let r = put(
-            &[("Content-Type", "text/plain"), ("Content-Disposition", bad)],
-            b"x",
-        );
+        let r = put(&[("Content-Type", "text/plain"), ("Content-Disposition", bad)], b"x");
         assert_eq!(r.status, 400, "{bad}");
-        assert_eq!(
-            r.json()["exception"],
-            "javax.validation.ConstraintViolationException",
-            "{bad}"
-        );
+        assert_eq!(r.json()["exception"], "javax.validation.ConstraintViolationException", "{bad}");
     }
     let r = request_with(
         a,
@@ -627,10 +477,7 @@ fn upload_files_on(runtime: &str) {
     let again = request_with(&server.addr, "PUT", &target, AUTH, &pdf, b"%PDF-1.7 vedtak");
     assert_eq!(again.status, 200, "still the same file after a restart");
     // Deleting the message removes its files.
-    assert_eq!(
-        request(&server.addr, "DELETE", &target, AUTH, None, b"").status,
-        200
-    );
+    assert_eq!(request(&server.addr, "DELETE", &target, AUTH, None, b"").status, 200);
     assert!(!dir.path().join("files").join(ID).exists());
 }
 
@@ -650,10 +497,7 @@ fn upload_size_follows_the_service_limit() {
             "PUT",
             target,
             AUTH,
-            &[
-                ("Content-Type", "application/pdf"),
-                ("Content-Disposition", &disposition),
-            ],
+            &[("Content-Type", "application/pdf"), ("Content-Disposition", &disposition)],
             &vec![b'x'; size],
         )
     };
@@ -665,14 +509,7 @@ fn upload_size_follows_the_service_limit() {
         r.json()["exception"],
         "no.difi.meldingsutveksling.exceptions.MaxFileSizeExceededException"
     );
-    assert!(
-        r.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("(DPE, 2097152 bytes)"),
-        "{}",
-        r.json()
-    );
+    assert!(r.json()["message"].as_str().unwrap().contains("(DPE, 2097152 bytes)"), "{}", r.json());
 }
 
 #[test]
@@ -693,25 +530,44 @@ fn send_after_upload_on(runtime: &str) {
     let send = || request(a, "POST", &target, AUTH, None, b"");
     let r = send();
     assert_eq!(r.status, 400);
-    assert_eq!(
-        r.json()["message"],
-        "There must always be at least one attachment"
-    );
+    assert_eq!(r.json()["message"], "There must always be at least one attachment");
     let pdf = [
         ("Content-Type", "application/pdf"),
         ("Content-Disposition", "attachment; filename=vedtak.pdf"),
     ];
+    assert_eq!(request_with(a, "PUT", &target, AUTH, &pdf, b"%PDF").status, 200);
+    // An arkivmelding needs its arkivmelding.xml, and every file that names.
+    let r = send();
     assert_eq!(
-        request_with(a, "PUT", &target, AUTH, &pdf, b"%PDF").status,
-        200
+        r.json()["exception"],
+        "no.difi.meldingsutveksling.exceptions.MissingArkivmeldingException"
     );
+    let xml = [
+        ("Content-Type", "application/xml"),
+        ("Content-Disposition", "attachment; filename=arkivmelding.xml"),
+    ];
+    let arkivmelding =
+        std::fs::read_to_string(workspace().join("examples/files/arkivmelding.xml")).unwrap();
+    let naming_more = arkivmelding.replace(
+        "</dokumentbeskrivelse>",
+        "</dokumentbeskrivelse><dokumentbeskrivelse><dokumentobjekt><referanseDokumentfil>kart.pdf</referanseDokumentfil></dokumentobjekt></dokumentbeskrivelse>",
+    );
+    assert_eq!(request_with(a, "PUT", &target, AUTH, &xml, naming_more.as_bytes()).status, 200);
+    let r = send();
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["message"],
+        "File(s) defined in arkivmelding, but not found in message: kart.pdf"
+    );
+    let kart = [
+        ("Content-Type", "application/pdf"),
+        ("Content-Disposition", "attachment; filename=kart.pdf"),
+    ];
+    assert_eq!(request_with(a, "PUT", &target, AUTH, &kart, b"%PDF kart").status, 200);
     // Sent, and sending again is a no-op.
     assert_eq!(send().status, 200);
     assert_eq!(send().status, 200);
-    assert_eq!(
-        request(a, "POST", "/api/messages/out/not-a-uuid", AUTH, None, b"").status,
-        404
-    );
+    assert_eq!(request(a, "POST", "/api/messages/out/not-a-uuid", AUTH, None, b"").status, 404);
 }
 
 #[test]
@@ -722,11 +578,8 @@ fn send_after_the_ttl_records_levetid_utlopt() {
     let server = serve(dir.path(), &registry, "blocking");
     let a = &server.addr;
     // A TTL two seconds ahead: valid at create, passed at send.
-    let ttl = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 2;
+    let ttl =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2;
     let ttl =
         efm_core::sbd::DateTime::oslo(efm_core::Timestamp::from_unix_millis(ttl as i64 * 1000))
             .to_rfc3339();
@@ -739,17 +592,11 @@ fn send_after_the_ttl_records_levetid_utlopt() {
         ("Content-Type", "application/pdf"),
         ("Content-Disposition", "attachment; filename=vedtak.pdf"),
     ];
-    assert_eq!(
-        request_with(a, "PUT", &target, AUTH, &pdf, b"%PDF").status,
-        200
-    );
+    assert_eq!(request_with(a, "PUT", &target, AUTH, &pdf, b"%PDF").status, 200);
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let r = request(a, "POST", &target, AUTH, None, b"");
     assert_eq!(r.status, 400);
-    assert_eq!(
-        r.json()["exception"],
-        "no.difi.meldingsutveksling.exceptions.TimeToLiveException"
-    );
+    assert_eq!(r.json()["exception"], "no.difi.meldingsutveksling.exceptions.TimeToLiveException");
     assert_eq!(
         r.json()["message"],
         format!("ExpectedResponseDateTime {ttl} has been exceeded. Please resend the message")
@@ -800,22 +647,17 @@ fn one_step_multipart_send_on(runtime: &str) {
     let a = &server.addr;
     let b = "6o2knFse3p53ty9dmcQvWAIx1zInP11uCfbm";
     let ct = format!("multipart/form-data; boundary={b}");
+    let arkivmelding = std::fs::read(workspace().join("examples/files/arkivmelding.xml")).unwrap();
     let body = multipart_body(
         b,
         &example(),
         &[
             ("Vedtak", "vedtak.pdf", b"%PDF"),
             ("Vedlegg", "vedlegg.txt", b"tekst"),
+            ("Arkivmelding", "arkivmelding.xml", &arkivmelding),
         ],
     );
-    let r = request(
-        a,
-        "POST",
-        "/api/messages/out/multipart",
-        AUTH,
-        Some(&ct),
-        &body,
-    );
+    let r = request(a, "POST", "/api/messages/out/multipart", AUTH, Some(&ct), &body);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
         r.json()["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"],
@@ -825,32 +667,14 @@ fn one_step_multipart_send_on(runtime: &str) {
     assert_eq!(std::fs::read(stored.join("0")).unwrap(), b"%PDF");
     assert_eq!(std::fs::read(stored.join("1")).unwrap(), b"tekst");
     // Sent: sending again is a no-op.
-    assert_eq!(
-        request(
-            a,
-            "POST",
-            &format!("/api/messages/out/{ID}"),
-            AUTH,
-            None,
-            b""
-        )
-        .status,
-        200
-    );
+    assert_eq!(request(a, "POST", &format!("/api/messages/out/{ID}"), AUTH, None, b"").status, 200);
 
     // Without files the send step refuses, and says why.
     let mut other: Value = serde_json::from_slice(&example()).unwrap();
     other["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"] =
         json!("00000000-0000-4000-8000-0000000000aa");
     let body = multipart_body(b, &serde_json::to_vec(&other).unwrap(), &[]);
-    let r = request(
-        a,
-        "POST",
-        "/api/messages/out/multipart",
-        AUTH,
-        Some(&ct),
-        &body,
-    );
+    let r = request(a, "POST", "/api/messages/out/multipart", AUTH, Some(&ct), &body);
     assert_eq!(
         (r.status, r.json()["message"].as_str()),
         (400, Some("There must always be at least one attachment"))
@@ -859,27 +683,13 @@ fn one_step_multipart_send_on(runtime: &str) {
     // A part over 5 MiB, a missing sbd part, a body that is not multipart.
     let big = vec![b'x'; 5 * 1024 * 1024 + 1];
     let body = multipart_body(b, &example(), &[("Stor", "stor.txt", &big)]);
-    let r = request(
-        a,
-        "POST",
-        "/api/messages/out/multipart",
-        AUTH,
-        Some(&ct),
-        &body,
-    );
+    let r = request(a, "POST", "/api/messages/out/multipart", AUTH, Some(&ct), &body);
     assert_eq!(
         r.json()["exception"],
         "no.difi.meldingsutveksling.exceptions.MultipartFileToLargeException"
     );
     let no_sbd = format!("--{b}\r\nContent-Disposition: form-data; name=x\r\n\r\ny\r\n--{b}--\r\n");
-    let r = request(
-        a,
-        "POST",
-        "/api/messages/out/multipart",
-        AUTH,
-        Some(&ct),
-        no_sbd.as_bytes(),
-    );
+    let r = request(a, "POST", "/api/messages/out/multipart", AUTH, Some(&ct), no_sbd.as_bytes());
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["message"], "Required part 'sbd' is not present.");
     let r = request(
@@ -904,14 +714,7 @@ fn capabilities_through_the_api_on(runtime: &str) {
     let registry = LocalRegistry::examples();
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path(), &registry, runtime);
-    let r = request(
-        &server.addr,
-        "GET",
-        "/api/capabilities/123456785",
-        AUTH,
-        None,
-        b"",
-    );
+    let r = request(&server.addr, "GET", "/api/capabilities/123456785", AUTH, None, b"");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let caps = r.json();
     let services: Vec<&str> = caps["capabilities"]
@@ -921,18 +724,8 @@ fn capabilities_through_the_api_on(runtime: &str) {
         .map(|c| c["serviceIdentifier"].as_str().unwrap())
         .collect();
     assert_eq!(services, ["DPO", "DPE"]);
-    assert_eq!(
-        caps["capabilities"][0]["documentTypes"][0]["type"],
-        "arkivmelding"
-    );
-    let r = request(
-        &server.addr,
-        "GET",
-        "/api/capabilities/111111111",
-        AUTH,
-        None,
-        b"",
-    );
+    assert_eq!(caps["capabilities"][0]["documentTypes"][0]["type"], "arkivmelding");
+    let r = request(&server.addr, "GET", "/api/capabilities/111111111", AUTH, None, b"");
     assert_eq!(r.status, 404);
     assert_eq!(
         r.json()["exception"],
@@ -953,31 +746,15 @@ fn graceful_shutdown_on(runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path(), &registry, runtime);
     assert_eq!(create(&server.addr, &example()).status, 200);
-    assert!(
-        server.terminate().success(),
-        "{runtime}: SIGTERM ends efm serve cleanly"
-    );
+    assert!(server.terminate().success(), "{runtime}: SIGTERM ends efm serve cleanly");
     let server = serve(dir.path(), &registry, runtime);
-    let got = request(
-        &server.addr,
-        "GET",
-        &format!("/api/messages/out/{ID}"),
-        AUTH,
-        None,
-        b"",
-    );
+    let got = request(&server.addr, "GET", &format!("/api/messages/out/{ID}"), AUTH, None, b"");
     assert_eq!(got.status, 200);
 
     // POST /manage/shutdown: needs credentials, answers, then the process ends.
-    assert_eq!(
-        request(&server.addr, "POST", "/manage/shutdown", None, None, b"").status,
-        401
-    );
+    assert_eq!(request(&server.addr, "POST", "/manage/shutdown", None, None, b"").status, 401);
     let r = request(&server.addr, "POST", "/manage/shutdown", AUTH, None, b"");
-    assert_eq!(
-        (r.status, r.json()["message"].as_str()),
-        (200, Some("Shutting down, bye..."))
-    );
+    assert_eq!((r.status, r.json()["message"].as_str()), (200, Some("Shutting down, bye...")));
     assert!(server.wait().success());
 }
 
@@ -996,10 +773,7 @@ fn status_queue_on(runtime: &str) {
     assert_eq!(create(&server.addr, &example()).status, 200);
     let peek = request(&server.addr, "GET", "/api/statuses/peek", AUTH, None, b"");
     assert_eq!(peek.status, 204);
-    assert_eq!(
-        request(&server.addr, "DELETE", "/api/statuses/1", AUTH, None, b"").status,
-        404
-    );
+    assert_eq!(request(&server.addr, "DELETE", "/api/statuses/1", AUTH, None, b"").status, 404);
     drop(server);
 
     // With DPO in statusQueueIncludes: peek, delete, until 204.
@@ -1023,21 +797,12 @@ fn status_queue_on(runtime: &str) {
         (Some("OPPRETTET"), Some(ID))
     );
     // Peeking does not consume.
-    assert_eq!(
-        request(a, "GET", "/api/statuses/peek", AUTH, None, b"").json(),
-        status
-    );
+    assert_eq!(request(a, "GET", "/api/statuses/peek", AUTH, None, b"").json(), status);
     let id = status["id"].as_i64().unwrap();
     let del = request(a, "DELETE", &format!("/api/statuses/{id}"), AUTH, None, b"");
     assert_eq!((del.status, del.body.len()), (200, 0));
-    assert_eq!(
-        request(a, "DELETE", &format!("/api/statuses/{id}"), AUTH, None, b"").status,
-        404
-    );
-    assert_eq!(
-        request(a, "GET", "/api/statuses/peek", AUTH, None, b"").status,
-        204
-    );
+    assert_eq!(request(a, "DELETE", &format!("/api/statuses/{id}"), AUTH, None, b"").status, 404);
+    assert_eq!(request(a, "GET", "/api/statuses/peek", AUTH, None, b"").status, 204);
     // The status itself stays in the history.
     assert_eq!(
         request(a, "GET", &format!("/api/statuses/{ID}"), AUTH, None, b"").json()["totalElements"],
@@ -1054,11 +819,7 @@ fn push_endpoint() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
         if let Ok(v) = serde_json::from_slice(body) {
             record.lock().unwrap().push(v);
         }
-        let status = if req.uri().path() == "/fail" {
-            500
-        } else {
-            200
-        };
+        let status = if req.uri().path() == "/fail" { 500 } else { 200 };
         efm_blocking::http_server::response(status, "text/plain", Vec::new())
     };
     let server = efm_blocking::http_server::spawn(
@@ -1113,10 +874,7 @@ fn webhook_subscriptions_on(runtime: &str) {
     let r = post(
         json!({"name": "x", "pushEndpoint": "not a url", "resource": "files", "event": "all"}),
     );
-    assert_eq!(
-        (r.status, r.json()["errors"].as_array().map(Vec::len)),
-        (400, Some(2))
-    );
+    assert_eq!((r.status, r.json()["errors"].as_array().map(Vec::len)), (400, Some(2)));
     let r = post(
         json!({"name": "x", "pushEndpoint": format!("{endpoint}/push"), "resource": "all", "event": "all", "filter": "colour=red"}),
     );
@@ -1127,10 +885,7 @@ fn webhook_subscriptions_on(runtime: &str) {
     let r = post(
         json!({"name": "x", "pushEndpoint": format!("{endpoint}/fail"), "resource": "all", "event": "all"}),
     );
-    assert_eq!(
-        (r.status, r.json()["message"].as_str()),
-        (400, Some("Ping failed with: 500."))
-    );
+    assert_eq!((r.status, r.json()["message"].as_str()), (400, Some("Ping failed with: 500.")));
     // Nobody listening: only logged by the reference, so the subscription is kept.
     let r = post(
         json!({"name": "y", "pushEndpoint": "http://127.0.0.1:9/none", "resource": "messages", "event": "status"}),
@@ -1149,34 +904,17 @@ fn webhook_subscriptions_on(runtime: &str) {
         br#"{"name": "Nytt navn"}"#,
     );
     assert_eq!((put.status, put.body.len()), (200, 0));
+    assert_eq!(get(&format!("/api/subscriptions/{id}")).json()["name"], "Nytt navn");
     assert_eq!(
-        get(&format!("/api/subscriptions/{id}")).json()["name"],
-        "Nytt navn"
-    );
-    assert_eq!(
-        request(
-            a,
-            "DELETE",
-            &format!("/api/subscriptions/{id}"),
-            AUTH,
-            None,
-            b""
-        )
-        .status,
+        request(a, "DELETE", &format!("/api/subscriptions/{id}"), AUTH, None, b"").status,
         200
     );
     let gone = get(&format!("/api/subscriptions/{id}"));
     assert_eq!(
         (gone.status, gone.json()["message"].as_str()),
-        (
-            404,
-            Some(format!("Subscription with id = {id} was not found").as_str())
-        )
+        (404, Some(format!("Subscription with id = {id} was not found").as_str()))
     );
-    assert_eq!(
-        request(a, "DELETE", "/api/subscriptions", AUTH, None, b"").status,
-        200
-    );
+    assert_eq!(request(a, "DELETE", "/api/subscriptions", AUTH, None, b"").status, 200);
     assert_eq!(get("/api/subscriptions").json()["totalElements"], 0);
 }
 
@@ -1221,20 +959,10 @@ fn statuses_are_pushed_to_subscribers_on(runtime: &str) {
     seen.lock().unwrap().clear(); // the two pings
     assert_eq!(create(a, &example()).status, 200);
     let pushes = wait_for(&seen, 1, 10);
-    assert_eq!(
-        pushes.len(),
-        1,
-        "only the matching subscription is pushed to: {pushes:?}"
-    );
+    assert_eq!(pushes.len(), 1, "only the matching subscription is pushed to: {pushes:?}");
     let p = &pushes[0];
-    assert_eq!(
-        (p["resource"].as_str(), p["event"].as_str()),
-        (Some("messages"), Some("status"))
-    );
-    assert_eq!(
-        (p["messageId"].as_str(), p["status"].as_str()),
-        (Some(ID), Some("OPPRETTET"))
-    );
+    assert_eq!((p["resource"].as_str(), p["event"].as_str()), (Some("messages"), Some("status")));
+    assert_eq!((p["messageId"].as_str(), p["status"].as_str()), (Some(ID), Some("OPPRETTET")));
     assert_eq!(
         (p["direction"].as_str(), p["serviceIdentifier"].as_str()),
         (Some("OUTGOING"), Some("DPO"))
@@ -1253,11 +981,7 @@ fn a_push_that_fails_is_kept_across_a_crash_and_retried() {
     let server = serve(dir.path(), &registry, "blocking");
     let a = &server.addr;
     // Reserve a port, let it go: the subscriber is down when the status is recorded.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let sub = json!({"name": "Senere", "pushEndpoint": format!("http://127.0.0.1:{port}/push"), "resource": "all", "event": "all"});
     assert_eq!(
         request(

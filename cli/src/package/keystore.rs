@@ -16,10 +16,7 @@ pub fn load_identity(
     alias: Option<&str>,
 ) -> Result<Identity, CliError> {
     let data = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
-    let ctx = |m: String| CliError::Keystore {
-        path: path.display().to_string(),
-        detail: m,
-    };
+    let ctx = |m: String| CliError::Keystore { path: path.display().to_string(), detail: m };
     if data.starts_with(b"-----BEGIN") {
         let key = PrivateKey::from_pem(&data).map_err(|e| ctx(e.to_string()))?;
         let certs = Certificate::from_pem(&data).map_err(|e| ctx(e.to_string()))?;
@@ -74,10 +71,7 @@ pub fn pkcs12_parts(
 /// A certificate file in PEM or DER.
 pub fn load_certificate(path: &std::path::Path) -> Result<Certificate, CliError> {
     let data = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
-    let ctx = |m: String| CliError::Keystore {
-        path: path.display().to_string(),
-        detail: m,
-    };
+    let ctx = |m: String| CliError::Keystore { path: path.display().to_string(), detail: m };
     if data.starts_with(b"-----BEGIN") {
         let mut certs = Certificate::from_pem(&data).map_err(|e| ctx(e.to_string()))?;
         Ok(certs.remove(0))

@@ -2,10 +2,7 @@
 //! takes them from the API upload; the CLI has only the file name).
 
 pub fn for_name(name: &str) -> &'static str {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "xml" => "application/xml",
         "json" => "application/json",

@@ -36,16 +36,10 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.org.number", Key("org", Same)),
     ("difi.move.org.keystore.path", Key("keystore.path", Same)),
     ("difi.move.org.keystore.alias", Key("keystore.alias", Same)),
-    (
-        "difi.move.org.keystore.password",
-        Key("keystore.password", Same),
-    ),
+    ("difi.move.org.keystore.password", Key("keystore.password", Same)),
     ("difi.move.org.keystore.type", Target::KeystoreType),
     ("difi.move.org.keystore.lockprovider", Only("false")),
-    (
-        "difi.move.serviceregistryendpoint",
-        Key("registry_url", Same),
-    ),
+    ("difi.move.serviceregistryendpoint", Key("registry_url", Same)),
     ("difi.security.enable", Key("api.auth", Same)),
     ("difi.move.feature.enableauth", Key("api.auth", Same)),
     ("difi.security.user.name", Key("api.user", Same)),
@@ -59,35 +53,14 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.feature.enabledpe", Key("dpe.enabled", Same)),
     ("difi.move.feature.enabledpi", Key("dpi.enabled", Same)),
     ("difi.move.feature.enabledph", Key("dph.enabled", Same)),
-    (
-        "difi.move.feature.statusqueueincludes",
-        Key("messages.status_queue_includes", Same),
-    ),
-    (
-        "difi.move.feature.mailerrorstatus",
-        Key("mail.enabled", Same),
-    ),
-    (
-        "difi.move.nextmove.defaultttlhours",
-        Key("messages.ttl_hours", Same),
-    ),
-    (
-        "difi.move.nextmove.locktimeoutminutes",
-        Key("messages.lock_timeout", Minutes),
-    ),
-    (
-        "difi.move.nextmove.ttlpollingrate",
-        Key("messages.ttl_check_interval", Millis),
-    ),
-    (
-        "difi.move.nextmove.statusservices",
-        Key("messages.status_services", Same),
-    ),
+    ("difi.move.feature.statusqueueincludes", Key("messages.status_queue_includes", Same)),
+    ("difi.move.feature.mailerrorstatus", Key("mail.enabled", Same)),
+    ("difi.move.nextmove.defaultttlhours", Key("messages.ttl_hours", Same)),
+    ("difi.move.nextmove.locktimeoutminutes", Key("messages.lock_timeout", Minutes)),
+    ("difi.move.nextmove.ttlpollingrate", Key("messages.ttl_check_interval", Millis)),
+    ("difi.move.nextmove.statusservices", Key("messages.status_services", Same)),
     ("difi.move.nextmove.statuspollingcron", Only("0 * * * * *")),
-    (
-        "difi.move.nextmove.statuspollingpagesize",
-        Key("status_polling.page_size", Same),
-    ),
+    ("difi.move.nextmove.statuspollingpagesize", Key("status_polling.page_size", Same)),
     (
         "difi.move.nextmove.statuspollingbackoffthresholddays",
         Key("status_polling.backoff_threshold_days", Same),
@@ -98,68 +71,23 @@ const MAP: &[(&str, Target)] = &[
     ),
     ("difi.move.dpo.defaultttlhours", Key("dpo.ttl_hours", Same)),
     ("difi.move.dpv.defaultttlhours", Key("dpv.ttl_hours", Same)),
-    (
-        "difi.move.fiks.ut.defaultttlhours",
-        Key("dpf.ttl_hours", Same),
-    ),
-    (
-        "difi.move.nextmove.servicebus.defaultttlhours",
-        Key("dpe.ttl_hours", Same),
-    ),
+    ("difi.move.fiks.ut.defaultttlhours", Key("dpf.ttl_hours", Same)),
+    ("difi.move.nextmove.servicebus.defaultttlhours", Key("dpe.ttl_hours", Same)),
     ("difi.move.dpi.defaultttlhours", Key("dpi.ttl_hours", Same)),
     ("difi.move.dph.defaultttlhours", Key("dph.ttl_hours", Same)),
-    (
-        "difi.move.dpo.uploadsizelimit",
-        Key("dpo.upload_size_limit", Same),
-    ),
-    (
-        "difi.move.dpv.uploadsizelimit",
-        Key("dpv.upload_size_limit", Same),
-    ),
-    (
-        "difi.move.fiks.ut.uploadsizelimit",
-        Key("dpf.upload_size_limit", Same),
-    ),
-    (
-        "difi.move.nextmove.servicebus.uploadsizelimit",
-        Key("dpe.upload_size_limit", Same),
-    ),
-    (
-        "difi.move.dpi.uploadsizelimit",
-        Key("dpi.upload_size_limit", Same),
-    ),
-    (
-        "difi.move.dph.uploadsizelimit",
-        Key("dph.upload_size_limit", Same),
-    ),
-    (
-        "difi.move.fiks.pollingrate",
-        Key("dpf.polling_interval", Millis),
-    ),
-    (
-        "difi.move.nextmove.servicebus.pollingrate",
-        Key("dpe.polling_interval", Millis),
-    ),
-    (
-        "difi.move.dpi.pollingrate",
-        Key("dpi.polling_interval", Millis),
-    ),
-    (
-        "difi.move.dph.pollingrate",
-        Key("dph.polling_interval", Millis),
-    ),
-    (
-        "difi.move.dpo.messagechannel",
-        Key("dpo.message_channel", Same),
-    ),
-    (
-        "difi.move.webhooks.connecttimeout",
-        Key("webhooks.connect_timeout", Millis),
-    ),
-    (
-        "difi.move.webhooks.readtimeout",
-        Key("webhooks.read_timeout", Millis),
-    ),
+    ("difi.move.dpo.uploadsizelimit", Key("dpo.upload_size_limit", Same)),
+    ("difi.move.dpv.uploadsizelimit", Key("dpv.upload_size_limit", Same)),
+    ("difi.move.fiks.ut.uploadsizelimit", Key("dpf.upload_size_limit", Same)),
+    ("difi.move.nextmove.servicebus.uploadsizelimit", Key("dpe.upload_size_limit", Same)),
+    ("difi.move.dpi.uploadsizelimit", Key("dpi.upload_size_limit", Same)),
+    ("difi.move.dph.uploadsizelimit", Key("dph.upload_size_limit", Same)),
+    ("difi.move.fiks.pollingrate", Key("dpf.polling_interval", Millis)),
+    ("difi.move.nextmove.servicebus.pollingrate", Key("dpe.polling_interval", Millis)),
+    ("difi.move.dpi.pollingrate", Key("dpi.polling_interval", Millis)),
+    ("difi.move.dph.pollingrate", Key("dph.polling_interval", Millis)),
+    ("difi.move.dpo.messagechannel", Key("dpo.message_channel", Same)),
+    ("difi.move.webhooks.connecttimeout", Key("webhooks.connect_timeout", Millis)),
+    ("difi.move.webhooks.readtimeout", Key("webhooks.read_timeout", Millis)),
     ("difi.move.mail.smtphost", Key("mail.smtp_host", Same)),
     ("difi.move.mail.smtpport", Key("mail.smtp_port", Same)),
     ("difi.move.mail.senderaddress", Key("mail.sender", Same)),
@@ -173,10 +101,7 @@ const MAP: &[(&str, Target)] = &[
 
 /// Spring's relaxed binding: `enableDPO`, `enable-dpo` and `enable_dpo` are one key.
 pub fn canonical(key: &str) -> String {
-    key.chars()
-        .filter(|c| *c != '-' && *c != '_')
-        .flat_map(char::to_lowercase)
-        .collect()
+    key.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect()
 }
 
 pub fn target(key: &str) -> Option<Target> {
@@ -196,10 +121,7 @@ pub fn mapped_keys() -> impl Iterator<Item = (&'static str, Target)> {
 const REFERENCE_DEFAULTS: &[(&str, &str)] = &[
     ("difi.move.nextmove.defaultttlhours", "24"),
     ("difi.move.nextmove.locktimeoutminutes", "5"),
-    (
-        "difi.move.serviceregistryendpoint",
-        "https://test.eformidling.no/adressetjeneste",
-    ),
+    ("difi.move.serviceregistryendpoint", "https://test.eformidling.no/adressetjeneste"),
     ("difi.move.org.keystore.type", "PKCS12"),
     ("difi.move.feature.enabledpo", "false"),
     ("difi.move.feature.enabledpv", "false"),
@@ -213,8 +135,5 @@ const REFERENCE_DEFAULTS: &[(&str, &str)] = &[
 
 pub fn reference_default(key: &str) -> Option<&'static str> {
     let key = canonical(key);
-    REFERENCE_DEFAULTS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| *v)
+    REFERENCE_DEFAULTS.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }

@@ -29,10 +29,7 @@ pub fn apply(
 ) {
     let (entries, syntax_errors) = syntax::parse(text);
     for e in syntax_errors {
-        errors.push(Problem::Syntax {
-            origin: Origin::file(path, e.line),
-            message: e.message,
-        });
+        errors.push(Problem::Syntax { origin: Origin::file(path, e.line), message: e.message });
     }
     let defined = |name: &str| {
         entries
@@ -44,9 +41,7 @@ pub fn apply(
             .or_else(|| env(&name.replace(['.', '-'], "_").to_ascii_uppercase()))
             .or_else(|| mapping::reference_default(name).map(str::to_owned))
     };
-    let sets_address = entries
-        .iter()
-        .any(|e| mapping::target(&e.key) == Some(Target::Address));
+    let sets_address = entries.iter().any(|e| mapping::target(&e.key) == Some(Target::Address));
     let mut unsupported: Vec<String> = Vec::new();
     for entry in &entries {
         let origin = Origin::file(path, entry.line);
@@ -76,11 +71,7 @@ pub fn apply(
         let is_secret = keys::is_secret(efm_key);
         // Only secrets keep surrounding blanks: Java keeps trailing blanks in every
         // value, but in a number, a path or a URL they are a copy-paste accident.
-        let value = if is_secret {
-            value
-        } else {
-            value.trim().to_owned()
-        };
+        let value = if is_secret { value } else { value.trim().to_owned() };
         let result = match target {
             Target::Key(key, unit) => match convert(&value, unit) {
                 Ok(raw) => match keys::apply(draft, key, &raw, &origin, &entry.key) {
@@ -132,10 +123,7 @@ pub fn apply(
         }
     }
     if !unsupported.is_empty() {
-        warnings.push(Warning::UnsupportedKeys {
-            path: path.to_owned(),
-            keys: unsupported,
-        });
+        warnings.push(Warning::UnsupportedKeys { path: path.to_owned(), keys: unsupported });
     }
 }
 
@@ -154,10 +142,7 @@ fn resolve(value: &str, defined: &dyn Fn(&str) -> Option<String>) -> Result<Stri
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
         };
-        match defined(name)
-            .filter(|v| !v.contains("${"))
-            .or(default.map(str::to_owned))
-        {
+        match defined(name).filter(|v| !v.contains("${")).or(default.map(str::to_owned)) {
             Some(v) => out.push_str(&v),
             None => {
                 return Err(Expected::because(
@@ -174,9 +159,7 @@ fn resolve(value: &str, defined: &dyn Fn(&str) -> Option<String>) -> Result<Stri
 
 fn convert(value: &str, unit: Unit) -> Result<Raw, Expected> {
     let number = |what: &str| {
-        value
-            .parse::<u64>()
-            .map_err(|_| Expected::new(format!("a whole number of {what}")))
+        value.parse::<u64>().map_err(|_| Expected::new(format!("a whole number of {what}")))
     };
     Ok(Raw::Text(match unit {
         Unit::Same => value.to_owned(),

@@ -154,10 +154,7 @@ mod tests {
     fn pairs(text: &str) -> Vec<(usize, String, String)> {
         let (entries, errors) = parse(text);
         assert!(errors.is_empty(), "{errors:?}");
-        entries
-            .into_iter()
-            .map(|e| (e.line, e.key, e.value))
-            .collect()
+        entries.into_iter().map(|e| (e.line, e.key, e.value)).collect()
     }
 
     fn p(line: usize, k: &str, v: &str) -> (usize, String, String) {
@@ -210,10 +207,7 @@ mod tests {
 
     #[test]
     fn line_ends() {
-        assert_eq!(
-            pairs("a=1\rb=2\r\nc=3"),
-            [p(1, "a", "1"), p(2, "b", "2"), p(3, "c", "3")]
-        );
+        assert_eq!(pairs("a=1\rb=2\r\nc=3"), [p(1, "a", "1"), p(2, "b", "2"), p(3, "c", "3")]);
     }
 
     #[test]

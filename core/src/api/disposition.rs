@@ -19,10 +19,7 @@ pub struct BadFilename(pub String);
 
 impl Disposition {
     pub fn parse(header: &str) -> Disposition {
-        let mut d = Disposition {
-            filename: None,
-            name: None,
-        };
+        let mut d = Disposition { filename: None, name: None };
         let mut extended_filename = None;
         let mut extended_name = None;
         for part in split_params(header).into_iter().skip(1) {
@@ -52,14 +49,8 @@ pub fn plain_filename(name: &str) -> Result<&str, BadFilename> {
         || name == "."
         || name == ".."
         || name.len() > 255
-        || name
-            .chars()
-            .any(|c| c == '/' || c == '\\' || c.is_control());
-    if bad {
-        Err(BadFilename(name.to_owned()))
-    } else {
-        Ok(name)
-    }
+        || name.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad { Err(BadFilename(name.to_owned())) } else { Ok(name) }
 }
 
 /// Split on `;` outside quotes.
@@ -144,9 +135,7 @@ pub fn mime_type(content_type: Option<&str>, filename: &str) -> String {
     if let Some(c) = given.filter(|c| !c.eq_ignore_ascii_case("application/octet-stream")) {
         return c.to_owned();
     }
-    let ext = filename
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase());
+    let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     let by_ext = match ext.as_deref() {
         None | Some("pdf") => "application/pdf",
         Some("txt") => "text/plain",
@@ -192,16 +181,7 @@ mod tests {
 
     #[test]
     fn file_names_that_climb_out_are_refused() {
-        for bad in [
-            "../etc/passwd",
-            "a/b",
-            "a\\b",
-            "..",
-            ".",
-            "",
-            "a\u{0}b",
-            "line\nbreak",
-        ] {
+        for bad in ["../etc/passwd", "a/b", "a\\b", "..", ".", "", "a\u{0}b", "line\nbreak"] {
             assert!(plain_filename(bad).is_err(), "{bad:?}");
         }
         assert_eq!(plain_filename("vedtak 2019.pdf"), Ok("vedtak 2019.pdf"));
@@ -210,10 +190,7 @@ mod tests {
     #[test]
     fn mime_types() {
         assert_eq!(mime_type(Some("text/plain"), "x.pdf"), "text/plain");
-        assert_eq!(
-            mime_type(Some("application/octet-stream"), "x.txt"),
-            "text/plain"
-        );
+        assert_eq!(mime_type(Some("application/octet-stream"), "x.txt"), "text/plain");
         assert_eq!(mime_type(None, "noext"), "application/pdf");
         assert_eq!(mime_type(Some(""), "x.XML"), "application/xml");
     }

@@ -29,6 +29,10 @@ pub enum Exception {
     DuplicateFilename,
     MaxFileSizeExceeded,
     MissingFile,
+    MissingArkivmelding,
+    MissingArkivmeldingFile,
+    /// The reference's wrapper for an arkivmelding.xml it cannot read (a 500).
+    NextMoveRuntime,
     MultipartFileTooLarge,
     WebhookUnknownFilter,
     WebhookUnknownFilterOperation,
@@ -99,6 +103,15 @@ impl Exception {
                 "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
             }
             Exception::MissingFile => "no.difi.meldingsutveksling.exceptions.MissingFileException",
+            Exception::MissingArkivmelding => {
+                "no.difi.meldingsutveksling.exceptions.MissingArkivmeldingException"
+            }
+            Exception::MissingArkivmeldingFile => {
+                "no.difi.meldingsutveksling.exceptions.MissingArkivmeldingFileException"
+            }
+            Exception::NextMoveRuntime => {
+                "no.difi.meldingsutveksling.nextmove.NextMoveRuntimeException"
+            }
             Exception::WebhookUnknownFilter => {
                 "no.difi.meldingsutveksling.exceptions.WebhookUnknownFilterException"
             }
@@ -160,6 +173,7 @@ impl Exception {
             Exception::MessageAlreadyExists => 409,
             Exception::NoContent => 204,
             Exception::Internal
+            | Exception::NextMoveRuntime
             | Exception::MeldingsUtvekslingRuntime
             | Exception::RegistryServerError
             | Exception::RegistryUnreachable => 500,
@@ -204,10 +218,7 @@ impl ApiError {
             .map(|v| format!("{}: {}", v.field, v.message))
             .collect::<Vec<_>>()
             .join(", ");
-        ApiError {
-            errors,
-            ..ApiError::new(Exception::ConstraintViolation, message)
-        }
+        ApiError { errors, ..ApiError::new(Exception::ConstraintViolation, message) }
     }
 
     pub fn message_not_found(message_id: impl std::fmt::Display) -> Self {
@@ -364,10 +375,7 @@ mod tests {
         );
         let j = ApiError::violations(vec![v])
             .to_json(Timestamp::from_unix_millis(0), "/api/messages/out");
-        assert_eq!(
-            j["exception"],
-            "javax.validation.ConstraintViolationException"
-        );
+        assert_eq!(j["exception"], "javax.validation.ConstraintViolationException");
         assert_eq!(
             j["message"],
             "standardBusinessDocumentHeader.documentIdentification.type: Must be a NextMove message type"

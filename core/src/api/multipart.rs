@@ -50,20 +50,14 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, Multip
         if rest.starts_with(b"--") {
             return Ok(parts);
         }
-        rest = rest
-            .strip_prefix(b"\r\n")
-            .ok_or(MultipartError::Truncated)?;
+        rest = rest.strip_prefix(b"\r\n").ok_or(MultipartError::Truncated)?;
         let head_end = find(rest, b"\r\n\r\n").ok_or(MultipartError::UnterminatedHeaders)?;
         let head = String::from_utf8_lossy(&rest[..head_end]);
         let content = &rest[head_end + 4..];
         let next = format!("\r\n{delimiter}");
         let end = find(content, next.as_bytes()).ok_or(MultipartError::Truncated)?;
-        let mut part = Part {
-            name: None,
-            filename: None,
-            content_type: None,
-            body: &content[..end],
-        };
+        let mut part =
+            Part { name: None, filename: None, content_type: None, body: &content[..end] };
         for line in head.split("\r\n") {
             let Some((k, v)) = line.split_once(':') else {
                 continue;
@@ -120,14 +114,8 @@ Before the law sits a gatekeeper.\r\n\
 
     #[test]
     fn refuses_broken_bodies() {
-        assert_eq!(
-            boundary("application/json"),
-            Err(MultipartError::NoBoundary)
-        );
-        assert_eq!(
-            boundary("multipart/form-data"),
-            Err(MultipartError::NoBoundary)
-        );
+        assert_eq!(boundary("application/json"), Err(MultipartError::NoBoundary));
+        assert_eq!(boundary("multipart/form-data"), Err(MultipartError::NoBoundary));
         let b = "6o2knFse3p53ty9dmcQvWAIx1zInP11uCfbm";
         assert_eq!(parse(b"nothing", b), Err(MultipartError::NoFirstBoundary));
         for cut in [45, 80, BODY.len() - 60] {

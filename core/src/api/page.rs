@@ -40,11 +40,7 @@ pub struct BadParam {
 
 impl Default for Pageable {
     fn default() -> Self {
-        Pageable {
-            page: 0,
-            size: DEFAULT_PAGE_SIZE,
-            sort: Vec::new(),
-        }
+        Pageable { page: 0, size: DEFAULT_PAGE_SIZE, sort: Vec::new() }
     }
 }
 
@@ -64,9 +60,7 @@ impl Pageable {
                 .transpose()
         };
         let page = number("page")?.unwrap_or(0);
-        let size = number("size")?
-            .unwrap_or(DEFAULT_PAGE_SIZE)
-            .clamp(1, MAX_PAGE_SIZE);
+        let size = number("size")?.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
         let mut sort = Vec::new();
         for s in q.all("sort").filter(|s| !s.is_empty()) {
             let (property, direction) = match s.split_once(',') {
@@ -88,10 +82,7 @@ impl Pageable {
                     expected: "a property of the listed resource",
                 });
             }
-            sort.push(Sort {
-                property: property.to_owned(),
-                direction,
-            });
+            sort.push(Sort { property: property.to_owned(), direction });
         }
         Ok(Pageable { page, size, sort })
     }
@@ -140,10 +131,7 @@ mod tests {
 
     #[test]
     fn defaults_and_sorting() {
-        assert_eq!(
-            Pageable::from_query(&q(""), &[]).unwrap(),
-            Pageable::default()
-        );
+        assert_eq!(Pageable::from_query(&q(""), &[]).unwrap(), Pageable::default());
         let p = Pageable::from_query(
             &q("page=2&size=5&sort=lastUpdate,desc&sort=id"),
             &["lastUpdate", "id"],
@@ -152,16 +140,10 @@ mod tests {
         assert_eq!((p.page, p.size, p.offset()), (2, 5, 10));
         assert_eq!(
             p.sort[0],
-            Sort {
-                property: "lastUpdate".into(),
-                direction: SortDirection::Desc
-            }
+            Sort { property: "lastUpdate".into(), direction: SortDirection::Desc }
         );
         assert_eq!(p.sort[1].direction, SortDirection::Asc);
-        assert_eq!(
-            Pageable::from_query(&q("size=100000"), &[]).unwrap().size,
-            MAX_PAGE_SIZE
-        );
+        assert_eq!(Pageable::from_query(&q("size=100000"), &[]).unwrap().size, MAX_PAGE_SIZE);
     }
 
     #[test]
@@ -188,21 +170,9 @@ mod tests {
                 "numberOfElements": 2, "first": true, "size": 10, "number": 0, "empty": false
             })
         );
-        let j = page_json(
-            vec![],
-            &Pageable {
-                page: 1,
-                size: 10,
-                sort: vec![],
-            },
-            25,
-        );
+        let j = page_json(vec![], &Pageable { page: 1, size: 10, sort: vec![] }, 25);
         assert_eq!(
-            (
-                j["totalPages"].as_u64(),
-                j["last"].as_bool(),
-                j["first"].as_bool()
-            ),
+            (j["totalPages"].as_u64(), j["last"].as_bool(), j["first"].as_bool()),
             (Some(3), Some(false), Some(false))
         );
     }

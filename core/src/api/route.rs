@@ -25,9 +25,7 @@ pub enum MessageRef {
 
 impl MessageRef {
     fn parse(s: &str) -> Self {
-        s.parse()
-            .map(MessageRef::Id)
-            .unwrap_or_else(|_| MessageRef::NoSuchMessage(s.to_owned()))
+        s.parse().map(MessageRef::Id).unwrap_or_else(|_| MessageRef::NoSuchMessage(s.to_owned()))
     }
 }
 
@@ -98,90 +96,36 @@ pub enum Route {
     // Outgoing messages.
     CreateMessage,
     CreateMultipart,
-    UploadFile {
-        message: MessageRef,
-        title: Option<String>,
-    },
-    SendMessage {
-        message: MessageRef,
-    },
-    FindOutgoing {
-        filter: OutgoingFilter,
-        page: Pageable,
-    },
-    GetOutgoing {
-        message: MessageRef,
-    },
-    DeleteOutgoing {
-        message: MessageRef,
-    },
+    UploadFile { message: MessageRef, title: Option<String> },
+    SendMessage { message: MessageRef },
+    FindOutgoing { filter: OutgoingFilter, page: Pageable },
+    GetOutgoing { message: MessageRef },
+    DeleteOutgoing { message: MessageRef },
     // Incoming messages.
-    FindIncoming {
-        filter: IncomingFilter,
-        page: Pageable,
-    },
-    PeekIncoming {
-        filter: IncomingFilter,
-    },
-    PopIncoming {
-        message: MessageRef,
-    },
-    DeleteIncoming {
-        message: MessageRef,
-    },
+    FindIncoming { filter: IncomingFilter, page: Pageable },
+    PeekIncoming { filter: IncomingFilter },
+    PopIncoming { message: MessageRef },
+    DeleteIncoming { message: MessageRef },
     // Statuses.
-    FindStatuses {
-        filter: StatusFilter,
-        page: Pageable,
-    },
-    StatusesOfMessage {
-        message: MessageRef,
-        page: Pageable,
-    },
+    FindStatuses { filter: StatusFilter, page: Pageable },
+    StatusesOfMessage { message: MessageRef, page: Pageable },
     PeekStatus,
-    DeleteStatus {
-        id: i64,
-    },
+    DeleteStatus { id: i64 },
     // Conversations.
-    FindConversations {
-        filter: ConversationFilter,
-        page: Pageable,
-    },
-    GetConversation {
-        id: i64,
-    },
-    GetConversationByMessage {
-        message: MessageRef,
-    },
-    DeleteConversation {
-        id: i64,
-    },
-    DeleteConversationByMessage {
-        message: MessageRef,
-    },
-    ConversationQueue {
-        page: Pageable,
-    },
+    FindConversations { filter: ConversationFilter, page: Pageable },
+    GetConversation { id: i64 },
+    GetConversationByMessage { message: MessageRef },
+    DeleteConversation { id: i64 },
+    DeleteConversationByMessage { message: MessageRef },
+    ConversationQueue { page: Pageable },
     // Capabilities.
-    Capabilities {
-        receiver: String,
-        security_level: Option<i32>,
-        process: Option<String>,
-    },
+    Capabilities { receiver: String, security_level: Option<i32>, process: Option<String> },
     // Webhook subscriptions.
-    FindSubscriptions {
-        page: Pageable,
-    },
-    GetSubscription {
-        id: i64,
-    },
+    FindSubscriptions { page: Pageable },
+    GetSubscription { id: i64 },
     CreateSubscription,
-    UpdateSubscription {
-        id: i64,
-    },
-    DeleteSubscription {
-        id: i64,
-    },
+    UpdateSubscription { id: i64 },
+    DeleteSubscription { id: i64 },
     DeleteAllSubscriptions,
     // Operations.
     Health,
@@ -252,33 +196,31 @@ impl Route {
                 },
                 page: page(q, OUTGOING_SORT)?,
             },
-            ("PUT", ["api", "messages", "out", id]) => Route::UploadFile {
-                message: MessageRef::parse(id),
-                title: text(q, "title"),
-            },
-            ("POST", ["api", "messages", "out", id]) => Route::SendMessage {
-                message: MessageRef::parse(id),
-            },
-            ("GET", ["api", "messages", "out", id]) => Route::GetOutgoing {
-                message: MessageRef::parse(id),
-            },
-            ("DELETE", ["api", "messages", "out", id]) => Route::DeleteOutgoing {
-                message: MessageRef::parse(id),
-            },
+            ("PUT", ["api", "messages", "out", id]) => {
+                Route::UploadFile { message: MessageRef::parse(id), title: text(q, "title") }
+            }
+            ("POST", ["api", "messages", "out", id]) => {
+                Route::SendMessage { message: MessageRef::parse(id) }
+            }
+            ("GET", ["api", "messages", "out", id]) => {
+                Route::GetOutgoing { message: MessageRef::parse(id) }
+            }
+            ("DELETE", ["api", "messages", "out", id]) => {
+                Route::DeleteOutgoing { message: MessageRef::parse(id) }
+            }
 
-            ("GET", ["api", "messages", "in"]) => Route::FindIncoming {
-                filter: incoming(q)?,
-                page: page(q, INCOMING_SORT)?,
-            },
-            ("GET", ["api", "messages", "in", "peek"]) => Route::PeekIncoming {
-                filter: incoming(q)?,
-            },
-            ("GET", ["api", "messages", "in", "pop", id]) => Route::PopIncoming {
-                message: MessageRef::parse(id),
-            },
-            ("DELETE", ["api", "messages", "in", id]) => Route::DeleteIncoming {
-                message: MessageRef::parse(id),
-            },
+            ("GET", ["api", "messages", "in"]) => {
+                Route::FindIncoming { filter: incoming(q)?, page: page(q, INCOMING_SORT)? }
+            }
+            ("GET", ["api", "messages", "in", "peek"]) => {
+                Route::PeekIncoming { filter: incoming(q)? }
+            }
+            ("GET", ["api", "messages", "in", "pop", id]) => {
+                Route::PopIncoming { message: MessageRef::parse(id) }
+            }
+            ("DELETE", ["api", "messages", "in", id]) => {
+                Route::DeleteIncoming { message: MessageRef::parse(id) }
+            }
 
             ("GET", ["api", "statuses"]) => Route::FindStatuses {
                 filter: StatusFilter {
@@ -298,31 +240,27 @@ impl Route {
                 message: MessageRef::parse(id),
                 page: page(q, STATUS_SORT)?,
             },
-            ("DELETE", ["api", "statuses", id]) => Route::DeleteStatus {
-                id: path_number(id)?,
-            },
+            ("DELETE", ["api", "statuses", id]) => Route::DeleteStatus { id: path_number(id)? },
 
             ("GET", ["api", "conversations"]) => Route::FindConversations {
                 filter: conversations(q)?,
                 page: page(q, CONVERSATION_SORT)?,
             },
-            ("GET", ["api", "conversations", "queue"]) => Route::ConversationQueue {
-                page: page(q, CONVERSATION_SORT)?,
-            },
-            ("GET", ["api", "conversations", "messageId", id]) => Route::GetConversationByMessage {
-                message: MessageRef::parse(id),
-            },
-            ("DELETE", ["api", "conversations", "messageId", id]) => {
-                Route::DeleteConversationByMessage {
-                    message: MessageRef::parse(id),
-                }
+            ("GET", ["api", "conversations", "queue"]) => {
+                Route::ConversationQueue { page: page(q, CONVERSATION_SORT)? }
             }
-            ("GET", ["api", "conversations", id]) => Route::GetConversation {
-                id: path_number(id)?,
-            },
-            ("DELETE", ["api", "conversations", id]) => Route::DeleteConversation {
-                id: path_number(id)?,
-            },
+            ("GET", ["api", "conversations", "messageId", id]) => {
+                Route::GetConversationByMessage { message: MessageRef::parse(id) }
+            }
+            ("DELETE", ["api", "conversations", "messageId", id]) => {
+                Route::DeleteConversationByMessage { message: MessageRef::parse(id) }
+            }
+            ("GET", ["api", "conversations", id]) => {
+                Route::GetConversation { id: path_number(id)? }
+            }
+            ("DELETE", ["api", "conversations", id]) => {
+                Route::DeleteConversation { id: path_number(id)? }
+            }
 
             ("GET", ["api", "capabilities", receiver]) => Route::Capabilities {
                 receiver: (*receiver).to_owned(),
@@ -330,20 +268,20 @@ impl Route {
                 process: text(q, "process"),
             },
 
-            ("GET", ["api", "subscriptions"]) => Route::FindSubscriptions {
-                page: page(q, SUBSCRIPTION_SORT)?,
-            },
+            ("GET", ["api", "subscriptions"]) => {
+                Route::FindSubscriptions { page: page(q, SUBSCRIPTION_SORT)? }
+            }
             ("POST", ["api", "subscriptions"]) => Route::CreateSubscription,
             ("DELETE", ["api", "subscriptions"]) => Route::DeleteAllSubscriptions,
-            ("GET", ["api", "subscriptions", id]) => Route::GetSubscription {
-                id: path_number(id)?,
-            },
-            ("PUT", ["api", "subscriptions", id]) => Route::UpdateSubscription {
-                id: path_number(id)?,
-            },
-            ("DELETE", ["api", "subscriptions", id]) => Route::DeleteSubscription {
-                id: path_number(id)?,
-            },
+            ("GET", ["api", "subscriptions", id]) => {
+                Route::GetSubscription { id: path_number(id)? }
+            }
+            ("PUT", ["api", "subscriptions", id]) => {
+                Route::UpdateSubscription { id: path_number(id)? }
+            }
+            ("DELETE", ["api", "subscriptions", id]) => {
+                Route::DeleteSubscription { id: path_number(id)? }
+            }
 
             ("GET", ["manage", "health"]) => Route::Health,
             ("GET", ["manage", "health", "liveness"]) => Route::Liveness,
@@ -393,10 +331,7 @@ const CONVERSATION_SORT: &[&str] = &[
 const SUBSCRIPTION_SORT: &[&str] = &["id", "name"];
 
 fn no_handler(method: &str, path: &str) -> ApiError {
-    ApiError::new(
-        Exception::NoHandler,
-        format!("No endpoint {method} {path}."),
-    )
+    ApiError::new(Exception::NoHandler, format!("No endpoint {method} {path}."))
 }
 
 fn bad(p: BadParam) -> ApiError {
@@ -421,24 +356,15 @@ fn number<T: std::str::FromStr>(q: &Query, name: &str) -> Result<Option<T>, ApiE
     q.get(name)
         .map(|v| {
             v.parse().map_err(|_| {
-                bad(BadParam {
-                    name: name.into(),
-                    value: v.into(),
-                    expected: "a number",
-                })
+                bad(BadParam { name: name.into(), value: v.into(), expected: "a number" })
             })
         })
         .transpose()
 }
 
 fn path_number(s: &str) -> Result<i64, ApiError> {
-    s.parse().map_err(|_| {
-        bad(BadParam {
-            name: "id".into(),
-            value: s.into(),
-            expected: "a number",
-        })
-    })
+    s.parse()
+        .map_err(|_| bad(BadParam { name: "id".into(), value: s.into(), expected: "a number" }))
 }
 
 fn flag(q: &Query, name: &str) -> Result<Option<bool>, ApiError> {
@@ -446,11 +372,9 @@ fn flag(q: &Query, name: &str) -> Result<Option<bool>, ApiError> {
         .map(|v| match v {
             _ if v.eq_ignore_ascii_case("true") => Ok(true),
             _ if v.eq_ignore_ascii_case("false") => Ok(false),
-            _ => Err(bad(BadParam {
-                name: name.into(),
-                value: v.into(),
-                expected: "true or false",
-            })),
+            _ => {
+                Err(bad(BadParam { name: name.into(), value: v.into(), expected: "true or false" }))
+            }
         })
         .transpose()
 }
@@ -492,11 +416,7 @@ fn date(q: &Query, name: &str) -> Result<Option<Date>, ApiError> {
     q.get(name)
         .map(|v| {
             Date::parse(v, format_description!("[year]-[month]-[day]")).map_err(|_| {
-                bad(BadParam {
-                    name: name.into(),
-                    value: v.into(),
-                    expected: "a date yyyy-MM-dd",
-                })
+                bad(BadParam { name: name.into(), value: v.into(), expected: "a date yyyy-MM-dd" })
             })
         })
         .transpose()
@@ -560,65 +480,26 @@ mod tests {
         let id = || MessageRef::Id(ID.parse().unwrap());
         let cases: Vec<(&str, String, Route)> = vec![
             ("POST", "/api/messages/out".into(), Route::CreateMessage),
-            (
-                "POST",
-                "/api/messages/out/multipart".into(),
-                Route::CreateMultipart,
-            ),
+            ("POST", "/api/messages/out/multipart".into(), Route::CreateMultipart),
             (
                 "PUT",
                 format!("/api/messages/out/{ID}?title=Vedtak%20om%20tilskudd"),
-                Route::UploadFile {
-                    message: id(),
-                    title: Some("Vedtak om tilskudd".into()),
-                },
+                Route::UploadFile { message: id(), title: Some("Vedtak om tilskudd".into()) },
             ),
-            (
-                "POST",
-                format!("/api/messages/out/{ID}"),
-                Route::SendMessage { message: id() },
-            ),
-            (
-                "GET",
-                format!("/api/messages/out/{ID}"),
-                Route::GetOutgoing { message: id() },
-            ),
-            (
-                "DELETE",
-                format!("/api/messages/out/{ID}"),
-                Route::DeleteOutgoing { message: id() },
-            ),
-            (
-                "GET",
-                format!("/api/messages/in/pop/{ID}"),
-                Route::PopIncoming { message: id() },
-            ),
-            (
-                "DELETE",
-                format!("/api/messages/in/{ID}"),
-                Route::DeleteIncoming { message: id() },
-            ),
+            ("POST", format!("/api/messages/out/{ID}"), Route::SendMessage { message: id() }),
+            ("GET", format!("/api/messages/out/{ID}"), Route::GetOutgoing { message: id() }),
+            ("DELETE", format!("/api/messages/out/{ID}"), Route::DeleteOutgoing { message: id() }),
+            ("GET", format!("/api/messages/in/pop/{ID}"), Route::PopIncoming { message: id() }),
+            ("DELETE", format!("/api/messages/in/{ID}"), Route::DeleteIncoming { message: id() }),
             ("GET", "/api/statuses/peek".into(), Route::PeekStatus),
-            (
-                "DELETE",
-                "/api/statuses/11".into(),
-                Route::DeleteStatus { id: 11 },
-            ),
-            (
-                "GET",
-                "/api/conversations/49".into(),
-                Route::GetConversation { id: 49 },
-            ),
+            ("DELETE", "/api/statuses/11".into(), Route::DeleteStatus { id: 11 }),
+            ("GET", "/api/conversations/49".into(), Route::GetConversation { id: 49 }),
             (
                 "GET",
                 format!("/api/conversations/messageId/{ID}"),
                 Route::GetConversationByMessage { message: id() },
             ),
-            (
-                "DELETE",
-                "/api/conversations/42".into(),
-                Route::DeleteConversation { id: 42 },
-            ),
+            ("DELETE", "/api/conversations/42".into(), Route::DeleteConversation { id: 42 }),
             (
                 "DELETE",
                 format!("/api/conversations/messageId/{ID}"),
@@ -633,21 +514,9 @@ mod tests {
                     process: Some("urn:x".into()),
                 },
             ),
-            (
-                "POST",
-                "/api/subscriptions".into(),
-                Route::CreateSubscription,
-            ),
-            (
-                "PUT",
-                "/api/subscriptions/84".into(),
-                Route::UpdateSubscription { id: 84 },
-            ),
-            (
-                "DELETE",
-                "/api/subscriptions".into(),
-                Route::DeleteAllSubscriptions,
-            ),
+            ("POST", "/api/subscriptions".into(), Route::CreateSubscription),
+            ("PUT", "/api/subscriptions/84".into(), Route::UpdateSubscription { id: 84 }),
+            ("DELETE", "/api/subscriptions".into(), Route::DeleteAllSubscriptions),
             ("GET", "/manage/health".into(), Route::Health),
             ("POST", "/manage/shutdown".into(), Route::Shutdown),
         ];
@@ -658,11 +527,10 @@ mod tests {
 
     #[test]
     fn filters_and_paging() {
-        let Route::FindIncoming { filter, page } = r(
-            "GET",
-            "/api/messages/in?serviceIdentifier=DPO&process=urn%3Ap&size=2&page=1",
-        )
-        .unwrap() else {
+        let Route::FindIncoming { filter, page } =
+            r("GET", "/api/messages/in?serviceIdentifier=DPO&process=urn%3Ap&size=2&page=1")
+                .unwrap()
+        else {
             panic!()
         };
         assert_eq!(filter.service_identifier, Some(ServiceIdentifier::Dpo));
@@ -671,17 +539,12 @@ mod tests {
 
         let Route::FindStatuses { filter, .. } = r("GET", "/api/statuses?fromDateTime=2019-03-25T11:00:00%2B01:00&toDateTime=2019-03-26T11:00:00%2B01:00").unwrap() else { panic!() };
         assert!(filter.between.is_some());
-        let Route::FindStatuses { filter, .. } = r(
-            "GET",
-            "/api/statuses?fromDateTime=2019-03-25T11:00:00%2B01:00",
-        )
-        .unwrap() else {
+        let Route::FindStatuses { filter, .. } =
+            r("GET", "/api/statuses?fromDateTime=2019-03-25T11:00:00%2B01:00").unwrap()
+        else {
             panic!()
         };
-        assert_eq!(
-            filter.between, None,
-            "one end alone is ignored, as in the reference"
-        );
+        assert_eq!(filter.between, None, "one end alone is ignored, as in the reference");
 
         let Route::FindConversations { filter, .. } = r(
             "GET",
@@ -699,9 +562,7 @@ mod tests {
     fn ids_that_cannot_exist_are_kept_for_a_not_found_answer() {
         assert_eq!(
             r("GET", "/api/messages/out/abc").unwrap(),
-            Route::GetOutgoing {
-                message: MessageRef::NoSuchMessage("abc".into())
-            }
+            Route::GetOutgoing { message: MessageRef::NoSuchMessage("abc".into()) }
         );
     }
 
@@ -715,11 +576,7 @@ mod tests {
             Exception::BadParameter
         );
         assert_eq!(r("GET", "/api/nothing").unwrap_err().status, 404);
-        assert_eq!(
-            r("GET", "/api/messages/out/").unwrap_err().status,
-            404,
-            "no trailing slash"
-        );
+        assert_eq!(r("GET", "/api/messages/out/").unwrap_err().status, 404, "no trailing slash");
         assert_eq!(r("PATCH", "/api/messages/out").unwrap_err().status, 405);
         assert_eq!(r("DELETE", "/manage/health").unwrap_err().status, 405);
         assert_eq!(r("GET", "/api/messages/in?size=x").unwrap_err().status, 400);

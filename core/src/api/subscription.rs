@@ -78,11 +78,8 @@ pub fn parse_filter(filter: &str) -> Result<Vec<FilterPart>, ApiError> {
                 ));
             }
         };
-        let values = values
-            .split(',')
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .collect();
+        let values =
+            values.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
         parts.push(FilterPart { name, values });
     }
     Ok(parts)
@@ -106,12 +103,7 @@ impl SubscriptionInput {
     pub fn validate(self) -> Result<SubscriptionSpec, ApiError> {
         let mut v = Vec::new();
         if let Some(id) = self.id {
-            v.push(Violation::new(
-                "id",
-                "Null",
-                "must be null",
-                Some(json!(id)),
-            ));
+            v.push(Violation::new("id", "Null", "must be null", Some(json!(id))));
         }
         let mut need = |field: &str, value: &Option<String>| {
             if value.as_deref().is_none_or(str::is_empty) {
@@ -158,9 +150,7 @@ impl SubscriptionInput {
         SubscriptionInput {
             id: None,
             name: self.name.or_else(|| Some(current.name.clone())),
-            push_endpoint: self
-                .push_endpoint
-                .or_else(|| Some(current.push_endpoint.clone())),
+            push_endpoint: self.push_endpoint.or_else(|| Some(current.push_endpoint.clone())),
             resource: self.resource.or_else(|| Some(current.resource.clone())),
             event: self.event.or_else(|| Some(current.event.clone())),
             filter: self.filter.or_else(|| current.filter.clone()),
@@ -176,10 +166,7 @@ fn one_of(v: &mut Vec<Violation>, field: &str, value: &Option<String>, allowed: 
         v.push(Violation::new(
             field,
             "OneOf",
-            format!(
-                "'{x}' is not expected. Allowed values are: [{}]",
-                allowed.join(", ")
-            ),
+            format!("'{x}' is not expected. Allowed values are: [{}]", allowed.join(", ")),
             Some(json!(x)),
         ));
     }
@@ -214,10 +201,7 @@ mod tests {
         let e = parse_filter("colour=red").unwrap_err();
         assert_eq!(
             (e.exception, e.message.as_str()),
-            (
-                Exception::WebhookUnknownFilter,
-                "Unknown filter name: colour."
-            )
+            (Exception::WebhookUnknownFilter, "Unknown filter name: colour.")
         );
         assert_eq!(
             parse_filter("status>FEIL").unwrap_err().exception,
@@ -255,14 +239,8 @@ impl StatusPush<'_> {
     /// Whether a subscription wants this push: every subscription covers status
     /// events of messages (`all`/`messages`, `all`/`status`), and its filter decides.
     pub fn wanted_by(&self, s: &SubscriptionSpec) -> bool {
-        let filter = s
-            .filter
-            .as_deref()
-            .map(parse_filter)
-            .transpose()
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let filter =
+            s.filter.as_deref().map(parse_filter).transpose().ok().flatten().unwrap_or_default();
         matches!(s.resource.as_str(), "all" | "messages")
             && matches!(s.event.as_str(), "all" | "status")
             && filter_matches(&filter, self.status, self.service, self.direction)
@@ -270,10 +248,7 @@ impl StatusPush<'_> {
 
     pub fn body(&self) -> Value {
         let mut m = Map::new();
-        m.insert(
-            "createdTs".into(),
-            json!(crate::sbd::DateTime::oslo(self.at).to_rfc3339()),
-        );
+        m.insert("createdTs".into(), json!(crate::sbd::DateTime::oslo(self.at).to_rfc3339()));
         m.insert("resource".into(), json!("messages"));
         m.insert("event".into(), json!("status"));
         m.insert("messageId".into(), json!(self.message_id));

@@ -99,35 +99,21 @@ pub fn read_header(input: &[u8]) -> Result<Header, BerError> {
     }
     let first = *input.get(1).ok_or(BerError::Incomplete)?;
     if first < 0x80 {
-        return Ok(Header {
-            tag,
-            len: Some(usize::from(first)),
-            header_len: 2,
-        });
+        return Ok(Header { tag, len: Some(usize::from(first)), header_len: 2 });
     }
     if first == 0x80 {
         if tag & 0x20 == 0 {
             return Err(BerError::Malformed(1));
         }
-        return Ok(Header {
-            tag,
-            len: None,
-            header_len: 2,
-        });
+        return Ok(Header { tag, len: None, header_len: 2 });
     }
     let n = usize::from(first & 0x7f);
     if n > 4 {
         return Err(BerError::Malformed(1));
     }
     let bytes = input.get(2..2 + n).ok_or(BerError::Incomplete)?;
-    let len = bytes
-        .iter()
-        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-    Ok(Header {
-        tag,
-        len: Some(len),
-        header_len: 2 + n,
-    })
+    let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    Ok(Header { tag, len: Some(len), header_len: 2 + n })
 }
 
 /// Reads one element; returns it and the bytes after it.
@@ -147,15 +133,7 @@ fn read_depth(input: &[u8], depth: usize) -> Result<(Tlv<'_>, &[u8]), BerError> 
             let total = h.header_len + len;
             let raw = input.get(..total).ok_or(BerError::Incomplete)?;
             let rest = input.get(total..).ok_or(BerError::Incomplete)?;
-            Ok((
-                Tlv {
-                    tag: h.tag,
-                    value,
-                    raw,
-                    indefinite: false,
-                },
-                rest,
-            ))
+            Ok((Tlv { tag: h.tag, value, raw, indefinite: false }, rest))
         }
         None => {
             let mut pos = 0;
@@ -201,9 +179,7 @@ mod tests {
     #[test]
     fn reads_indefinite_with_constructed_octets() {
         // SEQUENCE (indef) { [0] cons (indef) { OCTET STRING "ab", OCTET STRING "c" } }
-        let data = [
-            0x30, 0x80, 0xa0, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0, 0, 0, 0,
-        ];
+        let data = [0x30, 0x80, 0xa0, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0, 0, 0, 0];
         let (t, rest) = read(&data).expect("parses");
         assert!(rest.is_empty());
         let inner = t.children().next().expect("child").expect("ok");

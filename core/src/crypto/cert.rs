@@ -26,24 +26,13 @@ pub enum CertError {
     #[error("PEM input is malformed: {0}")]
     Pem(String),
     #[error("certificate of {subject} is not valid before {not_before} (unix seconds), now {now}")]
-    NotYetValid {
-        subject: String,
-        not_before: i64,
-        now: i64,
-    },
+    NotYetValid { subject: String, not_before: i64, now: i64 },
     #[error("certificate of {subject} expired at {not_after} (unix seconds), now {now}")]
-    Expired {
-        subject: String,
-        not_after: i64,
-        now: i64,
-    },
+    Expired { subject: String, not_after: i64, now: i64 },
     #[error("certificate of {subject} has no RSA public key (only RSA is supported)")]
     NotRsa { subject: String },
     #[error("certificate of {subject} does not allow {needed} (key usage extension)")]
-    KeyUsage {
-        subject: String,
-        needed: &'static str,
-    },
+    KeyUsage { subject: String, needed: &'static str },
     #[error("certificate of {subject} has a malformed key usage extension")]
     BadKeyUsage { subject: String },
 }
@@ -61,9 +50,7 @@ impl Certificate {
         let (rest, _) =
             X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(CertError::Parse(
-                "trailing bytes after the certificate".into(),
-            ));
+            return Err(CertError::Parse("trailing bytes after the certificate".into()));
         }
         Ok(Certificate { der: der.to_vec() })
     }
@@ -94,15 +81,11 @@ impl Certificate {
     }
 
     pub fn subject(&self) -> String {
-        self.parsed()
-            .map(|c| c.subject().to_string())
-            .unwrap_or_default()
+        self.parsed().map(|c| c.subject().to_string()).unwrap_or_default()
     }
 
     pub fn issuer(&self) -> String {
-        self.parsed()
-            .map(|c| c.issuer().to_string())
-            .unwrap_or_default()
+        self.parsed().map(|c| c.issuer().to_string()).unwrap_or_default()
     }
 
     /// Serial number as lowercase hex.
@@ -124,9 +107,7 @@ impl Certificate {
         let c = self.parsed()?;
         let spki = c.public_key();
         if spki.algorithm.algorithm.to_id_string() != OID_RSA {
-            return Err(CertError::NotRsa {
-                subject: c.subject().to_string(),
-            });
+            return Err(CertError::NotRsa { subject: c.subject().to_string() });
         }
         Ok(spki.subject_public_key.data.to_vec())
     }
@@ -134,9 +115,7 @@ impl Certificate {
     /// The end of the validity period.
     pub fn not_after(&self) -> Result<Timestamp, CertError> {
         let c = self.parsed()?;
-        Ok(Timestamp::from_unix_millis(
-            c.validity().not_after.timestamp().saturating_mul(1000),
-        ))
+        Ok(Timestamp::from_unix_millis(c.validity().not_after.timestamp().saturating_mul(1000)))
     }
 
     /// Validity period at `now`, an RSA key, and a key usage that allows `usage`.
@@ -147,18 +126,10 @@ impl Certificate {
         let not_before = c.validity().not_before.timestamp();
         let not_after = c.validity().not_after.timestamp();
         if now_s < not_before {
-            return Err(CertError::NotYetValid {
-                subject,
-                not_before,
-                now: now_s,
-            });
+            return Err(CertError::NotYetValid { subject, not_before, now: now_s });
         }
         if now_s > not_after {
-            return Err(CertError::Expired {
-                subject,
-                not_after,
-                now: now_s,
-            });
+            return Err(CertError::Expired { subject, not_after, now: now_s });
         }
         self.rsa_public_key()?;
         match c.key_usage() {

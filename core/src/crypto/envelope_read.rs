@@ -71,24 +71,13 @@ enum Content {
     /// `[0]` primitive: `remaining` ciphertext bytes.
     Primitive { remaining: u64 },
     /// `[0]` constructed: a series of OCTET STRING chunks.
-    Constructed {
-        level: Level,
-        chunk_remaining: u64,
-        header: Vec<u8>,
-    },
+    Constructed { level: Level, chunk_remaining: u64, header: Vec<u8> },
 }
 
 enum State {
     Header(Vec<u8>),
-    Content {
-        content: Content,
-        levels: Vec<Level>,
-    },
-    Trailer {
-        levels: Vec<Level>,
-        start: u64,
-        buf: Vec<u8>,
-    },
+    Content { content: Content, levels: Vec<Level> },
+    Trailer { levels: Vec<Level>, start: u64, buf: Vec<u8> },
     Done,
 }
 
@@ -122,10 +111,7 @@ struct Parsed {
 }
 
 fn level(h: &Header, at: usize) -> Level {
-    Level {
-        indefinite: h.len.is_none(),
-        end: (at + h.header_len + h.len.unwrap_or(0)) as u64,
-    }
+    Level { indefinite: h.len.is_none(), end: (at + h.header_len + h.len.unwrap_or(0)) as u64 }
 }
 
 /// Splits an AlgorithmIdentifier into its OID and optional parameters, strictly.
@@ -134,9 +120,7 @@ fn algorithm<'a>(alg: &ber::Tlv<'a>) -> Result<(&'a [u8], Option<ber::Tlv<'a>>),
         return Err(DecryptError::Malformed("algorithm identifier"));
     }
     let mut it = alg.children();
-    let id = it
-        .next()
-        .ok_or(DecryptError::Malformed("algorithm identifier"))??;
+    let id = it.next().ok_or(DecryptError::Malformed("algorithm identifier"))??;
     if id.tag != 0x06 {
         return Err(DecryptError::Malformed("algorithm identifier"));
     }
@@ -175,9 +159,7 @@ fn transport_of(alg: &ber::Tlv<'_>) -> Result<KeyTransport, DecryptError> {
     for p in params.children() {
         let p = p?;
         let mut fields = p.children();
-        let inner = fields
-            .next()
-            .ok_or(DecryptError::Malformed("OAEP parameters"))??;
+        let inner = fields.next().ok_or(DecryptError::Malformed("OAEP parameters"))??;
         if fields.next().is_some() {
             return Err(DecryptError::Malformed("OAEP parameters"));
         }
@@ -292,18 +274,11 @@ fn parse_header_inner(buf: &[u8], me: &[u8]) -> Result<Parsed, DecryptError> {
     if id != o::AES256_CBC {
         return Err(DecryptError::UnsupportedContentEncryption);
     }
-    let iv_tlv = iv_tlv
-        .filter(|t| t.tag == 0x04)
-        .ok_or(DecryptError::Malformed("IV"))?;
-    let iv: [u8; BLOCK] = iv_tlv
-        .value
-        .try_into()
-        .map_err(|_| DecryptError::Malformed("IV"))?;
+    let iv_tlv = iv_tlv.filter(|t| t.tag == 0x04).ok_or(DecryptError::Malformed("IV"))?;
+    let iv: [u8; BLOCK] = iv_tlv.value.try_into().map_err(|_| DecryptError::Malformed("IV"))?;
     let h = ber::read_header(rest(pos))?;
     let content = match h.tag {
-        0x80 => Content::Primitive {
-            remaining: h.len.unwrap_or(0) as u64,
-        },
+        0x80 => Content::Primitive { remaining: h.len.unwrap_or(0) as u64 },
         0xa0 => Content::Constructed {
             level: level(&h, pos),
             chunk_remaining: 0,
@@ -312,14 +287,7 @@ fn parse_header_inner(buf: &[u8], me: &[u8]) -> Result<Parsed, DecryptError> {
         _ => return Err(DecryptError::NoContent),
     };
     pos += h.header_len;
-    Ok(Parsed {
-        levels,
-        content,
-        transport,
-        encrypted_key,
-        iv,
-        consumed: pos,
-    })
+    Ok(Parsed { levels, content, transport, encrypted_key, iv, consumed: pos })
 }
 
 impl<'a> CmsDecryptor<'a> {
@@ -374,17 +342,11 @@ impl<'a> CmsDecryptor<'a> {
                             consumed += used;
                             self.offset += used as u64;
                             let cek =
-                                self.unwrap
-                                    .unwrap_cek(p.transport, &p.encrypted_key, self.rng);
+                                self.unwrap.unwrap_cek(p.transport, &p.encrypted_key, self.rng);
                             self.cipher =
                                 Some(cbc::Decryptor::<Aes256>::new(&cek.into(), &p.iv.into()));
-                            self.info = Some(EnvelopeInfo {
-                                key_transport: p.transport,
-                            });
-                            self.state = State::Content {
-                                content: p.content,
-                                levels: p.levels,
-                            };
+                            self.info = Some(EnvelopeInfo { key_transport: p.transport });
+                            self.state = State::Content { content: p.content, levels: p.levels };
                         }
                     }
                 }
@@ -407,20 +369,13 @@ impl<'a> CmsDecryptor<'a> {
                                 (c, false)
                             }
                         }
-                        Content::Constructed {
-                            level,
-                            chunk_remaining,
-                            header,
-                        } => {
+                        Content::Constructed { level, chunk_remaining, header } => {
                             if *chunk_remaining > 0 {
                                 let take = (*chunk_remaining).min(rest.len() as u64) as usize;
                                 let (c, w) =
                                     self.feed(rest.get(..take).unwrap_or_default(), out, written);
                                 if let State::Content {
-                                    content:
-                                        Content::Constructed {
-                                            chunk_remaining, ..
-                                        },
+                                    content: Content::Constructed { chunk_remaining, .. },
                                     ..
                                 } = &mut self.state
                                 {
@@ -473,11 +428,7 @@ impl<'a> CmsDecryptor<'a> {
                             State::Content { levels, .. } => levels,
                             _ => Vec::new(),
                         };
-                        self.state = State::Trailer {
-                            levels,
-                            start: self.offset,
-                            buf: Vec::new(),
-                        };
+                        self.state = State::Trailer { levels, start: self.offset, buf: Vec::new() };
                     } else if n == 0 {
                         break;
                     }
@@ -527,10 +478,9 @@ impl<'a> CmsDecryptor<'a> {
             }
             if self.partial_len > 0 || c.len() < BLOCK {
                 let n = (BLOCK - self.partial_len).min(c.len());
-                if let (Some(d), Some(s)) = (
-                    self.partial.get_mut(self.partial_len..self.partial_len + n),
-                    c.get(..n),
-                ) {
+                if let (Some(d), Some(s)) =
+                    (self.partial.get_mut(self.partial_len..self.partial_len + n), c.get(..n))
+                {
                     d.copy_from_slice(s);
                 }
                 self.partial_len += n;
@@ -549,9 +499,7 @@ impl<'a> CmsDecryptor<'a> {
             {
                 d.copy_from_slice(&h);
             }
-            let region = out
-                .get_mut(base + held_len..base + held_len + len)
-                .unwrap_or_default();
+            let region = out.get_mut(base + held_len..base + held_len + len).unwrap_or_default();
             region.copy_from_slice(c.get(..len).unwrap_or_default());
             let (chunks, _) = InOutBuf::from(&mut *region).into_chunks();
             cipher.decrypt_blocks_inout_mut(chunks);
@@ -582,17 +530,13 @@ impl<'a> CmsDecryptor<'a> {
         let last = self.held.take().ok_or(DecryptError::ContentDecryption)?;
         let pad = usize::from(last[BLOCK - 1]);
         let pad_ok = (1..=BLOCK).contains(&pad)
-            && last
-                .iter()
-                .skip(BLOCK - pad)
-                .all(|b| usize::from(*b) == pad);
+            && last.iter().skip(BLOCK - pad).all(|b| usize::from(*b) == pad);
         if !pad_ok {
             return Err(DecryptError::ContentDecryption);
         }
         let n = BLOCK - pad;
-        let dst = out
-            .get_mut(..n)
-            .ok_or(DecryptError::Malformed("finish needs a 16-byte buffer"))?;
+        let dst =
+            out.get_mut(..n).ok_or(DecryptError::Malformed("finish needs a 16-byte buffer"))?;
         dst.copy_from_slice(last.get(..n).unwrap_or_default());
         Ok(n)
     }
@@ -618,9 +562,7 @@ fn check_trailer(levels: &[Level], start: u64, buf: &[u8]) -> Result<(), Decrypt
                 None => return Err(DecryptError::Truncated("end-of-contents")),
             }
         } else if start + pos as u64 != l.end {
-            return Err(DecryptError::Malformed(
-                "definite length does not match content",
-            ));
+            return Err(DecryptError::Malformed("definite length does not match content"));
         }
     }
     if pos != buf.len() {

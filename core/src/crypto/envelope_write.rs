@@ -46,13 +46,7 @@ const TRAILER: [u8; 10] = [0; 10];
 /// The RSAES-OAEP parameters: SHA-256, MGF1 with SHA-256, empty label (default, omitted).
 fn oaep_params() -> Vec<u8> {
     let sha256 = alg_id(o::SHA256, Some(&[NULL, 0]));
-    cons(
-        SEQUENCE,
-        &[
-            &cons(0xa0, &[&sha256]),
-            &cons(0xa1, &[&alg_id(o::MGF1, Some(&sha256))]),
-        ],
-    )
+    cons(SEQUENCE, &[&cons(0xa0, &[&sha256]), &cons(0xa1, &[&alg_id(o::MGF1, Some(&sha256))])])
 }
 
 /// `OCTET STRING` tag and minimal DER length for a chunk of `len` bytes.
@@ -169,10 +163,7 @@ impl CmsEncryptor {
         }
         let mut written = self.drain(out);
         if self.pending_len() > 0 {
-            return Ok(Progress {
-                consumed: 0,
-                written,
-            });
+            return Ok(Progress { consumed: 0, written });
         }
         let avail = out.len() - written;
         let have = self.partial_len + input.len();
@@ -198,10 +189,7 @@ impl CmsEncryptor {
         }
         let rest = input.get(consumed..).unwrap_or_default();
         if self.partial_len + rest.len() < BLOCK {
-            if let Some(d) = self
-                .partial
-                .get_mut(self.partial_len..self.partial_len + rest.len())
-            {
+            if let Some(d) = self.partial.get_mut(self.partial_len..self.partial_len + rest.len()) {
                 d.copy_from_slice(rest);
             }
             self.partial_len += rest.len();
@@ -237,19 +225,9 @@ mod tests {
 
     #[test]
     fn chunk_headers_match_the_der_writer() {
-        for len in [
-            0,
-            1,
-            0x7f,
-            0x80,
-            0xff,
-            0x100,
-            0xffff,
-            0x10000,
-            256 * 1024,
-            0xff_ffff,
-            0x1000_0000,
-        ] {
+        for len in
+            [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 256 * 1024, 0xff_ffff, 0x1000_0000]
+        {
             let mut want = vec![0x04];
             push_len(&mut want, len);
             let (h, n) = chunk_header(len);

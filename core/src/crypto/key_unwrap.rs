@@ -60,12 +60,10 @@ impl KeyUnwrap for RsaKeyUnwrap<'_> {
         let mut r = RingRng(rng);
         let result = match scheme {
             KeyTransport::RsaOaepSha256 => {
-                self.key
-                    .decrypt_blinded(&mut r, Oaep::new::<sha2::Sha256>(), encrypted_key)
+                self.key.decrypt_blinded(&mut r, Oaep::new::<sha2::Sha256>(), encrypted_key)
             }
             KeyTransport::RsaPkcs1v15 => {
-                self.key
-                    .decrypt_blinded(&mut r, Pkcs1v15Encrypt, encrypted_key)
+                self.key.decrypt_blinded(&mut r, Pkcs1v15Encrypt, encrypted_key)
             }
         };
         let mut out = fallback;

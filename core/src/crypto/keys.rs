@@ -96,9 +96,7 @@ impl Identity {
     pub fn new(key: PrivateKey, chain: Vec<Certificate>) -> Result<Self, KeyError> {
         let first = chain.first().ok_or(KeyError::NoCertificate)?;
         if first.rsa_public_key()? != key.public_key_der() {
-            return Err(KeyError::KeyCertMismatch {
-                subject: first.subject(),
-            });
+            return Err(KeyError::KeyCertMismatch { subject: first.subject() });
         }
         Ok(Identity { key, chain })
     }

@@ -112,8 +112,7 @@ pub fn sign_detached(
     ]);
     let key = me.key.signer();
     let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(&signature::RSA_PKCS1_SHA256, rng, &attrs, &mut sig)
-        .map_err(|_| SignError::Sign)?;
+    key.sign(&signature::RSA_PKCS1_SHA256, rng, &attrs, &mut sig).map_err(|_| SignError::Sign)?;
     // In SignerInfo the attributes are [0] IMPLICIT; the signature covers them as SET.
     let mut signed_attrs = attrs;
     if let Some(tag) = signed_attrs.first_mut() {
@@ -142,10 +141,7 @@ pub fn sign_detached(
             &cons(SET, &[&signer_info]),
         ],
     );
-    Ok(cons(
-        SEQUENCE,
-        &[&oid(o::SIGNED_DATA), &cons(0xa0, &[&signed_data])],
-    ))
+    Ok(cons(SEQUENCE, &[&oid(o::SIGNED_DATA), &cons(0xa0, &[&signed_data])]))
 }
 
 fn next<'a>(
@@ -156,10 +152,7 @@ fn next<'a>(
 }
 
 fn oid_of(alg: &Tlv<'_>) -> Result<Vec<u8>, VerifyError> {
-    let first = alg
-        .children()
-        .next()
-        .ok_or(VerifyError::Malformed("algorithm"))??;
+    let first = alg.children().next().ok_or(VerifyError::Malformed("algorithm"))??;
     if first.tag != 0x06 {
         return Err(VerifyError::Malformed("algorithm"));
     }
@@ -183,10 +176,7 @@ pub fn verify_detached(p7s: &[u8], content: &[u8]) -> Result<Signer, VerifyError
     if wrapper.tag != 0xa0 {
         return Err(VerifyError::Malformed("content"));
     }
-    let sd = wrapper
-        .children()
-        .next()
-        .ok_or(VerifyError::Malformed("SignedData"))??;
+    let sd = wrapper.children().next().ok_or(VerifyError::Malformed("SignedData"))??;
     let mut it = sd.children();
     let _version = next(&mut it, "version")?;
     let _digest_algs = next(&mut it, "digestAlgorithms")?;
@@ -291,10 +281,8 @@ pub fn verify_detached(p7s: &[u8], content: &[u8]) -> Result<Signer, VerifyError
                     }
                     found_digest = true;
                 } else if ty.value == o::ATTR_CONTENT_TYPE {
-                    let v = values
-                        .children()
-                        .next()
-                        .ok_or(VerifyError::Malformed("contentType"))??;
+                    let v =
+                        values.children().next().ok_or(VerifyError::Malformed("contentType"))??;
                     if v.value != o::DATA {
                         return Err(VerifyError::Malformed("contentType attribute is not data"));
                     }
@@ -314,9 +302,5 @@ pub fn verify_detached(p7s: &[u8], content: &[u8]) -> Result<Signer, VerifyError
     UnparsedPublicKey::new(verify_alg, &public_key)
         .verify(&message, &sig)
         .map_err(|_| VerifyError::BadSignature)?;
-    Ok(Signer {
-        certificate,
-        certificates,
-        digest: digest_name,
-    })
+    Ok(Signer { certificate, certificates, digest: digest_name })
 }

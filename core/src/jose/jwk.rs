@@ -70,12 +70,7 @@ impl JwkSet {
                     k.kid
                 )));
             };
-            keys.push(RsaPublicJwk {
-                kid: k.kid,
-                n,
-                e,
-                x5c: k.x5c.unwrap_or_default(),
-            });
+            keys.push(RsaPublicJwk { kid: k.kid, n, e, x5c: k.x5c.unwrap_or_default() });
         }
         Ok(JwkSet { keys })
     }
@@ -111,11 +106,8 @@ impl RsaPublicJwk {
     /// RFC 7638 SHA-256 thumbprint: the required members in lexicographic order, no
     /// whitespace.
     pub fn thumbprint(&self) -> String {
-        let canonical = format!(
-            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-            b64url(&self.e),
-            b64url(&self.n)
-        );
+        let canonical =
+            format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64url(&self.e), b64url(&self.n));
         b64url(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
     }
 

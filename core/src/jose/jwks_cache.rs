@@ -47,10 +47,7 @@ impl JwksCache {
 
     /// A cache that starts with `set` (e.g. configured, or loaded at startup).
     pub fn with_set(set: JwkSet) -> Self {
-        JwksCache {
-            set: Some(set),
-            fetches: 0,
-        }
+        JwksCache { set: Some(set), fetches: 0 }
     }
 
     /// How many JWK sets have been fed in through [`complete`](Self::complete).

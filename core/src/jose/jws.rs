@@ -81,12 +81,7 @@ impl CompactJws {
         let payload = b64url_decode(parts[1]).ok_or(JwsError::BadBase64("payload"))?;
         let signature = b64url_decode(parts[2]).ok_or(JwsError::BadBase64("signature"))?;
         let signing_input = format!("{}.{}", parts[0], parts[1]);
-        Ok(CompactJws {
-            header,
-            signing_input,
-            payload,
-            signature,
-        })
+        Ok(CompactJws { header, signing_input, payload, signature })
     }
 
     pub fn header(&self) -> &JwsHeader {
@@ -104,19 +99,10 @@ impl CompactJws {
 
     /// Verifies the RS256 signature with `key` and returns the payload.
     pub fn verify(&self, key: &RsaPublicJwk) -> Result<&[u8], JwsError> {
-        let components = ring::signature::RsaPublicKeyComponents {
-            n: &key.n,
-            e: &key.e,
-        };
+        let components = ring::signature::RsaPublicKeyComponents { n: &key.n, e: &key.e };
         components
-            .verify(
-                &RSA_PKCS1_2048_8192_SHA256,
-                self.signing_input.as_bytes(),
-                &self.signature,
-            )
-            .map_err(|_| JwsError::BadSignature {
-                kid: key.kid.clone(),
-            })?;
+            .verify(&RSA_PKCS1_2048_8192_SHA256, self.signing_input.as_bytes(), &self.signature)
+            .map_err(|_| JwsError::BadSignature { kid: key.kid.clone() })?;
         Ok(&self.payload)
     }
 }
@@ -174,10 +160,7 @@ pub fn pem_block(bytes: &[u8], label: &str) -> Option<Vec<u8>> {
     let end = format!("-----END {label}-----");
     let start = text.find(&begin)? + begin.len();
     let stop = start + text[start..].find(&end)?;
-    let b64: String = text[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let b64: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
     super::b64std_decode(&b64)
 }
 
@@ -203,12 +186,7 @@ mod tests {
     use super::*;
 
     fn jws(header: &str, payload: &str, sig: &[u8]) -> String {
-        format!(
-            "{}.{}.{}",
-            b64url(header.as_bytes()),
-            b64url(payload.as_bytes()),
-            b64url(sig)
-        )
+        format!("{}.{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()), b64url(sig))
     }
 
     #[test]
@@ -219,18 +197,9 @@ mod tests {
             assert_eq!(e, JwsError::UnsupportedAlgorithm(alg.into()));
             assert!(e.to_string().contains("only RS256"));
         }
-        assert_eq!(
-            CompactJws::parse("a.b").unwrap_err(),
-            JwsError::NotCompact(2)
-        );
-        assert_eq!(
-            CompactJws::parse("a.b.c.d").unwrap_err(),
-            JwsError::NotCompact(4)
-        );
-        assert_eq!(
-            CompactJws::parse("*.b.c").unwrap_err(),
-            JwsError::BadBase64("header")
-        );
+        assert_eq!(CompactJws::parse("a.b").unwrap_err(), JwsError::NotCompact(2));
+        assert_eq!(CompactJws::parse("a.b.c.d").unwrap_err(), JwsError::NotCompact(4));
+        assert_eq!(CompactJws::parse("*.b.c").unwrap_err(), JwsError::BadBase64("header"));
         assert!(matches!(
             CompactJws::parse(&jws("[1]", "{}", b"")).unwrap_err(),
             JwsError::BadHeader(_)
@@ -245,11 +214,7 @@ mod tests {
     fn parses_rs256_with_kid() {
         let j = CompactJws::parse(&format!(
             "{}\n",
-            jws(
-                r#"{"alg":"RS256","kid":"k1","x5c":["AA=="]}"#,
-                r#"{"a":1}"#,
-                b"sig"
-            )
+            jws(r#"{"alg":"RS256","kid":"k1","x5c":["AA=="]}"#, r#"{"a":1}"#, b"sig")
         ))
         .unwrap();
         assert_eq!(j.kid(), Some("k1"));
@@ -260,14 +225,8 @@ mod tests {
     #[test]
     fn pem_blocks_are_found() {
         let pem = b"junk\n-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nAwQ=\n-----END CERTIFICATE-----\n";
-        assert_eq!(
-            pem_blocks(pem, "CERTIFICATE"),
-            vec![vec![0, 1, 2], vec![3, 4]]
-        );
+        assert_eq!(pem_blocks(pem, "CERTIFICATE"), vec![vec![0, 1, 2], vec![3, 4]]);
         assert!(pem_block(pem, "PRIVATE KEY").is_none());
-        assert!(matches!(
-            load_rsa_key(b"nope"),
-            Err(JwsError::KeyRejected(_))
-        ));
+        assert!(matches!(load_rsa_key(b"nope"), Err(JwsError::KeyRejected(_))));
     }
 }

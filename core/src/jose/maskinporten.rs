@@ -69,10 +69,7 @@ impl GrantConfig {
     ) -> Result<String, JwsError> {
         let jti = uuid::Builder::from_random_bytes(jti_random).into_uuid();
         let payload = self.claims(now, jti).to_string();
-        let header = SignHeader {
-            kid: None,
-            x5c: cert_chain_der.to_vec(),
-        };
+        let header = SignHeader { kid: None, x5c: cert_chain_der.to_vec() };
         sign_rs256(&header, payload.as_bytes(), key, rng)
     }
 }
@@ -136,10 +133,7 @@ pub enum TokenError {
 /// since Maskinporten explains refusals there.
 pub fn parse_token_answer(status: u16, body: &[u8]) -> Result<TokenAnswer, TokenError> {
     if !(200..300).contains(&status) {
-        return Err(TokenError::Refused {
-            status,
-            body: shorten(body),
-        });
+        return Err(TokenError::Refused { status, body: shorten(body) });
     }
     serde_json::from_slice(body).map_err(|e| TokenError::BadAnswer(e.to_string()))
 }
@@ -166,10 +160,7 @@ impl Default for TokenCache {
 
 impl TokenCache {
     pub fn new(renew_before: Duration) -> Self {
-        TokenCache {
-            token: None,
-            renew_before,
-        }
+        TokenCache { token: None, renew_before }
     }
 
     /// The token, if it is still good at `now`; `None` means: fetch a new one.
@@ -181,9 +172,7 @@ impl TokenCache {
 
     /// When the cached token must be renewed, for the runtime's timer.
     pub fn renew_at(&self) -> Option<Timestamp> {
-        self.token
-            .as_ref()
-            .map(|(_, e)| *e + Duration::from_millis(-self.renew_before.as_millis()))
+        self.token.as_ref().map(|(_, e)| *e + Duration::from_millis(-self.renew_before.as_millis()))
     }
 
     pub fn store(&mut self, answer: &TokenAnswer, received: Timestamp) {
@@ -219,18 +208,12 @@ pub fn altinn_exchange_request(
 /// deployments wrap the token in JSON quotes, which are removed.
 pub fn parse_altinn_exchange_answer(status: u16, body: &[u8]) -> Result<String, TokenError> {
     if !(200..300).contains(&status) {
-        return Err(TokenError::Refused {
-            status,
-            body: shorten(body),
-        });
+        return Err(TokenError::Refused { status, body: shorten(body) });
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| TokenError::BadAnswer("Altinn token is not UTF-8".into()))?
         .trim();
-    let token = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
+    let token = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
     if token.is_empty() || token.contains(char::is_whitespace) {
         return Err(TokenError::BadAnswer(format!(
             "Altinn exchange answer is not a token: {}",
@@ -295,24 +278,15 @@ mod tests {
             parse_token_answer(400, br#"{"error":"invalid_grant"}"#),
             Err(TokenError::Refused { status: 400, body }) if body.contains("invalid_grant")
         ));
-        assert!(matches!(
-            parse_token_answer(200, b"{}"),
-            Err(TokenError::BadAnswer(_))
-        ));
+        assert!(matches!(parse_token_answer(200, b"{}"), Err(TokenError::BadAnswer(_))));
     }
 
     #[test]
     fn altinn_exchange() {
         let r = altinn_exchange_request("https://platform.tt02.altinn.no/x", "mp");
         assert_eq!(r.authorization, "Bearer mp");
-        assert_eq!(
-            parse_altinn_exchange_answer(200, b"eyJ.a.b\n").unwrap(),
-            "eyJ.a.b"
-        );
-        assert_eq!(
-            parse_altinn_exchange_answer(200, b"\"eyJ.a.b\"").unwrap(),
-            "eyJ.a.b"
-        );
+        assert_eq!(parse_altinn_exchange_answer(200, b"eyJ.a.b\n").unwrap(), "eyJ.a.b");
+        assert_eq!(parse_altinn_exchange_answer(200, b"\"eyJ.a.b\"").unwrap(), "eyJ.a.b");
         assert!(parse_altinn_exchange_answer(401, b"").is_err());
         assert!(parse_altinn_exchange_answer(200, b"a b").is_err());
     }

@@ -39,34 +39,21 @@ pub enum ApiCall {
     /// `DELETE /api/statuses/{id}`.
     DequeueStatus { id: i64 },
     /// `GET /api/capabilities/{receiverIdentifier}`.
-    Capabilities {
-        receiver: String,
-        security_level: Option<i32>,
-        process: Option<String>,
-    },
+    Capabilities { receiver: String, security_level: Option<i32>, process: Option<String> },
     /// `POST /api/messages/out/multipart`: create, add the files, send, in one call.
     CreateMultipart { sbd: Bytes, files: Vec<Upload> },
     /// `PUT /api/messages/out/{messageId}`.
     UploadFile { message: MessageRef, upload: Upload },
     /// `GET /api/messages/out`.
-    FindOutgoing {
-        filter: OutgoingFilter,
-        page: Pageable,
-    },
+    FindOutgoing { filter: OutgoingFilter, page: Pageable },
     /// `DELETE /api/messages/out/{messageId}`.
     DeleteOutgoing { message: MessageRef },
     /// `GET /api/statuses`.
-    FindStatuses {
-        filter: StatusFilter,
-        page: Pageable,
-    },
+    FindStatuses { filter: StatusFilter, page: Pageable },
     /// `GET /api/statuses/{messageId}`.
     StatusesOfMessage { message: MessageRef, page: Pageable },
     /// `GET /api/conversations`, and `GET /api/conversations/queue` (pollable only).
-    FindConversations {
-        filter: ConversationFilter,
-        page: Pageable,
-    },
+    FindConversations { filter: ConversationFilter, page: Pageable },
     /// `GET /api/conversations/{id}` and `/messageId/{messageId}`: outgoing only.
     GetConversation { key: ConversationKey },
     /// `DELETE /api/conversations/{id}` and `/messageId/{messageId}`.
@@ -142,22 +129,16 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
             json!({"build": {"name": "efm", "version": env!("CARGO_PKG_VERSION")}}),
         )),
         Route::CreateMessage => Node(ApiCall::CreateMessage { body }),
-        Route::GetOutgoing {
-            message: MessageRef::Id(message_id),
-        } => Node(ApiCall::GetOutgoing { message_id }),
-        Route::GetOutgoing {
-            message: MessageRef::NoSuchMessage(raw),
-        } => Answer(ApiResponse::Error(ApiError::message_not_found(raw))),
+        Route::GetOutgoing { message: MessageRef::Id(message_id) } => {
+            Node(ApiCall::GetOutgoing { message_id })
+        }
+        Route::GetOutgoing { message: MessageRef::NoSuchMessage(raw) } => {
+            Answer(ApiResponse::Error(ApiError::message_not_found(raw)))
+        }
         Route::SendMessage { message } => Node(ApiCall::SendMessage { message }),
-        Route::Capabilities {
-            receiver,
-            security_level,
-            process,
-        } => Node(ApiCall::Capabilities {
-            receiver,
-            security_level,
-            process,
-        }),
+        Route::Capabilities { receiver, security_level, process } => {
+            Node(ApiCall::Capabilities { receiver, security_level, process })
+        }
         Route::FindOutgoing { filter, page } => Node(ApiCall::FindOutgoing { filter, page }),
         Route::DeleteOutgoing { message } => Node(ApiCall::DeleteOutgoing { message }),
         Route::FindStatuses { filter, page } => Node(ApiCall::FindStatuses { filter, page }),
@@ -168,24 +149,21 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
             Node(ApiCall::FindConversations { filter, page })
         }
         Route::ConversationQueue { page } => Node(ApiCall::FindConversations {
-            filter: ConversationFilter {
-                pollable: Some(true),
-                ..ConversationFilter::default()
-            },
+            filter: ConversationFilter { pollable: Some(true), ..ConversationFilter::default() },
             page,
         }),
-        Route::GetConversation { id } => Node(ApiCall::GetConversation {
-            key: ConversationKey::Id(id),
-        }),
-        Route::GetConversationByMessage { message } => Node(ApiCall::GetConversation {
-            key: ConversationKey::Message(message),
-        }),
-        Route::DeleteConversation { id } => Node(ApiCall::DeleteConversation {
-            key: ConversationKey::Id(id),
-        }),
-        Route::DeleteConversationByMessage { message } => Node(ApiCall::DeleteConversation {
-            key: ConversationKey::Message(message),
-        }),
+        Route::GetConversation { id } => {
+            Node(ApiCall::GetConversation { key: ConversationKey::Id(id) })
+        }
+        Route::GetConversationByMessage { message } => {
+            Node(ApiCall::GetConversation { key: ConversationKey::Message(message) })
+        }
+        Route::DeleteConversation { id } => {
+            Node(ApiCall::DeleteConversation { key: ConversationKey::Id(id) })
+        }
+        Route::DeleteConversationByMessage { message } => {
+            Node(ApiCall::DeleteConversation { key: ConversationKey::Message(message) })
+        }
         other => Answer(ApiResponse::Error(ApiError {
             status: 501,
             ..ApiError::new(
@@ -292,10 +270,7 @@ fn multipart_request(
         });
     }
     let sbd = sbd.ok_or_else(|| {
-        ApiError::new(
-            Exception::MissingPart,
-            "Required part 'sbd' is not present.",
-        )
+        ApiError::new(Exception::MissingPart, "Required part 'sbd' is not present.")
     })?;
     Ok((sbd, files))
 }

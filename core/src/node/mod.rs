@@ -177,6 +177,11 @@ enum Pending {
         call: CallId,
         message_id: MessageId,
     },
+    /// Send: waiting for the message's arkivmelding.xml.
+    SendArkivmelding {
+        call: CallId,
+        message: Box<OutgoingMessage>,
+    },
     /// A write whose success is answered with `answer` (which may be an error the
     /// write was recorded for, as an expired TTL is).
     Answered {
@@ -241,14 +246,9 @@ impl Node {
                 self.upload(call, message, upload)
             }
             Input::Api(call, ApiCall::SendMessage { message }) => self.send(call, message),
-            Input::Api(
-                call,
-                ApiCall::Capabilities {
-                    receiver,
-                    security_level,
-                    process,
-                },
-            ) => self.capabilities(call, &receiver, security_level, process.as_deref()),
+            Input::Api(call, ApiCall::Capabilities { receiver, security_level, process }) => {
+                self.capabilities(call, &receiver, security_level, process.as_deref())
+            }
             Input::Api(call, ApiCall::CreateMultipart { sbd, files }) => {
                 self.multipart(call, sbd, files)
             }
@@ -263,6 +263,9 @@ impl Node {
             Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
                 Some(Pending::Pushes) => self.on_pushes(result),
+                Some(Pending::SendArkivmelding { call, message }) => {
+                    self.on_send_arkivmelding(call, message, result)
+                }
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
                 Some(Pending::Subscription { call, step }) => {
                     self.subscription_loaded(call, step, result)
@@ -270,11 +273,9 @@ impl Node {
                 Some(Pending::SendLookup { call, message_id }) => {
                     self.on_send_lookup(call, message_id, result)
                 }
-                Some(Pending::UploadLookup {
-                    call,
-                    message_id,
-                    upload,
-                }) => self.on_upload_lookup(call, message_id, upload, result),
+                Some(Pending::UploadLookup { call, message_id, upload }) => {
+                    self.on_upload_lookup(call, message_id, upload, result)
+                }
                 Some(p) => self.on_loaded(p, result),
                 None => self.stale_answers += 1,
             },
@@ -323,9 +324,7 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Output {
-        self.outputs.pop_front().unwrap_or(Output::Idle {
-            wake_at: self.push_next,
-        })
+        self.outputs.pop_front().unwrap_or(Output::Idle { wake_at: self.push_next })
     }
 
     fn next(&mut self) -> u64 {
@@ -353,17 +352,15 @@ impl Node {
     }
 
     fn create(&mut self, call: CallId, body: &[u8]) {
-        let parsed = Sbd::from_json(body)
-            .map_err(ApiError::from)
-            .and_then(|sbd| {
-                let request = sbd.to_json_value().to_string();
-                let ctx = CreateContext {
-                    now: self.now,
-                    own_org: self.config.own_org.as_deref(),
-                    default_ttl: self.config.default_ttl,
-                };
-                prepare_for_create(sbd, &ctx, &mut self.entropy).map(|sbd| (sbd, request))
-            });
+        let parsed = Sbd::from_json(body).map_err(ApiError::from).and_then(|sbd| {
+            let request = sbd.to_json_value().to_string();
+            let ctx = CreateContext {
+                now: self.now,
+                own_org: self.config.own_org.as_deref(),
+                default_ttl: self.config.default_ttl,
+            };
+            prepare_for_create(sbd, &ctx, &mut self.entropy).map(|sbd| (sbd, request))
+        });
         let (sbd, request) = match parsed {
             Ok(p) => p,
             Err(e) => return self.respond(call, ApiResponse::Error(e)),
@@ -386,14 +383,7 @@ impl Node {
             lifecycle: Lifecycle::new(Direction::Outgoing),
         };
         let id = self.load(Query::OutgoingMessage(message_id));
-        self.loads.insert(
-            id,
-            Pending::CreateLookup {
-                call,
-                message,
-                attempts: 0,
-            },
-        );
+        self.loads.insert(id, Pending::CreateLookup { call, message, attempts: 0 });
     }
 
     fn on_loaded(&mut self, p: Pending, result: Result<Loaded, StoreError>) {
@@ -408,30 +398,19 @@ impl Node {
         match p {
             Pending::Get { call, message_id } => match found {
                 Some(m) => self.respond(call, ApiResponse::Json(m.sbd.to_json_value())),
-                None => self.respond(
-                    call,
-                    ApiResponse::Error(ApiError::message_not_found(message_id)),
-                ),
+                None => {
+                    self.respond(call, ApiResponse::Error(ApiError::message_not_found(message_id)))
+                }
             },
-            Pending::CreateLookup {
-                call,
-                message,
-                attempts,
-            } => match found {
+            Pending::CreateLookup { call, message, attempts } => match found {
                 // Same request again (a client retry after a lost answer): the stored
                 // message is the answer.
                 Some(existing) if existing.request == message.request => {
                     self.respond(call, ApiResponse::Json(existing.sbd.to_json_value()));
                 }
                 Some(existing) => {
-                    let id = existing
-                        .message_id()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default();
-                    self.respond(
-                        call,
-                        ApiResponse::Error(ApiError::message_already_exists(id)),
-                    );
+                    let id = existing.message_id().map(|m| m.to_string()).unwrap_or_default();
+                    self.respond(call, ApiResponse::Error(ApiError::message_already_exists(id)));
                 }
                 // A message seen before needs no new lookup; a new one is routed.
                 None if message.service != ServiceIdentifier::Unknown => {
@@ -439,10 +418,9 @@ impl Node {
                 }
                 None => self.route(call, message, attempts),
             },
-            other => self.fail_pending(
-                &other,
-                &StoreError::Unavailable("unexpected load answer".into()),
-            ),
+            other => {
+                self.fail_pending(&other, &StoreError::Unavailable("unexpected load answer".into()))
+            }
         }
     }
 
@@ -457,23 +435,14 @@ impl Node {
         if let Some(p) = message.sbd.header.process() {
             lookup = lookup.process(p);
         }
-        if let Some(level) = message
-            .sbd
-            .message
-            .security_level()
-            .and_then(|l| u8::try_from(l).ok())
+        if let Some(level) = message.sbd.message.security_level().and_then(|l| u8::try_from(l).ok())
         {
             lookup = lookup.security_level(level);
         }
         if let Some(c) = message.sbd.header.conversation_id() {
             lookup = lookup.conversation_id(&c.to_string());
         }
-        let pending = Pending::CreateRoute {
-            call,
-            message,
-            lookup: lookup.clone(),
-            attempts,
-        };
+        let pending = Pending::CreateRoute { call, message, lookup: lookup.clone(), attempts };
         self.registry_lookup(lookup, pending);
     }
 
@@ -482,11 +451,7 @@ impl Node {
     /// it in `on_http`.
     fn registry_lookup(&mut self, lookup: IdentifierLookup, pending: Pending) {
         let wrapped = Lookup::Identifier(lookup);
-        if let Some(resource) = self
-            .registry_cache
-            .get(&wrapped.cache_key(), self.now)
-            .cloned()
-        {
+        if let Some(resource) = self.registry_cache.get(&wrapped.cache_key(), self.now).cloned() {
             return self.looked_up(pending, Ok(resource));
         }
         let req = registry_request(&wrapped, self.config.registry);
@@ -497,11 +462,7 @@ impl Node {
                 self.config.registry_url.trim_end_matches('/'),
                 req.path_and_query.trim_start_matches('/')
             ),
-            headers: req
-                .headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            headers: req.headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             body: Body::new(),
         };
         let id = ReqId(self.next());
@@ -519,38 +480,31 @@ impl Node {
                 return;
             }
         };
-        let answer = result
-            .map_err(|e| LookupError::Transport(e.to_string()))
-            .and_then(|r| {
-                let content_type = r
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                    .map(|(_, v)| v.as_str());
-                match classify(r.status, content_type, &r.body)? {
-                    RegistryBody::Plain(b) => parse_identifier_resource(&b),
-                    // Verifying signed answers needs the registry's key set, which the
-                    // node does not fetch yet: refuse rather than trust unverified data.
-                    RegistryBody::Signed(_) => Err(LookupError::BadAnswer(
-                        "a signed answer arrived, but signature verification is not configured"
-                            .into(),
-                    )),
-                }
-            });
-        self.registry_cache
-            .record(Lookup::Identifier(lookup).cache_key(), &answer, self.now);
+        let answer = result.map_err(|e| LookupError::Transport(e.to_string())).and_then(|r| {
+            let content_type = r
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.as_str());
+            match classify(r.status, content_type, &r.body)? {
+                RegistryBody::Plain(b) => parse_identifier_resource(&b),
+                // Verifying signed answers needs the registry's key set, which the
+                // node does not fetch yet: refuse rather than trust unverified data.
+                RegistryBody::Signed(_) => Err(LookupError::BadAnswer(
+                    "a signed answer arrived, but signature verification is not configured".into(),
+                )),
+            }
+        });
+        self.registry_cache.record(Lookup::Identifier(lookup).cache_key(), &answer, self.now);
         self.looked_up(p, answer);
     }
 
     /// Continue whatever waited for a registry answer.
     fn looked_up(&mut self, p: Pending, answer: Result<IdentifierResource, LookupError>) {
         match p {
-            Pending::CreateRoute {
-                call,
-                message,
-                lookup,
-                attempts,
-            } => self.routed(call, message, &lookup, answer, attempts),
+            Pending::CreateRoute { call, message, lookup, attempts } => {
+                self.routed(call, message, &lookup, answer, attempts)
+            }
             Pending::Capabilities { call, lookup } => {
                 let response = match answer {
                     Ok(resource) => {
@@ -636,18 +590,8 @@ impl Node {
             at: self.now,
             queued: self.config.status_queue_includes.contains(&message.service),
         };
-        let id = self.persist(Write::CreateOutgoing {
-            message: Box::new(message.clone()),
-            status,
-        });
-        self.writes.insert(
-            id,
-            Pending::CreateWrite {
-                call,
-                message,
-                attempts,
-            },
-        );
+        let id = self.persist(Write::CreateOutgoing { message: Box::new(message.clone()), status });
+        self.writes.insert(id, Pending::CreateWrite { call, message, attempts });
     }
 
     fn on_persisted(&mut self, p: Pending, result: Result<(), StoreError>) {
@@ -669,31 +613,16 @@ impl Node {
             }
             // Another create of the same messageId won the race: look again, and
             // answer as for a repeat (equal) or a clash (different). Once only.
-            (
-                Pending::CreateWrite {
-                    call,
-                    message,
-                    attempts: 0,
-                },
-                Err(StoreError::Conflict),
-            ) => {
+            (Pending::CreateWrite { call, message, attempts: 0 }, Err(StoreError::Conflict)) => {
                 if let Some(message_id) = message.message_id() {
                     let id = self.load(Query::OutgoingMessage(message_id));
-                    self.loads.insert(
-                        id,
-                        Pending::CreateLookup {
-                            call,
-                            message,
-                            attempts: 1,
-                        },
-                    );
+                    self.loads.insert(id, Pending::CreateLookup { call, message, attempts: 1 });
                 }
             }
             (p, Err(e)) => self.fail_pending(&p, &e),
-            (p, Ok(())) => self.fail_pending(
-                &p,
-                &StoreError::Unavailable("unexpected write answer".into()),
-            ),
+            (p, Ok(())) => {
+                self.fail_pending(&p, &StoreError::Unavailable("unexpected write answer".into()))
+            }
         }
     }
 
@@ -708,10 +637,7 @@ impl Node {
         match result {
             Ok(Loaded::OutgoingMessage(Some(m))) => Some(m),
             Ok(Loaded::OutgoingMessage(None)) => {
-                self.respond(
-                    call,
-                    ApiResponse::Error(ApiError::message_not_found(message_id)),
-                );
+                self.respond(call, ApiResponse::Error(ApiError::message_not_found(message_id)));
                 None
             }
             Ok(_) => {
@@ -738,10 +664,7 @@ impl Node {
     }
 
     fn store_failed(&mut self, call: CallId, e: &StoreError) {
-        let e = ApiError::new(
-            Exception::Internal,
-            format!("The message store failed: {e}"),
-        );
+        let e = ApiError::new(Exception::Internal, format!("The message store failed: {e}"));
         self.respond(call, ApiResponse::Error(e));
     }
 }
@@ -757,6 +680,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::UploadLookup { call, .. }
         | Pending::UploadWrite { call, .. }
         | Pending::SendLookup { call, .. }
+        | Pending::SendArkivmelding { call, .. }
         | Pending::Capabilities { call, .. }
         | Pending::Subscription { call, .. }
         | Pending::SubscriptionSaved { call, .. }

@@ -32,11 +32,7 @@ enum Stage {
 
 impl Node {
     pub(super) fn multipart(&mut self, outer: CallId, sbd: Bytes, files: Vec<Upload>) {
-        let composite = Composite {
-            outer,
-            stage: Stage::Create,
-            files: files.into(),
-        };
+        let composite = Composite { outer, stage: Stage::Create, files: files.into() };
         self.internal(composite, ApiCall::CreateMessage { body: sbd });
     }
 
@@ -70,10 +66,8 @@ impl Node {
                 (Stage::Send { sbd: Value::Null }, Some(sbd))
             }
             (_, other) => {
-                let e = ApiError::new(
-                    Exception::Internal,
-                    format!("unexpected step answer {other:?}"),
-                );
+                let e =
+                    ApiError::new(Exception::Internal, format!("unexpected step answer {other:?}"));
                 return self.respond(c.outer, ApiResponse::Error(e));
             }
         };
@@ -88,20 +82,12 @@ impl Node {
                 c.stage = Stage::Upload { message_id, sbd };
                 self.internal(
                     c,
-                    ApiCall::UploadFile {
-                        message: MessageRef::Id(message_id),
-                        upload,
-                    },
+                    ApiCall::UploadFile { message: MessageRef::Id(message_id), upload },
                 );
             }
             None => {
                 c.stage = Stage::Send { sbd };
-                self.internal(
-                    c,
-                    ApiCall::SendMessage {
-                        message: MessageRef::Id(message_id),
-                    },
-                );
+                self.internal(c, ApiCall::SendMessage { message: MessageRef::Id(message_id) });
             }
         }
     }

@@ -27,10 +27,7 @@ impl Node {
             return;
         }
         self.pushes_loading = true;
-        let id = self.load(Query::DuePushes {
-            now: self.now,
-            limit: BATCH,
-        });
+        let id = self.load(Query::DuePushes { now: self.now, limit: BATCH });
         self.loads.insert(id, Pending::Pushes);
     }
 
@@ -58,13 +55,7 @@ impl Node {
         };
         let id = ReqId(self.next());
         self.outputs.push_back(Output::Http(id, request));
-        self.requests.insert(
-            id,
-            Pending::Push {
-                id: push.id,
-                attempts: push.attempts,
-            },
-        );
+        self.requests.insert(id, Pending::Push { id: push.id, attempts: push.attempts });
     }
 
     pub(super) fn on_pushed(

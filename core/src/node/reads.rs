@@ -30,10 +30,7 @@ pub enum Answer {
 /// answer says `sorted: true` as the reference's does.
 fn with_default_sort(mut page: Pageable, property: &str, direction: SortDirection) -> Pageable {
     if page.sort.is_empty() {
-        page.sort.push(Sort {
-            property: property.to_owned(),
-            direction,
-        });
+        page.sort.push(Sort { property: property.to_owned(), direction });
     }
     page
 }
@@ -57,20 +54,14 @@ impl Node {
             });
         }
         let body = json!({"status": if up { "UP" } else { "DOWN" }, "components": components});
-        if up {
-            ApiResponse::Json(body)
-        } else {
-            ApiResponse::Down(body)
-        }
+        if up { ApiResponse::Json(body) } else { ApiResponse::Down(body) }
     }
 
     /// Prometheus' text format: gauges from the store, counters from the node.
     fn metrics(&self, outgoing: u64, pollable: u64) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
         };
         metric(
             "efm_outgoing_messages",
@@ -114,13 +105,7 @@ impl Node {
             ApiCall::Prometheus => (Query::Health, Answer::Metrics),
             ApiCall::FindOutgoing { filter, page } => {
                 let page = with_default_sort(page, "lastUpdated", SortDirection::Asc);
-                (
-                    Query::OutgoingMessages {
-                        filter,
-                        page: page.clone(),
-                    },
-                    Answer::SbdPage(page),
-                )
+                (Query::OutgoingMessages { filter, page: page.clone() }, Answer::SbdPage(page))
             }
             ApiCall::DeleteOutgoing { message } => {
                 let MessageRef::Id(id) = message else {
@@ -132,13 +117,7 @@ impl Node {
             }
             ApiCall::FindStatuses { filter, page } => {
                 let page = with_default_sort(page, "id", SortDirection::Asc);
-                (
-                    Query::Statuses {
-                        filter,
-                        page: page.clone(),
-                    },
-                    Answer::StatusPage(page),
-                )
+                (Query::Statuses { filter, page: page.clone() }, Answer::StatusPage(page))
             }
             ApiCall::StatusesOfMessage { message, page } => {
                 let page = with_default_sort(page, "id", SortDirection::Asc);
@@ -148,21 +127,12 @@ impl Node {
                     message_id: Some(message.to_string()),
                     ..StatusFilter::default()
                 };
-                (
-                    Query::Statuses {
-                        filter,
-                        page: page.clone(),
-                    },
-                    Answer::StatusPage(page),
-                )
+                (Query::Statuses { filter, page: page.clone() }, Answer::StatusPage(page))
             }
             ApiCall::FindConversations { filter, page } => {
                 let page = with_default_sort(page, "lastUpdate", SortDirection::Desc);
                 (
-                    Query::Conversations {
-                        filter,
-                        page: page.clone(),
-                    },
+                    Query::Conversations { filter, page: page.clone() },
                     Answer::ConversationPage(page),
                 )
             }
@@ -177,10 +147,7 @@ impl Node {
                 let Some(key) = stored_key(key) else {
                     return self.respond(call, ApiResponse::Error(not_found));
                 };
-                (
-                    Query::OutgoingConversation(key),
-                    Answer::Conversation(not_found),
-                )
+                (Query::OutgoingConversation(key), Answer::Conversation(not_found))
             }
             ApiCall::DeleteConversation { key } => {
                 // Deleting what does not exist is done already.
@@ -238,20 +205,12 @@ impl Node {
                 return;
             }
             (Answer::Dequeue(_), Ok(Loaded::Status(None))) => ApiResponse::Bare(404),
-            (
-                Answer::Metrics,
-                Ok(Loaded::Health {
-                    outgoing, pollable, ..
-                }),
-            ) => ApiResponse::Metrics(self.metrics(outgoing, pollable)),
-            (
-                Answer::Health,
-                Ok(Loaded::Health {
-                    outgoing,
-                    incoming,
-                    pollable,
-                }),
-            ) => self.health(outgoing, incoming, pollable),
+            (Answer::Metrics, Ok(Loaded::Health { outgoing, pollable, .. })) => {
+                ApiResponse::Metrics(self.metrics(outgoing, pollable))
+            }
+            (Answer::Health, Ok(Loaded::Health { outgoing, incoming, pollable })) => {
+                self.health(outgoing, incoming, pollable)
+            }
             (Answer::SbdPage(page), Ok(Loaded::OutgoingMessages { sbds, total })) => {
                 let content = sbds.iter().map(|s| s.to_json_value()).collect();
                 ApiResponse::Json(page_json(content, &page, total))

@@ -101,10 +101,7 @@ impl ConversationRow {
             m.insert("expiry".into(), time(e));
         }
         m.insert("direction".into(), json!(direction_name(self.direction)));
-        m.insert(
-            "serviceIdentifier".into(),
-            json!(self.service_identifier.as_str()),
-        );
+        m.insert("serviceIdentifier".into(), json!(self.service_identifier.as_str()));
         let statuses = self
             .statuses
             .iter()

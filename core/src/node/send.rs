@@ -3,7 +3,7 @@
 //! from there; a second send of a queued message is a no-op.
 
 use super::api::ApiResponse;
-use super::store::{Loaded, Query, StatusRecord, StoreError, Write};
+use super::store::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
 use super::{CallId, Node, Pending};
 use crate::api::{ApiError, Exception, MessageRef};
 use crate::ids::MessageId;
@@ -11,25 +11,19 @@ use crate::registry::model::ServiceIdentifier;
 use crate::sbd::{BusinessMessage, DateTime, MessageType};
 use crate::status::{Outcome, Status};
 
+/// The archive metadata document every arkivmelding message carries.
+pub const ARKIVMELDING_FILE: &str = "arkivmelding.xml";
+
 /// The reference's description of an expired message's status.
 pub const EXPIRED_DESCRIPTION: &str = "Levetiden for meldingen er utgått. Må sendes på nytt";
 
 impl Node {
     pub(super) fn send(&mut self, call: CallId, message: MessageRef) {
         let MessageRef::Id(id) = message else {
-            return self.respond(
-                call,
-                ApiResponse::Error(ApiError::message_not_found(message)),
-            );
+            return self.respond(call, ApiResponse::Error(ApiError::message_not_found(message)));
         };
         let lid = self.load(Query::OutgoingMessage(id));
-        self.loads.insert(
-            lid,
-            Pending::SendLookup {
-                call,
-                message_id: id,
-            },
-        );
+        self.loads.insert(lid, Pending::SendLookup { call, message_id: id });
     }
 
     pub(super) fn on_send_lookup(
@@ -56,10 +50,11 @@ impl Node {
         if self.now >= message.expiry {
             // Recorded, and kept, although the call fails: the client learns of the
             // expiry from the answer and from the status alike.
-            let shown = message.sbd.header.expected_response().map_or_else(
-                || DateTime::oslo(message.expiry).to_rfc3339(),
-                |d| d.to_rfc3339(),
-            );
+            let shown = message
+                .sbd
+                .header
+                .expected_response()
+                .map_or_else(|| DateTime::oslo(message.expiry).to_rfc3339(), |d| d.to_rfc3339());
             let e = ApiError::new(
                 Exception::TimeToLive,
                 format!(
@@ -77,15 +72,79 @@ impl Node {
                 queued: self.config.status_queue_includes.contains(&message.service),
             };
             let wid = self.persist(Write::RecordOutgoingStatus(record));
-            self.writes.insert(
-                wid,
-                Pending::Answered {
-                    call,
-                    answer: ApiResponse::Error(e),
-                },
-            );
+            self.writes.insert(wid, Pending::Answered { call, answer: ApiResponse::Error(e) });
             return;
         }
+        if t == MessageType::Arkivmelding {
+            // The files the arkivmelding names must all be there: read it first.
+            if !message.files.iter().any(|f| f.filename == ARKIVMELDING_FILE) {
+                let e = ApiError::new(
+                    Exception::MissingArkivmelding,
+                    "DPO message type requires arkivmelding.xml attachment",
+                );
+                return self.respond(call, ApiResponse::Error(e));
+            }
+            let lid =
+                self.load(Query::FileContent { message_id, filename: ARKIVMELDING_FILE.into() });
+            self.loads.insert(lid, Pending::SendArkivmelding { call, message });
+            return;
+        }
+        self.send_checked(call, message);
+    }
+
+    /// The arkivmelding.xml of a message being sent is in: check its file list.
+    pub(super) fn on_send_arkivmelding(
+        &mut self,
+        call: CallId,
+        message: Box<OutgoingMessage>,
+        result: Result<Loaded, StoreError>,
+    ) {
+        let xml = match result {
+            Ok(Loaded::FileContent(Some(xml))) => xml,
+            Ok(_) => {
+                return self.store_failed(
+                    call,
+                    &StoreError::Unavailable("arkivmelding.xml is recorded but not stored".into()),
+                );
+            }
+            Err(e) => return self.store_failed(call, &e),
+        };
+        let named = match crate::arkivmelding::referenced_files(&xml) {
+            Ok(n) => n,
+            Err(e) => {
+                return self.respond(
+                    call,
+                    ApiResponse::Error(ApiError::new(
+                        Exception::NextMoveRuntime,
+                        format!("Failed to get Arkivmelding: {e}"),
+                    )),
+                );
+            }
+        };
+        let missing: Vec<String> =
+            named.into_iter().filter(|n| !message.files.iter().any(|f| &f.filename == n)).collect();
+        if !missing.is_empty() {
+            let e = ApiError::new(
+                Exception::MissingArkivmeldingFile,
+                format!(
+                    "File(s) defined in arkivmelding, but not found in message: {}",
+                    missing.join(",")
+                ),
+            );
+            return self.respond(call, ApiResponse::Error(e));
+        }
+        self.send_checked(call, message);
+    }
+
+    /// The checks after the arkivmelding's, then the queue.
+    fn send_checked(&mut self, call: CallId, message: Box<OutgoingMessage>) {
+        let t = message.sbd.message_type();
+        let Some(message_id) = message.message_id() else {
+            return self.store_failed(
+                call,
+                &StoreError::Unavailable("a stored message has no messageId".into()),
+            );
+        };
         if let BusinessMessage::Digital(d) = &message.sbd.message {
             let names: Vec<&str> = message.files.iter().map(|f| f.filename.as_str()).collect();
             let missing: Vec<String> = d
@@ -113,16 +172,7 @@ impl Node {
             );
             return self.respond(call, ApiResponse::Error(e));
         }
-        let wid = self.persist(Write::QueueOutgoing {
-            message_id,
-            at: self.now,
-        });
-        self.writes.insert(
-            wid,
-            Pending::Answered {
-                call,
-                answer: ApiResponse::Empty,
-            },
-        );
+        let wid = self.persist(Write::QueueOutgoing { message_id, at: self.now });
+        self.writes.insert(wid, Pending::Answered { call, answer: ApiResponse::Empty });
     }
 }

@@ -27,6 +27,12 @@ pub enum Query {
     OutgoingConversation(StoredConversationKey),
     /// The counts `/manage/health` shows.
     Health,
+    /// The content of one file of an outgoing message (small files only: the
+    /// arkivmelding.xml the node reads).
+    FileContent {
+        message_id: MessageId,
+        filename: String,
+    },
     /// Webhook pushes whose time has come (at most `limit`).
     DuePushes {
         now: Timestamp,
@@ -85,6 +91,7 @@ pub enum Loaded {
         total: u64,
     },
     Subscription(Option<Subscription>),
+    FileContent(Option<bytes::Bytes>),
     /// Due pushes, and when the next one after them is due.
     Pushes {
         due: Vec<Push>,
@@ -101,10 +108,7 @@ pub enum Loaded {
 pub enum Write {
     /// A new outgoing message with its first status, in one transaction. The store
     /// refuses it with `StoreError::Conflict` if the messageId exists.
-    CreateOutgoing {
-        message: Box<OutgoingMessage>,
-        status: StatusRecord,
-    },
+    CreateOutgoing { message: Box<OutgoingMessage>, status: StatusRecord },
     /// Delete conversations and their statuses; deleting nothing is no error.
     DeleteConversations(StoredConversationKey),
     /// Delete an outgoing message and its files, keeping its conversation; deleting
@@ -112,19 +116,12 @@ pub enum Write {
     DeleteOutgoing(MessageId),
     /// Add a file to an outgoing message: the content is durable on disk before the
     /// row that names it commits. `Conflict` if the file name is taken.
-    AddFile {
-        message_id: MessageId,
-        file: StoredFile,
-        content: bytes::Bytes,
-    },
+    AddFile { message_id: MessageId, file: StoredFile, content: bytes::Bytes },
     /// Take a status out of the status queue.
     DequeueStatus(i64),
     /// Store a subscription: new (`id` none) or replacing one. `Conflict` if another
     /// has the same name and push endpoint.
-    SaveSubscription {
-        id: Option<i64>,
-        spec: SubscriptionSpec,
-    },
+    SaveSubscription { id: Option<i64>, spec: SubscriptionSpec },
     /// Delete one subscription, or all (`None`).
     DeleteSubscriptions(Option<i64>),
     /// A push was delivered, or has been given up on: remove it.
@@ -132,10 +129,7 @@ pub enum Write {
     /// A push failed: try again at `at`.
     PushRetry { id: i64, at: Timestamp },
     /// Mark an outgoing message as handed to the sending queue (once).
-    QueueOutgoing {
-        message_id: MessageId,
-        at: Timestamp,
-    },
+    QueueOutgoing { message_id: MessageId, at: Timestamp },
     /// Record a status of an outgoing message; a value it has already is no error.
     RecordOutgoingStatus(StatusRecord),
 }

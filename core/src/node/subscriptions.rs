@@ -52,12 +52,8 @@ fn not_found(id: i64) -> ApiError {
 }
 
 fn input(body: &[u8]) -> Result<SubscriptionInput, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            Exception::MessageNotReadable,
-            format!("JSON parse error: {e}"),
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(Exception::MessageNotReadable, format!("JSON parse error: {e}")))
 }
 
 impl Node {
@@ -131,13 +127,7 @@ impl Node {
         };
         let rid = ReqId(self.next());
         self.outputs.push_back(Output::Http(rid, request));
-        self.requests.insert(
-            rid,
-            Pending::Subscription {
-                call,
-                step: Step::Ping { id, spec },
-            },
-        );
+        self.requests.insert(rid, Pending::Subscription { call, step: Step::Ping { id, spec } });
     }
 
     pub(super) fn subscription_loaded(
@@ -151,13 +141,9 @@ impl Node {
             Err(e) => return self.store_failed(call, &e),
         };
         let answer = match (step, loaded) {
-            (Step::Find(page), Loaded::Subscriptions { rows, total }) => {
-                ApiResponse::Json(page_json(
-                    rows.iter().map(Subscription::to_json).collect(),
-                    &page,
-                    total,
-                ))
-            }
+            (Step::Find(page), Loaded::Subscriptions { rows, total }) => ApiResponse::Json(
+                page_json(rows.iter().map(Subscription::to_json).collect(), &page, total),
+            ),
             (Step::Get(_) | Step::CreateReload, Loaded::Subscription(Some(s))) => {
                 ApiResponse::Json(s.to_json())
             }
@@ -220,20 +206,9 @@ impl Node {
                     name: spec.name.clone(),
                     push_endpoint: spec.push_endpoint.clone(),
                 };
-                let next = if id.is_none() {
-                    Step::CreateReload
-                } else {
-                    Step::Written
-                };
+                let next = if id.is_none() { Step::CreateReload } else { Step::Written };
                 let wid = self.persist(Write::SaveSubscription { id, spec });
-                self.writes.insert(
-                    wid,
-                    Pending::SubscriptionSaved {
-                        call,
-                        next,
-                        reload: named,
-                    },
-                );
+                self.writes.insert(wid, Pending::SubscriptionSaved { call, next, reload: named });
             }
         }
     }

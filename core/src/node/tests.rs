@@ -72,10 +72,7 @@ impl Host {
                 }
                 // This host keeps no subscriptions, so its push outbox is empty.
                 Output::Load(id, Query::DuePushes { .. }) => {
-                    let empty = Loaded::Pushes {
-                        due: Vec::new(),
-                        next: None,
-                    };
+                    let empty = Loaded::Pushes { due: Vec::new(), next: None };
                     self.node.handle_input(Input::Loaded(id, Ok(empty)), NOW);
                 }
                 Output::Load(_, q) => panic!("this host does not serve {q:?}"),
@@ -174,25 +171,18 @@ fn create_is_idempotent_and_a_different_body_conflicts() {
         other => panic!("{other:?}"),
     };
     // A retry of the same request gets the stored message, and no second status.
-    let ApiResponse::Json(again) = h.create(2, &arkivmelding(ID, "a.pdf")) else {
-        panic!()
-    };
+    let ApiResponse::Json(again) = h.create(2, &arkivmelding(ID, "a.pdf")) else { panic!() };
     assert_eq!(*again, first);
     assert_eq!(h.statuses.len(), 1);
     assert_eq!(h.events.len(), 1);
     // Another SBD under the same messageId is refused.
-    let ApiResponse::Error(e) = h.create(3, &arkivmelding(ID, "b.pdf")) else {
-        panic!()
-    };
+    let ApiResponse::Error(e) = h.create(3, &arkivmelding(ID, "b.pdf")) else { panic!() };
     assert_eq!(e.status, 409);
     assert_eq!(
         e.exception.class_name(),
         "no.difi.meldingsutveksling.exceptions.MessageAlreadyExistsException"
     );
-    assert_eq!(
-        e.message,
-        format!("Message with messageId = {ID} already exists")
-    );
+    assert_eq!(e.message, format!("Message with messageId = {ID} already exists"));
 }
 
 #[test]
@@ -201,10 +191,7 @@ fn a_lost_race_is_resolved_by_looking_again() {
     // A conflict whose winner then vanished (deleted in between): the node looks
     // again, finds nothing, and writes.
     h.fail_writes.push(StoreError::Conflict);
-    assert!(matches!(
-        h.create(1, &arkivmelding(ID, "a.pdf")),
-        ApiResponse::Json(_)
-    ));
+    assert!(matches!(h.create(1, &arkivmelding(ID, "a.pdf")), ApiResponse::Json(_)));
     assert_eq!(h.store.len(), 1);
     // A real race: the other create committed between our lookup and our write.
     let mut h = Host::new();
@@ -214,39 +201,26 @@ fn a_lost_race_is_resolved_by_looking_again() {
     h.node.handle_input(
         Input::Api(
             CallId(2),
-            ApiCall::CreateMessage {
-                body: Bytes::from(arkivmelding(ID, "a.pdf").to_string()),
-            },
+            ApiCall::CreateMessage { body: Bytes::from(arkivmelding(ID, "a.pdf").to_string()) },
         ),
         NOW,
     );
     // Execute the lookup against the empty store, then commit the winner before the write.
-    let Output::Load(lid, _) = h.node.poll_output() else {
-        panic!()
-    };
-    h.node
-        .handle_input(Input::Loaded(lid, Ok(Loaded::OutgoingMessage(None))), NOW);
-    let Output::Persist(wid, _) = h.node.poll_output() else {
-        panic!()
-    };
+    let Output::Load(lid, _) = h.node.poll_output() else { panic!() };
+    h.node.handle_input(Input::Loaded(lid, Ok(Loaded::OutgoingMessage(None))), NOW);
+    let Output::Persist(wid, _) = h.node.poll_output() else { panic!() };
     h.store.insert(ID.parse().unwrap(), winner.clone());
-    h.node
-        .handle_input(Input::Persisted(wid, Err(StoreError::Conflict)), NOW);
+    h.node.handle_input(Input::Persisted(wid, Err(StoreError::Conflict)), NOW);
     h.drain();
-    let (_, ApiResponse::Json(v)) = h.answers.last().unwrap() else {
-        panic!()
-    };
+    let (_, ApiResponse::Json(v)) = h.answers.last().unwrap() else { panic!() };
     assert_eq!(*v, winner.sbd.to_json_value());
 }
 
 #[test]
 fn store_failures_are_500_and_nothing_is_acknowledged() {
     let mut h = Host::new();
-    h.fail_writes
-        .push(StoreError::Unavailable("disk full".into()));
-    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
-        panic!()
-    };
+    h.fail_writes.push(StoreError::Unavailable("disk full".into()));
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else { panic!() };
     assert_eq!(e.status, 500);
     assert!(e.message.contains("disk full"));
     assert!(h.events.is_empty());
@@ -257,26 +231,18 @@ fn bad_input_is_a_4xx_with_the_reference_exception() {
     let mut h = Host::new();
     h.input(Input::Api(
         CallId(1),
-        ApiCall::CreateMessage {
-            body: Bytes::from_static(b"{not json"),
-        },
+        ApiCall::CreateMessage { body: Bytes::from_static(b"{not json") },
     ));
-    let (_, ApiResponse::Error(e)) = &h.answers[0] else {
-        panic!()
-    };
+    let (_, ApiResponse::Error(e)) = &h.answers[0] else { panic!() };
     assert_eq!(e.exception, Exception::MessageNotReadable);
     let mut bad = arkivmelding("not-a-uuid", "a.pdf");
-    let ApiResponse::Error(e) = h.create(2, &bad) else {
-        panic!()
-    };
+    let ApiResponse::Error(e) = h.create(2, &bad) else { panic!() };
     assert_eq!(e.exception, Exception::ConstraintViolation);
     assert_eq!(e.errors[0].code, "UUID");
     bad = arkivmelding(ID, "a.pdf");
     bad["standardBusinessDocumentHeader"]["businessScope"]["scope"][0]["scopeInformation"] =
         json!([{"expectedResponseDateTime": "2019-03-25T11:00:00+01:00"}]);
-    let ApiResponse::Error(e) = h.create(3, &bad) else {
-        panic!()
-    };
+    let ApiResponse::Error(e) = h.create(3, &bad) else { panic!() };
     assert_eq!(e.errors[0].code, "Future");
     assert!(h.store.is_empty());
 }
@@ -285,29 +251,13 @@ fn bad_input_is_a_4xx_with_the_reference_exception() {
 fn get_outgoing() {
     let mut h = Host::new();
     h.create(1, &arkivmelding(ID, "a.pdf"));
-    h.input(Input::Api(
-        CallId(2),
-        ApiCall::GetOutgoing {
-            message_id: ID.parse().unwrap(),
-        },
-    ));
-    assert!(matches!(
-        h.answers.last(),
-        Some((CallId(2), ApiResponse::Json(_)))
-    ));
+    h.input(Input::Api(CallId(2), ApiCall::GetOutgoing { message_id: ID.parse().unwrap() }));
+    assert!(matches!(h.answers.last(), Some((CallId(2), ApiResponse::Json(_)))));
     let other: MessageId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
-    h.input(Input::Api(
-        CallId(3),
-        ApiCall::GetOutgoing { message_id: other },
-    ));
-    let Some((_, ApiResponse::Error(e))) = h.answers.last() else {
-        panic!()
-    };
+    h.input(Input::Api(CallId(3), ApiCall::GetOutgoing { message_id: other }));
+    let Some((_, ApiResponse::Error(e))) = h.answers.last() else { panic!() };
     assert_eq!(e.status, 404);
-    assert_eq!(
-        e.message,
-        format!("Message with messageId = {other} was not found")
-    );
+    assert_eq!(e.message, format!("Message with messageId = {other} was not found"));
 }
 
 #[test]
@@ -325,20 +275,14 @@ fn stale_answers_are_counted_not_fatal() {
 #[test]
 fn create_routes_by_the_registry_and_caches_the_answer() {
     let mut h = Host::new();
-    assert!(matches!(
-        h.create(1, &arkivmelding(ID, "a.pdf")),
-        ApiResponse::Json(_)
-    ));
+    assert!(matches!(h.create(1, &arkivmelding(ID, "a.pdf")), ApiResponse::Json(_)));
     assert_eq!(
         h.registry_requests,
         [
             "http://registry.test/identifier/910075918/process/urn:no:difi:profile:arkivmelding:administrasjon:ver1.0?conversationId=b4567a25-672c-4c2e-9a0f-08c52c54254b"
         ]
     );
-    assert_eq!(
-        h.store[&ID.parse().unwrap()].service,
-        ServiceIdentifier::Dpo
-    );
+    assert_eq!(h.store[&ID.parse().unwrap()].service, ServiceIdentifier::Dpo);
     // A repeat is answered from the store: no lookup.
     h.create(2, &arkivmelding(ID, "a.pdf"));
     assert_eq!(h.registry_requests.len(), 1);
@@ -357,51 +301,27 @@ fn routing_failures_answer_as_the_reference() {
     let mut doc = arkivmelding(ID, "a.pdf");
     doc["standardBusinessDocumentHeader"]["documentIdentification"]["standard"] =
         json!("urn:x::arkivmelding");
-    let ApiResponse::Error(e) = h.create(1, &doc) else {
-        panic!()
-    };
-    assert_eq!(
-        (e.status, e.exception),
-        (400, Exception::ReceiverDoesNotAcceptProcess)
-    );
+    let ApiResponse::Error(e) = h.create(1, &doc) else { panic!() };
+    assert_eq!((e.status, e.exception), (400, Exception::ReceiverDoesNotAcceptProcess));
     assert_eq!(
         e.message,
         "Receiver do not accept the document process urn:no:difi:profile:arkivmelding:administrasjon:ver1.0"
     );
-    assert!(
-        e.description
-            .as_deref()
-            .unwrap_or_default()
-            .contains("urn:x::arkivmelding"),
-        "{e:?}"
-    );
+    assert!(e.description.as_deref().unwrap_or_default().contains("urn:x::arkivmelding"), "{e:?}");
 
     // Not in the registry at all.
     let mut h = Host::new();
     h.registry = Ok((404, "{}".into()));
-    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
-        panic!()
-    };
-    assert_eq!(
-        (e.status, e.exception),
-        (400, Exception::ReceiverDoesNotAcceptProcess)
-    );
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else { panic!() };
+    assert_eq!((e.status, e.exception), (400, Exception::ReceiverDoesNotAcceptProcess));
 
     // The registry is down: 500, and the failure is not cached.
     let mut h = Host::new();
     h.registry = Err(TransportError::Timeout);
-    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
-        panic!()
-    };
-    assert_eq!(
-        (e.status, e.exception),
-        (500, Exception::RegistryUnreachable)
-    );
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else { panic!() };
+    assert_eq!((e.status, e.exception), (500, Exception::RegistryUnreachable));
     h.registry = Ok((200, dpo_record()));
-    assert!(matches!(
-        h.create(2, &arkivmelding(ID, "a.pdf")),
-        ApiResponse::Json(_)
-    ));
+    assert!(matches!(h.create(2, &arkivmelding(ID, "a.pdf")), ApiResponse::Json(_)));
     assert_eq!(h.registry_requests.len(), 2);
     assert!(h.store.contains_key(&ID.parse().unwrap()));
 }
@@ -410,9 +330,7 @@ fn routing_failures_answer_as_the_reference() {
 fn a_service_that_is_not_enabled_is_refused() {
     let mut h = Host::new();
     h.registry = Ok((200, dpo_record().replace("\"DPO\"", "\"DPV\"")));
-    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else {
-        panic!()
-    };
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else { panic!() };
     assert_eq!((e.status, e.exception), (400, Exception::ServiceNotEnabled));
     assert_eq!(e.message, "Service DPV is not enabled");
     assert!(h.store.is_empty());

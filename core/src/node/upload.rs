@@ -12,20 +12,10 @@ use crate::sbd::BusinessMessage;
 impl Node {
     pub(super) fn upload(&mut self, call: CallId, message: MessageRef, upload: Upload) {
         let MessageRef::Id(id) = message else {
-            return self.respond(
-                call,
-                ApiResponse::Error(ApiError::message_not_found(message)),
-            );
+            return self.respond(call, ApiResponse::Error(ApiError::message_not_found(message)));
         };
         let lid = self.load(Query::OutgoingMessage(id));
-        self.loads.insert(
-            lid,
-            Pending::UploadLookup {
-                call,
-                message_id: id,
-                upload,
-            },
-        );
+        self.loads.insert(lid, Pending::UploadLookup { call, message_id: id, upload });
     }
 
     pub(super) fn on_upload_lookup(
@@ -69,12 +59,7 @@ impl Node {
         }
         let primary = message.sbd.message.hoveddokument() == Some(upload.filename.as_str());
         if upload.title.is_none()
-            && needs_title(
-                message.service,
-                &message.sbd.message,
-                &upload.filename,
-                primary,
-            )
+            && needs_title(message.service, &message.sbd.message, &upload.filename, primary)
         {
             let e = ApiError::new(
                 Exception::MissingFileTitle,
@@ -94,13 +79,8 @@ impl Node {
             sha256,
             primary,
         };
-        let wid = self.persist(Write::AddFile {
-            message_id,
-            file,
-            content: upload.content,
-        });
-        self.writes
-            .insert(wid, Pending::UploadWrite { call, filename });
+        let wid = self.persist(Write::AddFile { message_id, file, content: upload.content });
+        self.writes.insert(wid, Pending::UploadWrite { call, filename });
     }
 
     pub(super) fn on_upload_written(
@@ -124,11 +104,7 @@ impl Node {
     }
 
     fn upload_limit(&self, service: ServiceIdentifier) -> u64 {
-        self.config
-            .upload_limits
-            .iter()
-            .find(|(s, _)| *s == service)
-            .map_or(u64::MAX, |(_, l)| *l)
+        self.config.upload_limits.iter().find(|(s, _)| *s == service).map_or(u64::MAX, |(_, l)| *l)
     }
 }
 

@@ -107,11 +107,7 @@ impl AsicWriter {
                 sha256: ring::digest::digest(&SHA256, m).as_ref().to_vec(),
             });
         }
-        Ok(AsicWriter {
-            zip,
-            files,
-            open: None,
-        })
+        Ok(AsicWriter { zip, files, open: None })
     }
 
     fn check_file_name(&self, name: &str) -> Result<(), AsicError> {
@@ -145,11 +141,7 @@ impl AsicWriter {
     pub fn finish_file(&mut self) -> Result<(), AsicError> {
         let (name, mime, ctx) = self.open.take().ok_or(AsicError::NoFileOpen)?;
         self.zip.finish_entry()?;
-        self.files.push(WrittenFile {
-            name,
-            mime,
-            sha256: ctx.finish().as_ref().to_vec(),
-        });
+        self.files.push(WrittenFile { name, mime, sha256: ctx.finish().as_ref().to_vec() });
         Ok(())
     }
 
@@ -183,16 +175,11 @@ impl AsicWriter {
         };
         let xml = manifest.to_xml();
         let sig = sign_detached(me, xml.as_bytes(), signing_time, rng)?;
-        self.zip
-            .add_entry(ASIC_MANIFEST, xml.as_bytes(), Method::Deflate)?;
+        self.zip.add_entry(ASIC_MANIFEST, xml.as_bytes(), Method::Deflate)?;
         self.zip.add_entry(&sig_name, &sig, Method::Deflate)?;
-        let oasis = oasis_manifest_xml(
-            self.files
-                .iter()
-                .map(|f| (f.name.as_str(), f.mime.as_str())),
-        );
-        self.zip
-            .add_entry(OASIS_MANIFEST, oasis.as_bytes(), Method::Deflate)?;
+        let oasis =
+            oasis_manifest_xml(self.files.iter().map(|f| (f.name.as_str(), f.mime.as_str())));
+        self.zip.add_entry(OASIS_MANIFEST, oasis.as_bytes(), Method::Deflate)?;
         self.zip.finish(ZIP_COMMENT.as_bytes())?;
         Ok(())
     }
@@ -243,15 +230,8 @@ pub struct AsicStep {
 
 enum Current {
     None,
-    Document {
-        name: String,
-        ctx: Box<Context>,
-        size: u64,
-    },
-    Kept {
-        name: String,
-        data: Vec<u8>,
-    },
+    Document { name: String, ctx: Box<Context>, size: u64 },
+    Kept { name: String, data: Vec<u8> },
 }
 
 pub struct AsicReader {
@@ -293,20 +273,14 @@ impl AsicReader {
                     || (m.starts_with("signature") && (m.ends_with(".p7s") || m.ends_with(".xml")))
             });
         if kept {
-            self.current = Current::Kept {
-                name,
-                data: Vec::new(),
-            };
+            self.current = Current::Kept { name, data: Vec::new() };
             return Ok(None);
         }
         if meta.is_some() {
             return Err(AsicError::UnexpectedMetaInf { name });
         }
-        self.current = Current::Document {
-            name: name.clone(),
-            ctx: Box::new(Context::new(&SHA256)),
-            size: 0,
-        };
+        self.current =
+            Current::Document { name: name.clone(), ctx: Box::new(Context::new(&SHA256)), size: 0 };
         Ok(Some(AsicEvent::FileStart { name }))
     }
 
@@ -336,8 +310,7 @@ impl AsicReader {
             Some(ZipEvent::EntryEnd { .. }) => {
                 match std::mem::replace(&mut self.current, Current::None) {
                     Current::Document { name, ctx, size } => {
-                        self.documents
-                            .push((name.clone(), size, ctx.finish().as_ref().to_vec()));
+                        self.documents.push((name.clone(), size, ctx.finish().as_ref().to_vec()));
                         Some(AsicEvent::FileEnd { name })
                     }
                     Current::Kept { name, data } => {
@@ -352,18 +325,11 @@ impl AsicReader {
                 }
             }
         };
-        Ok(AsicStep {
-            consumed: step.consumed,
-            written,
-            event,
-        })
+        Ok(AsicStep { consumed: step.consumed, written, event })
     }
 
     fn kept(&self, name: &str) -> Option<&[u8]> {
-        self.kept
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| d.as_slice())
+        self.kept.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_slice())
     }
 
     /// Call at end of input: checks the zip directory, the signature over the ASiC
@@ -392,10 +358,7 @@ impl AsicReader {
             return Err(AsicError::SeveralAsicManifests);
         }
         let manifest = AsicManifest::parse(manifest_bytes)?;
-        let sig_name = manifest
-            .sig_reference
-            .clone()
-            .ok_or(AsicError::NoSignature)?;
+        let sig_name = manifest.sig_reference.clone().ok_or(AsicError::NoSignature)?;
         let sig = self
             .kept(&sig_name)
             .or_else(|| {
@@ -435,9 +398,7 @@ impl AsicReader {
         }
         for r in &manifest.references {
             if !self.documents.iter().any(|(n, _, _)| n == &r.uri) {
-                return Err(AsicError::Missing {
-                    name: r.uri.clone(),
-                });
+                return Err(AsicError::Missing { name: r.uri.clone() });
             }
         }
         let primary = manifest
@@ -446,11 +407,7 @@ impl AsicReader {
             .find(|r| r.rootfile)
             .map(|r| r.uri.clone())
             .or_else(|| eformidling_manifest.and_then(hoveddokument_href));
-        Ok(VerifiedAsic {
-            files,
-            primary,
-            signer,
-        })
+        Ok(VerifiedAsic { files, primary, signer })
     }
 }
 

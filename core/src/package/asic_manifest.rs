@@ -13,10 +13,8 @@ use super::xml_escape;
 /// The namespace we write (ETSI TS 102 918 v1.2.1).
 pub const NAMESPACE: &str = "http://uri.etsi.org/02918/v1.2.1#";
 /// Older namespaces the reference rewrites on read, so we accept them too.
-pub const OLD_NAMESPACES: [&str; 2] = [
-    "http://uri.etsi.org/02918/v1.1.1#",
-    "http://uri.etsi.org/2918/v1.2.1#",
-];
+pub const OLD_NAMESPACES: [&str; 2] =
+    ["http://uri.etsi.org/02918/v1.1.1#", "http://uri.etsi.org/2918/v1.2.1#"];
 const XMLDSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 pub const SHA256_URI: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 pub const SIGNATURE_MIME: &str = "application/x-pkcs7-signature";
@@ -129,9 +127,8 @@ impl AsicManifest {
         let mut in_digest_value = false;
         let mut text = String::new();
         loop {
-            let (ns, ev) = reader
-                .read_resolved_event()
-                .map_err(|e| AsicManifestError::Xml(e.to_string()))?;
+            let (ns, ev) =
+                reader.read_resolved_event().map_err(|e| AsicManifestError::Xml(e.to_string()))?;
             let ns_is = |want: &[&str]| match &ns {
                 ResolveResult::Bound(n) => want.iter().any(|w| n.as_ref() == *w),
                 _ => false,
@@ -180,10 +177,8 @@ impl AsicManifest {
                     "DigestValue" if in_digest_value => {
                         in_digest_value = false;
                         let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-                        digest = Some(
-                            B64.decode(clean)
-                                .map_err(|_| AsicManifestError::BadDigestValue)?,
-                        );
+                        digest =
+                            Some(B64.decode(clean).map_err(|_| AsicManifestError::BadDigestValue)?);
                     }
                     "DataObjectReference" => {
                         let Some((uri, mime, alg, rootfile)) = current.take() else {

@@ -12,10 +12,7 @@ pub struct DosDateTime {
 
 impl DosDateTime {
     /// 1980-01-01 00:00:00, the earliest DOS time: for reproducible archives.
-    pub const EPOCH: DosDateTime = DosDateTime {
-        date: (1 << 5) | 1,
-        time: 0,
-    };
+    pub const EPOCH: DosDateTime = DosDateTime { date: (1 << 5) | 1, time: 0 };
 
     /// Converts a timestamp, clamping to the range DOS time can express.
     pub fn from_timestamp(ts: Timestamp) -> Self {

@@ -96,10 +96,8 @@ mod tests {
     #[test]
     fn escapes_markup_in_names() {
         let mut m = dpo_example();
-        m.primary = Some(PrimaryDocument {
-            href: "a&b\"<c>.pdf".into(),
-            mime: "application/pdf".into(),
-        });
+        m.primary =
+            Some(PrimaryDocument { href: "a&b\"<c>.pdf".into(), mime: "application/pdf".into() });
         assert!(m.to_xml().contains(r#"href="a&amp;b&quot;&lt;c&gt;.pdf""#));
     }
 

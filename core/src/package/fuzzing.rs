@@ -84,10 +84,7 @@ fn first_recipient(data: &[u8]) -> Option<Vec<u8>> {
     let (ci, _) = ber::read(data).ok()?;
     let wrapper = ci.children().nth(1)?.ok()?;
     let ed = wrapper.children().next()?.ok()?;
-    let set = ed
-        .children()
-        .find(|t| t.as_ref().is_ok_and(|t| t.tag == 0x31))?
-        .ok()?;
+    let set = ed.children().find(|t| t.as_ref().is_ok_and(|t| t.tag == 0x31))?.ok()?;
     let ktri = set.children().next()?.ok()?;
     Some(ktri.children().nth(1)?.ok()?.raw.to_vec())
 }

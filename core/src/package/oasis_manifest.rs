@@ -28,10 +28,8 @@ mod tests {
 
     #[test]
     fn lists_root_then_files() {
-        let x = oasis_manifest_xml([
-            ("manifest.xml", "application/xml"),
-            ("a.pdf", "application/pdf"),
-        ]);
+        let x =
+            oasis_manifest_xml([("manifest.xml", "application/xml"), ("a.pdf", "application/pdf")]);
         let root = x.find("full-path=\"/\"").unwrap_or(usize::MAX);
         let a = x.find("full-path=\"a.pdf\"").unwrap_or(0);
         assert!(root < a);

@@ -115,8 +115,7 @@ impl Sealer {
         primary: Option<&str>,
         rng: &dyn SecureRandom,
     ) -> Result<(), PipelineError> {
-        self.asic
-            .finish(me, signature_id, signing_time, primary, rng)?;
+        self.asic.finish(me, signature_id, signing_time, primary, rng)?;
         self.finishing = true;
         Ok(())
     }
@@ -159,14 +158,7 @@ pub struct Opener<'a> {
 
 impl<'a> Opener<'a> {
     pub fn new(cms: CmsDecryptor<'a>, asic: AsicReader) -> Self {
-        Opener {
-            cms,
-            asic,
-            mid: vec![0u8; MID],
-            start: 0,
-            end: 0,
-            input_ended: false,
-        }
+        Opener { cms, asic, mid: vec![0u8; MID], start: 0, end: 0, input_ended: false }
     }
 
     /// Consumes CMS bytes, writes document bytes into `out`. Returns at each event like
@@ -180,11 +172,7 @@ impl<'a> Opener<'a> {
                 let step = self.asic.read(plain, out)?;
                 self.start += step.consumed;
                 if step.event.is_some() || step.written > 0 {
-                    return Ok(AsicStep {
-                        consumed,
-                        written: step.written,
-                        event: step.event,
-                    });
+                    return Ok(AsicStep { consumed, written: step.written, event: step.event });
                 }
                 if self.start < self.end {
                     if step.consumed == 0 {
@@ -193,31 +181,19 @@ impl<'a> Opener<'a> {
                     continue;
                 }
                 if self.input_ended {
-                    return Ok(AsicStep {
-                        consumed,
-                        written: 0,
-                        event: None,
-                    });
+                    return Ok(AsicStep { consumed, written: 0, event: None });
                 }
             }
             let rest = input.get(consumed..).unwrap_or_default();
             if rest.is_empty() {
-                return Ok(AsicStep {
-                    consumed,
-                    written: 0,
-                    event: None,
-                });
+                return Ok(AsicStep { consumed, written: 0, event: None });
             }
             let p = self.cms.decrypt(rest, &mut self.mid)?;
             consumed += p.consumed;
             self.start = 0;
             self.end = p.written;
             if p.consumed == 0 && p.written == 0 {
-                return Ok(AsicStep {
-                    consumed,
-                    written: 0,
-                    event: None,
-                });
+                return Ok(AsicStep { consumed, written: 0, event: None });
             }
         }
     }
@@ -237,10 +213,7 @@ impl<'a> Opener<'a> {
         }
         let mut tail = [0u8; 16];
         let n = self.cms.finish(&mut tail)?;
-        let dst = self
-            .mid
-            .get_mut(self.end..self.end + n)
-            .ok_or(PipelineError::OutputTooSmall)?;
+        let dst = self.mid.get_mut(self.end..self.end + n).ok_or(PipelineError::OutputTooSmall)?;
         dst.copy_from_slice(tail.get(..n).unwrap_or_default());
         self.end += n;
         self.input_ended = true;
@@ -254,9 +227,7 @@ impl<'a> Opener<'a> {
         eformidling_manifest: Option<&[u8]>,
     ) -> Result<VerifiedAsic, PipelineError> {
         if !self.input_ended {
-            return Err(PipelineError::Decrypt(DecryptError::Truncated(
-                "end_of_input not called",
-            )));
+            return Err(PipelineError::Decrypt(DecryptError::Truncated("end_of_input not called")));
         }
         Ok(self.asic.finish(eformidling_manifest)?)
     }

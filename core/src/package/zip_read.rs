@@ -66,11 +66,7 @@ pub enum ZipReadError {
     #[error("zip entry {name:?}: deflate data is corrupt: {detail}")]
     Inflate { name: String, detail: String },
     #[error("zip entry {name:?}: CRC-32 mismatch (header {expected:#010x}, data {actual:#010x})")]
-    CrcMismatch {
-        name: String,
-        expected: u32,
-        actual: u32,
-    },
+    CrcMismatch { name: String, expected: u32, actual: u32 },
     #[error("zip entry {name:?}: size mismatch ({what})")]
     SizeMismatch { name: String, what: &'static str },
     #[error("zip archive is larger than the limit of {limit} uncompressed bytes")]
@@ -181,30 +177,18 @@ impl ZipReader {
             match &mut self.state {
                 State::Header => {
                     if rest.is_empty() {
-                        return Ok(ReadStep {
-                            consumed,
-                            written,
-                            event: None,
-                        });
+                        return Ok(ReadStep { consumed, written, event: None });
                     }
                     let (n, event) = self.header(rest)?;
                     consumed += n;
                     if event.is_some() {
-                        return Ok(ReadStep {
-                            consumed,
-                            written,
-                            event,
-                        });
+                        return Ok(ReadStep { consumed, written, event });
                     }
                 }
                 State::Data(body) => {
                     let dst = out.get_mut(written..).unwrap_or_default();
                     if dst.is_empty() && !matches!(body, Body::Stored { remaining: 0 }) {
-                        return Ok(ReadStep {
-                            consumed,
-                            written,
-                            event: None,
-                        });
+                        return Ok(ReadStep { consumed, written, event: None });
                     }
                     let name = self.current.as_ref().map(|e| e.name.as_str()).unwrap_or("");
                     let (n, w, ended) = match body {
@@ -220,22 +204,19 @@ impl ZipReader {
                         Body::Deflated(z) => {
                             let (i0, o0) = (z.total_in(), z.total_out());
                             let status =
-                                z.decompress(rest, dst, FlushDecompress::None)
-                                    .map_err(|e| ZipReadError::Inflate {
+                                z.decompress(rest, dst, FlushDecompress::None).map_err(|e| {
+                                    ZipReadError::Inflate {
                                         name: name.into(),
                                         detail: e.to_string(),
-                                    })?;
+                                    }
+                                })?;
                             let n = (z.total_in() - i0) as usize;
                             let w = (z.total_out() - o0) as usize;
                             if n == 0 && w == 0 && status != Status::StreamEnd {
                                 // Needs more input (or, with input present, is stuck on
                                 // corrupt data: zlib then reports BufError as Ok).
                                 if rest.is_empty() {
-                                    return Ok(ReadStep {
-                                        consumed,
-                                        written,
-                                        event: None,
-                                    });
+                                    return Ok(ReadStep { consumed, written, event: None });
                                 }
                                 return Err(ZipReadError::Inflate {
                                     name: name.into(),
@@ -251,9 +232,7 @@ impl ZipReader {
                     self.size += w as u64;
                     self.total += w as u64;
                     if self.total > self.limits.max_total_size {
-                        return Err(ZipReadError::TooLarge {
-                            limit: self.limits.max_total_size,
-                        });
+                        return Err(ZipReadError::TooLarge { limit: self.limits.max_total_size });
                     }
                     if let Some(e) = &self.current
                         && e.flags & FLAG_DESCRIPTOR == 0
@@ -269,45 +248,27 @@ impl ZipReader {
                     self.offset += n as u64;
                     self.cdata += n as u64;
                     if ended {
-                        let has_descriptor = self
-                            .current
-                            .as_ref()
-                            .is_some_and(|e| e.flags & FLAG_DESCRIPTOR != 0);
+                        let has_descriptor =
+                            self.current.as_ref().is_some_and(|e| e.flags & FLAG_DESCRIPTOR != 0);
                         if has_descriptor {
                             self.state = State::Descriptor;
                             self.buf.clear();
                         } else {
                             let event = self.end_entry()?;
-                            return Ok(ReadStep {
-                                consumed,
-                                written,
-                                event: Some(event),
-                            });
+                            return Ok(ReadStep { consumed, written, event: Some(event) });
                         }
                     } else if rest.get(n..).is_none_or(|r| r.is_empty()) {
-                        return Ok(ReadStep {
-                            consumed,
-                            written,
-                            event: None,
-                        });
+                        return Ok(ReadStep { consumed, written, event: None });
                     }
                 }
                 State::Descriptor => {
                     if rest.is_empty() {
-                        return Ok(ReadStep {
-                            consumed,
-                            written,
-                            event: None,
-                        });
+                        return Ok(ReadStep { consumed, written, event: None });
                     }
                     let (n, event) = self.descriptor(rest)?;
                     consumed += n;
                     if let Some(event) = event {
-                        return Ok(ReadStep {
-                            consumed,
-                            written,
-                            event: Some(event),
-                        });
+                        return Ok(ReadStep { consumed, written, event: Some(event) });
                     }
                 }
                 State::Directory => {
@@ -318,11 +279,7 @@ impl ZipReader {
                     }
                     self.directory.extend_from_slice(rest);
                     consumed += rest.len();
-                    return Ok(ReadStep {
-                        consumed,
-                        written,
-                        event: None,
-                    });
+                    return Ok(ReadStep { consumed, written, event: None });
                 }
             }
         }
@@ -336,8 +293,7 @@ impl ZipReader {
             30 + usize::from(le16(&self.buf, 26)) + usize::from(le16(&self.buf, 28))
         };
         let take = (need - self.buf.len()).min(rest.len());
-        self.buf
-            .extend_from_slice(rest.get(..take).unwrap_or_default());
+        self.buf.extend_from_slice(rest.get(..take).unwrap_or_default());
         if self.buf.len() >= 4 {
             let sig = le32(&self.buf, 0);
             if sig == CENTRAL_HEADER_SIG || sig == END_OF_CENTRAL_DIR_SIG {
@@ -348,10 +304,7 @@ impl ZipReader {
                 return Ok((take, None));
             }
             if sig != LOCAL_HEADER_SIG {
-                return Err(ZipReadError::BadSignature {
-                    offset: self.offset,
-                    found: sig,
-                });
+                return Err(ZipReadError::BadSignature { offset: self.offset, found: sig });
             }
         }
         if self.buf.len() < 30 {
@@ -370,9 +323,8 @@ impl ZipReader {
         let method = le16(&self.buf, 8);
         let name_len = usize::from(le16(&self.buf, 26));
         let name_bytes = self.buf.get(30..30 + name_len).unwrap_or_default();
-        let name = std::str::from_utf8(name_bytes)
-            .map_err(|_| ZipReadError::NameNotUtf8)?
-            .to_owned();
+        let name =
+            std::str::from_utf8(name_bytes).map_err(|_| ZipReadError::NameNotUtf8)?.to_owned();
         check_name(&name)?;
         if flags & FLAG_ENCRYPTED != 0 {
             return Err(ZipReadError::Encrypted { name });
@@ -389,9 +341,7 @@ impl ZipReader {
             return Err(ZipReadError::Zip64);
         }
         if self.entries.len() >= self.limits.max_entries {
-            return Err(ZipReadError::TooManyEntries {
-                limit: self.limits.max_entries,
-            });
+            return Err(ZipReadError::TooManyEntries { limit: self.limits.max_entries });
         }
         if self.entries.iter().any(|e| e.name == name) {
             return Err(ZipReadError::DuplicateName { name });
@@ -411,10 +361,7 @@ impl ZipReader {
             }
             METHOD_DEFLATED => Body::Deflated(Box::new(Decompress::new(false))),
             other => {
-                return Err(ZipReadError::UnsupportedMethod {
-                    name,
-                    method: other,
-                });
+                return Err(ZipReadError::UnsupportedMethod { name, method: other });
             }
         };
         let entry = LocalEntry {
@@ -438,19 +385,12 @@ impl ZipReader {
 
     /// Gathers the data descriptor (signature optional, as the format allows).
     fn descriptor(&mut self, rest: &[u8]) -> Result<(usize, Option<ZipEvent>), ZipReadError> {
-        let need: usize = if self.buf.len() >= 4 && le32(&self.buf, 0) != DESCRIPTOR_SIG {
-            12
-        } else {
-            16
-        };
+        let need: usize =
+            if self.buf.len() >= 4 && le32(&self.buf, 0) != DESCRIPTOR_SIG { 12 } else { 16 };
         let take = need.saturating_sub(self.buf.len()).min(rest.len());
-        self.buf
-            .extend_from_slice(rest.get(..take).unwrap_or_default());
-        let need: usize = if self.buf.len() >= 4 && le32(&self.buf, 0) != DESCRIPTOR_SIG {
-            12
-        } else {
-            16
-        };
+        self.buf.extend_from_slice(rest.get(..take).unwrap_or_default());
+        let need: usize =
+            if self.buf.len() >= 4 && le32(&self.buf, 0) != DESCRIPTOR_SIG { 12 } else { 16 };
         if self.buf.len() < need {
             if take < rest.len() {
                 let (more, ev) = self.descriptor(rest.get(take..).unwrap_or_default())?;
@@ -483,11 +423,7 @@ impl ZipReader {
         };
         let actual = std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize();
         if actual != e.crc {
-            return Err(ZipReadError::CrcMismatch {
-                name: e.name,
-                expected: e.crc,
-                actual,
-            });
+            return Err(ZipReadError::CrcMismatch { name: e.name, expected: e.crc, actual });
         }
         if self.size != e.size {
             return Err(ZipReadError::SizeMismatch {
@@ -501,10 +437,7 @@ impl ZipReader {
                 what: "compressed size differs from the header",
             });
         }
-        let event = ZipEvent::EntryEnd {
-            size: self.size,
-            crc32: actual,
-        };
+        let event = ZipEvent::EntryEnd { size: self.size, crc32: actual };
         self.entries.push(e);
         self.state = State::Header;
         Ok(event)
@@ -515,24 +448,16 @@ impl ZipReader {
         match self.state {
             State::Directory => {}
             State::Header if self.buf.is_empty() && self.entries.is_empty() => {
-                return Err(ZipReadError::Truncated {
-                    what: "empty input",
-                });
+                return Err(ZipReadError::Truncated { what: "empty input" });
             }
             State::Header => {
-                return Err(ZipReadError::Truncated {
-                    what: "no central directory",
-                });
+                return Err(ZipReadError::Truncated { what: "no central directory" });
             }
             State::Data(_) => {
-                return Err(ZipReadError::Truncated {
-                    what: "inside entry data",
-                });
+                return Err(ZipReadError::Truncated { what: "inside entry data" });
             }
             State::Descriptor => {
-                return Err(ZipReadError::Truncated {
-                    what: "inside a data descriptor",
-                });
+                return Err(ZipReadError::Truncated { what: "inside a data descriptor" });
             }
         }
         check_directory(&self.directory, &self.entries, self.offset)
@@ -564,15 +489,10 @@ fn check_directory(d: &[u8], entries: &[LocalEntry], cd_offset: u64) -> Result<(
     let mut pos = 0;
     for e in entries {
         if d.len() < pos + 46 {
-            return Err(ZipReadError::Truncated {
-                what: "central directory",
-            });
+            return Err(ZipReadError::Truncated { what: "central directory" });
         }
         if le32(d, pos) != CENTRAL_HEADER_SIG {
-            return Err(mismatch(format!(
-                "bad central header signature for {:?}",
-                e.name
-            )));
+            return Err(mismatch(format!("bad central header signature for {:?}", e.name)));
         }
         let name_len = usize::from(le16(d, pos + 28));
         let extra_len = usize::from(le16(d, pos + 30));
@@ -592,14 +512,10 @@ fn check_directory(d: &[u8], entries: &[LocalEntry], cd_offset: u64) -> Result<(
     }
     let cd_size = pos as u64;
     if d.len() < pos + 22 {
-        return Err(ZipReadError::Truncated {
-            what: "end of central directory",
-        });
+        return Err(ZipReadError::Truncated { what: "end of central directory" });
     }
     if le32(d, pos) != END_OF_CENTRAL_DIR_SIG {
-        return Err(mismatch(
-            "more central entries than local entries, or no end record",
-        ));
+        return Err(mismatch("more central entries than local entries, or no end record"));
     }
     let count = entries.len() as u64;
     let ok = le16(d, pos + 4) == 0
@@ -668,8 +584,7 @@ mod tests {
     fn build(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut w = ZipWriter::new(DosDateTime::EPOCH);
         let mut out = Vec::new();
-        w.add_entry("mimetype", b"text/plain", Method::Stored)
-            .expect("add");
+        w.add_entry("mimetype", b"text/plain", Method::Stored).expect("add");
         for (name, data) in entries {
             w.start_entry(name, Method::Auto).expect("start");
             write_all_to_vec(&mut w, data, &mut out).expect("write");
@@ -722,10 +637,7 @@ mod tests {
         for (piece, out_len) in [(1, 1), (7, 3), (4096, 100), (1 << 20, 1 << 16)] {
             let files = read_all(&zip, piece, out_len).expect("reads");
             assert_eq!(files.len(), entries.len() + 2);
-            assert_eq!(
-                files.last(),
-                Some(&("(comment)".to_string(), b"comment".to_vec()))
-            );
+            assert_eq!(files.last(), Some(&("(comment)".to_string(), b"comment".to_vec())));
             assert_eq!(files[0], ("mimetype".to_string(), b"text/plain".to_vec()));
             for ((n, d), (en, ed)) in files[1..files.len() - 1].iter().zip(entries.iter()) {
                 assert_eq!(n, en);
@@ -738,12 +650,7 @@ mod tests {
     fn incompressible_data_is_barely_larger() {
         let data = noise(1_000_000, 3);
         let zip = build(&[("n.bin", data.clone())]);
-        assert!(
-            zip.len() < data.len() + 1000,
-            "zip {} for {} bytes",
-            zip.len(),
-            data.len()
-        );
+        assert!(zip.len() < data.len() + 1000, "zip {} for {} bytes", zip.len(), data.len());
     }
 
     #[test]
@@ -755,10 +662,8 @@ mod tests {
 
     #[test]
     fn every_flipped_byte_is_caught_or_harmless_never_a_panic() {
-        let zip = build(&[
-            ("a.txt", b"some text to protect".repeat(50)),
-            ("b.bin", noise(5000, 9)),
-        ]);
+        let zip =
+            build(&[("a.txt", b"some text to protect".repeat(50)), ("b.bin", noise(5000, 9))]);
         let good = read_all(&zip, 1 << 20, 1 << 16).expect("reads");
         for i in 0..zip.len() {
             let mut bad = zip.clone();
@@ -787,10 +692,7 @@ mod tests {
     fn truncation_is_an_error() {
         let zip = build(&[("a.txt", b"abc".to_vec())]);
         for cut in [0, 10, zip.len() / 2, zip.len() - 1] {
-            assert!(
-                read_all(&zip[..cut], 1 << 20, 1 << 16).is_err(),
-                "cut at {cut}"
-            );
+            assert!(read_all(&zip[..cut], 1 << 20, 1 << 16).is_err(), "cut at {cut}");
         }
     }
 }

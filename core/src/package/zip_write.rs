@@ -210,11 +210,7 @@ impl ZipWriter {
             Method::Stored => None,
             Method::Deflate | Method::Auto => {
                 let d = deflate_all(data, name)?;
-                if method == Method::Auto && d.len() >= data.len() {
-                    None
-                } else {
-                    Some(d)
-                }
+                if method == Method::Auto && d.len() >= data.len() { None } else { Some(d) }
             }
         };
         let (m, body): (u16, &[u8]) = match &deflated {
@@ -249,9 +245,7 @@ impl ZipWriter {
             flags: Self::flags_for(name) | FLAG_DESCRIPTOR,
             offset: 0,
             crc: crc32fast::Hasher::new(),
-            stream: Stream::Undecided {
-                auto: method == Method::Auto,
-            },
+            stream: Stream::Undecided { auto: method == Method::Auto },
         });
         Ok(())
     }
@@ -265,11 +259,7 @@ impl ZipWriter {
             self.open = Some(entry);
             return Ok(());
         };
-        let level = if auto && !self.shrinks(sample) {
-            0
-        } else {
-            DEFLATE_LEVEL
-        };
+        let level = if auto && !self.shrinks(sample) { 0 } else { DEFLATE_LEVEL };
         entry.offset = self.produced;
         self.push_local_header(&entry.name, entry.flags, METHOD_DEFLATED, 0, 0, 0);
         entry.stream = Stream::Deflating(Box::new(Compress::new(Compression::new(level), false)));
@@ -295,22 +285,13 @@ impl ZipWriter {
     pub fn write(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, ZipWriteError> {
         let mut written = self.drain(out);
         if self.pending_len() > 0 || input.is_empty() {
-            return Ok(Progress {
-                consumed: 0,
-                written,
-            });
+            return Ok(Progress { consumed: 0, written });
         }
-        if matches!(
-            self.open.as_ref().map(|e| &e.stream),
-            Some(Stream::Undecided { .. })
-        ) {
+        if matches!(self.open.as_ref().map(|e| &e.stream), Some(Stream::Undecided { .. })) {
             self.decide(input)?;
             written += self.drain(out.get_mut(written..).unwrap_or_default());
             if self.pending_len() > 0 {
-                return Ok(Progress {
-                    consumed: 0,
-                    written,
-                });
+                return Ok(Progress { consumed: 0, written });
             }
         }
         let Some(entry) = self.open.as_mut() else {
@@ -321,11 +302,10 @@ impl ZipWriter {
         };
         let dst = out.get_mut(written..).unwrap_or_default();
         let (in0, out0) = (c.total_in(), c.total_out());
-        c.compress(input, dst, FlushCompress::None)
-            .map_err(|e| ZipWriteError::Deflate {
-                name: entry.name.clone(),
-                detail: e.to_string(),
-            })?;
+        c.compress(input, dst, FlushCompress::None).map_err(|e| ZipWriteError::Deflate {
+            name: entry.name.clone(),
+            detail: e.to_string(),
+        })?;
         let consumed = usize::try_from(c.total_in() - in0).unwrap_or(0);
         let produced = usize::try_from(c.total_out() - out0).unwrap_or(0);
         if let Some(done) = input.get(..consumed) {
@@ -353,11 +333,9 @@ impl ZipWriter {
                 self.pending.reserve(64 * 1024);
             }
             let before = c.total_out();
-            let status = c
-                .compress_vec(&[], &mut self.pending, FlushCompress::Finish)
-                .map_err(|e| ZipWriteError::Deflate {
-                    name: entry.name.clone(),
-                    detail: e.to_string(),
+            let status =
+                c.compress_vec(&[], &mut self.pending, FlushCompress::Finish).map_err(|e| {
+                    ZipWriteError::Deflate { name: entry.name.clone(), detail: e.to_string() }
                 })?;
             self.produced += c.total_out() - before;
             if status == Status::StreamEnd {
@@ -421,13 +399,10 @@ impl ZipWriter {
             self.push(e.name.as_bytes());
         }
         let cd_size = self.produced - cd_start;
-        let count = u16::try_from(entries.len()).map_err(|_| ZipWriteError::TooLarge {
-            name: "(entry count)".into(),
-        })?;
+        let count = u16::try_from(entries.len())
+            .map_err(|_| ZipWriteError::TooLarge { name: "(entry count)".into() })?;
         if self.produced > u64::from(u32::MAX) {
-            return Err(ZipWriteError::TooLarge {
-                name: "(central directory)".into(),
-            });
+            return Err(ZipWriteError::TooLarge { name: "(central directory)".into() });
         }
         let mut end = [0u8; 22];
         put32(&mut end, 0, END_OF_CENTRAL_DIR_SIG);
@@ -457,10 +432,7 @@ fn deflate_all(data: &[u8], name: &str) -> Result<Vec<u8>, ZipWriteError> {
         let rest = data.get(consumed..).unwrap_or_default();
         let status = c
             .compress_vec(rest, &mut out, FlushCompress::Finish)
-            .map_err(|e| ZipWriteError::Deflate {
-                name: name.into(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| ZipWriteError::Deflate { name: name.into(), detail: e.to_string() })?;
         if status == Status::StreamEnd {
             return Ok(out);
         }

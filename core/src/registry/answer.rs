@@ -15,17 +15,10 @@ pub enum LookupError {
     NotFound { description: Option<String> },
     /// Another 4xx; `description` is `error_description` or `message` from the body.
     #[error("the service registry refused the lookup with status {status}{}", describe(.description))]
-    Refused {
-        status: u16,
-        error_code: Option<String>,
-        description: Option<String>,
-    },
+    Refused { status: u16, error_code: Option<String>, description: Option<String> },
     /// 5xx: the registry is down or broken. The reference lets this propagate as a 500.
     #[error("the service registry failed with status {status}{}", describe(.description))]
-    Unavailable {
-        status: u16,
-        description: Option<String>,
-    },
+    Unavailable { status: u16, description: Option<String> },
     /// No answer at all (connect or read failure), from the runtime.
     #[error("the service registry could not be reached: {0}")]
     Transport(String),
@@ -77,11 +70,8 @@ pub enum Body {
 /// Sorts an HTTP answer into a body to read or a typed error. Errors are never signed.
 pub fn classify(status: u16, content_type: Option<&str>, body: &[u8]) -> Result<Body, LookupError> {
     if (200..300).contains(&status) {
-        let jose = content_type.is_some_and(|c| {
-            c.trim()
-                .to_ascii_lowercase()
-                .starts_with("application/jose")
-        });
+        let jose = content_type
+            .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/jose"));
         if jose {
             let text = std::str::from_utf8(body)
                 .map_err(|_| JwsError::BadBase64("serialization (not UTF-8)"))?;
@@ -90,24 +80,13 @@ pub fn classify(status: u16, content_type: Option<&str>, body: &[u8]) -> Result<
         return Ok(Body::Plain(body.to_vec()));
     }
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-    let error_code = parsed
-        .as_ref()
-        .and_then(|e| e.error_code.clone())
-        .filter(|s| !s.is_empty());
-    let description = parsed
-        .and_then(|e| e.error_description.or(e.message))
-        .filter(|s| !s.is_empty());
+    let error_code = parsed.as_ref().and_then(|e| e.error_code.clone()).filter(|s| !s.is_empty());
+    let description =
+        parsed.and_then(|e| e.error_description.or(e.message)).filter(|s| !s.is_empty());
     Err(match status {
         404 => LookupError::NotFound { description },
-        400..=499 => LookupError::Refused {
-            status,
-            error_code,
-            description,
-        },
-        _ => LookupError::Unavailable {
-            status,
-            description,
-        },
+        400..=499 => LookupError::Refused { status, error_code, description },
+        _ => LookupError::Unavailable { status, description },
     })
 }
 
@@ -135,9 +114,7 @@ pub fn parse_virksert(body: &[u8]) -> Result<String, LookupError> {
     if text.contains("-----BEGIN CERTIFICATE-----") {
         Ok(format!("{text}\n"))
     } else {
-        Ok(format!(
-            "-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----\n"
-        ))
+        Ok(format!("-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----\n"))
     }
 }
 
@@ -164,27 +141,14 @@ mod tests {
                 )
             }
         );
-        let e = classify(
-            404,
-            None,
-            br#"{"message":"No service record found for citizen: 1"}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.description(),
-            Some("No service record found for citizen: 1")
-        );
+        let e = classify(404, None, br#"{"message":"No service record found for citizen: 1"}"#)
+            .unwrap_err();
+        assert_eq!(e.description(), Some("No service record found for citizen: 1"));
         assert!(matches!(e, LookupError::NotFound { .. }));
         let e = classify(404, None, b"").unwrap_err();
         assert_eq!(e, LookupError::NotFound { description: None });
         let e = classify(503, None, b"<html>").unwrap_err();
-        assert_eq!(
-            e,
-            LookupError::Unavailable {
-                status: 503,
-                description: None
-            }
-        );
+        assert_eq!(e, LookupError::Unavailable { status: 503, description: None });
         let e = classify(
             404,
             None,
@@ -209,10 +173,7 @@ mod tests {
         assert_eq!(recs[0].service_identifier(), ServiceIdentifier::Unknown);
         assert!(recs[0].document_types.is_empty());
         assert_eq!(recs[0].service.endpoint_url, None);
-        assert_eq!(
-            recs[0].post_address,
-            Some(crate::registry::model::PostAddress::empty())
-        );
+        assert_eq!(recs[0].post_address, Some(crate::registry::model::PostAddress::empty()));
         assert_eq!(recs[1].post_address, None);
         assert_eq!(recs[1].service.security_level.as_deref(), Some("4"));
         assert!(!recs[1].fysisk_post);
@@ -252,12 +213,8 @@ mod tests {
             crate::jose::b64url(br#"{"alg":"none"}"#),
             crate::jose::b64url(b"{}")
         );
-        let e = classify(
-            200,
-            Some("application/jose; charset=UTF-8"),
-            none.as_bytes(),
-        )
-        .unwrap_err();
+        let e =
+            classify(200, Some("application/jose; charset=UTF-8"), none.as_bytes()).unwrap_err();
         assert_eq!(
             e,
             LookupError::BadSignature(crate::jose::jws::JwsError::UnsupportedAlgorithm(

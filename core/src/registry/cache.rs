@@ -26,11 +26,7 @@ impl<V: Clone> Default for LookupCache<V> {
 impl<V: Clone> LookupCache<V> {
     /// A zero capacity disables caching.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        LookupCache {
-            ttl,
-            capacity,
-            entries: BTreeMap::new(),
-        }
+        LookupCache { ttl, capacity, entries: BTreeMap::new() }
     }
 
     pub fn len(&self) -> usize {

@@ -27,11 +27,10 @@ pub const MESSAGE_TYPES: [&str; 13] = [
 
 /// The message type of a document type (`…::arkivmelding` → `arkivmelding`), if known.
 pub fn message_type(document_type: &str) -> Option<&'static str> {
-    MESSAGE_TYPES.iter().copied().find(|t| {
-        document_type
-            .strip_suffix(t)
-            .is_some_and(|rest| rest.ends_with("::"))
-    })
+    MESSAGE_TYPES
+        .iter()
+        .copied()
+        .find(|t| document_type.strip_suffix(t).is_some_and(|rest| rest.ends_with("::")))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,16 +75,8 @@ impl Capability {
         Capability {
             process: record.process.clone(),
             service_identifier: record.service.identifier,
-            post_address: if dpi {
-                record.post_address.clone()
-            } else {
-                None
-            },
-            return_address: if dpi {
-                record.return_address.clone()
-            } else {
-                None
-            },
+            post_address: if dpi { record.post_address.clone() } else { None },
+            return_address: if dpi { record.return_address.clone() } else { None },
             document_types: record
                 .document_types
                 .iter()
@@ -103,9 +94,7 @@ impl Capability {
 }
 
 pub fn capabilities(records: &[ServiceRecord]) -> Capabilities {
-    Capabilities {
-        capabilities: records.iter().map(Capability::from_record).collect(),
-    }
+    Capabilities { capabilities: records.iter().map(Capability::from_record).collect() }
 }
 
 #[cfg(test)]

@@ -76,13 +76,7 @@ mod tests {
             crate::jose::b64url(b"{}"),
             crate::jose::b64url(b"sig")
         );
-        let d = decode(
-            200,
-            Some("application/jose"),
-            jws.as_bytes(),
-            true,
-            &JwksCache::new(),
-        );
+        let d = decode(200, Some("application/jose"), jws.as_bytes(), true, &JwksCache::new());
         assert!(matches!(d, Ok(Decoded::NeedJwks(p)) if p.jws().kid() == Some("k")));
     }
 

@@ -69,9 +69,7 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         other => {
-            return Err(serde::de::Error::custom(format!(
-                "expected a string, found {other}"
-            )));
+            return Err(serde::de::Error::custom(format!("expected a string, found {other}")));
         }
     })
 }
@@ -155,35 +153,15 @@ pub struct BrregPostadresse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostAddress {
-    #[serde(
-        default,
-        deserialize_with = "lenient_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_string", skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_string", skip_serializing_if = "Option::is_none")]
     pub street: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_string", skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_string", skip_serializing_if = "Option::is_none")]
     pub postal_area: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_string", skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
 }
 
@@ -191,13 +169,7 @@ impl PostAddress {
     /// The reference's `PostAddress.EMPTY`: every member an empty string.
     pub fn empty() -> Self {
         let e = || Some(String::new());
-        PostAddress {
-            name: e(),
-            street: e(),
-            postal_code: e(),
-            postal_area: e(),
-            country: e(),
-        }
+        PostAddress { name: e(), street: e(), postal_code: e(), postal_area: e(), country: e() }
     }
 }
 
@@ -289,9 +261,7 @@ fn present_nullable_service<'de, D: Deserializer<'de>>(d: D) -> Result<Service, 
 
 impl ServiceRecord {
     pub fn service_identifier(&self) -> ServiceIdentifier {
-        self.service
-            .identifier
-            .unwrap_or(ServiceIdentifier::Unknown)
+        self.service.identifier.unwrap_or(ServiceIdentifier::Unknown)
     }
 
     pub fn process(&self) -> &str {
@@ -308,9 +278,7 @@ impl ServiceRecord {
         if pem.contains("-----BEGIN CERTIFICATE-----") {
             Some(pem.to_owned())
         } else {
-            Some(format!(
-                "-----BEGIN CERTIFICATE-----\n{pem}\n-----END CERTIFICATE-----\n"
-            ))
+            Some(format!("-----BEGIN CERTIFICATE-----\n{pem}\n-----END CERTIFICATE-----\n"))
         }
     }
 }

@@ -152,10 +152,7 @@ pub fn request(lookup: &Lookup, options: ClientOptions) -> RegistryRequest {
     if options.beta_features {
         headers.push(("X-Enable-Beta-Features", "true"));
     }
-    RegistryRequest {
-        path_and_query: lookup.path_and_query(),
-        headers,
-    }
+    RegistryRequest { path_and_query: lookup.path_and_query(), headers }
 }
 
 /// Percent-encodes what a path segment may not hold (RFC 3986 `pchar`), as Spring's
@@ -224,14 +221,8 @@ mod tests {
         );
         let print_true = Lookup::Identifier(IdentifierLookup::new("1").print(true));
         assert_eq!(print_true.path_and_query(), "identifier/1");
-        assert_eq!(
-            Lookup::Info("974720760".into()).path_and_query(),
-            "info/974720760"
-        );
-        assert_eq!(
-            Lookup::Virksert("910077473".into()).path_and_query(),
-            "virksert/910077473"
-        );
+        assert_eq!(Lookup::Info("974720760".into()).path_and_query(), "info/974720760");
+        assert_eq!(Lookup::Virksert("910077473".into()).path_and_query(), "virksert/910077473");
     }
 
     #[test]
@@ -254,13 +245,8 @@ mod tests {
 
     #[test]
     fn headers_for_signed_and_beta() {
-        let r = request(
-            &Lookup::Info("1".into()),
-            ClientOptions {
-                signed: true,
-                beta_features: true,
-            },
-        );
+        let r =
+            request(&Lookup::Info("1".into()), ClientOptions { signed: true, beta_features: true });
         assert_eq!(
             r.headers,
             vec![
@@ -268,11 +254,7 @@ mod tests {
                 ("X-Enable-Beta-Features", "true")
             ]
         );
-        assert!(
-            request(&Lookup::Info("1".into()), ClientOptions::default())
-                .headers
-                .is_empty()
-        );
+        assert!(request(&Lookup::Info("1".into()), ClientOptions::default()).headers.is_empty());
     }
 
     #[test]

@@ -451,14 +451,8 @@ impl BusinessMessage {
                 need(m.spraak.is_some(), "spraak");
                 need(m.digital_post_info.is_some(), "digitalPostInfo");
                 if let Some(info) = &m.digital_post_info {
-                    need(
-                        info.virkningsdato.is_some(),
-                        "digitalPostInfo.virkningsdato",
-                    );
-                    need(
-                        info.aapningskvittering.is_some(),
-                        "digitalPostInfo.aapningskvittering",
-                    );
+                    need(info.virkningsdato.is_some(), "digitalPostInfo.virkningsdato");
+                    need(info.aapningskvittering.is_some(), "digitalPostInfo.aapningskvittering");
                 }
             }
             BusinessMessage::Print(m) => need(m.hoveddokument.is_some(), "hoveddokument"),
@@ -482,10 +476,7 @@ impl BusinessMessage {
                 need(m.pasient.is_some(), "pasient");
                 if let Some(p) = &m.pasient {
                     need(p.fnr.is_some(), "pasient.fnr");
-                    need(
-                        p.fornavn.as_deref().is_some_and(|s| !s.is_empty()),
-                        "pasient.fornavn",
-                    );
+                    need(p.fornavn.as_deref().is_some_and(|s| !s.is_empty()), "pasient.fornavn");
                     need(
                         p.etternavn.as_deref().is_some_and(|s| !s.is_empty()),
                         "pasient.etternavn",

@@ -53,23 +53,16 @@ pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
             f.write_str("an integer")
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            i32::try_from(v)
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+            i32::try_from(v).map(Some).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            i32::try_from(v)
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+            i32::try_from(v).map(Some).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
             if v.trim().is_empty() {
                 return Ok(None);
             }
-            v.trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+            v.trim().parse().map(Some).map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -137,23 +130,9 @@ mod tests {
     #[test]
     fn coerces_scalars() {
         let v = t(r#"{"s": 1.5, "i": "3", "b": "true"}"#).unwrap();
-        assert_eq!(
-            v,
-            T {
-                s: Some("1.5".into()),
-                i: Some(3),
-                b: Some(true)
-            }
-        );
+        assert_eq!(v, T { s: Some("1.5".into()), i: Some(3), b: Some(true) });
         let v = t(r#"{"s": null, "i": null}"#).unwrap();
-        assert_eq!(
-            v,
-            T {
-                s: None,
-                i: None,
-                b: None
-            }
-        );
+        assert_eq!(v, T { s: None, i: None, b: None });
     }
 
     #[test]

@@ -22,11 +22,7 @@ impl DateTime {
         let dt = Self::parse_any_year(s)?;
         let writable =
             (0..=9999).contains(&dt.0.year()) && dt.0.offset().seconds_past_minute() == 0;
-        if writable {
-            Ok(dt)
-        } else {
-            Err(BadDateTime(s.to_owned()))
-        }
+        if writable { Ok(dt) } else { Err(BadDateTime(s.to_owned())) }
     }
 
     fn parse_any_year(s: &str) -> Result<Self, BadDateTime> {
@@ -99,11 +95,7 @@ fn oslo_offset_at_utc(utc: OffsetDateTime) -> UtcOffset {
 fn oslo_offset(local: PrimitiveDateTime) -> UtcOffset {
     let summer = UtcOffset::from_hms(2, 0, 0).unwrap_or(UtcOffset::UTC);
     let winter = UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC);
-    if oslo_offset_at_utc(local.assume_offset(summer)) == summer {
-        summer
-    } else {
-        winter
-    }
+    if oslo_offset_at_utc(local.assume_offset(summer)) == summer { summer } else { winter }
 }
 
 fn last_sunday_0100_utc(year: i32, month: Month) -> Option<OffsetDateTime> {
@@ -121,23 +113,17 @@ mod tests {
 
     #[test]
     fn keeps_the_written_offset() {
-        for s in [
-            "2016-04-11T15:29:58.753+02:00",
-            "2003-05-10T00:31:52Z",
-            "2019-04-25T11:38:23+02:00",
-        ] {
+        for s in
+            ["2016-04-11T15:29:58.753+02:00", "2003-05-10T00:31:52Z", "2019-04-25T11:38:23+02:00"]
+        {
             assert_eq!(DateTime::parse(s).unwrap().to_rfc3339(), s);
         }
         assert_eq!(
-            DateTime::parse("2019-04-25T11:38:23+0200")
-                .unwrap()
-                .to_rfc3339(),
+            DateTime::parse("2019-04-25T11:38:23+0200").unwrap().to_rfc3339(),
             "2019-04-25T11:38:23+02:00"
         );
         assert_eq!(
-            DateTime::parse("2019-04-25T11:38+02:00")
-                .unwrap()
-                .to_rfc3339(),
+            DateTime::parse("2019-04-25T11:38+02:00").unwrap().to_rfc3339(),
             "2019-04-25T11:38:00+02:00"
         );
     }
@@ -187,13 +173,7 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for s in [
-            "",
-            "2019",
-            "2019-13-01T00:00:00Z",
-            "yesterday",
-            "2019-01-01T25:00:00Z",
-        ] {
+        for s in ["", "2019", "2019-13-01T00:00:00Z", "yesterday", "2019-01-01T25:00:00Z"] {
             assert!(DateTime::parse(s).is_err(), "{s}");
         }
     }

@@ -41,35 +41,15 @@ pub struct Partner {
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactInformation {
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     pub email_address: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     pub fax_number: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     pub telephone_number: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     pub contact_type_identifier: Option<String>,
 }
 
@@ -137,9 +117,7 @@ impl ScopeType {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.name() == s || t.enum_name() == s)
+        Self::ALL.into_iter().find(|t| t.name() == s || t.enum_name() == s)
     }
 }
 
@@ -157,11 +135,7 @@ pub struct CorrelationInformation {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WireHeader {
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     header_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sender: Option<Vec<WirePartner>>,
@@ -186,46 +160,22 @@ struct WirePartner {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct WirePartnerIdentification {
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     value: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     authority: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WireDocumentIdentification {
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     standard: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     type_version: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     instance_identifier: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     pub(super) r#type: Option<String>,
     #[serde(
         default,
@@ -233,11 +183,7 @@ pub(super) struct WireDocumentIdentification {
         skip_serializing_if = "Option::is_none"
     )]
     multiple_type: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "date_time",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "date_time", skip_serializing_if = "Option::is_none")]
     creation_date_and_time: Option<DateTime>,
 }
 
@@ -250,23 +196,11 @@ struct WireBusinessScope {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireScope {
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     r#type: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     instance_identifier: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     identifier: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     scope_information: Vec<WireCorrelationInformation>,
@@ -275,23 +209,11 @@ struct WireScope {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireCorrelationInformation {
-    #[serde(
-        default,
-        deserialize_with = "date_time",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "date_time", skip_serializing_if = "Option::is_none")]
     requesting_document_creation_date_time: Option<DateTime>,
-    #[serde(
-        default,
-        deserialize_with = "coerce::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "coerce::string", skip_serializing_if = "Option::is_none")]
     requesting_document_instance_identifier: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "date_time",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "date_time", skip_serializing_if = "Option::is_none")]
     expected_response_date_time: Option<DateTime>,
 }
 
@@ -304,9 +226,7 @@ impl Serialize for DateTime {
 fn date_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime>, D::Error> {
     match coerce::string(d)? {
         None => Ok(None),
-        Some(s) => DateTime::parse(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
+        Some(s) => DateTime::parse(&s).map(Some).map_err(serde::de::Error::custom),
     }
 }
 
@@ -327,9 +247,7 @@ impl WireHeader {
         }
         let document = match self.document_identification {
             None => {
-                out.push(Violation::not_null(format!(
-                    "{HEADER}.documentIdentification"
-                )));
+                out.push(Violation::not_null(format!("{HEADER}.documentIdentification")));
                 None
             }
             Some(d) => d.into_model(out),
@@ -448,12 +366,7 @@ fn partner(
     let list = list.unwrap_or_default();
     let path = format!("{HEADER}.{role}");
     if list.len() > 1 {
-        out.push(Violation::new(
-            path,
-            "Size",
-            "size must be between 0 and 1",
-            None,
-        ));
+        out.push(Violation::new(path, "Size", "size must be between 0 and 1", None));
         return None;
     }
     let Some(p) = list.into_iter().next() else {
@@ -502,12 +415,7 @@ fn scopes(b: WireBusinessScope, out: &mut Vec<Violation>) -> Option<Vec<Scope>> 
         return None;
     };
     if list.is_empty() {
-        out.push(Violation::new(
-            path,
-            "Size",
-            "size must be between 1 and 2147483647",
-            None,
-        ));
+        out.push(Violation::new(path, "Size", "size must be between 1 and 2147483647", None));
         return None;
     }
     let before = out.len();
@@ -573,11 +481,7 @@ impl Header {
 
     /// The ConversationId scope's `instanceIdentifier` (validated as a UUID on read).
     pub fn conversation_id(&self) -> Option<ConversationId> {
-        self.scope(ScopeType::ConversationId)?
-            .instance_identifier
-            .as_deref()?
-            .parse()
-            .ok()
+        self.scope(ScopeType::ConversationId)?.instance_identifier.as_deref()?.parse().ok()
     }
 
     /// The process URN: the ConversationId scope's `identifier`.

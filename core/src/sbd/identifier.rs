@@ -169,10 +169,7 @@ impl OrgIdentifier {
 
     /// `0192:<own>:<other>`: the form the reference rewrites a foreign sender into.
     pub fn with_on_behalf_of(&self, other: &str) -> Self {
-        OrgIdentifier {
-            on_behalf_of: Some(other.to_owned()),
-            ..self.clone()
-        }
+        OrgIdentifier { on_behalf_of: Some(other.to_owned()), ..self.clone() }
     }
 }
 
@@ -221,11 +218,7 @@ impl PersonNumber {
 
 fn parse_nhn(value: &str) -> Result<String, IdentifierError> {
     let ok = !value.is_empty() && value.len() <= 64 && !value.chars().any(char::is_whitespace);
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(IdentifierError::Invalid(value.to_owned()))
-    }
+    if ok { Ok(value.to_owned()) } else { Err(IdentifierError::Invalid(value.to_owned())) }
 }
 
 fn is_nine_digits(s: &str) -> bool {
@@ -256,11 +249,7 @@ mod tests {
             ("0192:910077473", "0192:910077473", "910077473"),
             ("9908:910077473", "9908:910077473", "910077473"),
             ("910077473", "0192:910077473", "910077473"),
-            (
-                "0192:910077473:910075918",
-                "0192:910077473:910075918",
-                "910077473",
-            ),
+            ("0192:910077473:910075918", "0192:910077473:910075918", "910077473"),
         ] {
             let id = iso(input).unwrap();
             assert_eq!(id.to_string(), shown);
@@ -295,10 +284,7 @@ mod tests {
         for v in ["09118532322", "17912099997", "30878199614"] {
             assert!(matches!(iso(v), Ok(PartnerIdentifier::Person(_))), "{v}");
         }
-        assert_eq!(
-            iso("09118532323"),
-            Err(IdentifierError::CheckDigit("09118532323".into()))
-        );
+        assert_eq!(iso("09118532323"), Err(IdentifierError::CheckDigit("09118532323".into())));
         assert!(iso("0911853232").is_err());
     }
 

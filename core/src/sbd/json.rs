@@ -74,10 +74,7 @@ impl Sbd {
         strict_type: bool,
     ) -> Result<Self, SbdError> {
         let header: WireHeader = from_value(HEADER_KEY, header)?;
-        let declared = header
-            .document_identification
-            .as_ref()
-            .and_then(|d| d.r#type.clone());
+        let declared = header.document_identification.as_ref().and_then(|d| d.r#type.clone());
         let from_key = MessageType::from_name(key);
         let message_type = match (declared.as_deref(), from_key) {
             (Some(t), Some(k)) => match MessageType::from_name(t) {
@@ -124,10 +121,7 @@ impl Sbd {
         let header = WireHeader::from_model(&self.header, t);
         let mut m = Map::new();
         // Serializing the wire structs cannot fail (string keys, no fallible fields).
-        m.insert(
-            HEADER_KEY.to_owned(),
-            serde_json::to_value(header).unwrap_or(Value::Null),
-        );
+        m.insert(HEADER_KEY.to_owned(), serde_json::to_value(header).unwrap_or(Value::Null));
         m.insert(t.name().to_owned(), self.message.to_value());
         Value::Object(m)
     }
@@ -151,11 +145,7 @@ fn unknown_type(t: &str) -> Violation {
 fn from_value<T: serde::de::DeserializeOwned>(root: &str, v: Value) -> Result<T, SbdError> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path == "." {
-            root.to_owned()
-        } else {
-            format!("{root}.{path}")
-        };
+        let at = if path == "." { root.to_owned() } else { format!("{root}.{path}") };
         unreadable(format!("{at}: {}", e.into_inner()))
     })
 }
@@ -177,10 +167,8 @@ mod tests {
                 "scopeInformation": [{"expectedResponseDateTime": "2019-04-25T11:38:23+02:00"}]}]}
         });
         let body = json!({"hoveddokument": "a.pdf"});
-        let (h, b) = (
-            serde_json::to_string(&header).unwrap(),
-            serde_json::to_string(&body).unwrap(),
-        );
+        let (h, b) =
+            (serde_json::to_string(&header).unwrap(), serde_json::to_string(&body).unwrap());
         if header_first {
             format!(r#"{{"{HEADER_KEY}":{h},"{key}":{b}}}"#)
         } else {
@@ -196,8 +184,7 @@ mod tests {
             assert_eq!(s.message_type(), MessageType::Arkivmelding);
             let out = s.to_json_pretty();
             assert!(
-                out.trim_start()
-                    .starts_with("{\n  \"standardBusinessDocumentHeader\""),
+                out.trim_start().starts_with("{\n  \"standardBusinessDocumentHeader\""),
                 "{out}"
             );
             assert_eq!(
@@ -211,62 +198,33 @@ mod tests {
     #[test]
     fn type_and_key_must_agree() {
         let e = Sbd::from_json(&sbd(true, "arkivmelding", "avtalt")).unwrap_err();
-        assert!(
-            matches!(e, SbdError::Unreadable(ref m) if m.contains("'avtalt'")),
-            "{e:?}"
-        );
+        assert!(matches!(e, SbdError::Unreadable(ref m) if m.contains("'avtalt'")), "{e:?}");
         let e = Sbd::from_json(&sbd(false, "strange", "arkivmelding")).unwrap_err();
-        let SbdError::Invalid(v) = e else {
-            panic!("{e:?}")
-        };
+        let SbdError::Invalid(v) = e else { panic!("{e:?}") };
         assert_eq!(v[0].code, "MessageType");
-        assert_eq!(
-            v[0].field,
-            "standardBusinessDocumentHeader.documentIdentification.type"
-        );
+        assert_eq!(v[0].field, "standardBusinessDocumentHeader.documentIdentification.type");
     }
 
     #[test]
     fn extra_or_missing_keys_are_unreadable() {
         let ok = String::from_utf8(sbd(true, "arkivmelding", "arkivmelding")).unwrap();
         let extra = ok.replacen('{', r#"{"x":1,"#, 1);
-        assert!(matches!(
-            Sbd::from_json(extra.as_bytes()),
-            Err(SbdError::Unreadable(_))
-        ));
-        assert!(matches!(
-            Sbd::from_json(br#"{"arkivmelding":{}}"#),
-            Err(SbdError::Unreadable(_))
-        ));
-        assert!(matches!(
-            Sbd::from_json(b"[]"),
-            Err(SbdError::Unreadable(_))
-        ));
+        assert!(matches!(Sbd::from_json(extra.as_bytes()), Err(SbdError::Unreadable(_))));
+        assert!(matches!(Sbd::from_json(br#"{"arkivmelding":{}}"#), Err(SbdError::Unreadable(_))));
+        assert!(matches!(Sbd::from_json(b"[]"), Err(SbdError::Unreadable(_))));
         assert!(matches!(
             Sbd::from_json(&ok.as_bytes()[..ok.len() / 2]),
             Err(SbdError::Unreadable(_))
         ));
-        let dup = ok.replacen(
-            "\"arkivmelding\":{",
-            "\"standardBusinessDocumentHeader\":{",
-            1,
-        );
-        assert!(matches!(
-            Sbd::from_json(dup.as_bytes()),
-            Err(SbdError::Unreadable(_))
-        ));
+        let dup = ok.replacen("\"arkivmelding\":{", "\"standardBusinessDocumentHeader\":{", 1);
+        assert!(matches!(Sbd::from_json(dup.as_bytes()), Err(SbdError::Unreadable(_))));
     }
 
     #[test]
     fn wrong_types_name_the_field() {
         let ok = String::from_utf8(sbd(true, "arkivmelding", "arkivmelding")).unwrap();
         let bad = ok.replace(r#""headerVersion":"1.0""#, r#""headerVersion":{"a":1}"#);
-        let Err(SbdError::Unreadable(m)) = Sbd::from_json(bad.as_bytes()) else {
-            panic!()
-        };
-        assert!(
-            m.contains("standardBusinessDocumentHeader.headerVersion"),
-            "{m}"
-        );
+        let Err(SbdError::Unreadable(m)) = Sbd::from_json(bad.as_bytes()) else { panic!() };
+        assert!(m.contains("standardBusinessDocumentHeader.headerVersion"), "{m}");
     }
 }

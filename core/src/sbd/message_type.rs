@@ -59,9 +59,7 @@ impl MessageType {
 
     /// Case-insensitive lookup, as the reference does it.
     pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(s))
+        Self::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s))
     }
 
     /// Receipts carry no ASiC: pop answers 204 for them.
@@ -112,9 +110,7 @@ impl MessageType {
     /// The reference's only rule tying a document type to a message type: the
     /// `standard` URN ends with `::<type>`.
     pub fn fits_standard(self, standard: &str) -> bool {
-        standard
-            .strip_suffix(self.name())
-            .is_some_and(|head| head.ends_with("::"))
+        standard.strip_suffix(self.name()).is_some_and(|head| head.ends_with("::"))
     }
 }
 

@@ -49,10 +49,7 @@ pub enum SbdError {
 }
 
 fn violation_summary(v: &[Violation]) -> String {
-    v.iter()
-        .map(|v| format!("{}: {}", v.field, v.message))
-        .collect::<Vec<_>>()
-        .join(", ")
+    v.iter().map(|v| format!("{}: {}", v.field, v.message)).collect::<Vec<_>>().join(", ")
 }
 
 /// The form an SBD was written in.
@@ -76,9 +73,7 @@ impl Sbd {
             Some(_) => Err(SbdError::Unreadable(
                 "Not an SBD: expected a JSON object or an XML document".into(),
             )),
-            None => Err(SbdError::Unreadable(
-                "Required request body is missing".into(),
-            )),
+            None => Err(SbdError::Unreadable("Required request body is missing".into())),
         }
     }
 

@@ -59,10 +59,7 @@ pub fn prepare_for_create(
     if !t.fits_standard(sbd.standard()) {
         return Err(ApiError::new(
             Exception::MessageTypeDoesNotFitDocumentType,
-            format!(
-                "Message type {t} does not match the document type {}",
-                sbd.standard()
-            ),
+            format!("Message type {t} does not match the document type {}", sbd.standard()),
         ));
     }
     if sbd.header.sender.is_none() && ctx.own_org.is_none() {
@@ -95,11 +92,7 @@ fn expected_response_in_future(sbd: &Sbd, now: Timestamp) -> Result<(), ApiError
             }
         }
     }
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::violations(violations))
-    }
+    if violations.is_empty() { Ok(()) } else { Err(ApiError::violations(violations)) }
 }
 
 fn fill_defaults(sbd: &mut Sbd, ctx: &CreateContext<'_>, ids: &mut Entropy) {
@@ -139,10 +132,7 @@ fn fill_defaults(sbd: &mut Sbd, ctx: &CreateContext<'_>, ids: &mut Entropy) {
             scope.instance_identifier = Some(ids.uuid().hyphenated().to_string());
         }
     }
-    if let Some(Scope {
-        scope_information, ..
-    }) = sbd.header.scope_mut(ScopeType::ConversationId)
-    {
+    if let Some(Scope { scope_information, .. }) = sbd.header.scope_mut(ScopeType::ConversationId) {
         let ttl = DateTime::from_timestamp(ctx.now + ctx.default_ttl, oslo_offset_of(ctx.now));
         match scope_information.first_mut() {
             Some(first) if first.expected_response_date_time.is_none() => {
@@ -197,34 +187,17 @@ mod tests {
 
     #[test]
     fn fills_the_reference_defaults() {
-        let s = sbd(
-            None,
-            None,
-            "urn:no:difi:arkivmelding:xsd::arkivmelding",
-            "arkivmelding",
-        );
+        let s = sbd(None, None, "urn:no:difi:arkivmelding:xsd::arkivmelding", "arkivmelding");
         let s = prepare_for_create(s, &ctx(), &mut Entropy::from_seed([3; 32])).unwrap();
         assert_eq!(s.header.sender.as_ref().unwrap().value, "0192:910077473");
         assert!(s.message_id().is_some());
         assert!(s.header.conversation_id().is_some());
-        assert!(
-            s.header
-                .scopes
-                .iter()
-                .all(|sc| sc.instance_identifier.is_some())
-        );
+        assert!(s.header.scopes.iter().all(|sc| sc.instance_identifier.is_some()));
         assert_eq!(
-            s.header
-                .document
-                .creation_date_and_time
-                .unwrap()
-                .to_rfc3339(),
+            s.header.document.creation_date_and_time.unwrap().to_rfc3339(),
             "2019-03-25T11:38:23+01:00"
         );
-        assert_eq!(
-            s.header.expected_response().unwrap().to_rfc3339(),
-            "2019-03-26T11:38:23+01:00"
-        );
+        assert_eq!(s.header.expected_response().unwrap().to_rfc3339(), "2019-03-26T11:38:23+01:00");
     }
 
     #[test]

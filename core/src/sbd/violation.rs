@@ -21,12 +21,7 @@ impl Violation {
         message: impl Into<String>,
         rejected: Option<Value>,
     ) -> Self {
-        Violation {
-            field: field.into(),
-            code,
-            message: message.into(),
-            rejected,
-        }
+        Violation { field: field.into(), code, message: message.into(), rejected }
     }
 
     pub fn not_null(field: impl Into<String>) -> Self {

@@ -20,13 +20,8 @@ const BUSINESS_NS: &str = "urn:no:difi:meldingsutveksling:2.0";
 /// the stack of the recursive conversion.
 const MAX_DEPTH: usize = 32;
 /// Header elements that repeat: they become JSON arrays even when they occur once.
-const HEADER_LISTS: [&str; 5] = [
-    "Sender",
-    "Receiver",
-    "Scope",
-    "ScopeInformation",
-    "ContactInformation",
-];
+const HEADER_LISTS: [&str; 5] =
+    ["Sender", "Receiver", "Scope", "ScopeInformation", "ContactInformation"];
 
 #[derive(Debug, Default)]
 struct Element {
@@ -83,14 +78,7 @@ impl Sbd {
             "<ns2:StandardBusinessDocument xmlns:ns2=\"{SBDH_NS}\" xmlns:ns3=\"{BUSINESS_NS}\">\n"
         ));
         if let Some(h) = json.get(HEADER_KEY) {
-            write_element(
-                &mut out,
-                "ns2:",
-                "StandardBusinessDocumentHeader",
-                h,
-                1,
-                true,
-            );
+            write_element(&mut out, "ns2:", "StandardBusinessDocumentHeader", h, 1, true);
         }
         let t = self.message_type().name();
         if let Some(b) = json.get(t) {
@@ -132,9 +120,7 @@ fn read_tree(text: &str) -> Result<Element, SbdError> {
             }
             Event::End(_) => {
                 // The reader has checked that the end tag matches its start tag.
-                let el = stack
-                    .pop()
-                    .ok_or_else(|| unreadable("unbalanced end tag"))?;
+                let el = stack.pop().ok_or_else(|| unreadable("unbalanced end tag"))?;
                 close(&mut stack, &mut root, el);
             }
             Event::Text(t) => append_text(&mut stack, &t.xml10_content())?,
@@ -182,11 +168,7 @@ fn start_element(e: &quick_xml::events::BytesStart) -> Result<Element, SbdError>
             .into_owned();
         attributes.push((k, v));
     }
-    Ok(Element {
-        name,
-        attributes,
-        ..Element::default()
-    })
+    Ok(Element { name, attributes, ..Element::default() })
 }
 
 fn close(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
@@ -280,11 +262,7 @@ fn write_element(
     depth: usize,
     header: bool,
 ) {
-    let tag = if header {
-        pascal(name)
-    } else {
-        name.to_owned()
-    };
+    let tag = if header { pascal(name) } else { name.to_owned() };
     match v {
         Value::Array(items) => {
             for item in items {
@@ -293,10 +271,7 @@ fn write_element(
         }
         Value::Object(m) if header && m.contains_key("value") && m.contains_key("authority") => {
             indent(out, depth);
-            let auth = m
-                .get("authority")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let auth = m.get("authority").and_then(Value::as_str).unwrap_or_default();
             let val = m.get("value").and_then(Value::as_str).unwrap_or_default();
             out.push_str(&format!(
                 "<{prefix}{tag} Authority=\"{}\">{}</{prefix}{tag}>\n",
@@ -320,10 +295,7 @@ fn write_element(
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            out.push_str(&format!(
-                "<{prefix}{tag}>{}</{prefix}{tag}>\n",
-                escape(text.as_str())
-            ));
+            out.push_str(&format!("<{prefix}{tag}>{}</{prefix}{tag}>\n", escape(text.as_str())));
         }
     }
 }
@@ -371,9 +343,7 @@ mod tests {
     fn reads_and_writes_back() {
         let s = Sbd::from_xml(SAMPLE.as_bytes()).unwrap();
         assert_eq!(s.message_type(), MessageType::Avtalt);
-        let crate::sbd::BusinessMessage::Avtalt(a) = &s.message else {
-            panic!()
-        };
+        let crate::sbd::BusinessMessage::Avtalt(a) = &s.message else { panic!() };
         assert_eq!(a.identifier.as_deref(), Some("a & b A"));
         assert_eq!(a.extra["nytt"], serde_json::json!({"x": ["1", "2"]}));
         let again = Sbd::from_xml(s.to_xml().as_bytes()).unwrap();
@@ -382,35 +352,21 @@ mod tests {
 
     #[test]
     fn refuses_dtds_entities_and_truncation() {
-        let dtd = SAMPLE.replacen(
-            "<ns2:Standard",
-            "<!DOCTYPE x [<!ENTITY e \"boom\">]><ns2:Standard",
-            1,
-        );
-        assert!(matches!(
-            Sbd::from_xml(dtd.as_bytes()),
-            Err(SbdError::Unreadable(_))
-        ));
+        let dtd =
+            SAMPLE.replacen("<ns2:Standard", "<!DOCTYPE x [<!ENTITY e \"boom\">]><ns2:Standard", 1);
+        assert!(matches!(Sbd::from_xml(dtd.as_bytes()), Err(SbdError::Unreadable(_))));
         let dtd_first = SAMPLE.replacen(
             "?>",
             "?><!DOCTYPE ns2:StandardBusinessDocument SYSTEM \"http://x/\">",
             1,
         );
-        let Err(SbdError::Unreadable(m)) = Sbd::from_xml(dtd_first.as_bytes()) else {
-            panic!()
-        };
+        let Err(SbdError::Unreadable(m)) = Sbd::from_xml(dtd_first.as_bytes()) else { panic!() };
         assert!(m.contains("DTD"), "{m}");
         let entity = SAMPLE.replace("a &amp; b", "a &xxe; b");
-        assert!(matches!(
-            Sbd::from_xml(entity.as_bytes()),
-            Err(SbdError::Unreadable(_))
-        ));
+        assert!(matches!(Sbd::from_xml(entity.as_bytes()), Err(SbdError::Unreadable(_))));
         for cut in [10, 200, SAMPLE.len() - 5] {
             assert!(
-                matches!(
-                    Sbd::from_xml(&SAMPLE.as_bytes()[..cut]),
-                    Err(SbdError::Unreadable(_))
-                ),
+                matches!(Sbd::from_xml(&SAMPLE.as_bytes()[..cut]), Err(SbdError::Unreadable(_))),
                 "{cut}"
             );
         }
@@ -419,9 +375,6 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
         let deep = "<a>".repeat(10_000);
-        assert!(matches!(
-            Sbd::from_xml(deep.as_bytes()),
-            Err(SbdError::Unreadable(_))
-        ));
+        assert!(matches!(Sbd::from_xml(deep.as_bytes()), Err(SbdError::Unreadable(_))));
     }
 }

@@ -39,11 +39,7 @@ impl Outcome {
 impl Lifecycle {
     /// A new message, with `OPPRETTET` recorded.
     pub fn new(direction: Direction) -> Self {
-        Lifecycle {
-            direction,
-            current: Status::Opprettet,
-            recorded: Status::Opprettet.bit(),
-        }
+        Lifecycle { direction, current: Status::Opprettet, recorded: Status::Opprettet.bit() }
     }
 
     /// Rebuild from stored status rows, in the order they were recorded. Rows the
@@ -136,11 +132,7 @@ mod tests {
         assert_eq!(l.expire_if_due(t(200), t(100)), None);
 
         let mut l = Lifecycle::replay(Direction::Outgoing, [Status::Sendt, Status::Levert]);
-        assert_eq!(
-            l.expire_if_due(t(200), t(100)),
-            None,
-            "delivered messages do not expire"
-        );
+        assert_eq!(l.expire_if_due(t(200), t(100)), None, "delivered messages do not expire");
 
         let mut l = Lifecycle::replay(Direction::Incoming, [Status::InnkommendeMottatt]);
         assert_eq!(l.expire_if_due(t(200), t(100)), Some(Outcome::Advanced));

@@ -84,10 +84,9 @@ impl Direction {
     pub const fn is_terminal(self, s: Status) -> bool {
         match self {
             Direction::Outgoing => matches!(s, Status::Lest | Status::Feil | Status::LevetidUtlopt),
-            Direction::Incoming => matches!(
-                s,
-                Status::InnkommendeLevert | Status::Feil | Status::LevetidUtlopt
-            ),
+            Direction::Incoming => {
+                matches!(s, Status::InnkommendeLevert | Status::Feil | Status::LevetidUtlopt)
+            }
         }
     }
 
@@ -101,9 +100,7 @@ impl Direction {
     pub fn states(self) -> impl Iterator<Item = Status> {
         Status::ALL.into_iter().filter(move |&s| {
             s == Status::Opprettet
-                || Status::ALL
-                    .iter()
-                    .any(|&from| transition(self, from, s) == Move::Advance)
+                || Status::ALL.iter().any(|&from| transition(self, from, s) == Move::Advance)
         })
     }
 }
@@ -117,27 +114,19 @@ mod tests {
     /// Position on the happy path; statuses off the path have none.
     fn rank(d: Direction, s: Status) -> Option<u8> {
         let path: &[Status] = match d {
-            Direction::Outgoing => &[
-                Status::Opprettet,
-                Status::Sendt,
-                Status::Mottatt,
-                Status::Levert,
-                Status::Lest,
-            ],
-            Direction::Incoming => &[
-                Status::Opprettet,
-                Status::InnkommendeMottatt,
-                Status::InnkommendeLevert,
-            ],
+            Direction::Outgoing => {
+                &[Status::Opprettet, Status::Sendt, Status::Mottatt, Status::Levert, Status::Lest]
+            }
+            Direction::Incoming => {
+                &[Status::Opprettet, Status::InnkommendeMottatt, Status::InnkommendeLevert]
+            }
         };
         path.iter().position(|&p| p == s).map(|p| p as u8)
     }
 
     fn belongs(d: Direction, s: Status) -> bool {
-        matches!(
-            s,
-            Status::Opprettet | Status::Feil | Status::Annet | Status::LevetidUtlopt
-        ) || rank(d, s).is_some()
+        matches!(s, Status::Opprettet | Status::Feil | Status::Annet | Status::LevetidUtlopt)
+            || rank(d, s).is_some()
     }
 
     /// Every (direction, state, event) cell, checked against the rules the table
@@ -162,11 +151,7 @@ mod tests {
                     } else if event == Status::LevetidUtlopt {
                         // Only what is not yet delivered can expire.
                         let delivered = matches!(current, Status::Levert);
-                        if delivered {
-                            Move::Stale
-                        } else {
-                            Move::Advance
-                        }
+                        if delivered { Move::Stale } else { Move::Advance }
                     } else {
                         match (rank(d, current), rank(d, event)) {
                             (Some(c), Some(e)) if e > c => Move::Advance,

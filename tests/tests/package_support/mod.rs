@@ -32,9 +32,7 @@ pub struct Fixtures {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -49,9 +47,7 @@ fn make_party(dir: &Path, name: &str) -> Party {
     let cert = dir.join(format!("{name}.crt"));
     let p12 = dir.join(format!("{name}.p12"));
     run(Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        ])
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"])
         .args([
             "-subj",
             &format!("/CN={name} efm test/O=efm"),
@@ -113,10 +109,7 @@ pub fn efm() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("current exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
         let bin = profile_dir.join("efm");
         if let Ok(cargo) = std::env::var("CARGO") {
             let mut c = Command::new(cargo);
@@ -145,11 +138,7 @@ pub fn efm() -> PathBuf {
             }
             run(&mut c);
         }
-        assert!(
-            bin.exists(),
-            "efm binary missing at {}: cargo build -p efm-cli",
-            bin.display()
-        );
+        assert!(bin.exists(), "efm binary missing at {}: cargo build -p efm-cli", bin.display());
         bin
     })
     .clone()
@@ -162,9 +151,7 @@ pub fn identity(p: &Party) -> Identity {
 }
 
 pub fn certificate(p: &Party) -> Certificate {
-    Certificate::from_pem(&std::fs::read(&p.cert).expect("cert"))
-        .expect("cert parses")
-        .remove(0)
+    Certificate::from_pem(&std::fs::read(&p.cert).expect("cert")).expect("cert parses").remove(0)
 }
 
 pub fn now() -> Timestamp {
@@ -194,13 +181,10 @@ pub fn asic_bytes(me: &Identity, files: &[(&str, &[u8])]) -> Vec<u8> {
         out.extend_from_slice(&buf[..n]);
     };
     for (name, data) in files {
-        w.start_file(name, "application/octet-stream")
-            .expect("start");
+        w.start_file(name, "application/octet-stream").expect("start");
         let mut rest: &[u8] = data;
         while !rest.is_empty() {
-            let p = w
-                .write(&rest[..rest.len().min(5000)], &mut buf)
-                .expect("write");
+            let p = w.write(&rest[..rest.len().min(5000)], &mut buf).expect("write");
             out.extend_from_slice(&buf[..p.written]);
             rest = &rest[p.consumed..];
         }
@@ -208,8 +192,7 @@ pub fn asic_bytes(me: &Identity, files: &[(&str, &[u8])]) -> Vec<u8> {
         drain(&mut w, &mut out, &mut buf);
     }
     let id = uuid::Uuid::from_u128(0x1234);
-    w.finish(me, id, now(), files.first().map(|f| f.0), &rng)
-        .expect("finish");
+    w.finish(me, id, now(), files.first().map(|f| f.0), &rng).expect("finish");
     drain(&mut w, &mut out, &mut buf);
     out
 }
@@ -225,9 +208,7 @@ pub fn encrypt(plain: &[u8], to: &Certificate, transport: KeyTransport) -> Vec<u
         if rest.is_empty() && e.pending_len() == 0 {
             break;
         }
-        let p = e
-            .encrypt(&rest[..rest.len().min(4099)], &mut buf)
-            .expect("encrypt");
+        let p = e.encrypt(&rest[..rest.len().min(4099)], &mut buf).expect("encrypt");
         out.extend_from_slice(&buf[..p.written]);
         rest = &rest[p.consumed..];
     }
@@ -245,22 +226,14 @@ pub fn encrypt(plain: &[u8], to: &Certificate, transport: KeyTransport) -> Vec<u
 /// Decrypts a CMS to bytes (no ASiC processing), feeding `piece` bytes at a time.
 pub fn decrypt(cms: &[u8], me: &Identity, piece: usize) -> Result<Vec<u8>, String> {
     let rng = SystemRandom::new();
-    let unwrap = RsaKeyUnwrap {
-        key: me.key.unwrapper(),
-    };
-    let my_id = me
-        .certificate()
-        .expect("cert")
-        .issuer_and_serial()
-        .expect("ias");
+    let unwrap = RsaKeyUnwrap { key: me.key.unwrapper() };
+    let my_id = me.certificate().expect("cert").issuer_and_serial().expect("ias");
     let mut d = CmsDecryptor::new(&unwrap, my_id, &rng);
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
     let mut rest = cms;
     while !rest.is_empty() {
-        let p = d
-            .decrypt(&rest[..rest.len().min(piece)], &mut buf)
-            .map_err(|e| e.to_string())?;
+        let p = d.decrypt(&rest[..rest.len().min(piece)], &mut buf).map_err(|e| e.to_string())?;
         out.extend_from_slice(&buf[..p.written]);
         if p.consumed == 0 && p.written == 0 {
             return Err("no progress".into());
@@ -284,9 +257,7 @@ pub fn read_asic(asic: &[u8]) -> Result<(VerifiedAsic, Documents), String> {
     let mut rest = asic;
     let mut open = false;
     loop {
-        let step = r
-            .read(&rest[..rest.len().min(6000)], &mut buf)
-            .map_err(|e| e.to_string())?;
+        let step = r.read(&rest[..rest.len().min(6000)], &mut buf).map_err(|e| e.to_string())?;
         if open && let Some(f) = files.last_mut() {
             f.1.extend_from_slice(&buf[..step.written]);
         }
@@ -303,10 +274,7 @@ pub fn read_asic(asic: &[u8]) -> Result<(VerifiedAsic, Documents), String> {
             break;
         }
     }
-    let manifest = files
-        .iter()
-        .find(|f| f.0 == "manifest.xml")
-        .map(|f| f.1.clone());
+    let manifest = files.iter().find(|f| f.0 == "manifest.xml").map(|f| f.1.clone());
     let v = r.finish(manifest.as_deref()).map_err(|e| e.to_string())?;
     Ok((v, files))
 }
