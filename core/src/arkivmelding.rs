@@ -41,26 +41,11 @@ pub fn referenced_files(xml: &[u8]) -> Result<Vec<String>, ArkivmeldingError> {
                 depth = depth.saturating_sub(1);
             }
             Event::Text(t) if in_reference => current.push_str(&t.xml10_content()),
-            Event::GeneralRef(r) if in_reference => match r.resolve_char_ref() {
-                Ok(Some(c)) => current.push(c),
-                _ => {
-                    let c = match &*r.xml10_content() {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => {
-                            return Err(ArkivmeldingError(format!(
-                                "entity &{other}; is not accepted"
-                            )));
-                        }
-                    };
+            Event::GeneralRef(r) => {
+                let c = crate::xml_reference::resolve(&r).map_err(ArkivmeldingError)?;
+                if in_reference {
                     current.push(c);
                 }
-            },
-            Event::GeneralRef(r) if r.resolve_char_ref().is_err() => {
-                return Err(ArkivmeldingError("a bad character reference".into()));
             }
             Event::Eof => break,
             _ => {}
@@ -96,5 +81,7 @@ mod tests {
         assert!(referenced_files(b"").is_err());
         let dtd = DOC.replacen("?>", "?><!DOCTYPE x [<!ENTITY e \"boom\">]>", 1);
         assert!(referenced_files(dtd.as_bytes()).is_err());
+        let entity = DOC.replacen("<mappe>", "<mappe>&xxe;", 1);
+        assert!(referenced_files(entity.as_bytes()).is_err());
     }
 }

@@ -22,5 +22,6 @@ pub mod routing;
 pub mod sbd;
 pub mod status;
 pub mod timestamp;
+pub mod xml_reference;
 
 pub use timestamp::{Duration, Timestamp};

@@ -126,19 +126,7 @@ fn read_tree(text: &str) -> Result<Element, SbdError> {
             Event::Text(t) => append_text(&mut stack, &t.xml10_content())?,
             Event::CData(c) => append_text(&mut stack, &c)?,
             Event::GeneralRef(r) => {
-                let c = match r.resolve_char_ref().map_err(unreadable)? {
-                    Some(c) => c,
-                    None => match &*r.xml10_content() {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => {
-                            return Err(unreadable(format!("entity '&{other};' is not accepted")));
-                        }
-                    },
-                };
+                let c = crate::xml_reference::resolve(&r).map_err(unreadable)?;
                 append_text(&mut stack, c.encode_utf8(&mut [0; 4]))?;
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
