@@ -13,7 +13,7 @@ use efm_core::crypto::signed_data::{sign_detached, verify_detached};
 use efm_core::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument};
 use efm_core::package::zip_read::{ZipEvent, ZipLimits, ZipReader};
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
-use package_support::{decrypt, now};
+use package_support::{decrypt, now, zip_entries};
 
 fn reference() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference");
@@ -44,28 +44,6 @@ fn identities(p12: &std::path::Path) -> Vec<(String, Identity)> {
             (alias, Identity::from_unordered(key, certs).expect("identity"))
         })
         .collect()
-}
-
-fn zip_entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut r = ZipReader::new(ZipLimits::default());
-    let mut out = vec![0u8; 4096];
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut rest = zip;
-    loop {
-        let s = r.read(rest, &mut out).expect("zip reads");
-        if let Some(f) = files.last_mut() {
-            f.1.extend_from_slice(&out[..s.written]);
-        }
-        if let Some(ZipEvent::EntryStart(m)) = &s.event {
-            files.push((m.name.clone(), Vec::new()));
-        }
-        rest = &rest[s.consumed..];
-        if rest.is_empty() && s.event.is_none() && s.written == 0 {
-            break;
-        }
-    }
-    r.finish().expect("zip directory");
-    files
 }
 
 #[test]

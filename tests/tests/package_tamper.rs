@@ -5,39 +5,16 @@ mod package_support;
 
 use efm_core::crypto::key_unwrap::KeyTransport;
 use efm_core::package::dos_time::DosDateTime;
-use efm_core::package::zip_read::{ZipEvent, ZipLimits, ZipReader};
 use efm_core::package::zip_write::{Method, ZipWriter, drain_to_vec};
 use package_support::{
-    asic_bytes, certificate, decrypt, encrypt, fixtures, identity, noise, read_asic,
+    asic_bytes, certificate, decrypt, encrypt, fixtures, identity, noise, read_asic, zip_entries,
 };
-
-fn entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut r = ZipReader::new(ZipLimits::default());
-    let mut out = vec![0u8; 4096];
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut rest = zip;
-    loop {
-        let s = r.read(rest, &mut out).expect("zip reads");
-        if let Some(f) = files.last_mut() {
-            f.1.extend_from_slice(&out[..s.written]);
-        }
-        if let Some(ZipEvent::EntryStart(m)) = &s.event {
-            files.push((m.name.clone(), Vec::new()));
-        }
-        rest = &rest[s.consumed..];
-        if rest.is_empty() && s.event.is_none() && s.written == 0 {
-            break;
-        }
-    }
-    r.finish().expect("zip directory");
-    files
-}
 
 /// Rebuilds a well-formed zip with `change` applied to one entry, so only the ASiC
 /// checks (not the zip CRC) can catch it.
 fn rezip(zip: &[u8], change: impl Fn(&str, &mut Vec<u8>)) -> Vec<u8> {
     let mut w = ZipWriter::new(DosDateTime::EPOCH);
-    for (name, mut data) in entries(zip) {
+    for (name, mut data) in zip_entries(zip) {
         change(&name, &mut data);
         let m = if name == "mimetype" { Method::Stored } else { Method::Deflate };
         w.add_entry(&name, &data, m).expect("add");
@@ -112,7 +89,7 @@ fn an_altered_mimetype_is_refused() {
 fn an_extra_file_is_refused() {
     let asic = sample_asic();
     let mut w = ZipWriter::new(DosDateTime::EPOCH);
-    for (name, data) in entries(&asic) {
+    for (name, data) in zip_entries(&asic) {
         let m = if name == "mimetype" { Method::Stored } else { Method::Deflate };
         w.add_entry(&name, &data, m).expect("add");
         if name == "vedlegg.txt" {
@@ -170,7 +147,7 @@ fn the_reference_writers_lowercase_manifest_name_verifies() {
     // The reference's CadesAsicWriter names it META-INF/asicmanifest.xml.
     let asic = sample_asic();
     let mut w = ZipWriter::new(DosDateTime::EPOCH);
-    for (name, data) in entries(&asic) {
+    for (name, data) in zip_entries(&asic) {
         let name = if name == "META-INF/ASiCManifest.xml" {
             "META-INF/asicmanifest.xml".to_string()
         } else {
@@ -190,7 +167,7 @@ fn the_reference_writers_lowercase_manifest_name_verifies() {
 fn an_unknown_meta_inf_entry_is_refused() {
     let asic = sample_asic();
     let mut w = ZipWriter::new(DosDateTime::EPOCH);
-    for (name, data) in entries(&asic) {
+    for (name, data) in zip_entries(&asic) {
         let m = if name == "mimetype" { Method::Stored } else { Method::Deflate };
         w.add_entry(&name, &data, m).expect("add");
     }

@@ -15,7 +15,7 @@ use efm_core::crypto::keys::{Identity, PrivateKey};
 use efm_core::package::asic::{AsicEvent, AsicReader, AsicWriter, VerifiedAsic};
 use efm_core::package::dos_time::DosDateTime;
 use efm_core::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument};
-use efm_core::package::zip_read::ZipLimits;
+use efm_core::package::zip_read::{ZipEvent, ZipLimits, ZipReader};
 use ring::rand::SystemRandom;
 
 pub struct Party {
@@ -289,4 +289,27 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// Every entry of a zip, with its content, read with core's streaming reader.
+pub fn zip_entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut r = ZipReader::new(ZipLimits::default());
+    let mut out = vec![0u8; 4096];
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut rest = zip;
+    loop {
+        let s = r.read(rest, &mut out).expect("zip reads");
+        if let Some(f) = files.last_mut() {
+            f.1.extend_from_slice(&out[..s.written]);
+        }
+        if let Some(ZipEvent::EntryStart(m)) = &s.event {
+            files.push((m.name.clone(), Vec::new()));
+        }
+        rest = &rest[s.consumed..];
+        if rest.is_empty() && s.event.is_none() && s.written == 0 {
+            break;
+        }
+    }
+    r.finish().expect("zip directory");
+    files
 }
