@@ -29,6 +29,7 @@ pub enum Exception {
     DuplicateFilename,
     MaxFileSizeExceeded,
     MissingFile,
+    InvalidCertificate,
     MissingArkivmelding,
     MissingArkivmeldingFile,
     /// The reference's wrapper for an arkivmelding.xml it cannot read (a 500).
@@ -103,6 +104,9 @@ impl Exception {
                 "no.difi.meldingsutveksling.exceptions.DuplicateFilenameException"
             }
             Exception::MissingFile => "no.difi.meldingsutveksling.exceptions.MissingFileException",
+            Exception::InvalidCertificate => {
+                "no.difi.meldingsutveksling.exceptions.InvalidCertificateException"
+            }
             Exception::MissingArkivmelding => {
                 "no.difi.meldingsutveksling.exceptions.MissingArkivmeldingException"
             }

@@ -361,6 +361,18 @@ impl Node {
             };
             prepare_for_create(sbd, &ctx, &mut self.entropy).map(|sbd| (sbd, request))
         });
+        // As the reference's certificate check: with an expired certificate nothing
+        // we send could be signed or opened, so refuse at create.
+        let parsed = parsed.and_then(|p| match self.config.own_certificate_expiry {
+            Some(expiry) if self.now > expiry => Err(ApiError::new(
+                Exception::InvalidCertificate,
+                format!(
+                    "Our certificate expired at {}",
+                    crate::sbd::DateTime::oslo(expiry).to_rfc3339()
+                ),
+            )),
+            _ => Ok(p),
+        });
         let (sbd, request) = match parsed {
             Ok(p) => p,
             Err(e) => return self.respond(call, ApiResponse::Error(e)),

@@ -335,3 +335,21 @@ fn a_service_that_is_not_enabled_is_refused() {
     assert_eq!(e.message, "Service DPV is not enabled");
     assert!(h.store.is_empty());
 }
+
+#[test]
+fn an_expired_own_certificate_refuses_create() {
+    let mut h = Host::new();
+    h.node = {
+        let mut config = Config::new("910077473");
+        config.registry_url = "http://registry.test".into();
+        config.enabled_services = vec![ServiceIdentifier::Dpo];
+        config.own_certificate_expiry = Some(Timestamp::from_unix_millis(NOW.as_unix_millis() - 1));
+        Node::new(config, [9; 32], NOW)
+    };
+    let ApiResponse::Error(e) = h.create(1, &arkivmelding(ID, "a.pdf")) else { panic!() };
+    assert_eq!(
+        (e.status, e.exception.class_name()),
+        (400, "no.difi.meldingsutveksling.exceptions.InvalidCertificateException")
+    );
+    assert!(h.store.is_empty());
+}
