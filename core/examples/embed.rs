@@ -104,7 +104,7 @@ impl Host {
             Write::CreateOutgoing { message, status } => {
                 self.messages.insert(status.message_id, *message);
             }
-            Write::AddFile { message_id: id, file, content } => {
+            Write::AddFile { message_id: id, file, content, .. } => {
                 self.contents.insert((id, file.filename.clone()), content.to_vec());
                 self.messages.get_mut(&id).ok_or(StoreError::Conflict)?.files.push(file);
             }

@@ -57,6 +57,65 @@ pub fn referenced_files(xml: &[u8]) -> Result<Vec<String>, ArkivmeldingError> {
     Ok(files)
 }
 
+/// What the conversation shows of an arkivmelding: the journal post's public title,
+/// and `<saksmappe systemID>-<journalpostnummer>` when the post has a number.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConversationFields {
+    pub title: Option<String>,
+    pub reference: Option<String>,
+}
+
+/// Read the case folder's id and the first journal post's title and number.
+pub fn conversation_fields(xml: &[u8]) -> Result<ConversationFields, ArkivmeldingError> {
+    let text = std::str::from_utf8(xml).map_err(|_| ArkivmeldingError("not UTF-8".into()))?;
+    let mut reader = Reader::from_str(text);
+    let mut path: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let (mut folder_id, mut title, mut number) = (None, None, None);
+    loop {
+        match reader.read_event().map_err(|e| ArkivmeldingError(e.to_string()))? {
+            Event::DocType(_) => return Err(ArkivmeldingError("DTDs are not accepted".into())),
+            Event::Start(e) => {
+                path.push(e.local_name().as_ref().to_owned());
+                current.clear();
+            }
+            Event::Text(t) => current.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => {
+                current.push(crate::xml_reference::resolve(&r).map_err(ArkivmeldingError)?)
+            }
+            Event::End(_) => {
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                let value = || Some(current.trim().to_owned()).filter(|v| !v.is_empty());
+                match names.as_slice() {
+                    ["arkivmelding", "mappe", "systemID"] if folder_id.is_none() => {
+                        folder_id = value()
+                    }
+                    ["arkivmelding", "mappe", "basisregistrering", "offentligTittel"]
+                        if title.is_none() =>
+                    {
+                        title = value()
+                    }
+                    ["arkivmelding", "mappe", "basisregistrering", "journalpostnummer"]
+                        if number.is_none() =>
+                    {
+                        number = value()
+                    }
+                    _ => {}
+                }
+                path.pop();
+                current.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return Err(ArkivmeldingError("truncated document".into()));
+    }
+    let reference = folder_id.zip(number).map(|(f, n)| format!("{f}-{n}"));
+    Ok(ConversationFields { title, reference })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +131,24 @@ mod tests {
     #[test]
     fn finds_the_referenced_files() {
         assert_eq!(referenced_files(DOC.as_bytes()).unwrap(), ["vedtak.pdf", "vedlegg & kart.pdf"]);
+    }
+
+    #[test]
+    fn conversation_fields_from_the_journal_post() {
+        let with_number = DOC.replacen(
+            "<mappe>",
+            "<mappe><systemID>sak-1</systemID>",
+            1,
+        )
+        .replacen(
+            "<basisregistrering>",
+            "<basisregistrering><journalpostnummer>7</journalpostnummer><offentligTittel>Vedtak &amp; kart</offentligTittel>",
+            1,
+        );
+        let f = conversation_fields(with_number.as_bytes()).unwrap();
+        assert_eq!(f.title.as_deref(), Some("Vedtak & kart"));
+        assert_eq!(f.reference.as_deref(), Some("sak-1-7"));
+        assert_eq!(conversation_fields(DOC.as_bytes()).unwrap(), ConversationFields::default());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use efm_core::arkivmelding::ConversationFields;
 use efm_core::ids::MessageId;
 use efm_core::node::{StoreError, StoredFile};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -30,6 +31,7 @@ pub(crate) fn add(
     id: MessageId,
     file: &StoredFile,
     content: &[u8],
+    conversation: Option<&ConversationFields>,
 ) -> Result<(), StoreError> {
     let key = id.to_string();
     let tx = conn.transaction().map_err(unavailable)?;
@@ -71,6 +73,14 @@ pub(crate) fn add(
             Some(ErrorCode::ConstraintViolation) => StoreError::Conflict,
             _ => unavailable(e),
         });
+    }
+    if let Some(c) = conversation {
+        tx.execute(
+            "UPDATE conversation SET message_title = ?2, message_reference = COALESCE(?3, message_reference)
+             WHERE message_id = ?1 AND direction = 'OUTGOING'",
+            params![key, c.title, c.reference],
+        )
+        .map_err(unavailable)?;
     }
     tx.commit().map_err(unavailable)
 }

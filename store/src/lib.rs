@@ -118,9 +118,14 @@ impl Store {
                     .map_err(unavailable)?;
                 files::remove(&self.dir, *id)
             }
-            Write::AddFile { message_id, file, content } => {
-                files::add(&mut self.conn, &self.dir, *message_id, file, content)
-            }
+            Write::AddFile { message_id, file, content, conversation } => files::add(
+                &mut self.conn,
+                &self.dir,
+                *message_id,
+                file,
+                content,
+                conversation.as_ref(),
+            ),
             Write::QueueOutgoing { message_id, at } => {
                 self.conn
                     .execute(

@@ -564,6 +564,10 @@ fn send_after_upload_on(runtime: &str) {
         ("Content-Disposition", "attachment; filename=kart.pdf"),
     ];
     assert_eq!(request_with(a, "PUT", &target, AUTH, &kart, b"%PDF kart").status, 200);
+    // The conversation took its title from the arkivmelding's journal post.
+    let c =
+        request(a, "GET", &format!("/api/conversations/messageId/{ID}"), AUTH, None, b"").json();
+    assert_eq!(c["messageTitle"], "Vedtak i eksempelsaken");
     // Sent, and sending again is a no-op.
     assert_eq!(send().status, 200);
     assert_eq!(send().status, 200);

@@ -116,7 +116,13 @@ pub enum Write {
     DeleteOutgoing(MessageId),
     /// Add a file to an outgoing message: the content is durable on disk before the
     /// row that names it commits. `Conflict` if the file name is taken.
-    AddFile { message_id: MessageId, file: StoredFile, content: bytes::Bytes },
+    AddFile {
+        message_id: MessageId,
+        file: StoredFile,
+        content: bytes::Bytes,
+        /// From an arkivmelding.xml: the conversation's title and reference.
+        conversation: Option<crate::arkivmelding::ConversationFields>,
+    },
     /// Take a status out of the status queue.
     DequeueStatus(i64),
     /// Store a subscription: new (`id` none) or replacing one. `Conflict` if another

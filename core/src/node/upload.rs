@@ -79,7 +79,17 @@ impl Node {
             sha256,
             primary,
         };
-        let wid = self.persist(Write::AddFile { message_id, file, content: upload.content });
+        // The reference names the conversation after the arkivmelding's journal post.
+        // One it cannot read still uploads; sending it will say what is wrong.
+        let conversation = (file.filename == super::send::ARKIVMELDING_FILE)
+            .then(|| crate::arkivmelding::conversation_fields(&upload.content).ok())
+            .flatten();
+        let wid = self.persist(Write::AddFile {
+            message_id,
+            file,
+            content: upload.content,
+            conversation,
+        });
         self.writes.insert(wid, Pending::UploadWrite { call, filename });
     }
 
