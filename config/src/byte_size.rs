@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::expected::Expected;
+use crate::unit_amount::Units;
 
 /// A positive number of bytes.
 ///
@@ -15,8 +16,13 @@ pub struct ByteSize(u64);
 
 const SHAPE: &str = "a size like 250MB (units B, KB, MB, GB, TB)";
 
-const UNITS: [(&str, u64); 5] =
-    [("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)];
+const UNITS: Units = Units {
+    table: &[("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)],
+    shape: SHAPE,
+    any_case: true,
+    bare: Some(1),
+    too_big: "too large",
+};
 
 impl ByteSize {
     pub fn from_bytes(bytes: u64) -> Result<Self, Expected> {
@@ -43,36 +49,14 @@ impl FromStr for ByteSize {
     type Err = Expected;
 
     fn from_str(s: &str) -> Result<Self, Expected> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (digits, unit) = s.split_at(split);
-        if digits.is_empty() {
-            return Err(Expected::new(SHAPE));
-        }
-        let unit = unit.trim();
-        let factor = if unit.is_empty() {
-            1
-        } else {
-            match UNITS.iter().find(|(name, _)| name.eq_ignore_ascii_case(unit)) {
-                Some((_, factor)) => *factor,
-                None => return Err(Expected::because(SHAPE, format!("unknown unit {unit}"))),
-            }
-        };
-        let n: u64 = digits.parse().map_err(|_| Expected::because(SHAPE, "too large"))?;
-        let bytes = n.checked_mul(factor).ok_or_else(|| Expected::because(SHAPE, "too large"))?;
-        ByteSize::from_bytes(bytes)
+        ByteSize::from_bytes(UNITS.parse(s)?)
     }
 }
 
 impl fmt::Display for ByteSize {
     /// The largest unit that divides the size exactly, so `1GB` prints as `1GB`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (name, factor) in UNITS {
-            if self.0.is_multiple_of(factor) {
-                return write!(f, "{}{name}", self.0 / factor);
-            }
-        }
-        write!(f, "{}B", self.0)
+        UNITS.write(f, self.0)
     }
 }
 

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::expected::Expected;
+use crate::unit_amount::Units;
 
 /// A positive duration, whole milliseconds.
 ///
@@ -16,8 +17,13 @@ pub struct Interval(u64);
 
 const SHAPE: &str = "a duration like 30s (units ms, s, m, h, d)";
 
-const UNITS: [(&str, u64); 5] =
-    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+const UNITS: Units = Units {
+    table: &[("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)],
+    shape: SHAPE,
+    any_case: false,
+    bare: None,
+    too_big: "too long",
+};
 
 /// Longer than any setting needs (about 31 years); keeps `Duration` and `u64` sums safe.
 const MAX_MILLIS: u64 = 1_000_000_000_000;
@@ -54,34 +60,14 @@ impl FromStr for Interval {
     type Err = Expected;
 
     fn from_str(s: &str) -> Result<Self, Expected> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (digits, unit) = s.split_at(split);
-        if digits.is_empty() {
-            return Err(Expected::new(SHAPE));
-        }
-        let unit = unit.trim();
-        if unit.is_empty() {
-            return Err(Expected::because(SHAPE, "no unit"));
-        }
-        let Some((_, factor)) = UNITS.iter().find(|(name, _)| *name == unit) else {
-            return Err(Expected::because(SHAPE, format!("unknown unit {unit}")));
-        };
-        let n: u64 = digits.parse().map_err(|_| Expected::because(SHAPE, "too long"))?;
-        let ms = n.checked_mul(*factor).ok_or_else(|| Expected::because(SHAPE, "too long"))?;
-        Interval::from_millis(ms)
+        Interval::from_millis(UNITS.parse(s)?)
     }
 }
 
 impl fmt::Display for Interval {
     /// The largest unit that divides the duration exactly: `15m`, not `900000ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (name, factor) in UNITS {
-            if self.0.is_multiple_of(factor) {
-                return write!(f, "{}{name}", self.0 / factor);
-            }
-        }
-        write!(f, "{}ms", self.0)
+        UNITS.write(f, self.0)
     }
 }
 

@@ -40,6 +40,7 @@ mod secret;
 mod service;
 mod suggest;
 mod toml_file;
+mod unit_amount;
 
 use std::path::Path;
 
