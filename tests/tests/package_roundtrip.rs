@@ -3,23 +3,28 @@
 
 mod package_support;
 
+use std::path::Path;
 use std::process::Command;
 
 use package_support::{efm, fixtures, noise, run, scratch};
 use serde_json::Value;
 
+/// `efm package --sbd … --keystore KEYSTORE [--password PASSWORD] --to-cert TO_CERT`;
+/// the caller adds `--out` and the documents.
+fn package_command(keystore: &Path, password: Option<&str>, to_cert: &Path) -> Command {
+    let mut c = Command::new(efm());
+    c.arg("package").arg("--sbd").arg(&fixtures().sbd).arg("--keystore").arg(keystore);
+    if let Some(p) = password {
+        c.args(["--password", p]);
+    }
+    c.arg("--to-cert").arg(to_cert);
+    c
+}
+
+/// Alice packages for Bob, and it must work.
 fn package(args: &[&str]) -> std::process::Output {
     let f = fixtures();
-    let mut c = Command::new(efm());
-    c.arg("package")
-        .arg("--sbd")
-        .arg(&f.sbd)
-        .arg("--keystore")
-        .arg(&f.alice.p12)
-        .args(["--password", "changeit", "--to-cert"])
-        .arg(&f.bob.cert)
-        .args(args);
-    run(&mut c)
+    run(package_command(&f.alice.p12, Some("changeit"), &f.bob.cert).args(args))
 }
 
 fn unpackage(
@@ -169,14 +174,7 @@ fn wrong_keystore_password_is_a_clear_error() {
     let doc = d.join("a.txt");
     std::fs::write(&doc, b"x").expect("doc");
     let f = fixtures();
-    let res = Command::new(efm())
-        .arg("package")
-        .arg("--sbd")
-        .arg(&f.sbd)
-        .arg("--keystore")
-        .arg(&f.alice.p12)
-        .args(["--password", "nope", "--to-cert"])
-        .arg(&f.bob.cert)
+    let res = package_command(&f.alice.p12, Some("nope"), &f.bob.cert)
         .arg("--out")
         .arg(d.join("x.cms"))
         .arg(&doc)
@@ -210,14 +208,7 @@ fn a_receiver_certificate_without_key_encipherment_is_refused() {
     let doc = d.join("a.txt");
     std::fs::write(&doc, b"x").expect("doc");
     let f = fixtures();
-    let res = Command::new(efm())
-        .arg("package")
-        .arg("--sbd")
-        .arg(&f.sbd)
-        .arg("--keystore")
-        .arg(&f.alice.p12)
-        .args(["--password", "changeit", "--to-cert"])
-        .arg(&crt)
+    let res = package_command(&f.alice.p12, Some("changeit"), &crt)
         .arg("--out")
         .arg(d.join("x.cms"))
         .arg(&doc)
@@ -240,17 +231,7 @@ fn pem_keystore_works_like_pkcs12() {
     let doc = d.join("a.txt");
     std::fs::write(&doc, b"pem").expect("doc");
     let cms = d.join("x.cms");
-    run(Command::new(efm())
-        .arg("package")
-        .arg("--sbd")
-        .arg(&f.sbd)
-        .arg("--keystore")
-        .arg(&pem)
-        .arg("--to-cert")
-        .arg(&f.bob.cert)
-        .arg("--out")
-        .arg(&cms)
-        .arg(&doc));
+    run(package_command(&pem, None, &f.bob.cert).arg("--out").arg(&cms).arg(&doc));
     let res = unpackage(&cms, &d.join("out"), &[]);
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     assert_eq!(std::fs::read(d.join("out/a.txt")).expect("out"), b"pem");
@@ -268,14 +249,7 @@ fn a_failed_package_leaves_no_partial_output() {
     std::fs::create_dir_all(&b).expect("dir");
     std::fs::write(a.join("same.txt"), b"1").expect("doc");
     std::fs::write(b.join("same.txt"), b"2").expect("doc");
-    let res = Command::new(efm())
-        .arg("package")
-        .arg("--sbd")
-        .arg(&f.sbd)
-        .arg("--keystore")
-        .arg(&f.alice.p12)
-        .args(["--password", "changeit", "--to-cert"])
-        .arg(&f.bob.cert)
+    let res = package_command(&f.alice.p12, Some("changeit"), &f.bob.cert)
         .arg("--out")
         .arg(&cms)
         .arg(a.join("same.txt"))
