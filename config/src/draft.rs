@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::expected::Expected;
 use crate::model::{ApiAuth, Config, DEFAULT_API_USER, Keystore, Mail, Smtp, SmtpAuth, Tls};
 use crate::problem::{Origin, Problem};
 use crate::provenance::Origins;
@@ -40,6 +41,10 @@ pub struct Draft {
     pub mail_username: Option<Set<String>>,
     pub mail_password: Option<Set<Secret>>,
     pub mail_trust: Option<Set<String>>,
+    /// The retry delays as written (their values are in `config`), to point at the
+    /// one that makes the cap shorter than the first delay.
+    pub retry_base: Option<Set<String>>,
+    pub retry_cap: Option<Set<String>>,
     /// Who turned each service on, to point at it when the service lacks something.
     pub enabled_by: [Option<Set<bool>>; 6],
     /// Keys given a bad value: already reported, so not reported again as missing.
@@ -135,6 +140,27 @@ impl Draft {
             }
             _ => Mail::Off,
         };
+
+        // A cap shorter than the first delay: point at the cap if a source set it,
+        // else at the base (the defaults, 20 s and 1 h, are in order).
+        let retry = &config.transports.retry;
+        let too_short = match (&self.retry_cap, &self.retry_base) {
+            (Some(cap), _) => {
+                Some((cap, format!("a duration no shorter than retry.base ({})", retry.base)))
+            }
+            (None, Some(base)) => {
+                Some((base, format!("a duration no longer than retry.cap ({})", retry.cap)))
+            }
+            (None, None) => None,
+        };
+        if let Some((set, expected)) = too_short.filter(|_| retry.cap < retry.base) {
+            missing.errors.push(Problem::BadValue {
+                origin: set.origin.clone(),
+                key: set.key.clone(),
+                value: set.value.clone(),
+                expected: Expected::new(expected),
+            });
+        }
 
         // A service works for an organisation with its business certificate; say so
         // once, at the first service that was turned on without them.

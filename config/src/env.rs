@@ -6,9 +6,9 @@ use crate::problem::{Origin, Problem, Warning};
 use crate::raw::Raw;
 use crate::suggest::closest;
 
-/// Each variable and the efm.toml key it sets. `EFM_ENABLE` is handled on its own:
-/// it sets all six services at once.
-pub const VARS: [(&str, &str); 15] = [
+/// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
+/// are handled on their own: each sets one key of several services at once.
+pub const VARS: [(&str, &str); 22] = [
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -24,9 +24,20 @@ pub const VARS: [(&str, &str); 15] = [
     ("EFM_LOCK_TIMEOUT", "messages.lock_timeout"),
     ("EFM_TTL_HOURS", "messages.ttl_hours"),
     ("EFM_DPO_MESSAGE_CHANNEL", "dpo.message_channel"),
+    ("EFM_MASKINPORTEN_URL", "oidc.url"),
+    ("EFM_DPO_BROKER_URL", "dpo.broker_url"),
+    ("EFM_ALTINN_EXCHANGE_URL", "dpo.token_exchange_url"),
+    ("EFM_DPE_URL", "dpe.service_bus_url"),
+    ("EFM_DPE_SAS_KEY", "dpe.sas_key"),
+    ("EFM_RETRY_BASE", "retry.base"),
+    ("EFM_RETRY_CAP", "retry.cap"),
 ];
 
+/// Sets every `<service>.enabled`.
 pub const ENABLE: &str = "EFM_ENABLE";
+
+/// Sets every `<service>.polling_interval` (all services but DPV).
+pub const POLL_INTERVAL: &str = "EFM_POLL_INTERVAL";
 
 /// Variables other parts of efm read, so they are not reported as unknown here.
 const NOT_CONFIG: [&str; 2] = ["EFM_LOG", "EFM_RUNTIME"];
@@ -48,6 +59,8 @@ pub fn apply(
         let key = VARS.iter().find(|(v, _)| *v == var).map_or("", |(_, k)| *k);
         let result = if var == ENABLE {
             keys::apply_enable(draft, &raw, &origin, &var).map_err(KeyError::Bad)
+        } else if var == POLL_INTERVAL {
+            keys::apply_poll_interval(draft, &raw, &origin, &var).map_err(KeyError::Bad)
         } else if !key.is_empty() {
             keys::apply(draft, key, &raw, &origin, &var)
         } else {
@@ -63,7 +76,10 @@ pub fn apply(
             }),
             Err(KeyError::Unknown) if NOT_CONFIG.contains(&var.as_str()) => {}
             Err(KeyError::Unknown) => warnings.push(Warning::UnknownEnv {
-                suggestion: closest(&var, VARS.iter().map(|(v, _)| *v).chain([ENABLE])),
+                suggestion: closest(
+                    &var,
+                    VARS.iter().map(|(v, _)| *v).chain([ENABLE, POLL_INTERVAL]),
+                ),
                 var,
             }),
         }

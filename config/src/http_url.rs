@@ -38,45 +38,52 @@ impl FromStr for HttpUrl {
     type Err = Expected;
 
     fn from_str(s: &str) -> Result<Self, Expected> {
+        HttpUrl::parse_as(s, SHAPE)
+    }
+}
+
+impl HttpUrl {
+    /// Parses `s`; an error says that `shape` was expected, and why `s` is not it.
+    pub(crate) fn parse_as(s: &str, shape: &str) -> Result<Self, Expected> {
+        let bad = |why: &dyn fmt::Display| Expected::because(shape, why);
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Expected::because(SHAPE, "contains whitespace"));
+            return Err(bad(&"contains whitespace"));
         }
-        let (scheme, rest) =
-            s.split_once("://").ok_or_else(|| Expected::because(SHAPE, "no scheme"))?;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| bad(&"no scheme"))?;
         let https = match scheme.to_ascii_lowercase().as_str() {
             "https" => true,
             "http" => false,
-            _ => return Err(Expected::because(SHAPE, format!("scheme {scheme}"))),
+            _ => return Err(bad(&format_args!("scheme {scheme}"))),
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let authority = &rest[..end];
         if authority.contains('@') {
-            return Err(Expected::because(SHAPE, "credentials in the URL"));
+            return Err(bad(&"credentials in the URL"));
         }
-        let (host, port) = split_host_port(authority)?;
-        check_host(host)?;
+        let (host, port) = split_host_port(authority).map_err(|why| bad(&why))?;
+        check_host(host).map_err(|why| bad(&why))?;
         if let Some(port) = port {
             match port.parse::<u16>() {
                 Ok(p) if p > 0 => {}
-                _ => return Err(Expected::because(SHAPE, format!("bad port {port}"))),
+                _ => return Err(bad(&format_args!("bad port {port}"))),
             }
         }
         Ok(HttpUrl { text: s.to_owned(), https })
     }
 }
 
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), Expected> {
+/// Why an authority is malformed, for [`Expected::because`].
+fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
     if let Some(bracketed) = authority.strip_prefix('[') {
-        let (v6, after) =
-            bracketed.split_once(']').ok_or_else(|| Expected::because(SHAPE, "unclosed ["))?;
+        let (v6, after) = bracketed.split_once(']').ok_or("unclosed [")?;
         if v6.parse::<Ipv6Addr>().is_err() {
-            return Err(Expected::because(SHAPE, format!("bad IPv6 address {v6}")));
+            return Err(format!("bad IPv6 address {v6}"));
         }
         return match after {
             "" => Ok((authority, None)),
             _ => match after.strip_prefix(':') {
                 Some(port) => Ok((&authority[..v6.len() + 2], Some(port))),
-                None => Err(Expected::because(SHAPE, "junk after ]")),
+                None => Err("junk after ]".to_owned()),
             },
         };
     }
@@ -86,9 +93,9 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), Expected> {
     })
 }
 
-fn check_host(host: &str) -> Result<(), Expected> {
+fn check_host(host: &str) -> Result<(), String> {
     if host.is_empty() {
-        return Err(Expected::because(SHAPE, "no host"));
+        return Err("no host".to_owned());
     }
     if host.starts_with('[') {
         return Ok(());
@@ -97,7 +104,7 @@ fn check_host(host: &str) -> Result<(), Expected> {
         !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     if !ok {
-        return Err(Expected::because(SHAPE, format!("bad host {host}")));
+        return Err(format!("bad host {host}"));
     }
     Ok(())
 }

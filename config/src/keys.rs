@@ -11,12 +11,13 @@ use crate::problem::Origin;
 use crate::raw::Raw;
 use crate::secret::Secret;
 use crate::service::Service;
+use crate::transports::{SAS_KEY_PLACEHOLDER, party_id, queue_suffix};
 
 /// Keys outside any table.
 const TOP: [&str; 4] = ["listen", "data_dir", "org", "registry_url"];
 
 /// Tables and their keys (service tables are added from [`SERVICE_KEYS`]).
-const TABLES: [(&str, &[&str]); 7] = [
+const TABLES: [(&str, &[&str]); 9] = [
     ("keystore", &["path", "alias", "password"]),
     ("api", &["auth", "user", "password"]),
     ("tls", &["cert", "key"]),
@@ -48,9 +49,30 @@ const TABLES: [(&str, &[&str]); 7] = [
             "trust",
         ],
     ),
+    ("oidc", &["url", "audience", "client_id"]),
+    ("retry", &["base", "cap"]),
 ];
 
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
+
+/// Keys only one service's table has: how its transport is reached.
+const TRANSPORT_KEYS: [(Service, &[&str]); 2] = [
+    (
+        Service::Dpo,
+        &[
+            "message_channel",
+            "broker_url",
+            "resource",
+            "token_exchange_url",
+            "system_user_org",
+            "system_user_name",
+        ],
+    ),
+    (
+        Service::Dpe,
+        &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
+    ),
+];
 
 /// The names of every table.
 pub fn tables() -> Vec<&'static str> {
@@ -65,18 +87,20 @@ pub fn known_keys() -> Vec<String> {
     }
     for svc in Service::ALL {
         for k in SERVICE_KEYS {
-            if !(svc == Service::Dpv && k == "polling_interval") {
+            if svc.polls() || k != "polling_interval" {
                 keys.push(format!("{}.{k}", svc.table()));
             }
         }
     }
-    keys.push("dpo.message_channel".to_owned());
+    for (svc, names) in TRANSPORT_KEYS {
+        keys.extend(names.iter().map(|k| format!("{}.{k}", svc.table())));
+    }
     keys
 }
 
 /// Keys whose values are never printed.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with("password")
+    key.ends_with("password") || key == "dpe.sas_key"
 }
 
 /// Why a key could not be applied.
@@ -177,6 +201,30 @@ fn set(
         "mail.password" => draft.mail_password = Draft::set(secret(raw)?, origin, shown_key),
         "mail.trust" => draft.mail_trust = Draft::set(raw.non_empty()?, origin, shown_key),
         "dpo.message_channel" => c.services.dpo_message_channel = Some(raw.parse()?),
+        "oidc.url" => c.transports.oidc.token_url = raw.parse()?,
+        "oidc.audience" => c.transports.oidc.audience = raw.non_empty()?,
+        "oidc.client_id" => c.transports.oidc.client_id = Some(raw.non_empty()?),
+        "dpo.broker_url" => c.transports.dpo.broker_url = raw.parse()?,
+        "dpo.resource" => c.transports.dpo.resource = raw.non_empty()?,
+        "dpo.token_exchange_url" => c.transports.dpo.token_exchange_url = raw.parse()?,
+        "dpo.system_user_org" => {
+            c.transports.dpo.system_user_org = Some(party_id(raw.non_empty()?.trim())?)
+        }
+        "dpo.system_user_name" => c.transports.dpo.system_user_name = Some(raw.non_empty()?),
+        "dpe.service_bus_url" => c.transports.dpe.service_bus_url = raw.parse()?,
+        "dpe.sas_key_name" => c.transports.dpe.sas_key_name = raw.non_empty()?,
+        "dpe.sas_key" => c.transports.dpe.sas_key = sas_key(raw)?,
+        "dpe.mode" => c.transports.dpe.mode = raw.parse()?,
+        "dpe.receipt_queue" => c.transports.dpe.receipt_queue = receipt_queue(raw)?,
+        "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
+        "retry.base" => {
+            c.transports.retry.base = raw.interval()?;
+            draft.retry_base = Draft::set(raw.shown(), origin, shown_key);
+        }
+        "retry.cap" => {
+            c.transports.retry.cap = raw.interval()?;
+            draft.retry_cap = Draft::set(raw.shown(), origin, shown_key);
+        }
         _ => return apply_service(draft, key, raw, origin, shown_key),
     }
     Ok(())
@@ -201,9 +249,7 @@ fn apply_service(
         }
         "ttl_hours" => settings.ttl_hours = Some(hours(raw)?),
         "upload_size_limit" => settings.upload_size_limit = raw.byte_size()?,
-        "polling_interval" if svc != Service::Dpv => {
-            settings.polling_interval = Some(raw.interval()?)
-        }
+        "polling_interval" if svc.polls() => settings.polling_interval = Some(raw.interval()?),
         _ => return Err(KeyError::Unknown),
     }
     Ok(())
@@ -227,6 +273,21 @@ pub fn apply_enable(
     Ok(())
 }
 
+/// Sets the polling interval of every service that polls, as `EFM_POLL_INTERVAL=1s` does.
+pub fn apply_poll_interval(
+    draft: &mut Draft,
+    raw: &Raw,
+    origin: &Origin,
+    shown_key: &str,
+) -> Result<(), Expected> {
+    let interval = raw.interval()?;
+    for svc in Service::ALL.into_iter().filter(|s| s.polls()) {
+        draft.config.services.get_mut(svc).polling_interval = Some(interval);
+        draft.origins.record(&format!("{}.polling_interval", svc.table()), origin, shown_key);
+    }
+    Ok(())
+}
+
 /// The reference reads keystore paths as Spring resources; `file:` is the only kind
 /// that names a file efm can open.
 fn strip_file_prefix(
@@ -246,6 +307,20 @@ fn hours(raw: &Raw) -> Result<Hours, Expected> {
 
 fn secret(raw: &Raw) -> Result<Secret, Expected> {
     raw.non_empty().map(Secret::new)
+}
+
+/// The reference's default `<token>` is a placeholder for "not set".
+fn sas_key(raw: &Raw) -> Result<Option<Secret>, Expected> {
+    let key = secret(raw)?;
+    Ok((key.expose().trim() != SAS_KEY_PLACEHOLDER).then_some(key))
+}
+
+/// Blank is unset, as the reference reads it (`StringUtils.hasText`).
+fn receipt_queue(raw: &Raw) -> Result<Option<String>, Expected> {
+    match raw {
+        Raw::Text(s) | Raw::Str(s) if s.trim().is_empty() => Ok(None),
+        _ => queue_suffix(raw.non_empty()?.trim()).map(Some),
+    }
 }
 
 /// HTTP Basic cannot carry a colon in the user name.

@@ -40,12 +40,13 @@ mod secret;
 mod service;
 mod suggest;
 mod toml_file;
+mod transports;
 mod unit_amount;
 
 use std::path::Path;
 
 pub use byte_size::ByteSize;
-pub use env::{ENABLE as ENV_ENABLE, VARS as ENV_VARS};
+pub use env::{ENABLE as ENV_ENABLE, POLL_INTERVAL as ENV_POLL_INTERVAL, VARS as ENV_VARS};
 pub use expected::Expected;
 pub use http_url::HttpUrl;
 pub use interval::Interval;
@@ -59,6 +60,11 @@ pub use provenance::{Origins, Provenance};
 pub use render::render;
 pub use secret::Secret;
 pub use service::{MessageChannel, Service, ServiceSet};
+pub use transports::{
+    DEFAULT_ALTINN_EXCHANGE_URL, DEFAULT_BROKER_RESOURCE, DEFAULT_BROKER_URL,
+    DEFAULT_MASKINPORTEN_AUDIENCE, DEFAULT_MASKINPORTEN_URL, DEFAULT_SAS_KEY_NAME,
+    DEFAULT_SERVICE_BUS_URL, DpeMode, DpeTransport, DpoTransport, Oidc, Retry, Transports,
+};
 
 /// A file's name (as it should appear in messages) and its text.
 #[derive(Clone, Debug)]

@@ -15,6 +15,7 @@ use crate::interval::Interval;
 use crate::org_nr::OrgNr;
 use crate::secret::Secret;
 use crate::service::{MessageChannel, Service, ServiceSet};
+use crate::transports::Transports;
 
 /// The reference's test service registry; production is `https://eformidling.no/adressetjeneste`.
 pub const DEFAULT_REGISTRY_URL: &str = "https://test.eformidling.no/adressetjeneste";
@@ -44,6 +45,8 @@ pub struct Config {
     pub status_polling: StatusPolling,
     pub webhooks: Webhooks,
     pub mail: Mail,
+    /// Where DPO and DPE are reached, and how failed sends are retried.
+    pub transports: Transports,
 }
 
 /// A PKCS#12 keystore holding our business certificate and its key.
@@ -91,7 +94,7 @@ pub struct ServiceSettings {
     pub ttl_hours: Option<Hours>,
     pub upload_size_limit: ByteSize,
     /// How often incoming messages (or, for DPI, receipts) are fetched. None for DPV,
-    /// which has nothing to poll.
+    /// which has nothing to poll. `EFM_POLL_INTERVAL` sets it for every service that polls.
     pub polling_interval: Option<Interval>,
 }
 
@@ -194,6 +197,7 @@ impl Default for Config {
                 read_timeout: Interval::secs(10),
             },
             mail: Mail::Off,
+            transports: Transports::default(),
         }
     }
 }

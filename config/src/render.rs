@@ -93,6 +93,23 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
         }
     }
 
+    let t = &config.transports;
+    w.table("oidc");
+    w.value("url", quote(t.oidc.token_url.as_str()));
+    w.value("audience", quote(&t.oidc.audience));
+    let org = config.org.as_ref();
+    from_org(
+        &mut w,
+        "client_id",
+        &t.oidc.client_id,
+        org.map(|o| t.oidc.client_id_for(o)),
+        "MOVE_IP_<org>",
+    );
+
+    w.table("retry");
+    w.value("base", quote(&t.retry.base.to_string()));
+    w.value("cap", quote(&t.retry.cap.to_string()));
+
     for svc in Service::ALL {
         let s = config.services.get(svc);
         w.table(svc.table());
@@ -113,8 +130,58 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
         {
             w.value("message_channel", quote(c.as_str()));
         }
+        match svc {
+            Service::Dpo => dpo(&mut w, config),
+            Service::Dpe => dpe(&mut w, config),
+            _ => {}
+        }
     }
     w.out
+}
+
+fn dpo(w: &mut Writer<'_>, config: &Config) {
+    let d = &config.transports.dpo;
+    w.value("broker_url", quote(d.broker_url.as_str()));
+    w.value("resource", quote(&d.resource));
+    w.value("token_exchange_url", quote(d.token_exchange_url.as_str()));
+    let org = config.org.as_ref();
+    let user_org = org.map(|o| d.system_user_org_for(o));
+    from_org(w, "system_user_org", &d.system_user_org, user_org, "0192:<org>");
+    let user_name = org.map(|o| d.system_user_name_for(o));
+    let rule = "<org>_integrasjonspunkt_systembruker_<org>";
+    from_org(w, "system_user_name", &d.system_user_name, user_name, rule);
+}
+
+/// A setting whose default is made from `org`: its value if set, else (as a comment)
+/// what the default comes to, or the rule when `org` is not set either.
+fn from_org(
+    w: &mut Writer<'_>,
+    key: &str,
+    set: &Option<String>,
+    derived: Option<String>,
+    rule: &str,
+) {
+    match (set, derived) {
+        (Some(v), _) => w.value(key, quote(v)),
+        (None, Some(d)) => w.comment(&format!("{key} = {} (from org)", quote(&d))),
+        (None, None) => w.comment(&format!("{key}: {rule}")),
+    }
+}
+
+fn dpe(w: &mut Writer<'_>, config: &Config) {
+    let d = &config.transports.dpe;
+    w.value("service_bus_url", quote(d.service_bus_url.as_str()));
+    w.value("sas_key_name", quote(&d.sas_key_name));
+    match &d.sas_key {
+        Some(key) => w.value("sas_key", quote(&key.to_string())),
+        None => w.comment("sas_key: not set"),
+    }
+    w.value("mode", quote(d.mode.name()));
+    match &d.receipt_queue {
+        Some(q) => w.value("receipt_queue", quote(q)),
+        None => w.comment("receipt_queue: not set (chosen from mode and message)"),
+    }
+    w.value("read_max", d.read_max.to_string());
 }
 
 struct Writer<'a> {

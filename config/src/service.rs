@@ -50,6 +50,12 @@ impl Service {
         }
     }
 
+    /// Whether efm polls the service (for incoming messages or, for DPI, receipts):
+    /// every one but DPV.
+    pub(crate) fn polls(self) -> bool {
+        self != Service::Dpv
+    }
+
     pub(crate) fn index(self) -> usize {
         self as usize
     }

@@ -12,6 +12,9 @@ fn fragment() -> impl Strategy<Value = String> {
         Just("enabled = true\n".to_owned()),
         Just("difi.move.org.number=".to_owned()),
         Just("server.port:".to_owned()),
+        Just("difi.move.nextmove.serviceBus.baseUrl=".to_owned()),
+        Just("difi.move.nextmove.serviceBus.useHttps=".to_owned()),
+        Just("[retry]\ncap = \"1s\"\n".to_owned()),
         Just("\\u00".to_owned()),
         Just("\\\n".to_owned()),
         Just("${".to_owned()),
@@ -35,7 +38,7 @@ proptest! {
         let sources = Sources {
             toml: Some(SourceText { path: "efm.toml".into(), text: toml }),
             properties: Some(SourceText { path: "ip.properties".into(), text: props }),
-            env: vec![(name, value.clone()), ("EFM_LISTEN".into(), value.clone()), ("EFM_ENABLE".into(), value)],
+            env: vec![(name, value.clone()), ("EFM_LISTEN".into(), value.clone()), ("EFM_POLL_INTERVAL".into(), value.clone()), ("EFM_ENABLE".into(), value)],
         };
         match load(&sources) {
             Ok(loaded) => { let _ = render(&loaded.config, Some(&loaded.origins)); }

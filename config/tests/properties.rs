@@ -43,10 +43,12 @@ difi.security.enable=true
 difi.security.user.name=arkivsystem
 difi.security.user.password=${IP_API_PASSWORD}
 
-# Things efm does not do
-difi.datasource.url=jdbc:mysql://db:3306/ip
 difi.move.dpo.systemUser.name=910076787_integrasjonspunkt_systembruker_910076787
 difi.move.oidc.clientId=MOVE_IP_910076787
+
+# Things efm does not do
+difi.datasource.url=jdbc:mysql://db:3306/ip
+difi.move.dpo.systemName=910076787_integrasjonspunkt
 difi.datasource.url=jdbc:mysql://db:3306/ip2
 difi.ssl.enabled=false
 difi.move.org.keystore.lockProvider=false
@@ -85,6 +87,11 @@ fn a_local_properties_file_maps_onto_the_config() {
     assert_eq!(c.services.get(Service::Dpe).polling_interval, Some(Interval::mins(1)));
     assert_eq!(c.services.get(Service::Dpv).upload_size_limit, ByteSize::mib(100));
     assert_eq!(c.services.dpo_message_channel.as_ref().map(|m| m.as_str()), Some("eksempel-arkiv"));
+    assert_eq!(
+        c.transports.dpo.system_user_name.as_deref(),
+        Some("910076787_integrasjonspunkt_systembruker_910076787")
+    );
+    assert_eq!(c.transports.oidc.client_id.as_deref(), Some("MOVE_IP_910076787"));
     let Mail::OnError(smtp) = &c.mail else { panic!("mail off") };
     assert_eq!(smtp.port, 25);
     assert_eq!(smtp.receiver, "drift@eksempel.kommune.no");
@@ -98,7 +105,7 @@ fn a_local_properties_file_maps_onto_the_config() {
         shown,
         [
             "integrasjonspunkt-local.properties:2: server.port: sets the port only: efm listens on 127.0.0.1 unless server.address or EFM_LISTEN says otherwise (the reference listens on every interface)",
-            "integrasjonspunkt-local.properties: ignored 3 settings that efm does not support: difi.datasource.url, difi.move.dpo.systemUser.name, difi.move.oidc.clientId",
+            "integrasjonspunkt-local.properties: ignored 2 settings that efm does not support: difi.datasource.url, difi.move.dpo.systemName",
         ]
     );
 }

@@ -1,6 +1,6 @@
 //! The efm.toml block in README.md is the defaults, and every variable it lists exists.
 
-use efm_config::{Config, ENV_ENABLE, ENV_VARS, SourceText, Sources, load};
+use efm_config::{Config, ENV_ENABLE, ENV_POLL_INTERVAL, ENV_VARS, SourceText, Sources, load};
 
 const README: &str = include_str!("../README.md");
 
@@ -25,4 +25,5 @@ fn every_variable_is_documented() {
         );
     }
     assert!(README.contains(ENV_ENABLE));
+    assert!(README.contains(ENV_POLL_INTERVAL));
 }

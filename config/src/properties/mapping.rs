@@ -11,6 +11,11 @@ pub enum Target {
     Address,
     /// `difi.move.org.keystore.type`: must be PKCS12, the only kind efm reads.
     KeystoreType,
+    /// `difi.move.nextmove.serviceBus.baseUrl`: the host (and optional path) of
+    /// `dpe.service_bus_url`, whose scheme [`Target::ServiceBusHttps`] chooses.
+    ServiceBusHost,
+    /// `difi.move.nextmove.serviceBus.useHttps`: `https` or `http` for [`Target::ServiceBusHost`].
+    ServiceBusHttps,
     /// A setting whose only value efm can honour is this one (the reference's
     /// default, or what efm does anyway): that value is accepted, any other is
     /// reported as unsupported.
@@ -97,6 +102,23 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.mail.trust", Key("mail.trust", Same)),
     // efm logs in to SMTP exactly when a user name and password are set.
     ("difi.move.mail.enableauth", Only("true")),
+    ("difi.move.oidc.url", Key("oidc.url", Same)),
+    ("difi.move.oidc.audience", Key("oidc.audience", Same)),
+    ("difi.move.oidc.clientid", Key("oidc.client_id", Same)),
+    ("difi.move.dpo.brokerserviceurl", Key("dpo.broker_url", Same)),
+    ("difi.move.dpo.resource", Key("dpo.resource", Same)),
+    ("difi.move.dpo.altinntokenexchangeurl", Key("dpo.token_exchange_url", Same)),
+    ("difi.move.dpo.systemuser.orgid", Key("dpo.system_user_org", Same)),
+    ("difi.move.dpo.systemuser.name", Key("dpo.system_user_name", Same)),
+    ("difi.move.nextmove.servicebus.baseurl", Target::ServiceBusHost),
+    ("difi.move.nextmove.servicebus.usehttps", Target::ServiceBusHttps),
+    ("difi.move.nextmove.servicebus.saskeyname", Key("dpe.sas_key_name", Same)),
+    ("difi.move.nextmove.servicebus.sastoken", Key("dpe.sas_key", Same)),
+    ("difi.move.nextmove.servicebus.mode", Key("dpe.mode", Same)),
+    ("difi.move.nextmove.servicebus.receiptqueue", Key("dpe.receipt_queue", Same)),
+    ("difi.move.nextmove.servicebus.readmaxmessages", Key("dpe.read_max", Same)),
+    // efm reads the queue over REST (peek-lock), the reference's default.
+    ("difi.move.nextmove.servicebus.batchread", Only("false")),
 ];
 
 /// Spring's relaxed binding: `enableDPO`, `enable-dpo` and `enable_dpo` are one key.
@@ -131,6 +153,9 @@ const REFERENCE_DEFAULTS: &[(&str, &str)] = &[
     ("difi.move.feature.enabledph", "false"),
     ("difi.security.enable", "true"),
     ("server.port", "9093"),
+    ("difi.move.oidc.clientidprefix", "MOVE_IP_"),
+    ("difi.move.oidc.url", "https://test.maskinporten.no/token"),
+    ("difi.move.oidc.audience", "https://test.maskinporten.no/"),
 ];
 
 pub fn reference_default(key: &str) -> Option<&'static str> {

@@ -5,6 +5,7 @@
 //! for are listed once in a warning; values efm cannot honour are errors.
 
 pub mod mapping;
+mod service_bus;
 pub mod syntax;
 
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ use crate::listen::parse_port;
 use crate::problem::{Origin, Problem, Warning};
 use crate::raw::Raw;
 use mapping::{Target, Unit};
+use service_bus::ServiceBusParts;
 
 /// Applies the properties file `text` at `path`. `env` answers `${NAME}` placeholders
 /// that the file itself does not define, as Spring does with the environment.
@@ -43,6 +45,7 @@ pub fn apply(
     };
     let sets_address = entries.iter().any(|e| mapping::target(&e.key) == Some(Target::Address));
     let mut unsupported: Vec<String> = Vec::new();
+    let mut service_bus = ServiceBusParts::default();
     for entry in &entries {
         let origin = Origin::file(path, entry.line);
         let Some(target) = mapping::target(&entry.key) else {
@@ -111,6 +114,13 @@ pub fn apply(
                     "efm reads PKCS#12 keystores only; convert with keytool -importkeystore",
                 )),
             },
+            Target::ServiceBusHost => {
+                service_bus.host = Draft::set(value, &origin, &entry.key);
+                Ok(())
+            }
+            Target::ServiceBusHttps => Raw::Text(value).bool().map(|on| {
+                service_bus.https = Draft::set(on, &origin, &entry.key);
+            }),
             Target::Only(accepted) => {
                 if !value.eq_ignore_ascii_case(accepted) && !unsupported.contains(&entry.key) {
                     unsupported.push(entry.key.clone());
@@ -122,6 +132,7 @@ pub fn apply(
             errors.push(bad(e));
         }
     }
+    service_bus.apply(draft, errors);
     if !unsupported.is_empty() {
         warnings.push(Warning::UnsupportedKeys { path: path.to_owned(), keys: unsupported });
     }
