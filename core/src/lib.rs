@@ -22,6 +22,7 @@ pub mod routing;
 pub mod sbd;
 pub mod status;
 pub mod timestamp;
+pub mod transport;
 pub mod xml_reference;
 
 pub use timestamp::{Duration, Timestamp};

@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("jws_parse", efm_core::jose::fuzzing::jws),
     ("zip_read", efm_core::package::fuzzing::zip_read),
     ("cms_parse", efm_core::package::fuzzing::cms_parse),
+    ("transport_answers", efm_core::transport::fuzzing::transport_answers),
 ];
 
 #[test]

@@ -27,6 +27,9 @@ pub struct GrantConfig {
     pub consumer_org: Option<String>,
     /// `exp - iat`; the reference uses 120 s.
     pub lifetime: Duration,
+    /// Altinn's `authorization_details` claim, for tokens that act as a system user
+    /// (DPO): see [`systemuser_authorization_details`].
+    pub authorization_details: Option<serde_json::Value>,
 }
 
 impl GrantConfig {
@@ -37,7 +40,15 @@ impl GrantConfig {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             consumer_org: None,
             lifetime: Duration::from_secs(120),
+            authorization_details: None,
         }
+    }
+
+    /// The same grant, acting as the Altinn system user `name` of organisation
+    /// `org_id` (`0192:<orgnr>`).
+    pub fn with_systemuser(mut self, org_id: &str, name: &str) -> Self {
+        self.authorization_details = Some(systemuser_authorization_details(org_id, name));
+        self
     }
 
     /// The claims of the assertion, in the order the reference writes them.
@@ -53,6 +64,9 @@ impl GrantConfig {
         m.insert("exp".into(), exp.into());
         if let Some(org) = &self.consumer_org {
             m.insert("consumer_org".into(), org.clone().into());
+        }
+        if let Some(details) = &self.authorization_details {
+            m.insert("authorization_details".into(), details.clone());
         }
         serde_json::Value::Object(m)
     }
@@ -72,6 +86,25 @@ impl GrantConfig {
         let header = SignHeader { kid: None, x5c: cert_chain_der.to_vec() };
         sign_rs256(&header, payload.as_bytes(), key, rng)
     }
+}
+
+/// The claim that makes a Maskinporten token act for an Altinn system user:
+/// `[{"type": "urn:altinn:systemuser", "systemuser_org": {"authority":
+/// "iso6523-actorid-upis", "ID": <org_id>}, "externalRef": <name>}]`. Altinn's broker
+/// requires it; `org_id` is `0192:<orgnr>`, and `name` the system user's external
+/// reference, by default [`default_systemuser_name`].
+pub fn systemuser_authorization_details(org_id: &str, name: &str) -> serde_json::Value {
+    serde_json::json!([{
+        "type": "urn:altinn:systemuser",
+        "systemuser_org": { "authority": "iso6523-actorid-upis", "ID": org_id },
+        "externalRef": name,
+    }])
+}
+
+/// The system user name an integration point registers by default for `orgnr`:
+/// `<orgnr>_integrasjonspunkt_systembruker_<orgnr>`.
+pub fn default_systemuser_name(orgnr: &str) -> String {
+    format!("{orgnr}_integrasjonspunkt_systembruker_{orgnr}")
 }
 
 /// A POST the runtime sends to Maskinporten's token endpoint.
@@ -244,6 +277,25 @@ mod tests {
                 r#"{{"aud":"https://test.maskinporten.no/","iss":"MOVE_IP_910077473","scope":"eformidling:dpo eformidling:dpe","jti":"{jti}","iat":1700000000,"exp":1700000120,"consumer_org":"0192:910075935"}}"#
             )
         );
+    }
+
+    #[test]
+    fn systemuser_claim() {
+        let cfg = GrantConfig::new(
+            "MOVE_IP_311780735",
+            "https://test.maskinporten.no/",
+            &["altinn:broker.read"],
+        )
+        .with_systemuser("0192:311780735", &default_systemuser_name("311780735"));
+        let jti = uuid::Builder::from_random_bytes([2; 16]).into_uuid();
+        let c = cfg.claims(Timestamp::from_unix_millis(0), jti);
+        assert_eq!(
+            c["authorization_details"].to_string(),
+            r#"[{"type":"urn:altinn:systemuser","systemuser_org":{"authority":"iso6523-actorid-upis","ID":"0192:311780735"},"externalRef":"311780735_integrasjonspunkt_systembruker_311780735"}]"#
+        );
+        assert_eq!(c["scope"], "altinn:broker.read");
+        let plain = GrantConfig::new("c", "a", &[]).claims(Timestamp::from_unix_millis(0), jti);
+        assert!(plain.get("authorization_details").is_none());
     }
 
     #[test]
