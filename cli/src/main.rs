@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod broker;
 mod capabilities;
 mod config_cmd;
+mod local_service;
 mod package;
 mod registry;
 mod sbd;
 mod serve;
+mod servicebus;
 
 #[derive(Parser)]
 #[command(name = "efm", version, about = "eFormidling integration point")]
@@ -34,6 +37,10 @@ enum Command {
     Unpackage(package::UnpackageArgs),
     /// A local service registry for demos and tests.
     Registry(registry::RegistryArgs),
+    /// A local Altinn 3 Broker (DPO) with Maskinporten and the Altinn token exchange, for demos and tests.
+    Broker(broker::BrokerArgs),
+    /// A local Azure Service Bus (DPE) for demos and tests.
+    Servicebus(servicebus::ServiceBusArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
@@ -47,6 +54,8 @@ fn main() -> ExitCode {
         Command::Package(args) => report(package::run_package(args)),
         Command::Unpackage(args) => report(package::run_unpackage(args)),
         Command::Registry(args) => registry::run(args),
+        Command::Broker(args) => broker::run(args),
+        Command::Servicebus(args) => servicebus::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
     }

@@ -1,7 +1,10 @@
 //! efm-blocking
 pub mod clock;
 pub mod http_server;
+pub mod local_broker;
 pub mod local_registry;
+pub mod local_service;
+pub mod local_service_bus;
 pub mod maskinporten;
 pub mod registry_client;
 pub mod serve;

@@ -77,6 +77,34 @@ pub fn request_with(
     raw(addr, &bytes)
 }
 
+/// As [`request_with`], but `None` when the connection closes without a complete
+/// answer head (a server that drops the request), instead of panicking.
+pub fn try_request_with(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Reply> {
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // A server that closes early may reset the connection under a large body.
+    let _ = s.write_all(&bytes);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.windows(4).any(|w| w == b"\r\n\r\n").then(|| parse(&buf))
+}
+
 fn parse(buf: &[u8]) -> Reply {
     let split = buf
         .windows(4)

@@ -112,3 +112,46 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// A running `efm broker serve` or `efm servicebus serve` on a free loopback port.
+pub struct LocalService {
+    child: Child,
+    /// `127.0.0.1:<port>`
+    pub addr: String,
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+}
+
+impl LocalService {
+    /// `efm broker serve --dir <dir>` with `args` added (fault knobs, `--resource`).
+    pub fn broker(dir: &Path, args: &[&str]) -> LocalService {
+        LocalService::start("broker", dir, args)
+    }
+
+    /// `efm servicebus serve --dir <dir>` with `args` added (`--check-sas`,
+    /// `--lock-duration`, fault knobs).
+    pub fn service_bus(dir: &Path, args: &[&str]) -> LocalService {
+        LocalService::start("servicebus", dir, args)
+    }
+
+    fn start(command: &str, dir: &Path, args: &[&str]) -> LocalService {
+        let dir = dir.to_str().expect("a UTF-8 path");
+        let mut argv = vec![command, "serve", "--listen", "127.0.0.1:0", "--dir", dir];
+        argv.extend_from_slice(args);
+        let (child, addr) = spawn(&argv, &[]);
+        LocalService { url: format!("http://{addr}"), child, addr }
+    }
+
+    /// SIGKILL and wait: the state on disk is all that is left.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
