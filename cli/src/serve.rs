@@ -117,18 +117,29 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
     };
     // Open the keystore now: a wrong path or password is a start-up error, not a
     // surprise at the first send.
-    let own_certificate_expiry = match &c.keystore {
+    let identity = match &c.keystore {
         None => None,
-        Some(k) => {
-            let identity = crate::package::keystore::load_identity(
+        Some(k) => Some(std::sync::Arc::new(
+            crate::package::keystore::load_identity(
                 &k.path,
                 k.password.expose(),
                 k.alias.as_deref(),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?,
+        )),
+    };
+    let own_certificate_expiry = match &identity {
+        None => None,
+        Some(identity) => {
             let cert = identity.certificate().ok_or("the keystore's key has no certificate")?;
             Some(cert.not_after().map_err(|e| e.to_string())?)
         }
+    };
+    let services = |set: efm_config::ServiceSet| -> Vec<ServiceIdentifier> {
+        set.iter().map(|s| ServiceIdentifier::from_name(s.name())).collect()
+    };
+    let duration = |i: efm_config::Interval| {
+        efm_core::Duration::from_millis(i64::try_from(i.millis()).unwrap_or(i64::MAX))
     };
     let enabled =
         c.services.enabled().iter().map(|s| ServiceIdentifier::from_name(s.name())).collect();
@@ -148,12 +159,11 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
             })
             .collect(),
         own_certificate_expiry,
-        status_queue_includes: c
-            .messages
-            .status_queue_includes
-            .iter()
-            .map(|s| ServiceIdentifier::from_name(s.name()))
-            .collect(),
+        status_queue_includes: services(c.messages.status_queue_includes),
+        identity,
+        lock_timeout: duration(c.messages.lock_timeout),
+        status_services: services(c.messages.status_services),
+        ttl_check_interval: duration(c.messages.ttl_check_interval),
     })
 }
 

@@ -4,7 +4,7 @@
 //! the protocol lives in a runtime. Built on `ureq-proto`'s sans-IO server states.
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use ureq_proto::server::state::{ProvideResponse, RecvBody, RecvRequest};
+use ureq_proto::server::state::{Cleanup, ProvideResponse, RecvBody, RecvRequest, SendBody};
 use ureq_proto::server::{RecvRequestResult, Reply, SendResponseResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,45 @@ enum State {
     RecvBody(Reply<RecvBody>, Request<()>, Vec<u8>),
     /// A request was handed out; `respond` must come next.
     Respond(Reply<ProvideResponse>),
+    /// A streamed body is being sent.
+    SendBody(Reply<SendBody>),
     Closed,
+}
+
+/// Where sending a response head left the answer.
+enum Head {
+    /// The body comes next.
+    Body(Reply<SendBody>),
+    /// The answer has no body and is complete.
+    Done(Reply<Cleanup>),
+    /// Nothing could be sent (or a refusal was).
+    Failed,
+}
+
+/// Frame `input` (empty: the end of the body) into `output`.
+fn write_body(b: &mut Reply<SendBody>, input: &[u8], output: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 16 * 1024];
+    if input.is_empty() {
+        return match b.write(&[], &mut buf) {
+            Ok((_, n)) => {
+                output.extend_from_slice(buf.get(..n).unwrap_or_default());
+                true
+            }
+            Err(_) => false,
+        };
+    }
+    let mut pos = 0;
+    while pos < input.len() {
+        match b.write(input.get(pos..).unwrap_or_default(), &mut buf) {
+            // No progress would loop forever: the framing takes no more.
+            Ok((0, 0)) | Err(_) => return false,
+            Ok((used, n)) => {
+                pos += used;
+                output.extend_from_slice(buf.get(..n).unwrap_or_default());
+            }
+        }
+    }
+    true
 }
 
 pub struct ServerConnection {
@@ -103,6 +141,10 @@ impl ServerConnection {
                 // again without `respond` gets nothing new.
                 State::Respond(p) => {
                     self.state = State::Respond(p);
+                    return Step::NeedInput;
+                }
+                State::SendBody(b) => {
+                    self.state = State::SendBody(b);
                     return Step::NeedInput;
                 }
                 State::RecvRequest(mut r) => {
@@ -186,47 +228,106 @@ impl ServerConnection {
 
     /// Answer the request `step` handed out. The body is sent with a known length.
     pub fn respond(&mut self, response: Response<Vec<u8>>) {
+        let (mut parts, payload) = response.into_parts();
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
+        let mut b = match self.send_head(Response::from_parts(parts, ())) {
+            Head::Body(b) => b,
+            Head::Done(cleanup) => return self.cleanup(&cleanup),
+            Head::Failed => return,
+        };
+        if write_body(&mut b, &payload, &mut self.output)
+            && write_body(&mut b, &[], &mut self.output)
+        {
+            self.finished(b);
+        }
+    }
+
+    /// Answer the request `step` handed out with a body sent as it is produced
+    /// (chunked transfer coding): the head goes to the output now, then each
+    /// [`send_body`](Self::send_body) adds a piece and
+    /// [`finish_body`](Self::finish_body) ends it. If the body cannot be finished
+    /// (the source failed), the runtime closes the connection instead: the client
+    /// sees a cut-off answer, never a complete wrong one. False when there is no
+    /// body to stream (the answer is complete, or was refused).
+    pub fn respond_streaming(&mut self, head: Response<()>) -> bool {
+        let (mut parts, ()) = head.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        match self.send_head(Response::from_parts(parts, ())) {
+            Head::Body(b) => {
+                self.state = State::SendBody(b);
+                true
+            }
+            Head::Done(cleanup) => {
+                self.cleanup(&cleanup);
+                false
+            }
+            Head::Failed => false,
+        }
+    }
+
+    /// A piece of a streamed body, framed into the output. False when no streamed
+    /// answer is under way (a runtime bug) or the piece cannot be framed.
+    pub fn send_body(&mut self, data: &[u8]) -> bool {
+        if data.is_empty() {
+            return matches!(self.state, State::SendBody(_));
+        }
+        let State::SendBody(b) = &mut self.state else {
+            return false;
+        };
+        if write_body(b, data, &mut self.output) {
+            true
+        } else {
+            self.state = State::Closed;
+            false
+        }
+    }
+
+    /// End a streamed body; the connection then takes the next request.
+    pub fn finish_body(&mut self) {
+        let State::SendBody(mut b) = std::mem::replace(&mut self.state, State::Closed) else {
+            return;
+        };
+        if write_body(&mut b, &[], &mut self.output) {
+            self.finished(b);
+        }
+    }
+
+    /// Frame and queue the response head.
+    fn send_head(&mut self, head: Response<()>) -> Head {
         let State::Respond(p) = std::mem::replace(&mut self.state, State::Closed) else {
             // No request is waiting for an answer: a runtime bug. Close rather than
             // send a response nobody asked for.
-            return;
+            return Head::Failed;
         };
-        let (mut parts, payload) = response.into_parts();
-        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
-        let mut buf = vec![0u8; 16 * 1024];
         // A response the framing cannot send (a body on a 204, say) is a bug on our
         // side: answer 500 and close rather than leave the client without an answer.
-        let Ok(mut sending) = p.provide(Response::from_parts(parts, ())) else {
+        let Ok(mut sending) = p.provide(head) else {
             self.refuse(500, Refusal::Unsendable);
-            return;
+            return Head::Failed;
         };
+        let mut buf = vec![0u8; 16 * 1024];
         while !sending.is_finished() {
             match sending.write(&mut buf) {
                 Ok(n) => self.output.extend_from_slice(&buf[..n]),
-                Err(_) => return,
+                Err(_) => return Head::Failed,
             }
         }
-        let cleanup = match sending.proceed() {
-            SendResponseResult::Cleanup(c) => c,
-            SendResponseResult::SendBody(mut b) => {
-                let mut pos = 0;
-                while pos < payload.len() {
-                    match b.write(&payload[pos..], &mut buf) {
-                        Ok((used, n)) => {
-                            pos += used;
-                            self.output.extend_from_slice(&buf[..n]);
-                        }
-                        Err(_) => return,
-                    }
-                }
-                match b.write(&[], &mut buf) {
-                    Ok((_, n)) => self.output.extend_from_slice(&buf[..n]),
-                    Err(_) => return,
-                }
-                b.proceed()
-            }
-        };
-        if !cleanup.must_close_connection()
+        match sending.proceed() {
+            SendResponseResult::Cleanup(c) => Head::Done(c),
+            SendResponseResult::SendBody(b) => Head::Body(b),
+        }
+    }
+
+    /// The body is complete: on to the next request, unless the connection must close.
+    fn finished(&mut self, b: Reply<SendBody>) {
+        if b.is_finished() {
+            self.cleanup(&b.proceed());
+        }
+    }
+
+    fn cleanup(&mut self, c: &Reply<Cleanup>) {
+        if !c.must_close_connection()
             && let Ok(r) = Reply::new()
         {
             self.state = State::RecvRequest(r);
@@ -330,5 +431,62 @@ PUT /d HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 2\r\nconne
         let out = String::from_utf8(c.take_output()).unwrap();
         assert!(out.starts_with("HTTP/1.1 500"), "{out}");
         assert_eq!(c.refusal(), Some(&Refusal::Unsendable));
+    }
+    #[test]
+    fn a_streamed_body_is_chunked_and_the_connection_goes_on() {
+        let mut c = ServerConnection::new(Limits::default());
+        c.receive(b"GET /a HTTP/1.1\r\nhost: t\r\n\r\nGET /b HTTP/1.1\r\nhost: t\r\n\r\n");
+        assert!(!c.send_body(b"early"), "no answer is under way yet");
+        let Step::Request(..) = c.step() else { panic!() };
+        let mut head = Response::new(());
+        head.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(99));
+        assert!(c.respond_streaming(head));
+        // Asking for the next request mid-answer gives nothing new.
+        assert!(matches!(c.step(), Step::NeedInput));
+        assert!(c.send_body(b"hello "));
+        assert!(c.send_body(b""));
+        assert!(c.send_body(b"world"));
+        c.finish_body();
+        let out = String::from_utf8(c.take_output()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.contains("transfer-encoding: chunked\r\n"), "{out}");
+        assert!(!out.contains("content-length"), "a length would contradict the chunks: {out}");
+        assert!(out.ends_with("\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), "{out}");
+        let Step::Request(req, _) = c.step() else { panic!("the next request") };
+        assert_eq!(req.uri(), "/b");
+        c.respond(Response::new(b"x".to_vec()));
+        assert!(
+            String::from_utf8(c.take_output()).unwrap().ends_with("content-length: 1\r\n\r\nx")
+        );
+        assert!(!c.send_body(b"late"), "the streamed answer is over");
+    }
+
+    #[test]
+    fn a_large_streamed_piece_is_framed_whole() {
+        let mut c = ServerConnection::new(Limits::default());
+        c.receive(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+        let Step::Request(..) = c.step() else { panic!() };
+        assert!(c.respond_streaming(Response::new(())));
+        let piece: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        assert!(c.send_body(&piece));
+        c.finish_body();
+        let out = c.take_output();
+        let body_at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        // Undo the chunking and compare.
+        let mut rest = &out[body_at..];
+        let mut body = Vec::new();
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+            rest = &rest[line_end + 2..];
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[..n]);
+            rest = &rest[n + 2..];
+        }
+        assert_eq!(body, piece);
+        assert!(matches!(c.step(), Step::Close), "connection: close is honoured");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use efm_blocking::http_server::Answering;
+use efm_blocking::http_server::{Answering, Body, BodyWriter};
 use efm_blocking::serve::{Api, ServeError, ServeOptions, Serving};
 use efm_core::http_framing::{Limits, ServerConnection, Step};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -66,7 +66,17 @@ async fn serve_connection(mut stream: TcpStream, api: Arc<Api>) -> std::io::Resu
                 let _answering = Answering::start(api.answering());
                 let api = api.clone();
                 let response = smol::unblock(move || api.handle(&request, &body)).await;
-                conn.respond(response);
+                let (parts, body) = response.into_parts();
+                match body {
+                    Body::Full(bytes) => conn.respond(http::Response::from_parts(parts, bytes)),
+                    Body::Stream(produce) => {
+                        if conn.respond_streaming(http::Response::from_parts(parts, ())) {
+                            stream.write_all(&conn.take_output()).await?;
+                            stream_body(&mut conn, &mut stream, produce).await?;
+                            conn.finish_body();
+                        }
+                    }
+                }
                 stream.write_all(&conn.take_output()).await?;
                 stream.flush().await?;
             }
@@ -75,5 +85,47 @@ async fn serve_connection(mut stream: TcpStream, api: Arc<Api>) -> std::io::Resu
                 return Ok(());
             }
         }
+    }
+}
+
+/// Pieces of a streamed body in flight between the thread producing them and the
+/// connection's task: memory stays at this many pieces, however large the body.
+const PIECES_IN_FLIGHT: usize = 4;
+
+/// Run the body's producer on a blocking thread and send what it writes as it
+/// comes. An error from either side ends the body early (the connection closes).
+async fn stream_body(
+    conn: &mut ServerConnection,
+    stream: &mut TcpStream,
+    produce: BodyWriter,
+) -> std::io::Result<()> {
+    let (tx, rx) = smol::channel::bounded::<Vec<u8>>(PIECES_IN_FLIGHT);
+    let producer = smol::unblock(move || produce(&mut ChannelSink(tx)));
+    while let Ok(piece) = rx.recv().await {
+        if !conn.send_body(&piece) {
+            return Err(std::io::Error::other("the answer's body cannot be framed"));
+        }
+        // A failed write drops `rx`, which stops the producer at its next piece.
+        stream.write_all(&conn.take_output()).await?;
+    }
+    producer.await
+}
+
+/// What the producer writes, handed to the connection's task piece by piece.
+struct ChannelSink(smol::channel::Sender<Vec<u8>>);
+
+impl std::io::Write for ChannelSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.0.send_blocking(buf.to_vec()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client is gone")
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

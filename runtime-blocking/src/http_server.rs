@@ -1,10 +1,10 @@
 //! A small blocking HTTP/1.1 server: one thread per connection, each running the
 //! `ureq-proto` server state machine over a `TcpStream`.
 //!
-//! The handler sees a whole request (head plus body, up to a limit) and returns a whole
-//! response. That is enough for the local registry and for the API of `efm serve`,
-//! whose large payloads are bounded by configuration; streaming can come later
-//! without changing the loop's shape.
+//! The handler sees a whole request (head plus body, up to a limit) and returns a
+//! response whose body is either in memory or produced while it is sent (chunked
+//! transfer coding), so that a large answer such as a popped ASiC never has to be
+//! held whole.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,6 +17,34 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 
 /// Answers one request. Must not panic; a panic ends only that connection's thread.
 pub type Handler = dyn Fn(&Request<()>, &[u8]) -> Response<Vec<u8>> + Send + Sync;
+
+/// Answers one request, with a body in memory or streamed.
+pub type StreamingHandler = dyn Fn(&Request<()>, &[u8]) -> Response<Body> + Send + Sync;
+
+/// Writes a streamed body to the sink it is given, piece by piece. An error ends
+/// the answer: the connection is closed without the end of the chunked body, so
+/// the client sees a cut-off answer, never a complete wrong one.
+pub type BodyWriter = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+
+/// A response body.
+pub enum Body {
+    Full(Vec<u8>),
+    Stream(BodyWriter),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            Body::Stream(_) => f.write_str("Body::Stream"),
+        }
+    }
+}
+
+/// A handler of whole responses as a streaming one.
+fn full_bodies(handler: Arc<Handler>) -> Arc<StreamingHandler> {
+    Arc::new(move |req: &Request<()>, body: &[u8]| handler(req, body).map(Body::Full))
+}
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -86,16 +114,34 @@ impl Server {
 
 /// Binds `addr` and serves in background threads; returns once listening.
 pub fn spawn(addr: &str, config: ServerConfig, handler: Arc<Handler>) -> io::Result<Server> {
+    spawn_streaming(addr, config, full_bodies(handler))
+}
+
+/// As [`spawn`], for a handler that may stream its answers.
+pub fn spawn_streaming(
+    addr: &str,
+    config: ServerConfig,
+    handler: Arc<StreamingHandler>,
+) -> io::Result<Server> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new()
         .name("http-accept".into())
-        .spawn(move || accept_loop(listener, config, handler))?;
+        .spawn(move || accept_loop_streaming(listener, config, handler))?;
     Ok(Server { addr: local })
 }
 
 /// Accepts forever on `listener`, one thread per connection.
 pub fn accept_loop(listener: TcpListener, config: ServerConfig, handler: Arc<Handler>) {
+    accept_loop_streaming(listener, config, full_bodies(handler));
+}
+
+/// As [`accept_loop`], for a handler that may stream its answers.
+pub fn accept_loop_streaming(
+    listener: TcpListener,
+    config: ServerConfig,
+    handler: Arc<StreamingHandler>,
+) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let handler = handler.clone();
@@ -119,7 +165,7 @@ pub fn accept_loop(listener: TcpListener, config: ServerConfig, handler: Arc<Han
 pub fn serve_connection(
     mut stream: TcpStream,
     config: &ServerConfig,
-    handler: &Handler,
+    handler: &StreamingHandler,
 ) -> Result<(), ServerError> {
     stream.set_read_timeout(Some(config.read_timeout))?;
     let mut conn =
@@ -138,8 +184,17 @@ pub fn serve_connection(
             }
             Step::Request(request, body) => {
                 let _answering = Answering::start(&config.answering);
-                let response = handler(&request, &body);
-                conn.respond(response);
+                let (parts, body) = handler(&request, &body).into_parts();
+                match body {
+                    Body::Full(bytes) => conn.respond(Response::from_parts(parts, bytes)),
+                    Body::Stream(produce) => {
+                        if conn.respond_streaming(Response::from_parts(parts, ())) {
+                            stream.write_all(&conn.take_output())?;
+                            produce(&mut ChunkSink { conn: &mut conn, stream: &mut stream })?;
+                            conn.finish_body();
+                        }
+                    }
+                }
                 stream.write_all(&conn.take_output())?;
                 stream.flush()?;
             }
@@ -157,6 +212,26 @@ pub fn serve_connection(
                 };
             }
         }
+    }
+}
+
+/// Frames what a streamed body writes and sends it on at once.
+struct ChunkSink<'a> {
+    conn: &'a mut ServerConnection,
+    stream: &'a mut TcpStream,
+}
+
+impl Write for ChunkSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.conn.send_body(buf) {
+            return Err(io::Error::other("the answer's body cannot be framed"));
+        }
+        self.stream.write_all(&self.conn.take_output())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -228,5 +303,32 @@ mod tests {
         // A truncated head: refused, nothing served.
         let out = roundtrip(a, b"GET / HTTP/1.1\r\nhost");
         assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    }
+    #[test]
+    fn streamed_bodies_are_chunked_and_a_failed_one_is_cut_off() {
+        let handler: Arc<StreamingHandler> = Arc::new(|req: &Request<()>, _: &[u8]| {
+            let fail = req.uri().path() == "/fail";
+            Response::new(Body::Stream(Box::new(move |out: &mut dyn Write| {
+                out.write_all(b"abc")?;
+                if fail {
+                    return Err(io::Error::other("the source broke"));
+                }
+                out.write_all(b"defg")
+            })))
+        });
+        let server = spawn_streaming("127.0.0.1:0", ServerConfig::default(), handler).unwrap();
+        let a = server.local_addr();
+        let out = roundtrip(a, b"GET /ok HTTP/1.1\r\nhost: t\r\n\r\nGET /ok HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+        assert_eq!(out.matches("transfer-encoding: chunked").count(), 2, "{out}");
+        assert_eq!(out.matches("\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n").count(), 2, "{out}");
+        let out = roundtrip(
+            a,
+            b"GET /fail HTTP/1.1\r\nhost: t\r\n\r\nGET /ok HTTP/1.1\r\nhost: t\r\n\r\n",
+        );
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(
+            out.ends_with("\r\n\r\n3\r\nabc\r\n"),
+            "cut off, no end chunk, nothing after: {out}"
+        );
     }
 }

@@ -1,4 +1,5 @@
 //! efm-blocking
+pub mod asic_stream;
 pub mod clock;
 pub mod http_server;
 pub mod local_broker;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use efm_core::api::{ApiError, Exception, Route};
+use efm_core::crypto::keys::Identity;
 use efm_core::node::{
     ApiCall, ApiResponse, CallId, Config, Dispatch, HttpRequest, HttpResponse, Input, Method, Node,
     Output, ReqId, TransportError, dispatch,
@@ -21,7 +22,8 @@ use efm_store::Store;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use ring::rand::SecureRandom;
 
-use crate::http_server::{self, ServerConfig};
+use crate::asic_stream;
+use crate::http_server::{self, Body, ServerConfig};
 
 /// Who may call the API.
 #[derive(Clone, Debug)]
@@ -51,6 +53,15 @@ pub struct ServeOptions {
     pub own_certificate_expiry: Option<efm_core::Timestamp>,
     /// The services whose statuses join the status queue.
     pub status_queue_includes: Vec<ServiceIdentifier>,
+    /// Our key and certificate, from the keystore: incoming ASiCs are decrypted
+    /// with it when popped. None: pop answers 500.
+    pub identity: Option<Arc<Identity>>,
+    /// How long a peek leases an incoming message.
+    pub lock_timeout: efm_core::Duration,
+    /// The services whose senders get MOTTATT and LEVERT back.
+    pub status_services: Vec<ServiceIdentifier>,
+    /// How often expired incoming messages are looked for at the latest.
+    pub ttl_check_interval: efm_core::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +141,9 @@ pub use crate::clock::now;
 pub struct Api {
     engine: Mutex<Engine>,
     auth: ApiAuth,
+    /// The data folder, where popped ASiCs are read from.
+    data_dir: PathBuf,
+    identity: Option<Arc<Identity>>,
     /// Requests being answered now, counted by the servers until the answer is
     /// written.
     answering: Arc<AtomicUsize>,
@@ -154,6 +168,9 @@ impl Api {
         config.upload_limits = opts.upload_limits.clone();
         config.own_certificate_expiry = opts.own_certificate_expiry;
         config.status_queue_includes = opts.status_queue_includes.clone();
+        config.lock_timeout = opts.lock_timeout;
+        config.status_services = opts.status_services.clone();
+        config.ttl_check_interval = opts.ttl_check_interval;
         let node = Node::new(config, seed, started);
         Ok(Api {
             engine: Mutex::new(Engine {
@@ -164,6 +181,8 @@ impl Api {
                 wake_at: None,
             }),
             auth: opts.auth.clone(),
+            data_dir: opts.data_dir.clone(),
+            identity: opts.identity.clone(),
             answering: Arc::new(AtomicUsize::new(0)),
             draining: AtomicBool::new(false),
             shutdown: (Mutex::new(false), Condvar::new()),
@@ -171,16 +190,53 @@ impl Api {
     }
 
     /// Answer one request. Blocks while the node works (store writes, registry
-    /// lookups); an async runtime calls it off its executor.
-    pub fn handle(&self, req: &Request<()>, body: &[u8]) -> Response<Vec<u8>> {
+    /// lookups); an async runtime calls it off its executor. A streamed body (a
+    /// popped ASiC) blocks too while it is written.
+    pub fn handle(&self, req: &Request<()>, body: &[u8]) -> Response<Body> {
         if self.draining.load(Ordering::SeqCst) {
             let e = ApiError {
                 status: 503,
                 ..ApiError::new(Exception::Internal, "efm is shutting down")
             };
-            return error_response(&e, req.uri().path());
+            return full(error_response(&e, req.uri().path()));
         }
-        handle(self, req, body)
+        match handle(self, req, body) {
+            Answer::Full(r) => full(r),
+            Answer::Asic { path } => self.asic(&path, req.uri().path()),
+        }
+    }
+
+    /// An incoming message's ASiC, decrypted as it is sent; its absence is 204, as
+    /// in the reference, and a file we cannot open is an error answer.
+    fn asic(&self, relative: &str, request_path: &str) -> Response<Body> {
+        let path = self.data_dir.join(relative);
+        match asic_stream::check(&path, self.identity.as_deref()) {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut r = Response::new(Body::Full(Vec::new()));
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                return r;
+            }
+            Err(e) => {
+                let e = ApiError::new(Exception::AsicRead, e.to_string());
+                return full(error_response(&e, request_path));
+            }
+        }
+        let Some(identity) = self.identity.clone() else {
+            let e = ApiError::new(Exception::AsicRead, asic_stream::AsicError::NoKey.to_string());
+            return full(error_response(&e, request_path));
+        };
+        let mut r = Response::new(Body::Stream(asic_stream::body(path, identity)));
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(efm_core::package::ASIC_E_MEDIA_TYPE),
+        );
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=asic.zip"),
+        );
+        r
     }
 
     /// Start the clock side of the node (see [`ticker`]); it ends with the last
@@ -212,28 +268,38 @@ pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     let serving_api = api.clone();
     let config = ServerConfig { answering: api.answering().clone(), ..ServerConfig::default() };
     let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
-    let server = http_server::spawn(&opts.listen, config, Arc::new(handler))
+    let server = http_server::spawn_streaming(&opts.listen, config, Arc::new(handler))
         .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     Ok(Serving::new(server.local_addr(), serving_api))
 }
 
-fn handle(api: &Api, req: &Request<()>, body: &[u8]) -> Response<Vec<u8>> {
+/// An answer ready to send, or the ASiC to stream.
+enum Answer {
+    Full(Response<Vec<u8>>),
+    Asic { path: String },
+}
+
+fn full(r: Response<Vec<u8>>) -> Response<Body> {
+    r.map(Body::Full)
+}
+
+fn handle(api: &Api, req: &Request<()>, body: &[u8]) -> Answer {
     let (engine, auth) = (&api.engine, &api.auth);
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("");
     let route = match Route::parse(req.method().as_str(), &path, query) {
         Ok(r) => r,
-        Err(e) => return error_response(&e, &path),
+        Err(e) => return Answer::Full(error_response(&e, &path)),
     };
     if route.requires_auth() && !authorized(auth, req) {
-        return unauthorized(&path);
+        return Answer::Full(unauthorized(&path));
     }
     if route == Route::Shutdown {
         api.request_shutdown();
-        return json_response(
+        return Answer::Full(json_response(
             StatusCode::OK,
             &serde_json::json!({"message": "Shutting down, bye..."}),
-        );
+        ));
     }
     let call = match dispatch(route, req.headers(), body.to_vec().into()) {
         Dispatch::Node(call) => call,
@@ -242,8 +308,8 @@ fn handle(api: &Api, req: &Request<()>, body: &[u8]) -> Response<Vec<u8>> {
     render(run(engine, call), &path)
 }
 
-fn render(answer: ApiResponse, path: &str) -> Response<Vec<u8>> {
-    match answer {
+fn render(answer: ApiResponse, path: &str) -> Answer {
+    Answer::Full(match answer {
         ApiResponse::Json(v) => json_response(StatusCode::OK, &v),
         ApiResponse::Empty => {
             let mut r = Response::new(Vec::new());
@@ -266,7 +332,8 @@ fn render(answer: ApiResponse, path: &str) -> Response<Vec<u8>> {
             r
         }
         ApiResponse::Error(e) => error_response(&e, path),
-    }
+        ApiResponse::Asic { path } => return Answer::Asic { path },
+    })
 }
 
 /// Feed one API call and wait for its answer. The calling thread drives the node

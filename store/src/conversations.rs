@@ -18,44 +18,50 @@ use crate::unavailable;
 
 /// A WHERE clause under construction.
 #[derive(Default)]
-struct Where {
+pub(crate) struct Where {
     clauses: Vec<String>,
-    values: Vec<Value>,
+    pub(crate) values: Vec<Value>,
 }
 
 impl Where {
-    fn eq(&mut self, column: &str, v: &Option<String>) {
+    pub(crate) fn eq(&mut self, column: &str, v: &Option<String>) {
         if let Some(v) = v {
             self.values.push(Value::Text(v.clone()));
             self.clauses.push(format!("{column} = ?{}", self.values.len()));
         }
     }
 
-    fn eq_int(&mut self, column: &str, v: Option<i64>) {
+    pub(crate) fn eq_int(&mut self, column: &str, v: Option<i64>) {
         if let Some(v) = v {
             self.values.push(Value::Integer(v));
             self.clauses.push(format!("{column} = ?{}", self.values.len()));
         }
     }
 
-    fn between(&mut self, column: &str, from: Timestamp, to: Timestamp) {
+    pub(crate) fn between(&mut self, column: &str, from: Timestamp, to: Timestamp) {
         self.values.push(Value::Integer(from.as_unix_millis()));
         self.values.push(Value::Integer(to.as_unix_millis()));
         let n = self.values.len();
         self.clauses.push(format!("{column} BETWEEN ?{} AND ?{n}", n - 1));
     }
 
-    fn at_least(&mut self, column: &str, from: Timestamp) {
+    pub(crate) fn at_least(&mut self, column: &str, from: Timestamp) {
         self.values.push(Value::Integer(from.as_unix_millis()));
         self.clauses.push(format!("{column} >= ?{}", self.values.len()));
     }
 
-    fn below(&mut self, column: &str, to: Timestamp) {
+    pub(crate) fn below(&mut self, column: &str, to: Timestamp) {
         self.values.push(Value::Integer(to.as_unix_millis()));
         self.clauses.push(format!("{column} < ?{}", self.values.len()));
     }
 
-    fn sql(&self) -> String {
+    /// A clause of its own: every `?` in it stands for `v`.
+    pub(crate) fn with(&mut self, clause: &str, v: Value) {
+        self.values.push(v);
+        self.clauses.push(clause.replace('?', &format!("?{}", self.values.len())));
+    }
+
+    pub(crate) fn sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
         } else {
@@ -66,7 +72,7 @@ impl Where {
 
 /// One page of `SELECT {columns} {from} {where} ORDER BY …`, each row read by `read`
 /// (rows it turns into `None` are left out), and the total count of matches.
-fn paged<T>(
+pub(crate) fn paged<T>(
     conn: &Connection,
     columns: &str,
     from: &str,
@@ -93,7 +99,7 @@ fn paged<T>(
 }
 
 /// `ORDER BY … LIMIT … OFFSET …` for a page; `column` maps a sort property to SQL.
-fn order_and_page(
+pub(crate) fn order_and_page(
     page: &Pageable,
     column: impl Fn(&str) -> Option<&'static str>,
     tie_break: &str,

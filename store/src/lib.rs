@@ -1,6 +1,8 @@
 //! efm-store: carries out the node's store outputs (`Output::Load`, `Output::Persist`)
 //! against a data folder: SQLite for metadata (`efm.sqlite`), payload files beside
-//! it, never BLOBs. The whole folder can be backed up by copying it.
+//! it, never BLOBs (`files/` for outgoing messages, `incoming/` for received ASiCs,
+//! `staging/` for received files on their way in). The whole folder can be backed
+//! up by copying it.
 //!
 //! A write returns only after SQLite has made it durable (WAL with `synchronous=FULL`),
 //! which is what lets the node acknowledge an API call after `Persisted(Ok)`.
@@ -9,8 +11,12 @@
 
 mod conversations;
 mod files;
+mod incoming;
+mod incoming_asic;
 mod migrations;
 mod pushes;
+mod records;
+mod replies;
 mod subscriptions;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +30,7 @@ use efm_core::sbd::{PartnerIdentifier, Sbd};
 use efm_core::status::{Direction, Lifecycle, Status};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+pub use incoming_asic::STAGING_DIR;
 pub use migrations::MigrationError;
 
 pub const DATABASE_FILE: &str = "efm.sqlite";
@@ -60,11 +67,20 @@ impl Store {
         .map_err(db_err)?;
         migrations::migrate(&mut conn, now.as_unix_millis())
             .map_err(|source| OpenError::Migration { path: path.clone(), source })?;
+        let staging = dir.join(STAGING_DIR);
+        std::fs::create_dir_all(&staging)
+            .map_err(|source| OpenError::Folder { path: staging, source })?;
         Ok(Store { conn, dir: dir.to_owned() })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where a runtime writes (and flushes) a received file before a write such as
+    /// `Write::CreateIncoming` moves it into place by its name.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.dir.join(STAGING_DIR)
     }
 
     /// Carry out a read.
@@ -93,14 +109,22 @@ impl Store {
                 };
                 Ok(Loaded::Health {
                     outgoing: count("SELECT COUNT(*) FROM outgoing_message")?,
-                    // Incoming messages arrive with the message services; none are kept yet.
-                    incoming: 0,
+                    incoming: count("SELECT COUNT(*) FROM incoming_message")?,
                     pollable: count("SELECT COUNT(*) FROM conversation WHERE pollable = 1")?,
                 })
             }
             Query::OutgoingMessages { filter, page } => {
                 conversations::outgoing_messages(&self.conn, filter, page)
             }
+            Query::DueReplies { now, limit } => replies::due(&self.conn, *now, *limit),
+            Query::IncomingMessages { filter, page, now } => {
+                incoming::find(&self.conn, filter, page, *now)
+            }
+            Query::LeasableIncoming { filter, now, limit } => {
+                incoming::leasable(&self.conn, filter, *now, *limit)
+            }
+            Query::IncomingMessage(id) => incoming::one(&self.conn, *id),
+            Query::ExpiredIncoming { now, limit } => incoming::expired(&self.conn, *now, *limit),
         }
     }
 
@@ -147,70 +171,39 @@ impl Store {
                     .map_err(unavailable)?;
                 Ok(())
             }
+            Write::CreateIncoming { message, reply } => {
+                incoming::create(&mut self.conn, &self.dir, message, reply.as_ref())
+            }
+            Write::RecordIncomingExpired { sbd, service, at } => {
+                incoming::record_expired(&mut self.conn, sbd, *service, *at)
+            }
+            Write::ReplyDone(id) => replies::done(&self.conn, *id),
+            Write::ReplyRetry { id, at } => replies::retry(&self.conn, *id, *at),
+            Write::LeaseIncoming { message_id, now, until } => {
+                incoming::lease(&self.conn, *message_id, *now, *until)
+            }
+            Write::DeleteIncoming { status, reply } => {
+                incoming::delete(&mut self.conn, &self.dir, status, reply.as_ref())
+            }
+            Write::ExpireIncoming(status) => incoming::expire(&mut self.conn, &self.dir, status),
         }
     }
 
     /// A status row on the message's conversation, and the conversation's flags: a
     /// finishing status ends it and its polling. A value it has already is no error.
-    fn record_status(&mut self, r: &StatusRecord, direction: &str) -> Result<(), StoreError> {
+    fn record_status(
+        &mut self,
+        r: &StatusRecord,
+        direction: &'static str,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(unavailable)?;
-        let found: Option<(i64, Option<String>, Option<String>)> = tx
-            .query_row(
-                "SELECT id, conversation_id, service_identifier FROM conversation
-                 WHERE message_id = ?1 AND direction = ?2",
-                params![r.message_id.to_string(), direction],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        let Some((conversation, conversation_id, service)) = found else {
+        let Some(conversation) = records::find(&tx, &r.message_id.to_string(), direction)? else {
             return Err(StoreError::Unavailable(format!(
                 "no {direction} conversation for {}",
                 r.message_id
             )));
         };
-        let inserted = tx.execute(
-            "INSERT INTO message_status (conversation, status, description, last_update, queued)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![conversation, r.status.name(), r.description, r.at.as_unix_millis(), r.queued],
-        );
-        match inserted {
-            Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                return Ok(());
-            }
-            Err(e) => return Err(unavailable(e)),
-            Ok(_) => {}
-        }
-        let finishing = matches!(
-            r.status,
-            Status::Levert
-                | Status::Lest
-                | Status::Feil
-                | Status::LevetidUtlopt
-                | Status::InnkommendeLevert
-        );
-        let ends_polling = !matches!(r.status, Status::Levert) && finishing;
-        tx.execute(
-            "UPDATE conversation SET last_update = ?2,
-                 finished = CASE WHEN ?3 THEN 1 ELSE finished END,
-                 pollable = CASE WHEN ?4 THEN 0 ELSE pollable END
-             WHERE id = ?1",
-            params![conversation, r.at.as_unix_millis(), finishing, ends_polling],
-        )
-        .map_err(unavailable)?;
-        let message_id = r.message_id.to_string();
-        pushes::enqueue(
-            &tx,
-            &StatusPush {
-                at: r.at,
-                message_id: &message_id,
-                conversation_id: conversation_id.as_deref(),
-                direction,
-                service: service.as_deref().unwrap_or("UNKNOWN"),
-                status: r.status.name(),
-                description: r.description.as_deref(),
-            },
-        )?;
+        records::add_status(&tx, &conversation, r)?;
         tx.commit().map_err(unavailable)
     }
 
@@ -361,7 +354,7 @@ impl Store {
 }
 
 /// The on-behalf-of organisation when there is one, else the primary identifier.
-fn part_or_primary(id: &PartnerIdentifier) -> String {
+pub(crate) fn part_or_primary(id: &PartnerIdentifier) -> String {
     match id {
         PartnerIdentifier::Organization(o) => o.on_behalf_of().unwrap_or(o.org()).to_owned(),
         other => other.primary(),
@@ -372,12 +365,14 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn conflict_or_unavailable(e: rusqlite::Error) -> StoreError {
+pub(crate) fn conflict_or_unavailable(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::ConstraintViolation) => StoreError::Conflict,
         _ => unavailable(e),
     }
 }
 
+#[cfg(test)]
+mod incoming_tests;
 #[cfg(test)]
 mod tests;

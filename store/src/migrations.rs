@@ -130,6 +130,42 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX push_outbox_due ON push_outbox (next_at);
     ",
     ),
+    (
+        9,
+        "
+    -- Received messages waiting for their consumer. The ASiC, still encrypted to
+    -- us, is a file under incoming/<messageId>/, never a BLOB.
+    CREATE TABLE incoming_message (
+        message_id          TEXT    PRIMARY KEY,
+        conversation_id     TEXT,
+        sbd                 TEXT    NOT NULL,
+        service             TEXT    NOT NULL,
+        received            INTEGER NOT NULL,
+        expiry              INTEGER NOT NULL,
+        -- Leased to a consumer (a peek) until then.
+        lock_until          INTEGER,
+        asic                TEXT,
+        asic_size           INTEGER,
+        -- What GET /api/messages/in filters on.
+        process_identifier  TEXT,
+        sender_identifier   TEXT,
+        receiver_identifier TEXT
+    );
+    CREATE INDEX incoming_message_received ON incoming_message (received);
+    CREATE INDEX incoming_message_expiry ON incoming_message (expiry);
+    -- Status SBDs (MOTTATT, LEVERT) to send back to the senders of incoming
+    -- messages, written with the change they tell of.
+    CREATE TABLE status_reply (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        sbd          TEXT    NOT NULL,
+        service      TEXT    NOT NULL,
+        created      INTEGER NOT NULL,
+        next_attempt INTEGER NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX status_reply_due ON status_reply (next_attempt);
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,24 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+
+    /// The body of a chunked answer with the chunking undone; None when the chunks
+    /// are malformed or the body ends before its last (empty) chunk.
+    pub fn dechunked(&self) -> Option<Vec<u8>> {
+        let mut rest = self.body.as_slice();
+        let mut out = Vec::new();
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+            let size = std::str::from_utf8(&rest[..line_end]).ok()?;
+            let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                return rest.starts_with(b"\r\n").then_some(out);
+            }
+            out.extend_from_slice(rest.get(..size)?);
+            rest = rest.get(size..)?.strip_prefix(b"\r\n")?;
+        }
+    }
 }
 
 /// Send raw request bytes to `addr` and read the whole reply.

@@ -57,6 +57,8 @@ pub enum Exception {
     RegistryServerError,
     /// The registry could not be reached.
     RegistryUnreachable,
+    /// An incoming message's stored ASiC cannot be read or decrypted.
+    AsicRead,
     /// Our store or another dependency failed; not the caller's fault.
     Internal,
 }
@@ -160,6 +162,7 @@ impl Exception {
             Exception::MeldingsUtvekslingRuntime => routing::MELDINGSUTVEKSLING_RUNTIME,
             Exception::RegistryServerError => routing::HTTP_SERVER_ERROR,
             Exception::RegistryUnreachable => routing::RESOURCE_ACCESS,
+            Exception::AsicRead => "no.difi.meldingsutveksling.exceptions.AsicReadException",
             Exception::Internal => "java.lang.RuntimeException",
         }
     }
@@ -177,6 +180,7 @@ impl Exception {
             Exception::MessageAlreadyExists => 409,
             Exception::NoContent => 204,
             Exception::Internal
+            | Exception::AsicRead
             | Exception::NextMoveRuntime
             | Exception::MeldingsUtvekslingRuntime
             | Exception::RegistryServerError

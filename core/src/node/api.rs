@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use crate::api::multipart;
 use crate::api::{
-    ApiError, ConversationFilter, Disposition, Exception, MessageRef, OutgoingFilter, Pageable,
-    Route, StatusFilter, mime_type, plain_filename,
+    ApiError, ConversationFilter, Disposition, Exception, IncomingFilter, MessageRef,
+    OutgoingFilter, Pageable, Route, StatusFilter, mime_type, plain_filename,
 };
 use crate::ids::MessageId;
 use crate::sbd::Violation;
@@ -58,6 +58,14 @@ pub enum ApiCall {
     GetConversation { key: ConversationKey },
     /// `DELETE /api/conversations/{id}` and `/messageId/{messageId}`.
     DeleteConversation { key: ConversationKey },
+    /// `GET /api/messages/in`.
+    FindIncoming { filter: IncomingFilter, page: Pageable },
+    /// `GET /api/messages/in/peek`.
+    PeekIncoming { filter: IncomingFilter },
+    /// `GET /api/messages/in/pop/{messageId}`.
+    PopIncoming { message: MessageRef },
+    /// `DELETE /api/messages/in/{messageId}`.
+    DeleteIncoming { message: MessageRef },
 }
 
 /// A file as the client sent it, its headers already read.
@@ -90,6 +98,11 @@ pub enum ApiResponse {
     Bare(u16),
     /// An error answer; rendered with the request path by the HTTP layer.
     Error(ApiError),
+    /// 200 with an incoming message's ASiC-E (`application/vnd.etsi.asic-e+zip`,
+    /// `Content-Disposition: attachment; filename=asic.zip`). `path` names the
+    /// stored CMS envelope, relative to the data folder: the runtime decrypts it with
+    /// our key while it streams the answer, never holding it whole.
+    Asic { path: String },
 }
 
 /// What to do with a routed request.
@@ -164,6 +177,10 @@ pub fn dispatch(route: Route, headers: &http::HeaderMap, body: Bytes) -> Dispatc
         Route::DeleteConversationByMessage { message } => {
             Node(ApiCall::DeleteConversation { key: ConversationKey::Message(message) })
         }
+        Route::FindIncoming { filter, page } => Node(ApiCall::FindIncoming { filter, page }),
+        Route::PeekIncoming { filter } => Node(ApiCall::PeekIncoming { filter }),
+        Route::PopIncoming { message } => Node(ApiCall::PopIncoming { message }),
+        Route::DeleteIncoming { message } => Node(ApiCall::DeleteIncoming { message }),
         other => Answer(ApiResponse::Error(ApiError {
             status: 501,
             ..ApiError::new(

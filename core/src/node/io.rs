@@ -48,6 +48,9 @@ pub enum Input {
     Tick,
 }
 
+// Writes that carry a status SBD for the sender (`StatusReply`) hold it inline, so
+// `Persist` is the large variant; outputs are short-lived, drained one at a time.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Output {
     Http(ReqId, HttpRequest),

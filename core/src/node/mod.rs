@@ -8,6 +8,7 @@
 
 mod api;
 mod http;
+mod incoming;
 mod io;
 mod multipart;
 mod pushes;
@@ -22,9 +23,10 @@ pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, Upload, dispatch}
 pub use http::{HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use records::{ConversationRow, StatusRow, direction_name};
+pub use send::EXPIRED_DESCRIPTION;
 pub use store::{
-    Loaded, OutgoingMessage, Push, Query, StatusRecord, StoreError, StoredConversationKey,
-    StoredFile, Write,
+    IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
+    StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -72,6 +74,14 @@ pub struct Config {
     /// The services whose statuses join the status queue (`statusQueueIncludes`,
     /// none by default, as in the reference).
     pub status_queue_includes: Vec<ServiceIdentifier>,
+    /// How long a peek leases an incoming message (`lockTimeoutMinutes`, 5).
+    pub lock_timeout: Duration,
+    /// The services whose senders get MOTTATT and LEVERT back (`status-services`,
+    /// DPO and DPE).
+    pub status_services: Vec<ServiceIdentifier>,
+    /// How often expired incoming messages are looked for at the latest
+    /// (`ttlPollingrate`, 30 s).
+    pub ttl_check_interval: Duration,
 }
 
 const MB: u64 = 1024 * 1024;
@@ -98,6 +108,9 @@ impl Config {
             upload_limits: DEFAULT_UPLOAD_LIMITS.to_vec(),
             own_certificate_expiry: None,
             status_queue_includes: Vec::new(),
+            lock_timeout: Duration::from_mins(5),
+            status_services: vec![ServiceIdentifier::Dpo, ServiceIdentifier::Dpe],
+            ttl_check_interval: Duration::from_secs(30),
         }
     }
 }
@@ -188,6 +201,8 @@ enum Pending {
         call: CallId,
         answer: ApiResponse,
     },
+    /// An incoming-message call, or the expiry sweep.
+    Incoming(incoming::Step),
 }
 
 pub struct Node {
@@ -206,6 +221,8 @@ pub struct Node {
     /// Multi-step calls waiting for the answer to their current step.
     composites: HashMap<CallId, multipart::Composite>,
     registry_cache: LookupCache<IdentifierResource>,
+    /// The expiry sweep of incoming messages.
+    incoming: incoming::Sweep,
     next_id: u64,
     now: Timestamp,
     stale_answers: u64,
@@ -227,6 +244,7 @@ impl Node {
             pushes_in_flight: std::collections::HashSet::new(),
             push_next: None,
             registry_cache,
+            incoming: incoming::Sweep::default(),
             next_id: 0,
             now,
             stale_answers: 0,
@@ -260,9 +278,17 @@ impl Node {
                 | ApiCall::UpdateSubscription { .. }
                 | ApiCall::DeleteSubscription { .. }),
             ) => self.subscription_call(call, api),
+            Input::Api(
+                call,
+                api @ (ApiCall::FindIncoming { .. }
+                | ApiCall::PeekIncoming { .. }
+                | ApiCall::PopIncoming { .. }
+                | ApiCall::DeleteIncoming { .. }),
+            ) => self.incoming_call(call, api),
             Input::Api(call, other) => self.read_call(call, other),
             Input::Loaded(id, result) => match self.loads.remove(&id) {
                 Some(Pending::Pushes) => self.on_pushes(result),
+                Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -282,6 +308,7 @@ impl Node {
             Input::Persisted(id, result) => match self.writes.remove(&id) {
                 // A failed outcome write leaves the push due again: delivered at least once.
                 Some(Pending::PushWritten) => {}
+                Some(Pending::Incoming(step)) => self.incoming_persisted(step, result),
                 Some(Pending::Subscription { call, .. }) => self.subscription_written(call, result),
                 Some(Pending::SubscriptionSaved { call, next, reload }) => {
                     self.subscription_saved(call, next, reload, result)
@@ -313,7 +340,10 @@ impl Node {
                 None => self.stale_answers += 1,
             },
             // Ticks come at `wake_at` (and at start, to resume after a restart).
-            Input::Tick => self.deliver_pushes(),
+            Input::Tick => {
+                self.deliver_pushes();
+                self.sweep_incoming();
+            }
         }
     }
 
@@ -324,7 +354,8 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Output {
-        self.outputs.pop_front().unwrap_or(Output::Idle { wake_at: self.push_next })
+        let wake_at = [self.push_next, self.incoming.wake_at()].into_iter().flatten().min();
+        self.outputs.pop_front().unwrap_or(Output::Idle { wake_at })
     }
 
     fn next(&mut self) -> u64 {
@@ -697,9 +728,12 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Subscription { call, .. }
         | Pending::SubscriptionSaved { call, .. }
         | Pending::Answered { call, .. } => *call,
+        Pending::Incoming(step) => return step.call(),
         Pending::Pushes | Pending::Push { .. } | Pending::PushWritten => return None,
     })
 }
 
+#[cfg(test)]
+mod incoming_tests;
 #[cfg(test)]
 mod tests;

@@ -168,7 +168,11 @@ impl Node {
             | ApiCall::GetSubscription { .. }
             | ApiCall::CreateSubscription { .. }
             | ApiCall::UpdateSubscription { .. }
-            | ApiCall::DeleteSubscription { .. } => {
+            | ApiCall::DeleteSubscription { .. }
+            | ApiCall::FindIncoming { .. }
+            | ApiCall::PeekIncoming { .. }
+            | ApiCall::PopIncoming { .. }
+            | ApiCall::DeleteIncoming { .. } => {
                 // Routed by handle_input; reaching here is a bug, not a panic.
                 let e = ApiError::new(Exception::Internal, "call routed to the wrong handler");
                 return self.respond(call, ApiResponse::Error(e));

@@ -4,7 +4,7 @@
 use super::records::{ConversationRow, StatusRow};
 use crate::Timestamp;
 use crate::api::subscription::{Subscription, SubscriptionSpec};
-use crate::api::{ConversationFilter, OutgoingFilter, Pageable, StatusFilter};
+use crate::api::{ConversationFilter, IncomingFilter, OutgoingFilter, Pageable, StatusFilter};
 use crate::ids::MessageId;
 use crate::registry::model::ServiceIdentifier;
 use crate::sbd::Sbd;
@@ -58,6 +58,34 @@ pub enum Query {
         filter: OutgoingFilter,
         page: Pageable,
     },
+    /// Status replies to the senders of incoming messages whose time has come (at
+    /// most `limit`), oldest first.
+    DueReplies {
+        now: Timestamp,
+        limit: u32,
+    },
+    /// Incoming messages not expired at `now`, leased or not, matching the filter,
+    /// one page.
+    IncomingMessages {
+        filter: IncomingFilter,
+        page: Pageable,
+        now: Timestamp,
+    },
+    /// Incoming messages a peek may lease at `now` (not expired, no lease running),
+    /// oldest first, at most `limit`.
+    LeasableIncoming {
+        filter: IncomingFilter,
+        now: Timestamp,
+        limit: u32,
+    },
+    /// One incoming message, expired or not.
+    IncomingMessage(MessageId),
+    /// Incoming messages expired at `now` (at most `limit`), and when the next of
+    /// the others expires.
+    ExpiredIncoming {
+        now: Timestamp,
+        limit: u32,
+    },
 }
 
 /// How the store finds one conversation.
@@ -102,6 +130,25 @@ pub enum Loaded {
         sbds: Vec<Sbd>,
         total: u64,
     },
+    /// Due status replies with their attempts so far, and when the next one after
+    /// them is due.
+    Replies {
+        due: Vec<(i64, StatusReply, u32)>,
+        next: Option<Timestamp>,
+    },
+    /// The SBDs of a page of incoming messages, with the total count.
+    IncomingMessages {
+        sbds: Vec<Sbd>,
+        total: u64,
+    },
+    /// Incoming messages a peek may lease, oldest first.
+    Leasable(Vec<StoredIncoming>),
+    IncomingMessage(Option<Box<StoredIncoming>>),
+    /// Expired incoming messages, and when the next of the others expires.
+    ExpiredIncoming {
+        due: Vec<StoredIncoming>,
+        next: Option<Timestamp>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -138,6 +185,87 @@ pub enum Write {
     QueueOutgoing { message_id: MessageId, at: Timestamp },
     /// Record a status of an outgoing message; a value it has already is no error.
     RecordOutgoingStatus(StatusRecord),
+    /// A received message, in one transaction: its staged ASiC (if any) moved under
+    /// the data folder durably, its row, its INCOMING conversation with `OPPRETTET`
+    /// and `INNKOMMENDE_MOTTATT` (and their webhook pushes), and the status reply to
+    /// its sender. `Conflict` if the messageId is known already, as an incoming
+    /// message or an INCOMING conversation: a message delivered and deleted, or
+    /// expired, does not come back. The staged file is removed on `Conflict` and
+    /// left in place on any other error.
+    CreateIncoming { message: Box<IncomingMessage>, reply: Option<StatusReply> },
+    /// A message that arrived expired: its INCOMING conversation with `OPPRETTET`
+    /// and `LEVETID_UTLOPT` (described as the reference does); nothing is stored.
+    RecordIncomingExpired { sbd: Box<Sbd>, service: ServiceIdentifier, at: Timestamp },
+    /// A status reply was delivered, or has been given up on: remove it.
+    ReplyDone(i64),
+    /// A status reply failed: try again at `at`.
+    ReplyRetry { id: i64, at: Timestamp },
+    /// Lease an incoming message to a consumer until `until`: only if it is not
+    /// expired and no lease runs at `now`, else `Conflict`.
+    LeaseIncoming { message_id: MessageId, now: Timestamp, until: Timestamp },
+    /// An incoming message fetched by its consumer, in one transaction: the row
+    /// goes, `status` (INNKOMMENDE_LEVERT) is recorded with its pushes, and the
+    /// reply to the sender is queued; the stored ASiC is removed once that is
+    /// durable. `Conflict` if there is no such message (deleted meanwhile).
+    DeleteIncoming { status: StatusRecord, reply: Option<StatusReply> },
+    /// An incoming message whose time ran out, in one transaction: the row goes and
+    /// `status` (LEVETID_UTLOPT) is recorded with its pushes; the stored ASiC is
+    /// removed once that is durable. Nothing happens if the message is gone or not
+    /// expired at the status's time.
+    ExpireIncoming(StatusRecord),
+}
+
+/// A received message, as the node hands it to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncomingMessage {
+    pub sbd: Sbd,
+    pub service: ServiceIdentifier,
+    pub received: Timestamp,
+    pub expiry: Timestamp,
+    /// The encrypted ASiC (CMS) as received; none for messages without files.
+    pub asic: Option<StagedFile>,
+}
+
+/// A file the runtime has written and flushed to disk under `<data dir>/staging/`,
+/// for a write to move into place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedFile {
+    /// A plain file name (no folders) under `<data dir>/staging/`.
+    pub name: String,
+    pub size: u64,
+}
+
+/// A status SBD to send back to the sender of an incoming message (MOTTATT when it
+/// is stored, LEVERT when its consumer has fetched it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusReply {
+    pub sbd: Sbd,
+    /// The message service the incoming message came by, and the reply goes by.
+    pub service: ServiceIdentifier,
+}
+
+/// An incoming message as the store keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredIncoming {
+    pub sbd: Sbd,
+    pub service: ServiceIdentifier,
+    pub received: Timestamp,
+    pub expiry: Timestamp,
+    /// Leased to a consumer (by a peek) until then.
+    pub lease_until: Option<Timestamp>,
+    /// The stored ASiC (a CMS envelope to us), relative to the data folder.
+    pub asic: Option<String>,
+}
+
+impl StoredIncoming {
+    pub fn message_id(&self) -> Option<MessageId> {
+        self.sbd.message_id()
+    }
+
+    /// Whether a lease runs at `now`.
+    pub fn leased(&self, now: Timestamp) -> bool {
+        self.lease_until.is_some_and(|until| until > now)
+    }
 }
 
 /// A file of an outgoing message, as stored.

@@ -75,6 +75,11 @@ impl Host {
                     let empty = Loaded::Pushes { due: Vec::new(), next: None };
                     self.node.handle_input(Input::Loaded(id, Ok(empty)), NOW);
                 }
+                // Nor any incoming messages.
+                Output::Load(id, Query::ExpiredIncoming { .. }) => {
+                    let none = Loaded::ExpiredIncoming { due: Vec::new(), next: None };
+                    self.node.handle_input(Input::Loaded(id, Ok(none)), NOW);
+                }
                 Output::Load(_, q) => panic!("this host does not serve {q:?}"),
                 Output::Persist(_, w) => panic!("this host does not serve {w:?}"),
                 Output::Respond(call, r) => self.answers.push((call, r)),
@@ -267,9 +272,10 @@ fn stale_answers_are_counted_not_fatal() {
     h.input(Input::Persisted(WriteId(78), Ok(())));
     h.input(Input::Tick);
     assert_eq!(h.node.stale_answers(), 2);
-    // A tick looked at the (empty) push outbox and asks for no wake-up.
+    // A tick looked at the (empty) push outbox and incoming messages, and asks only
+    // for the next look for expired messages.
     assert!(h.answers.is_empty());
-    assert_eq!(h.node.poll_output(), Output::Idle { wake_at: None });
+    assert_eq!(h.node.poll_output(), Output::Idle { wake_at: Some(NOW + Duration::from_secs(30)) });
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod header;
 mod identifier;
 mod json;
 mod message_type;
+pub mod status_reply;
 pub mod validate;
 mod violation;
 mod xml;
@@ -23,6 +24,7 @@ pub use identifier::{
     OrgIdentifier, PartnerIdentifier, PersonNumber,
 };
 pub use message_type::MessageType;
+pub use status_reply::status_reply;
 pub use violation::Violation;
 
 use crate::ids::MessageId;
