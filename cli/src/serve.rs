@@ -5,9 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
+use efm_core::node::{DpeSettings, DpoSettings, Pacing};
 use efm_core::registry::model::ServiceIdentifier;
+use efm_core::transport::altinn_broker::BrokerEndpoint;
+use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
 use ring::rand::SecureRandom;
 
 use crate::config_cmd::process_env;
@@ -138,9 +142,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
     let services = |set: efm_config::ServiceSet| -> Vec<ServiceIdentifier> {
         set.iter().map(|s| ServiceIdentifier::from_name(s.name())).collect()
     };
-    let duration = |i: efm_config::Interval| {
-        efm_core::Duration::from_millis(i64::try_from(i.millis()).unwrap_or(i64::MAX))
-    };
+    let transports = transports(c);
     let enabled =
         c.services.enabled().iter().map(|s| ServiceIdentifier::from_name(s.name())).collect();
     Ok(ServeOptions {
@@ -164,7 +166,74 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         lock_timeout: duration(c.messages.lock_timeout),
         status_services: services(c.messages.status_services),
         ttl_check_interval: duration(c.messages.ttl_check_interval),
+        dpo: transports.dpo,
+        dpe: transports.dpe,
+        pacing: transports.pacing,
+        tokens: transports.tokens,
     })
+}
+
+/// The transport settings of the node and the runtime, from the configuration.
+struct Transports {
+    dpo: Option<DpoSettings>,
+    dpe: Option<DpeSettings>,
+    pacing: Pacing,
+    tokens: Option<TokenSettings>,
+}
+
+fn duration(i: efm_config::Interval) -> efm_core::Duration {
+    efm_core::Duration::from_millis(i64::try_from(i.millis()).unwrap_or(i64::MAX))
+}
+
+fn transports(c: &Config) -> Transports {
+    let t = &c.transports;
+    let interval = |s: efm_config::Service, default_secs: i64| {
+        c.services
+            .get(s)
+            .polling_interval
+            .map_or(efm_core::Duration::from_secs(default_secs), duration)
+    };
+    let dpo = Some(DpoSettings {
+        broker: BrokerEndpoint {
+            base_url: t.dpo.broker_url.as_str().trim_end_matches('/').to_owned(),
+            resource_id: t.dpo.resource.clone(),
+        },
+        message_channel: c.services.dpo_message_channel.as_ref().map(|m| m.as_str().to_owned()),
+        poll_interval: interval(efm_config::Service::Dpo, 15),
+    });
+    let dpe = Some(DpeSettings {
+        service_bus: ServiceBusEndpoint {
+            base_url: t.dpe.service_bus_url.as_str().trim_end_matches('/').to_owned(),
+            key_name: t.dpe.sas_key_name.clone(),
+            key: t.dpe.sas_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default(),
+        },
+        mode: QueueMode::from_name(t.dpe.mode.name()).unwrap_or(QueueMode::Innsyn),
+        receipt_queue: t.dpe.receipt_queue.clone(),
+        poll_interval: interval(efm_config::Service::Dpe, 20),
+        read_max: t.dpe.read_max.get(),
+    });
+    let pacing = Pacing {
+        retry_base: duration(t.retry.base),
+        retry_cap: duration(t.retry.cap),
+        ..Pacing::default()
+    };
+    let tokens = c.org.as_ref().map(|org| TokenSettings {
+        token_url: t.oidc.token_url.as_str().to_owned(),
+        audience: t.oidc.audience.clone(),
+        client_id: t.oidc.client_id.clone().unwrap_or_else(|| t.oidc.client_id_for(org)),
+        exchange_url: t.dpo.token_exchange_url.as_str().to_owned(),
+        system_user_org: t
+            .dpo
+            .system_user_org
+            .clone()
+            .unwrap_or_else(|| t.dpo.system_user_org_for(org)),
+        system_user_name: t
+            .dpo
+            .system_user_name
+            .clone()
+            .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
+    });
+    Transports { dpo, dpe, pacing, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

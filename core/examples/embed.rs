@@ -19,8 +19,8 @@ use efm_core::crypto::key_unwrap::KeyTransport;
 use efm_core::crypto::keys::{Identity, PrivateKey};
 use efm_core::ids::MessageId;
 use efm_core::node::{
-    ApiCall, ApiResponse, CallId, Config, HttpResponse, Input, Loaded, Node, OutgoingMessage,
-    Output, Query, StoreError, Upload, Write,
+    ApiCall, ApiResponse, CallId, Config, HttpResponse, Input, JobError, Loaded, Node,
+    OutgoingMessage, Output, Query, StoreError, Upload, Write,
 };
 use efm_core::package::asic::AsicWriter;
 use efm_core::package::dos_time::DosDateTime;
@@ -72,7 +72,8 @@ impl Host {
                     answer = Some(r);
                     continue;
                 }
-                Output::Respond(..) | Output::Status(_) => continue,
+                Output::Respond(..) | Output::Status(_) | Output::Notice(_) => continue,
+                Output::Job(job, _) => Input::JobDone(job, Err(JobError::Io("no payloads".into()))),
                 Output::Http(req, http) => {
                     println!("  node asks: GET {}", http.url);
                     let body = Bytes::from_static(REGISTRY_ANSWER.as_bytes());

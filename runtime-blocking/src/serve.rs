@@ -14,8 +14,8 @@ use std::time::Duration;
 use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
-    ApiCall, ApiResponse, CallId, Config, Dispatch, HttpRequest, HttpResponse, Input, Method, Node,
-    Output, ReqId, TransportError, dispatch,
+    ApiCall, ApiResponse, CallId, Config, Dispatch, DpeSettings, DpoSettings, HttpRequest,
+    HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId, TransportError, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -23,7 +23,9 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use ring::rand::SecureRandom;
 
 use crate::asic_stream;
+use crate::credentials::{Credentials, TokenSettings};
 use crate::http_server::{self, Body, ServerConfig};
+use crate::payloads::{self, Prepared};
 
 /// Who may call the API.
 #[derive(Clone, Debug)]
@@ -53,15 +55,20 @@ pub struct ServeOptions {
     pub own_certificate_expiry: Option<efm_core::Timestamp>,
     /// The services whose statuses join the status queue.
     pub status_queue_includes: Vec<ServiceIdentifier>,
-    /// Our key and certificate, from the keystore: incoming ASiCs are decrypted
-    /// with it when popped. None: pop answers 500.
+    /// Our key and certificate, from the keystore: they sign what we send, and
+    /// incoming ASiCs are decrypted with them when popped (none: pop answers 500).
     pub identity: Option<Arc<Identity>>,
     /// How long a peek leases an incoming message.
     pub lock_timeout: efm_core::Duration,
     /// The services whose senders get MOTTATT and LEVERT back.
     pub status_services: Vec<ServiceIdentifier>,
-    /// How often expired incoming messages are looked for at the latest.
+    /// How often expired messages are looked for at the latest.
     pub ttl_check_interval: efm_core::Duration,
+    pub dpo: Option<DpoSettings>,
+    pub dpe: Option<DpeSettings>,
+    pub pacing: Pacing,
+    /// Where the Altinn tokens DPO needs come from.
+    pub tokens: Option<TokenSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +130,8 @@ impl Serving {
 struct Engine {
     node: Node,
     store: Store,
+    /// Payload jobs whose files could not be resolved: answered at the next drain.
+    failed_jobs: Vec<(JobId, efm_core::node::JobError)>,
     next_call: u64,
     /// Where each waiting API call's answer goes.
     waiting: HashMap<CallId, mpsc::Sender<ApiResponse>>,
@@ -140,6 +149,8 @@ pub use crate::clock::now;
 /// whichever thread brings a request. Both runtimes serve through this.
 pub struct Api {
     engine: Mutex<Engine>,
+    credentials: Option<Credentials>,
+    agent: ureq::Agent,
     auth: ApiAuth,
     /// The data folder, where popped ASiCs are read from.
     data_dir: PathBuf,
@@ -171,11 +182,27 @@ impl Api {
         config.lock_timeout = opts.lock_timeout;
         config.status_services = opts.status_services.clone();
         config.ttl_check_interval = opts.ttl_check_interval;
+        config.dpo = opts.dpo.clone();
+        config.dpe = opts.dpe.clone();
+        config.pacing = opts.pacing.clone();
         let node = Node::new(config, seed, started);
+        let credentials = match (&opts.tokens, &opts.identity) {
+            (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),
+            _ => None,
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
         Ok(Api {
+            credentials,
+            agent,
             engine: Mutex::new(Engine {
                 node,
                 store,
+                failed_jobs: Vec::new(),
                 next_call: 0,
                 waiting: HashMap::new(),
                 wake_at: None,
@@ -284,7 +311,7 @@ fn full(r: Response<Vec<u8>>) -> Response<Body> {
 }
 
 fn handle(api: &Api, req: &Request<()>, body: &[u8]) -> Answer {
-    let (engine, auth) = (&api.engine, &api.auth);
+    let auth = &api.auth;
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("");
     let route = match Route::parse(req.method().as_str(), &path, query) {
@@ -305,7 +332,7 @@ fn handle(api: &Api, req: &Request<()>, body: &[u8]) -> Answer {
         Dispatch::Node(call) => call,
         Dispatch::Answer(answer) => return render(answer, &path),
     };
-    render(run(engine, call), &path)
+    render(run(api, call), &path)
 }
 
 fn render(answer: ApiResponse, path: &str) -> Answer {
@@ -340,17 +367,17 @@ fn render(answer: ApiResponse, path: &str) -> Answer {
 /// for as long as it holds the lock: store outputs are carried out at once (they are
 /// local and short), HTTP requests after the lock is released, so a slow registry
 /// never stalls other callers. Answers for other calls reach their own threads.
-fn run(engine: &Mutex<Engine>, call: ApiCall) -> ApiResponse {
+fn run(api: &Api, call: ApiCall) -> ApiResponse {
     let (tx, rx) = mpsc::channel();
-    let mut http = {
-        let mut e = lock(engine);
+    let mut work = {
+        let mut e = lock(&api.engine);
         e.next_call += 1;
         let id = CallId(e.next_call);
         e.waiting.insert(id, tx);
         e.node.handle_input(Input::Api(id, call), now());
         drain(&mut e)
     };
-    perform_all(engine, &mut http);
+    perform_all(api, &mut work);
     rx.recv_timeout(ANSWER_TIMEOUT).unwrap_or_else(|_| {
         ApiResponse::Error(ApiError::new(
             Exception::Internal,
@@ -359,25 +386,36 @@ fn run(engine: &Mutex<Engine>, call: ApiCall) -> ApiResponse {
     })
 }
 
-/// Carry out the node's HTTP requests, outside the lock, feeding each answer back
-/// and adding what it leads to.
-fn perform_all(engine: &Mutex<Engine>, http: &mut Vec<(ReqId, HttpRequest)>) {
-    while let Some((id, req)) = http.pop() {
-        let result = perform(&req);
-        let mut e = lock(engine);
-        e.node.handle_input(Input::Http(id, result), now());
-        http.extend(drain(&mut e));
+/// Work the node asked for that runs outside the lock.
+enum Work {
+    Http(ReqId, HttpRequest),
+    Job(JobId, Prepared),
+}
+
+/// Carry out the node's HTTP requests and payload jobs, outside the lock, feeding
+/// each answer back and adding what it leads to.
+fn perform_all(api: &Api, work: &mut Vec<Work>) {
+    while let Some(w) = work.pop() {
+        let input = match w {
+            Work::Http(id, req) => Input::Http(id, perform(api, &req)),
+            Work::Job(id, job) => {
+                Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
+            }
+        };
+        let mut e = lock(&api.engine);
+        e.node.handle_input(input, now());
+        work.extend(drain(&mut e));
     }
 }
 
-/// Feed the node a tick and carry out what follows (webhook pushes, today).
-fn tick(engine: &Mutex<Engine>) {
-    let mut http = {
-        let mut e = lock(engine);
+/// Feed the node a tick and carry out what follows (deliveries, polls, pushes).
+fn tick(api: &Api) {
+    let mut work = {
+        let mut e = lock(&api.engine);
         e.node.handle_input(Input::Tick, now());
         drain(&mut e)
     };
-    perform_all(engine, &mut http);
+    perform_all(api, &mut work);
 }
 
 /// The clock side of the node: a tick at start, to take up work left by a restart,
@@ -390,7 +428,7 @@ fn ticker(api: std::sync::Weak<Api>) {
             e.wake_at.is_some_and(|w| w <= now())
         };
         if first || due {
-            tick(&api.engine);
+            tick(&api);
             first = false;
         }
         drop(api);
@@ -404,15 +442,25 @@ fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
     engine.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Drain the node to idle; return the HTTP requests it asked for.
-fn drain(e: &mut Engine) -> Vec<(ReqId, HttpRequest)> {
+/// Drain the node to idle; return the work it asked for that runs outside the
+/// lock (HTTP requests, payload jobs).
+fn drain(e: &mut Engine) -> Vec<Work> {
     let mut http = Vec::new();
     loop {
+        if let Some((id, err)) = e.failed_jobs.pop() {
+            e.node.handle_input(Input::JobDone(id, Err(err)), now());
+            continue;
+        }
         match e.node.poll_output() {
             Output::Idle { wake_at } => {
                 e.wake_at = wake_at;
                 return http;
             }
+            Output::Job(id, job) => match payloads::prepare(&e.store, job) {
+                Ok(p) => http.push(Work::Job(id, p)),
+                Err(err) => e.failed_jobs.push((id, err)),
+            },
+            Output::Notice(text) => eprintln!("efm: {text}"),
             Output::Load(lid, q) => {
                 let r = e.store.load(&q);
                 e.node.handle_input(Input::Loaded(lid, r), now());
@@ -421,7 +469,7 @@ fn drain(e: &mut Engine) -> Vec<(ReqId, HttpRequest)> {
                 let r = e.store.persist(&w);
                 e.node.handle_input(Input::Persisted(wid, r), now());
             }
-            Output::Http(id, req) => http.push((id, req)),
+            Output::Http(id, req) => http.push(Work::Http(id, req)),
             Output::Respond(call, r) => {
                 if let Some(tx) = e.waiting.remove(&call) {
                     // The caller may have timed out and gone; nothing to do then.
@@ -435,13 +483,10 @@ fn drain(e: &mut Engine) -> Vec<(ReqId, HttpRequest)> {
     }
 }
 
-/// Carry out one of the node's HTTP requests.
-fn perform(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+/// Carry out one of the node's HTTP requests: add its credential, stream a staged
+/// body from disk, and stream a saved answer to disk.
+fn perform(api: &Api, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    let staging = lock(&api.engine).store.staging_dir();
     let mut builder = http::Request::builder().uri(&req.url).method(match req.method {
         Method::Get => http::Method::GET,
         Method::Post => http::Method::POST,
@@ -451,23 +496,71 @@ fn perform(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
     for (k, v) in &req.headers {
         builder = builder.header(k, v);
     }
-    let request = builder.body(req.body.to_vec()).map_err(|e| TransportError::Io(e.to_string()))?;
-    let response = agent.run(request).map_err(|e| match e {
+    if let Some(c) = &req.auth {
+        let credentials = api.credentials.as_ref().ok_or_else(|| {
+            TransportError::Credential("no keystore or token settings configured".into())
+        })?;
+        let value = credentials.authorization(c).map_err(TransportError::Credential)?;
+        builder = builder.header("Authorization", value);
+    }
+    let transport = |e: ureq::Error| match e {
         ureq::Error::Timeout(_) => TransportError::Timeout,
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
             TransportError::Connect(e.to_string())
         }
         other => TransportError::Io(other.to_string()),
-    })?;
+    };
+    let response = match &req.body_file {
+        Some(name) => {
+            let path = staging.join(name);
+            let file = std::fs::File::open(&path)
+                .map_err(|e| TransportError::Staging(format!("{}: {e}", path.display())))?;
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let builder = builder.header("Content-Length", len.to_string());
+            let request = builder
+                .body(ureq::SendBody::from_owned_reader(file))
+                .map_err(|e| TransportError::Io(e.to_string()))?;
+            api.agent.run(request).map_err(transport)?
+        }
+        None => {
+            let request =
+                builder.body(req.body.to_vec()).map_err(|e| TransportError::Io(e.to_string()))?;
+            api.agent.run(request).map_err(transport)?
+        }
+    };
     let status = response.status().as_u16();
+    if status == 401
+        && let (Some(c), Some(credentials)) = (&req.auth, &api.credentials)
+    {
+        credentials.refused(c);
+    }
     let headers = response
         .headers()
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let body = response.into_body().read_to_vec().map_err(|e| TransportError::Io(e.to_string()))?;
+    if let Some(name) = req.save_to.as_ref().filter(|_| (200..300).contains(&status)) {
+        let path = staging.join(name);
+        let staged =
+            |e: std::io::Error| TransportError::Staging(format!("{}: {e}", path.display()));
+        let mut file = std::fs::File::create(&path).map_err(staged)?;
+        let mut body = response.into_body();
+        std::io::copy(&mut body.as_reader(), &mut file)
+            .map_err(|e| TransportError::Io(e.to_string()))?;
+        file.sync_all().map_err(staged)?;
+        return Ok(HttpResponse { status, headers, body: bytes::Bytes::new() });
+    }
+    let body = response
+        .into_body()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_vec()
+        .map_err(|e| TransportError::Io(e.to_string()))?;
     Ok(HttpResponse { status, headers, body: body.into() })
 }
+
+/// The largest answer kept in memory; payloads are saved to disk instead.
+const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 
 fn authorized(auth: &ApiAuth, req: &Request<()>) -> bool {
     match auth {

@@ -146,3 +146,21 @@ pub(crate) fn content(
     }
     Ok(Some(bytes))
 }
+
+/// The path of one of a message's files, if it has one by that name.
+pub(crate) fn path(
+    conn: &Connection,
+    data: &Path,
+    id: MessageId,
+    filename: &str,
+) -> Result<Option<PathBuf>, StoreError> {
+    let path: Option<String> = conn
+        .query_row(
+            "SELECT path FROM outgoing_file WHERE message_id = ?1 AND filename = ?2",
+            params![id.to_string(), filename],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    Ok(path.map(|p| data.join(p)))
+}

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod conversations;
+mod delivery;
 mod files;
 mod incoming;
 mod incoming_asic;
@@ -67,7 +68,10 @@ impl Store {
         .map_err(db_err)?;
         migrations::migrate(&mut conn, now.as_unix_millis())
             .map_err(|source| OpenError::Migration { path: path.clone(), source })?;
+        // Staged payloads belonged to work that died with the last process: no
+        // committed row names them.
         let staging = dir.join(STAGING_DIR);
+        let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging)
             .map_err(|source| OpenError::Folder { path: staging, source })?;
         Ok(Store { conn, dir: dir.to_owned() })
@@ -77,10 +81,16 @@ impl Store {
         &self.dir
     }
 
-    /// Where a runtime writes (and flushes) a received file before a write such as
-    /// `Write::CreateIncoming` moves it into place by its name.
+    /// Where a runtime writes (and flushes) a payload before a write such as
+    /// `Write::CreateIncoming` moves it into place by its name, or an upload
+    /// streams it: parcels being sent, downloads being opened.
     pub fn staging_dir(&self) -> PathBuf {
         self.dir.join(STAGING_DIR)
+    }
+
+    /// Where a file of an outgoing message is stored.
+    pub fn file_path(&self, id: MessageId, filename: &str) -> Result<Option<PathBuf>, StoreError> {
+        files::path(&self.conn, &self.dir, id, filename)
     }
 
     /// Carry out a read.
@@ -102,6 +112,7 @@ impl Store {
                 subscriptions::by_name(&self.conn, name, push_endpoint)
             }
             Query::QueuedStatus(id) => conversations::queued_status(&self.conn, Some(*id)),
+            Query::DueOutgoing { now, limit, skip } => delivery::due(self, *now, *limit, skip),
             Query::Health => {
                 let count = |sql: &str| -> Result<u64, StoreError> {
                     let n: i64 = self.conn.query_row(sql, [], |r| r.get(0)).map_err(unavailable)?;
@@ -161,6 +172,12 @@ impl Store {
                 Ok(())
             }
             Write::RecordOutgoingStatus(record) => self.record_status(record, "OUTGOING"),
+            Write::HandOff(record) => delivery::hand_off(&mut self.conn, &self.dir, record),
+            Write::RetryOutgoing { message_id, at } => {
+                delivery::retry(&self.conn, *message_id, *at)
+            }
+            Write::ExpireConversations { now } => delivery::expire(&mut self.conn, &self.dir, *now),
+            Write::ApplyReceivedStatus(record) => delivery::apply_received(&mut self.conn, record),
             Write::SaveSubscription { id, spec } => subscriptions::save(&self.conn, *id, spec),
             Write::DeleteSubscriptions(id) => subscriptions::delete(&self.conn, *id),
             Write::PushDone(id) => pushes::done(&self.conn, *id),
@@ -280,7 +297,10 @@ impl Store {
         tx.commit().map_err(unavailable)
     }
 
-    fn outgoing(&mut self, id: MessageId) -> Result<Option<Box<OutgoingMessage>>, StoreError> {
+    pub(crate) fn outgoing(
+        &mut self,
+        id: MessageId,
+    ) -> Result<Option<Box<OutgoingMessage>>, StoreError> {
         let key = id.to_string();
         let row = self
             .conn

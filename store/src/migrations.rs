@@ -166,6 +166,15 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX status_reply_due ON status_reply (next_attempt);
     ",
     ),
+    (
+        10,
+        "
+    -- Delivery attempts of queued outgoing messages.
+    ALTER TABLE outgoing_message ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outgoing_message ADD COLUMN next_attempt INTEGER;
+    CREATE INDEX outgoing_message_due ON outgoing_message (queued_at, next_attempt);
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ pub mod cert;
 pub mod der_write;
 pub mod envelope_read;
 pub mod envelope_write;
+pub mod issue;
 pub mod key_unwrap;
 pub mod keys;
 pub mod oid;

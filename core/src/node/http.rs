@@ -16,6 +16,56 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Body,
+    /// Send this staged file as the body instead of `body`: payloads are streamed
+    /// from disk by the runtime, never held here.
+    pub body_file: Option<String>,
+    /// On a 2xx answer, write the body to this staged file (durably) instead of
+    /// returning it; the answer's body is then empty.
+    pub save_to: Option<String>,
+    /// A credential the runtime adds: it holds the keys that obtain it.
+    pub auth: Option<Credential>,
+}
+
+impl HttpRequest {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        HttpRequest {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::new(),
+            body_file: None,
+            save_to: None,
+            auth: None,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A bearer token the runtime obtains and adds as `Authorization`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An Altinn token: a Maskinporten grant for `scopes` (with the systemuser
+    /// claim), exchanged at Altinn.
+    Altinn { scopes: Vec<String> },
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -35,4 +85,10 @@ pub enum TransportError {
     Timeout,
     #[error("connection failed: {0}")]
     Io(String),
+    /// The runtime could not obtain the request's credential.
+    #[error("no credential: {0}")]
+    Credential(String),
+    /// The runtime could not read or write the request's staged file.
+    #[error("staged file: {0}")]
+    Staging(String),
 }

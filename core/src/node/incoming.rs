@@ -275,6 +275,9 @@ impl Node {
         self.incoming.loading = true;
         let id = self.load(Query::ExpiredIncoming { now: self.now, limit: SWEEP_BATCH });
         self.loads.insert(id, Pending::Incoming(Step::Sweep));
+        // Outgoing conversations expire on the same round.
+        let wid = self.persist(Write::ExpireConversations { now: self.now });
+        self.writes.insert(wid, Pending::Swept);
     }
 
     fn swept(&mut self, result: Result<Loaded, StoreError>) {

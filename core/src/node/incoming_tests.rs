@@ -98,12 +98,16 @@ impl Host {
                 }
                 Output::Persist(id, w) => {
                     let r = self.persist(&w);
-                    self.writes.push(w);
+                    if !matches!(w, Write::ExpireConversations { .. }) {
+                        self.writes.push(w);
+                    }
                     self.node.handle_input(Input::Persisted(id, r), self.now);
                 }
                 Output::Respond(_, r) => self.answers.push(r),
                 Output::Status(e) => self.events.push(e),
                 Output::Http(..) => panic!("no HTTP expected"),
+                Output::Notice(_) => {}
+                Output::Job(..) => panic!("no payload work expected"),
             }
         }
     }
@@ -146,6 +150,9 @@ impl Host {
                     .collect(),
                 next: self.messages.values().map(|m| m.expiry).filter(|e| *e > now).min(),
             },
+            // Nothing to send.
+            Query::DueOutgoing { .. } => Loaded::DueOutgoing { due: Vec::new(), next: None },
+            Query::DueReplies { .. } => Loaded::Replies { due: Vec::new(), next: None },
             other => panic!("this host does not serve {other:?}"),
         })
     }
@@ -183,6 +190,7 @@ impl Host {
                 }
                 Ok(())
             }
+            Write::ExpireConversations { .. } => Ok(()),
             other => panic!("this host does not serve {other:?}"),
         }
     }

@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::api::{ApiCall, ApiResponse};
 use super::http::{HttpRequest, HttpResponse, TransportError};
+pub use super::jobs::{Job, JobError, JobResult};
 use super::store::{Loaded, Query, StoreError, Write};
 use crate::Timestamp;
 use crate::ids::{ConversationId, MessageId};
@@ -33,6 +34,10 @@ id!(
     /// A store read, numbered by the node.
     LoadId
 );
+id!(
+    /// A payload job (sealing or unpacking), numbered by the node.
+    JobId
+);
 
 #[derive(Debug)]
 pub enum Input {
@@ -44,6 +49,8 @@ pub enum Input {
     Persisted(WriteId, Result<(), StoreError>),
     /// The answer to `Output::Load`.
     Loaded(LoadId, Result<Loaded, StoreError>),
+    /// The answer to `Output::Job`.
+    JobDone(JobId, Result<JobResult, JobError>),
     /// The time asked for in `Output::Idle` has come (or any other wake-up).
     Tick,
 }
@@ -57,9 +64,15 @@ pub enum Output {
     Persist(WriteId, Write),
     Load(LoadId, Query),
     Respond(CallId, ApiResponse),
+    /// Stream a payload through core's encoders or decoders (see [`Job`]): work
+    /// on files, which the runtime owns, with keys, which the runtime holds.
+    Job(JobId, Job),
     /// A status was recorded: for webhooks, the status queue and the log. It is
     /// already part of a `Persist` that has completed.
     Status(StatusEvent),
+    /// Something went wrong that no API caller waits for (a delivery attempt
+    /// failed, a received message was dropped): for the operator's log.
+    Notice(String),
     /// Nothing more to do until `wake_at` (or the next input).
     Idle {
         wake_at: Option<Timestamp>,

@@ -7,23 +7,29 @@
 //! that changes state is answered only after its write is reported durable.
 
 mod api;
+mod delivery;
 mod http;
 mod incoming;
 mod io;
+mod jobs;
 mod multipart;
 mod pushes;
 mod reads;
+mod receive;
 mod records;
 mod send;
+mod services;
 mod store;
 mod subscriptions;
 mod upload;
 
 pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, Upload, dispatch};
-pub use http::{HttpRequest, HttpResponse, Method, TransportError};
-pub use io::{Body, CallId, Input, LoadId, Output, ReqId, StatusEvent, WriteId};
+pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
+pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
+pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
-pub use send::EXPIRED_DESCRIPTION;
+pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
+pub use services::{DpeSettings, DpoSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
@@ -82,6 +88,11 @@ pub struct Config {
     /// How often expired incoming messages are looked for at the latest
     /// (`ttlPollingrate`, 30 s).
     pub ttl_check_interval: Duration,
+    /// DPO over the Altinn 3 Broker, when configured.
+    pub dpo: Option<DpoSettings>,
+    /// DPE over Azure Service Bus, when configured.
+    pub dpe: Option<DpeSettings>,
+    pub pacing: Pacing,
 }
 
 const MB: u64 = 1024 * 1024;
@@ -111,6 +122,9 @@ impl Config {
             lock_timeout: Duration::from_mins(5),
             status_services: vec![ServiceIdentifier::Dpo, ServiceIdentifier::Dpe],
             ttl_check_interval: Duration::from_secs(30),
+            dpo: None,
+            dpe: None,
+            pacing: Pacing::default(),
         }
     }
 }
@@ -203,6 +217,12 @@ enum Pending {
     },
     /// An incoming-message call, or the expiry sweep.
     Incoming(incoming::Step),
+    /// A step of sending (see `delivery`).
+    Delivery(Box<delivery::Step>),
+    /// A step of receiving (see `receive`).
+    Receive(Box<receive::Step>),
+    /// The expiry sweep of outgoing conversations.
+    Swept,
 }
 
 pub struct Node {
@@ -223,6 +243,10 @@ pub struct Node {
     registry_cache: LookupCache<IdentifierResource>,
     /// The expiry sweep of incoming messages.
     incoming: incoming::Sweep,
+    /// Payload jobs handed to the runtime.
+    jobs: HashMap<JobId, Pending>,
+    delivery: delivery::Delivery,
+    receive: receive::Receive,
     next_id: u64,
     now: Timestamp,
     stale_answers: u64,
@@ -245,6 +269,9 @@ impl Node {
             push_next: None,
             registry_cache,
             incoming: incoming::Sweep::default(),
+            jobs: HashMap::new(),
+            delivery: delivery::Delivery::default(),
+            receive: receive::Receive::default(),
             next_id: 0,
             now,
             stale_answers: 0,
@@ -289,6 +316,7 @@ impl Node {
             Input::Loaded(id, result) => match self.loads.remove(&id) {
                 Some(Pending::Pushes) => self.on_pushes(result),
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
+                Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -309,6 +337,13 @@ impl Node {
                 // A failed outcome write leaves the push due again: delivered at least once.
                 Some(Pending::PushWritten) => {}
                 Some(Pending::Incoming(step)) => self.incoming_persisted(step, result),
+                Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
+                Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
+                Some(Pending::Swept) => {
+                    if result.is_ok() {
+                        self.deliver_pushes();
+                    }
+                }
                 Some(Pending::Subscription { call, .. }) => self.subscription_written(call, result),
                 Some(Pending::SubscriptionSaved { call, next, reload }) => {
                     self.subscription_saved(call, next, reload, result)
@@ -316,8 +351,10 @@ impl Node {
                 Some(Pending::Answered { call, answer }) => match result {
                     Ok(()) => {
                         self.respond(call, answer);
-                        // The write may have recorded a status with pushes to send.
+                        // The write may have recorded a status with pushes to send,
+                        // or queued a message to deliver.
                         self.deliver_pushes();
+                        self.kick_delivery();
                     }
                     Err(e) => self.store_failed(call, &e),
                 },
@@ -336,15 +373,35 @@ impl Node {
                     self.subscription_pinged(call, step, result)
                 }
                 Some(Pending::Push { id, attempts }) => self.on_pushed(id, attempts, result),
+                Some(Pending::Delivery(step)) if step.lookup().is_none() => {
+                    self.delivery_http(*step, result)
+                }
+                Some(Pending::Receive(step)) => self.receive_http(*step, result),
                 Some(p) => self.on_http(p, result),
                 None => self.stale_answers += 1,
             },
+            Input::JobDone(id, result) => match self.jobs.remove(&id) {
+                Some(Pending::Delivery(step)) => self.delivery_job_done(*step, result),
+                Some(Pending::Receive(step)) => self.receive_job_done(*step, result),
+                _ => self.stale_answers += 1,
+            },
             // Ticks come at `wake_at` (and at start, to resume after a restart).
-            Input::Tick => {
-                self.deliver_pushes();
-                self.sweep_incoming();
-            }
+            Input::Tick => self.tick(),
         }
+    }
+
+    fn tick(&mut self) {
+        self.deliver_pushes();
+        self.sweep_incoming();
+        if self.delivery.next.is_none_or(|t| t <= self.now) {
+            self.kick_delivery();
+        }
+        self.poll_services();
+    }
+
+    /// Something went wrong that no caller waits for: told to the operator.
+    fn note_failure(&mut self, text: String) {
+        self.outputs.push_back(Output::Notice(text));
     }
 
     /// Answers to requests this node never made or already settled (a runtime bug,
@@ -354,7 +411,11 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Output {
-        let wake_at = [self.push_next, self.incoming.wake_at()].into_iter().flatten().min();
+        let wake_at =
+            [self.push_next, self.incoming.wake_at(), self.delivery.next, self.receive.wake_at()]
+                .into_iter()
+                .flatten()
+                .min();
         self.outputs.pop_front().unwrap_or(Output::Idle { wake_at })
     }
 
@@ -498,16 +559,16 @@ impl Node {
             return self.looked_up(pending, Ok(resource));
         }
         let req = registry_request(&wrapped, self.config.registry);
-        let http = HttpRequest {
-            method: Method::Get,
-            url: format!(
+        let mut http = HttpRequest::new(
+            Method::Get,
+            format!(
                 "{}/{}",
                 self.config.registry_url.trim_end_matches('/'),
                 req.path_and_query.trim_start_matches('/')
             ),
-            headers: req.headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            body: Body::new(),
-        };
+        );
+        http.headers =
+            req.headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let id = ReqId(self.next());
         self.outputs.push_back(Output::Http(id, http));
         self.requests.insert(id, pending);
@@ -517,6 +578,9 @@ impl Node {
         let lookup = match &p {
             Pending::CreateRoute { lookup, .. } | Pending::Capabilities { lookup, .. } => {
                 lookup.clone()
+            }
+            Pending::Delivery(step) if step.lookup().is_some() => {
+                step.lookup().cloned().unwrap_or_else(|| IdentifierLookup::new(""))
             }
             _ => {
                 self.stale_answers += 1;
@@ -548,6 +612,7 @@ impl Node {
             Pending::CreateRoute { call, message, lookup, attempts } => {
                 self.routed(call, message, &lookup, answer, attempts)
             }
+            Pending::Delivery(step) => self.delivery_looked_up(*step, answer),
             Pending::Capabilities { call, lookup } => {
                 let response = match answer {
                     Ok(resource) => {
@@ -729,7 +794,12 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::SubscriptionSaved { call, .. }
         | Pending::Answered { call, .. } => *call,
         Pending::Incoming(step) => return step.call(),
-        Pending::Pushes | Pending::Push { .. } | Pending::PushWritten => return None,
+        Pending::Pushes
+        | Pending::Push { .. }
+        | Pending::PushWritten
+        | Pending::Delivery(_)
+        | Pending::Receive(_)
+        | Pending::Swept => return None,
     })
 }
 

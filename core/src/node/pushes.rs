@@ -47,12 +47,9 @@ impl Node {
     }
 
     fn post(&mut self, push: Push) {
-        let request = HttpRequest {
-            method: Method::Post,
-            url: push.url,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: Bytes::from(push.body),
-        };
+        let request = HttpRequest::new(Method::Post, push.url)
+            .header("Content-Type", "application/json")
+            .body(Bytes::from(push.body));
         let id = ReqId(self.next());
         self.outputs.push_back(Output::Http(id, request));
         self.requests.insert(id, Pending::Push { id: push.id, attempts: push.attempts });

@@ -86,6 +86,13 @@ pub enum Query {
         now: Timestamp,
         limit: u32,
     },
+    /// Queued outgoing messages whose (next) delivery attempt is due, oldest
+    /// first, at most `limit`, leaving out `skip` (those already under way).
+    DueOutgoing {
+        now: Timestamp,
+        limit: u32,
+        skip: Vec<MessageId>,
+    },
 }
 
 /// How the store finds one conversation.
@@ -147,6 +154,12 @@ pub enum Loaded {
     /// Expired incoming messages, and when the next of the others expires.
     ExpiredIncoming {
         due: Vec<StoredIncoming>,
+        next: Option<Timestamp>,
+    },
+    /// Due outgoing messages with the attempts made so far, and when the next one
+    /// not among them is due.
+    DueOutgoing {
+        due: Vec<(OutgoingMessage, u32)>,
         next: Option<Timestamp>,
     },
 }
@@ -213,6 +226,19 @@ pub enum Write {
     /// removed once that is durable. Nothing happens if the message is gone or not
     /// expired at the status's time.
     ExpireIncoming(StatusRecord),
+    /// An outgoing message leaves the sending queue for good (handed to its
+    /// message service, failed, or expired): its status, and the removal of its
+    /// row and files, in one transaction. Its conversation stays.
+    HandOff(StatusRecord),
+    /// A delivery attempt failed for now: count it, and try again at `at`.
+    RetryOutgoing { message_id: MessageId, at: Timestamp },
+    /// Give every unfinished outgoing conversation whose expiry is before `now`
+    /// the status LEVETID_UTLOPT, dropping what is still queued for it.
+    ExpireConversations { now: Timestamp },
+    /// A status the receiving side sent back (MOTTATT, LEVERT) or a receipt
+    /// implies (LEST, FEIL): recorded on the outgoing conversation if there is one
+    /// and the status moves it forward; anything else is no error.
+    ApplyReceivedStatus(StatusRecord),
 }
 
 /// A received message, as the node hands it to the store.

@@ -119,12 +119,9 @@ impl Node {
     /// POST the reference's ping event to the endpoint.
     fn ping(&mut self, call: CallId, id: Option<i64>, spec: SubscriptionSpec) {
         let body = json!({"createdTs": DateTime::oslo(self.now).to_rfc3339(), "event": "ping"});
-        let request = HttpRequest {
-            method: Method::Post,
-            url: spec.push_endpoint.clone(),
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: Bytes::from(body.to_string()),
-        };
+        let request = HttpRequest::new(Method::Post, spec.push_endpoint.clone())
+            .header("Content-Type", "application/json")
+            .body(Bytes::from(body.to_string()));
         let rid = ReqId(self.next());
         self.outputs.push_back(Output::Http(rid, request));
         self.requests.insert(rid, Pending::Subscription { call, step: Step::Ping { id, spec } });

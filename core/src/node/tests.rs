@@ -80,6 +80,20 @@ impl Host {
                     let none = Loaded::ExpiredIncoming { due: Vec::new(), next: None };
                     self.node.handle_input(Input::Loaded(id, Ok(none)), NOW);
                 }
+                // Nor anything to deliver.
+                Output::Load(id, Query::DueOutgoing { .. }) => {
+                    let none = Loaded::DueOutgoing { due: Vec::new(), next: None };
+                    self.node.handle_input(Input::Loaded(id, Ok(none)), NOW);
+                }
+                Output::Load(id, Query::DueReplies { .. }) => {
+                    let none = Loaded::Replies { due: Vec::new(), next: None };
+                    self.node.handle_input(Input::Loaded(id, Ok(none)), NOW);
+                }
+                Output::Persist(id, Write::ExpireConversations { .. }) => {
+                    self.node.handle_input(Input::Persisted(id, Ok(())), NOW);
+                }
+                Output::Notice(_) => {}
+                Output::Job(_, job) => panic!("this host does no payload work: {job:?}"),
                 Output::Load(_, q) => panic!("this host does not serve {q:?}"),
                 Output::Persist(_, w) => panic!("this host does not serve {w:?}"),
                 Output::Respond(call, r) => self.answers.push((call, r)),

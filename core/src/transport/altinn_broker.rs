@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use super::failure::{Failure, classify};
 use super::json_object;
 use super::percent::{path_segment, query_value};
-use crate::node::{HttpRequest, Method};
+use crate::node::{Credential, HttpRequest, Method};
 
 /// The Altinn resource eFormidling's DPO traffic runs under.
 pub const DEFAULT_RESOURCE_ID: &str = "eformidling-dpo-meldingsutveksling";
@@ -67,16 +67,19 @@ struct Initialize<'a> {
     disable_virus_scan: Option<bool>,
 }
 
-fn request(method: Method, url: String, token: &str, accept_json: bool) -> HttpRequest {
-    let mut headers = vec![("Authorization".to_owned(), format!("Bearer {token}"))];
+/// A broker request. Its bearer token is an Altinn token for `scope`, which the
+/// runtime obtains and adds: only the runtime holds the key that signs the grant.
+fn request(method: Method, url: String, scope: &str, accept_json: bool) -> HttpRequest {
+    let mut r = HttpRequest::new(method, url);
     if accept_json {
-        headers.push(("Accept".to_owned(), "application/json".to_owned()));
+        r.headers.push(("Accept".to_owned(), "application/json".to_owned()));
     }
-    HttpRequest { method, url, headers, body: Bytes::new() }
+    r.auth = Some(Credential::Altinn { scopes: vec![scope.to_owned()] });
+    r
 }
 
 /// `POST {base}/filetransfer/` with the transfer's metadata.
-pub fn initiate(ep: &BrokerEndpoint, token: &str, t: &NewFileTransfer) -> HttpRequest {
+pub fn initiate(ep: &BrokerEndpoint, t: &NewFileTransfer) -> HttpRequest {
     let body = Initialize {
         file_name: PARCEL_FILE_NAME,
         resource_id: &ep.resource_id,
@@ -87,7 +90,7 @@ pub fn initiate(ep: &BrokerEndpoint, token: &str, t: &NewFileTransfer) -> HttpRe
         checksum: None,
         disable_virus_scan: None,
     };
-    let mut r = request(Method::Post, ep.url("filetransfer/"), token, true);
+    let mut r = request(Method::Post, ep.url("filetransfer/"), WRITE_SCOPE, true);
     r.headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
     // Serialising a struct of strings and nulls cannot fail.
     r.body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
@@ -116,9 +119,9 @@ pub fn parse_initiated(status: u16, body: &[u8]) -> Result<String, Failure> {
 
 /// `POST {base}/filetransfer/{id}/upload`, `application/octet-stream`. The body is left
 /// empty: the runtime streams the parcel as the body.
-pub fn upload(ep: &BrokerEndpoint, token: &str, file_transfer_id: &str) -> HttpRequest {
+pub fn upload(ep: &BrokerEndpoint, file_transfer_id: &str) -> HttpRequest {
     let url = ep.url(&format!("filetransfer/{}/upload", path_segment(file_transfer_id)));
-    let mut r = request(Method::Post, url, token, true);
+    let mut r = request(Method::Post, url, WRITE_SCOPE, true);
     r.headers.push(("Content-Type".to_owned(), "application/octet-stream".to_owned()));
     r
 }
@@ -130,12 +133,12 @@ pub fn parse_uploaded(status: u16, body: &[u8]) -> Result<(), Failure> {
 
 /// `GET {base}/filetransfer?resourceId=…&status=Published&recipientStatus=Initialized`:
 /// the transfers published to us that we have not confirmed.
-pub fn list_published(ep: &BrokerEndpoint, token: &str) -> HttpRequest {
+pub fn list_published(ep: &BrokerEndpoint) -> HttpRequest {
     let url = ep.url(&format!(
         "filetransfer?resourceId={}&status=Published&recipientStatus=Initialized",
         query_value(&ep.resource_id)
     ));
-    request(Method::Get, url, token, true)
+    request(Method::Get, url, READ_SCOPE, true)
 }
 
 /// The ids of the listing, each checked to be a UUID. One bad id spoils the answer, as
@@ -154,8 +157,8 @@ pub fn parse_list(status: u16, body: &[u8]) -> Result<Vec<String>, Failure> {
 }
 
 /// `GET {base}/filetransfer/{id}`: the transfer's overview.
-pub fn details(ep: &BrokerEndpoint, token: &str, id: &str) -> HttpRequest {
-    request(Method::Get, ep.url(&format!("filetransfer/{}", path_segment(id))), token, true)
+pub fn details(ep: &BrokerEndpoint, id: &str) -> HttpRequest {
+    request(Method::Get, ep.url(&format!("filetransfer/{}", path_segment(id))), READ_SCOPE, true)
 }
 
 /// What the receiving side needs from a transfer's overview.
@@ -235,19 +238,19 @@ pub fn sort_by_created(transfers: &mut [FileTransferDetails]) {
 
 /// `GET {base}/filetransfer/{id}/download`: the parcel. The runtime streams the answer
 /// body to a file and through [`ParcelReader`](super::dpo_parcel::ParcelReader).
-pub fn download(ep: &BrokerEndpoint, token: &str, id: &str) -> HttpRequest {
+pub fn download(ep: &BrokerEndpoint, id: &str) -> HttpRequest {
     request(
         Method::Get,
         ep.url(&format!("filetransfer/{}/download", path_segment(id))),
-        token,
+        READ_SCOPE,
         false,
     )
 }
 
 /// `POST {base}/filetransfer/{id}/confirmdownload`, empty body: the transfer is ours.
-pub fn confirm_download(ep: &BrokerEndpoint, token: &str, id: &str) -> HttpRequest {
+pub fn confirm_download(ep: &BrokerEndpoint, id: &str) -> HttpRequest {
     let url = ep.url(&format!("filetransfer/{}/confirmdownload", path_segment(id)));
-    request(Method::Post, url, token, true)
+    request(Method::Post, url, READ_SCOPE, true)
 }
 
 pub fn parse_confirmed(status: u16, body: &[u8]) -> Result<(), Failure> {
@@ -290,10 +293,10 @@ mod tests {
             recipient: "0192:910075918",
             senders_reference: "19efbd4c-413d-4e2c-bbc5-257ef4a65b38",
         };
-        let r = initiate(&ep(), "tok", &t);
+        let r = initiate(&ep(), &t);
         assert_eq!(r.method, Method::Post);
         assert_eq!(r.url, "http://localhost:9099/broker/api/v1/filetransfer/");
-        assert_eq!(header(&r, "Authorization"), Some("Bearer tok"));
+        assert_eq!(r.auth, Some(Credential::Altinn { scopes: vec![WRITE_SCOPE.into()] }));
         assert_eq!(header(&r, "Content-Type"), Some("application/json"));
         assert_eq!(header(&r, "Accept"), Some("application/json"));
         // The body the reference's acceptance test pins for this message.
@@ -315,7 +318,7 @@ mod tests {
 
     #[test]
     fn upload_download_and_confirm_address_the_transfer() {
-        let u = upload(&ep(), "tok", ID);
+        let u = upload(&ep(), ID);
         assert_eq!(u.method, Method::Post);
         assert_eq!(u.url, format!("http://localhost:9099/broker/api/v1/filetransfer/{ID}/upload"));
         assert_eq!(header(&u, "Content-Type"), Some("application/octet-stream"));
@@ -323,15 +326,15 @@ mod tests {
         assert_eq!(parse_uploaded(200, b"{}"), Ok(()));
         assert!(parse_uploaded(413, b"").is_err());
 
-        let d = download(&ep(), "tok", ID);
+        let d = download(&ep(), ID);
         assert_eq!(d.method, Method::Get);
         assert_eq!(
             d.url,
             format!("http://localhost:9099/broker/api/v1/filetransfer/{ID}/download")
         );
-        assert_eq!(header(&d, "Authorization"), Some("Bearer tok"));
+        assert_eq!(d.auth, Some(Credential::Altinn { scopes: vec![READ_SCOPE.into()] }));
 
-        let c = confirm_download(&ep(), "tok", ID);
+        let c = confirm_download(&ep(), ID);
         assert_eq!(c.method, Method::Post);
         assert_eq!(
             c.url,
@@ -343,14 +346,14 @@ mod tests {
 
         // An id from outside cannot reach another resource.
         assert_eq!(
-            details(&ep(), "t", "../../x?y").url,
+            details(&ep(), "../../x?y").url,
             "http://localhost:9099/broker/api/v1/filetransfer/..%2F..%2Fx%3Fy"
         );
     }
 
     #[test]
     fn listing() {
-        let r = list_published(&ep(), "tok");
+        let r = list_published(&ep());
         assert_eq!(r.method, Method::Get);
         assert_eq!(
             r.url,

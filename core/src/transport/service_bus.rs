@@ -48,12 +48,7 @@ impl ServiceBusEndpoint {
     fn signed(&self, method: Method, url: String, now: Timestamp) -> HttpRequest {
         let expiry = (now + SAS_LIFETIME).as_unix_millis().div_euclid(1000);
         let auth = sas_authorization(&url, &self.key_name, &self.key, expiry);
-        HttpRequest {
-            method,
-            url,
-            headers: vec![("Authorization".into(), auth)],
-            body: Bytes::new(),
-        }
+        HttpRequest::new(method, url).header("Authorization", auth)
     }
 }
 

@@ -1,0 +1,570 @@
+//! Sending: queued outgoing messages and status replies are handed to their message
+//! service. A message is taken from the queue only by the write that records its
+//! outcome (SENDT, FEIL or LEVETID_UTLOPT), so a crash anywhere before leaves it
+//! queued and it is sent again: at least once, and the receiving side drops
+//! repeats by messageId.
+//!
+//! Per message: the receiver's service record (certificate, queue) from the
+//! registry; the payload sealed by the runtime; then DPO's initiate and upload, or
+//! DPE's one send. Transient failures retry with backoff until the expiry; a
+//! permanent one (a 4xx) is FEIL at once with the reason.
+
+use bytes::Bytes;
+
+use super::http::{HttpRequest, HttpResponse, TransportError};
+use super::jobs::{Job, JobError, JobResult, SealForm, SealJob};
+use super::store::{Loaded, OutgoingMessage, Query, StatusRecord, StatusReply, StoreError, Write};
+use super::{JobId, Node, Output, Pending, ReqId};
+use crate::crypto::key_unwrap::KeyTransport;
+use crate::ids::MessageId;
+use crate::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument};
+use crate::registry::answer::LookupError;
+use crate::registry::model::{IdentifierResource, ServiceIdentifier};
+use crate::registry::request::IdentifierLookup;
+use crate::routing;
+use crate::sbd::Sbd;
+use crate::status::Status;
+use crate::transport::altinn_broker::{self, NewFileTransfer};
+use crate::transport::failure::Failure;
+use crate::transport::service_bus;
+
+/// DPE's payload limit (`service-bus.upload-size-limit`, 2 MB), for the CMS.
+const DPE_LIMIT: u64 = 2 * 1024 * 1024;
+
+/// What is being delivered: a fagsystem's message, or a status reply to a sender.
+#[derive(Debug)]
+pub(super) enum Outbound {
+    Message { message: Box<OutgoingMessage>, attempts: u32 },
+    Reply { id: i64, reply: Box<StatusReply>, attempts: u32 },
+}
+
+impl Outbound {
+    fn sbd(&self) -> &Sbd {
+        match self {
+            Outbound::Message { message, .. } => &message.sbd,
+            Outbound::Reply { reply, .. } => &reply.sbd,
+        }
+    }
+
+    fn service(&self) -> ServiceIdentifier {
+        match self {
+            Outbound::Message { message, .. } => message.service,
+            Outbound::Reply { reply, .. } => reply.service,
+        }
+    }
+
+    fn attempts(&self) -> u32 {
+        match self {
+            Outbound::Message { attempts, .. } | Outbound::Reply { attempts, .. } => *attempts,
+        }
+    }
+
+    /// The key it is tracked under while in flight.
+    fn key(&self) -> InFlight {
+        match self {
+            Outbound::Message { message, .. } => InFlight::Message(
+                message.message_id().unwrap_or(MessageId::from_uuid(uuid::Uuid::nil())),
+            ),
+            Outbound::Reply { id, .. } => InFlight::Reply(*id),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum InFlight {
+    Message(MessageId),
+    Reply(i64),
+}
+
+/// Where one delivery is.
+#[derive(Debug)]
+pub(super) enum Step {
+    /// Looking at the queue.
+    DueMessages,
+    DueReplies,
+    /// Asking the registry for the receiver's service record.
+    Lookup {
+        out: Outbound,
+        lookup: IdentifierLookup,
+    },
+    /// The runtime is sealing the payload.
+    Sealing {
+        out: Outbound,
+        queue: Option<String>,
+    },
+    /// DPO: the file transfer is being initiated.
+    Initiating {
+        out: Outbound,
+        parcel: String,
+    },
+    /// DPO: the parcel is being uploaded.
+    Uploading {
+        out: Outbound,
+    },
+    /// DPE: the payload is being sent to the receiver's queue.
+    Sending {
+        out: Outbound,
+    },
+    /// The outcome is being recorded.
+    Recording {
+        key: InFlight,
+    },
+}
+
+impl Step {
+    pub(super) fn lookup(&self) -> Option<&IdentifierLookup> {
+        match self {
+            Step::Lookup { lookup, .. } => Some(lookup),
+            _ => None,
+        }
+    }
+}
+
+impl Node {
+    /// Look for due work, unless a look is under way or no slot is free.
+    pub(super) fn kick_delivery(&mut self) {
+        if self.delivery.looking || self.delivery.in_flight.len() >= self.config.pacing.parallel {
+            return;
+        }
+        self.delivery.looking = true;
+        self.delivery.next = None;
+        let limit = self.config.pacing.parallel - self.delivery.in_flight.len();
+        let skip = self
+            .delivery
+            .in_flight
+            .iter()
+            .filter_map(|k| match k {
+                InFlight::Message(m) => Some(*m),
+                InFlight::Reply(_) => None,
+            })
+            .collect();
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let id = self.load(Query::DueOutgoing { now: self.now, limit, skip });
+        self.loads.insert(id, Pending::Delivery(Box::new(Step::DueMessages)));
+        let id = self.load(Query::DueReplies { now: self.now, limit });
+        self.loads.insert(id, Pending::Delivery(Box::new(Step::DueReplies)));
+    }
+
+    pub(super) fn delivery_loaded(&mut self, step: Step, result: Result<Loaded, StoreError>) {
+        match (step, result) {
+            (Step::DueMessages, Ok(Loaded::DueOutgoing { due, next })) => {
+                self.delivery.next = min_time(self.delivery.next, next);
+                for (message, attempts) in due {
+                    self.start(Outbound::Message { message: Box::new(message), attempts });
+                }
+            }
+            (Step::DueReplies, Ok(Loaded::Replies { due, next })) => {
+                self.delivery.looking = false;
+                self.delivery.next = min_time(self.delivery.next, next);
+                for (id, reply, attempts) in due {
+                    if !self.delivery.in_flight.contains(&InFlight::Reply(id)) {
+                        self.start(Outbound::Reply { id, reply: Box::new(reply), attempts });
+                    }
+                }
+            }
+            (step, result) => {
+                // A store failure: look again at the next sweep.
+                if matches!(step, Step::DueReplies) {
+                    self.delivery.looking = false;
+                }
+                let retry = self.now + self.config.ttl_check_interval;
+                self.delivery.next = min_time(self.delivery.next, Some(retry));
+                if let Err(e) = result {
+                    self.note_failure(format!("delivery: the store failed: {e}"));
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, out: Outbound) {
+        let key = out.key();
+        if !self.delivery.in_flight.insert(key) {
+            return;
+        }
+        if let Outbound::Message { message, .. } = &out
+            && self.now >= message.expiry
+        {
+            return self.finish(
+                out,
+                Status::LevetidUtlopt,
+                Some(super::send::EXPIRED_DESCRIPTION.to_owned()),
+            );
+        }
+        match (&out, out.service()) {
+            // Replies carry no files: nothing to look up or encrypt.
+            (Outbound::Reply { .. }, ServiceIdentifier::Dpo) => self.seal(out, None, None),
+            (Outbound::Reply { .. }, ServiceIdentifier::Dpe) => {
+                match self.dpe_queue(out.sbd(), None) {
+                    Ok(queue) => self.send_dpe(out, Some(queue), None),
+                    Err(e) => self.finish(out, Status::Feil, Some(e)),
+                }
+            }
+            (Outbound::Message { .. }, ServiceIdentifier::Dpo | ServiceIdentifier::Dpe) => {
+                let Some(lookup) = receiver_lookup(out.sbd()) else {
+                    return self.finish(
+                        out,
+                        Status::Feil,
+                        Some("The message has no receiver".into()),
+                    );
+                };
+                let step = Step::Lookup { out, lookup: lookup.clone() };
+                self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
+            }
+            (_, other) => {
+                let reason =
+                    format!("Sending over {} is not supported by this version", other.as_str());
+                self.finish(out, Status::Feil, Some(reason))
+            }
+        }
+    }
+
+    /// The receiver's service record is in (or the lookup failed).
+    pub(super) fn delivery_looked_up(
+        &mut self,
+        step: Step,
+        answer: Result<IdentifierResource, LookupError>,
+    ) {
+        let Step::Lookup { out, lookup } = step else {
+            return;
+        };
+        let service = out.service();
+        let record = answer.map_err(routing::SelectError::from).and_then(|resource| {
+            routing::select_by_document_type(
+                &resource.service_records,
+                &lookup,
+                out.sbd().standard(),
+            )
+            .cloned()
+        });
+        let record = match record {
+            Ok(r) if r.service_identifier() == service => r,
+            Ok(r) => {
+                let reason = format!(
+                    "The receiver now takes this message over {}, not {}",
+                    r.service_identifier().as_str(),
+                    service.as_str()
+                );
+                return self.finish(out, Status::Feil, Some(reason));
+            }
+            // The registry unreachable is for later; a refusal is final.
+            Err(routing::SelectError::Lookup(LookupError::Transport(e))) => {
+                return self.retry(out, format!("service registry unreachable: {e}"));
+            }
+            Err(e) => return self.retry(out, format!("service registry: {e}")),
+        };
+        let Some(certificate) = record.pem_certificate() else {
+            return self.finish(
+                out,
+                Status::Feil,
+                Some("The receiver's service record has no certificate".into()),
+            );
+        };
+        let queue = match service {
+            ServiceIdentifier::Dpe => {
+                match self.dpe_queue(out.sbd(), record.service.endpoint_url.as_deref()) {
+                    Ok(q) => Some(q),
+                    Err(e) => return self.finish(out, Status::Feil, Some(e)),
+                }
+            }
+            _ => None,
+        };
+        self.seal(out, Some(certificate), queue);
+    }
+
+    /// Hand the payload to the runtime to seal; with no files, go straight on.
+    fn seal(&mut self, out: Outbound, certificate: Option<String>, queue: Option<String>) {
+        let files = match &out {
+            Outbound::Message { message, .. } => {
+                let mut files = message.files.clone();
+                // The primary document leads the container, as the reference's does.
+                files.sort_by_key(|f| !f.primary);
+                files
+            }
+            Outbound::Reply { .. } => Vec::new(),
+        };
+        let service = out.service();
+        if files.is_empty() && service == ServiceIdentifier::Dpe {
+            return self.send_dpe(out, queue, None);
+        }
+        let Some(message_id) = out.sbd().message_id() else {
+            return self.finish(out, Status::Feil, Some("The message has no messageId".into()));
+        };
+        let sbd = out.sbd();
+        let manifest = EformidlingManifest {
+            receiver: party(sbd.header.receiver.as_ref().map(|p| p.value.clone())),
+            sender: party(sbd.header.sender.as_ref().map(|p| p.value.clone())),
+            primary: files
+                .iter()
+                .find(|f| f.primary)
+                .map(|f| PrimaryDocument { href: f.filename.clone(), mime: f.mime.clone() }),
+        };
+        let form = match service {
+            ServiceIdentifier::Dpe => SealForm::Cms { limit: DPE_LIMIT },
+            _ => SealForm::DpoParcel {
+                sbd_json: Bytes::from(sbd.to_json_value().to_string()),
+                name: format!("out-{}-{}", message_id, self.next()),
+            },
+        };
+        let job = SealJob {
+            message_id,
+            files,
+            receiver_certificate: certificate.unwrap_or_default(),
+            key_transport: match service {
+                ServiceIdentifier::Dpe => KeyTransport::RsaPkcs1v15,
+                _ => KeyTransport::RsaOaepSha256,
+            },
+            manifest,
+            form,
+        };
+        let id = JobId(self.next());
+        self.outputs.push_back(Output::Job(id, Job::Seal(job)));
+        self.jobs.insert(id, Pending::Delivery(Box::new(Step::Sealing { out, queue })));
+    }
+
+    pub(super) fn delivery_job_done(&mut self, step: Step, result: Result<JobResult, JobError>) {
+        let Step::Sealing { out, queue } = step else {
+            return;
+        };
+        match result {
+            Ok(JobResult::Staged { name, .. }) => self.initiate_dpo(out, name),
+            Ok(JobResult::Bytes(cms)) => self.send_dpe(out, queue, Some(cms)),
+            Ok(other) => self.retry(out, format!("sealing gave an unexpected result: {other:?}")),
+            Err(JobError::Invalid(e)) => {
+                self.finish(out, Status::Feil, Some(format!("Could not package the message: {e}")))
+            }
+            Err(JobError::Io(e)) => self.retry(out, format!("could not package the message: {e}")),
+        }
+    }
+
+    fn initiate_dpo(&mut self, out: Outbound, parcel: String) {
+        let Some(settings) = self.config.dpo.clone() else {
+            return self.retry(out, "DPO is not configured".into());
+        };
+        let sbd = out.sbd();
+        let sender = party(sbd.header.sender.as_ref().map(|p| p.identifier.primary()));
+        let recipient = party(sbd.header.receiver.as_ref().map(|p| p.identifier.primary()));
+        let reference = self.entropy.uuid().hyphenated().to_string();
+        let transfer = NewFileTransfer {
+            sender: &broker_party(&sender),
+            recipient: &broker_party(&recipient),
+            senders_reference: &reference,
+        };
+        let req = altinn_broker::initiate(&settings.broker, &transfer);
+        self.request(req, Step::Initiating { out, parcel });
+    }
+
+    fn send_dpe(&mut self, out: Outbound, queue: Option<String>, cms: Option<Bytes>) {
+        let Some(settings) = self.config.dpe.clone() else {
+            return self.retry(out, "DPE is not configured".into());
+        };
+        let Some(queue) = queue else {
+            return self.finish(out, Status::Feil, Some("No DPE queue for the receiver".into()));
+        };
+        let payload = service_bus::encode_payload(&out.sbd().to_json_value(), cms.as_deref());
+        let req = service_bus::send(&settings.service_bus, &queue, payload, self.now);
+        self.request(req, Step::Sending { out });
+    }
+
+    fn request(&mut self, req: HttpRequest, step: Step) {
+        let id = ReqId(self.next());
+        self.outputs.push_back(Output::Http(id, req));
+        self.requests.insert(id, Pending::Delivery(Box::new(step)));
+    }
+
+    pub(super) fn delivery_http(
+        &mut self,
+        step: Step,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        let answer = result.map_err(|e| Failure::from(&e));
+        match step {
+            Step::Initiating { out, parcel } => {
+                match answer.and_then(|r| altinn_broker::parse_initiated(r.status, &r.body)) {
+                    Ok(transfer_id) => {
+                        let Some(settings) = self.config.dpo.clone() else {
+                            return self.retry(out, "DPO is not configured".into());
+                        };
+                        let mut req = altinn_broker::upload(&settings.broker, &transfer_id);
+                        req.body_file = Some(parcel);
+                        self.request(req, Step::Uploading { out });
+                    }
+                    Err(f) => self.failed(out, f),
+                }
+            }
+            Step::Uploading { out } => {
+                match answer.and_then(|r| altinn_broker::parse_uploaded(r.status, &r.body)) {
+                    Ok(()) => self.handed_off(out),
+                    Err(f) => self.failed(out, f),
+                }
+            }
+            Step::Sending { out } => {
+                match answer.and_then(|r| service_bus::parse_sent(r.status, &r.body)) {
+                    Ok(()) => self.handed_off(out),
+                    Err(f) => self.failed(out, f),
+                }
+            }
+            _ => self.stale_answers += 1,
+        }
+    }
+
+    fn failed(&mut self, out: Outbound, failure: Failure) {
+        match failure {
+            Failure::Transient(reason) => self.retry(out, reason),
+            Failure::Permanent(reason) => self.finish(out, Status::Feil, Some(reason)),
+        }
+    }
+
+    /// The message service has it: SENDT (a reply is simply done).
+    fn handed_off(&mut self, out: Outbound) {
+        match out {
+            Outbound::Reply { id, .. } => {
+                let wid = self.persist(Write::ReplyDone(id));
+                self.writes.insert(
+                    wid,
+                    Pending::Delivery(Box::new(Step::Recording { key: InFlight::Reply(id) })),
+                );
+            }
+            out @ Outbound::Message { .. } => self.finish(out, Status::Sendt, None),
+        }
+    }
+
+    /// Record the message's outcome, which takes it from the queue.
+    fn finish(&mut self, out: Outbound, status: Status, description: Option<String>) {
+        let key = out.key();
+        match out {
+            Outbound::Message { message, .. } => {
+                let Some(message_id) = message.message_id() else {
+                    self.delivery.in_flight.remove(&key);
+                    return;
+                };
+                let record = StatusRecord {
+                    message_id,
+                    status,
+                    description,
+                    at: self.now,
+                    queued: self.config.status_queue_includes.contains(&message.service),
+                };
+                self.outputs.push_back(Output::Status(super::StatusEvent {
+                    message_id,
+                    conversation_id: message.sbd.header.conversation_id(),
+                    direction: crate::status::Direction::Outgoing,
+                    status,
+                    description: record.description.clone(),
+                    at: self.now,
+                }));
+                let wid = self.persist(Write::HandOff(record));
+                self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+            }
+            // A reply that cannot be sent is dropped: the sender's own expiry
+            // settles its message.
+            Outbound::Reply { id, .. } => {
+                if let Some(d) = description {
+                    self.note_failure(format!("status reply {id} dropped: {d}"));
+                }
+                let wid = self.persist(Write::ReplyDone(id));
+                self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+            }
+        }
+    }
+
+    /// Try again later, counting the attempt.
+    fn retry(&mut self, out: Outbound, reason: String) {
+        let key = out.key();
+        let attempts = out.attempts().saturating_add(1);
+        let delay = self.config.pacing.backoff(attempts, self.entropy.next_u64());
+        let mut at = self.now + delay;
+        if let Outbound::Message { message, .. } = &out {
+            // No point waiting past the expiry: the next attempt records it.
+            at = at.min(message.expiry);
+        }
+        self.note_failure(format!("delivery attempt {attempts} failed: {reason}"));
+        let write = match &out {
+            Outbound::Message { message, .. } => match message.message_id() {
+                Some(message_id) => Write::RetryOutgoing { message_id, at },
+                None => {
+                    self.delivery.in_flight.remove(&key);
+                    return;
+                }
+            },
+            Outbound::Reply { id, .. } => Write::ReplyRetry { id: *id, at },
+        };
+        let wid = self.persist(write);
+        self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+        self.delivery.next = min_time(self.delivery.next, Some(at));
+    }
+
+    pub(super) fn delivery_persisted(&mut self, step: Step, result: Result<(), StoreError>) {
+        let Step::Recording { key } = step else {
+            self.stale_answers += 1;
+            return;
+        };
+        self.delivery.in_flight.remove(&key);
+        match result {
+            Ok(()) => {
+                self.deliver_pushes();
+                // A slot is free: more may be waiting.
+                self.kick_delivery();
+            }
+            // Not recorded: the message stays queued as it was and comes round
+            // again at the next look.
+            Err(e) => {
+                self.note_failure(format!("delivery outcome not recorded: {e}"));
+                let retry = self.now + self.config.ttl_check_interval;
+                self.delivery.next = min_time(self.delivery.next, Some(retry));
+            }
+        }
+    }
+
+    /// The DPE queue `sbd` goes to; `endpoint` is the receiver's service record's
+    /// `endpointUrl` (replies and receipts need none).
+    fn dpe_queue(&self, sbd: &Sbd, endpoint: Option<&str>) -> Result<String, String> {
+        let settings = self.config.dpe.as_ref().ok_or("DPE is not configured")?;
+        service_bus::target_queue(sbd, settings.mode, settings.receipt_queue.as_deref(), endpoint)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The registry question for a message's receiver, as at create.
+fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
+    let receiver = sbd.header.receiver.as_ref()?;
+    let mut lookup = IdentifierLookup::new(&receiver.identifier.primary());
+    if let Some(p) = sbd.header.process() {
+        lookup = lookup.process(p);
+    }
+    if let Some(level) = sbd.message.security_level().and_then(|l| u8::try_from(l).ok()) {
+        lookup = lookup.security_level(level);
+    }
+    if let Some(c) = sbd.header.conversation_id() {
+        lookup = lookup.conversation_id(&c.to_string());
+    }
+    Some(lookup)
+}
+
+fn party(id: Option<String>) -> String {
+    id.unwrap_or_default()
+}
+
+/// The broker names organisations `0192:<orgnr>`.
+fn broker_party(org: &str) -> String {
+    if org.contains(':') { org.to_owned() } else { format!("0192:{org}") }
+}
+
+pub(super) fn min_time(
+    a: Option<crate::Timestamp>,
+    b: Option<crate::Timestamp>,
+) -> Option<crate::Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The delivery side's state in the node.
+#[derive(Debug, Default)]
+pub(super) struct Delivery {
+    /// A look at the queue is under way.
+    pub looking: bool,
+    pub in_flight: std::collections::HashSet<InFlight>,
+    /// When the next queued message or retry is due.
+    pub next: Option<crate::Timestamp>,
+}

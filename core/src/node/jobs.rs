@@ -1,0 +1,80 @@
+//! Payload work the node hands to the runtime: the runtime owns the files and holds
+//! our key, so it moves the bytes, always through core's streaming encoders and
+//! decoders ([`crate::package::pipeline`], [`crate::transport::dpo_parcel`]). The
+//! node only says what to make and gets back where it was put.
+
+use bytes::Bytes;
+
+use super::store::StoredFile;
+use crate::crypto::key_unwrap::KeyTransport;
+use crate::ids::MessageId;
+use crate::package::eformidling_manifest::EformidlingManifest;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Job {
+    Seal(SealJob),
+    Unpack(UnpackJob),
+    /// Write bytes to a staged file, durably (a payload that arrived in memory).
+    Stage {
+        name: String,
+        content: Bytes,
+    },
+}
+
+/// Package an outgoing message's stored files: a signed ASiC-E, encrypted (CMS) to
+/// the receiver's certificate, in the form the message service carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SealJob {
+    pub message_id: MessageId,
+    /// In the order they go into the container (the primary document first).
+    pub files: Vec<StoredFile>,
+    /// The receiver's certificate, PEM, from its service record.
+    pub receiver_certificate: String,
+    pub key_transport: KeyTransport,
+    pub manifest: EformidlingManifest,
+    pub form: SealForm,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SealForm {
+    /// DPO's `sbd.zip`: `sbd.json`, then the CMS as `asic.zip`, staged under `name`.
+    DpoParcel { sbd_json: Bytes, name: String },
+    /// The CMS alone, returned in memory; larger than `limit` is an error (DPE
+    /// carries at most a few MB, base64-encoded twice inside JSON).
+    Cms { limit: u64 },
+}
+
+/// Open a downloaded DPO `sbd.zip`: its SBD comes back in memory, its `asic.zip`
+/// (still encrypted to us) is staged under `asic_to`. The input is removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnpackJob {
+    pub staged: String,
+    pub asic_to: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobResult {
+    /// A staged parcel: its name and size.
+    Staged {
+        name: String,
+        size: u64,
+    },
+    /// A payload in memory.
+    Bytes(Bytes),
+    Unpacked {
+        sbd: Bytes,
+        asic: Option<(String, u64)>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The payload itself is bad (a corrupt parcel, a certificate we cannot use):
+    /// doing it again would fail again.
+    #[error("{0}")]
+    Invalid(String),
+    /// The runtime could not do the work now (disk full, a file gone).
+    #[error("{0}")]
+    Io(String),
+}

@@ -1,0 +1,465 @@
+//! Receiving: DPO's broker and DPE's queue are polled; each message is stored
+//! durably, and only then acknowledged to its message service, so a crash between
+//! the two brings it again, and the store's refusal of a known messageId drops the
+//! repeat. Status SBDs from receivers move our outgoing conversations forward.
+
+use bytes::Bytes;
+
+use super::delivery::min_time;
+use super::http::{HttpRequest, HttpResponse, TransportError};
+use super::jobs::{Job, JobError, JobResult, UnpackJob};
+use super::store::{IncomingMessage, StagedFile, StatusRecord, StatusReply, StoreError, Write};
+use super::{JobId, Node, Output, Pending, ReqId};
+use crate::Timestamp;
+use crate::registry::model::ServiceIdentifier;
+use crate::sbd::{BusinessMessage, Sbd};
+use crate::status::{Status, expiry};
+use crate::transport::altinn_broker;
+use crate::transport::failure::Failure;
+use crate::transport::service_bus;
+
+/// How a received message is acknowledged to its message service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Ack {
+    /// DPO: confirm the download of this file transfer.
+    Dpo { transfer: String },
+    /// DPE: complete the peek-locked message.
+    Dpe { message_id: String, lock_token: String },
+}
+
+#[derive(Debug)]
+pub(super) enum Step {
+    DpoList,
+    DpoDetails {
+        transfer: String,
+    },
+    DpoDownload {
+        transfer: String,
+        staged: String,
+    },
+    DpoUnpack {
+        transfer: String,
+    },
+    DpePeek,
+    DpeStage {
+        sbd: Bytes,
+        ack: Ack,
+    },
+    /// The received message (or its effect) is being stored.
+    Storing {
+        ack: Ack,
+    },
+    Acking {
+        ack: Ack,
+    },
+}
+
+/// The receiving side's state in the node.
+#[derive(Debug, Default)]
+pub(super) struct Receive {
+    pub dpo_next: Option<Timestamp>,
+    pub dpo_listing: bool,
+    /// Transfers being fetched now, so a poll does not take them twice.
+    pub dpo_in_flight: std::collections::HashSet<String>,
+    /// Transfers listed but not yet taken (no free slot).
+    pub dpo_backlog: std::collections::VecDeque<String>,
+    pub dpe_next: Option<Timestamp>,
+    pub dpe_running: bool,
+    /// Messages read in this DPE round.
+    pub dpe_round: u32,
+}
+
+impl Receive {
+    pub(super) fn wake_at(&self) -> Option<Timestamp> {
+        let dpo = if self.dpo_listing { None } else { self.dpo_next };
+        let dpe = if self.dpe_running { None } else { self.dpe_next };
+        min_time(dpo, dpe)
+    }
+}
+
+impl Node {
+    fn receiving(&self, service: ServiceIdentifier) -> bool {
+        self.config.enabled_services.contains(&service)
+            && match service {
+                ServiceIdentifier::Dpo => self.config.dpo.is_some(),
+                ServiceIdentifier::Dpe => self.config.dpe.is_some(),
+                _ => false,
+            }
+    }
+
+    /// Start the polls that are due.
+    pub(super) fn poll_services(&mut self) {
+        if self.receiving(ServiceIdentifier::Dpo)
+            && !self.receive.dpo_listing
+            && self.receive.dpo_next.is_none_or(|t| t <= self.now)
+        {
+            self.list_dpo();
+        }
+        if self.receiving(ServiceIdentifier::Dpe)
+            && !self.receive.dpe_running
+            && self.receive.dpe_next.is_none_or(|t| t <= self.now)
+        {
+            self.receive.dpe_running = true;
+            self.receive.dpe_round = 0;
+            self.peek_dpe();
+        }
+    }
+
+    fn list_dpo(&mut self) {
+        let Some(settings) = self.config.dpo.clone() else { return };
+        self.receive.dpo_listing = true;
+        let req = altinn_broker::list_published(&settings.broker);
+        self.receive_request(req, Step::DpoList);
+    }
+
+    fn receive_request(&mut self, req: HttpRequest, step: Step) {
+        let id = ReqId(self.next());
+        self.outputs.push_back(Output::Http(id, req));
+        self.requests.insert(id, Pending::Receive(Box::new(step)));
+    }
+
+    /// Take listed transfers while slots are free.
+    fn take_dpo_backlog(&mut self) {
+        let Some(settings) = self.config.dpo.clone() else { return };
+        while self.receive.dpo_in_flight.len() < self.config.pacing.parallel {
+            let Some(transfer) = self.receive.dpo_backlog.pop_front() else { break };
+            if !self.receive.dpo_in_flight.insert(transfer.clone()) {
+                continue;
+            }
+            let req = altinn_broker::details(&settings.broker, &transfer);
+            self.receive_request(req, Step::DpoDetails { transfer });
+        }
+    }
+
+    pub(super) fn receive_http(
+        &mut self,
+        step: Step,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        let answer = result.map_err(|e| Failure::from(&e));
+        let Some(dpo) = self.config.dpo.clone() else {
+            // Only DPO steps need its settings; DPE's are below.
+            return self.receive_http_dpe(step, answer);
+        };
+        match step {
+            Step::DpoList => {
+                self.receive.dpo_listing = false;
+                match answer.and_then(|r| altinn_broker::parse_list(r.status, &r.body)) {
+                    Ok(ids) => {
+                        for id in ids {
+                            if !self.receive.dpo_in_flight.contains(&id)
+                                && !self.receive.dpo_backlog.contains(&id)
+                            {
+                                self.receive.dpo_backlog.push_back(id);
+                            }
+                        }
+                        self.take_dpo_backlog();
+                    }
+                    Err(f) => self.note_failure(format!("DPO poll failed: {}", f.reason())),
+                }
+                self.receive.dpo_next = Some(self.now + dpo.poll_interval);
+            }
+            Step::DpoDetails { transfer } => {
+                match answer.and_then(|r| altinn_broker::parse_details(r.status, &r.body)) {
+                    Ok(details)
+                        if altinn_broker::wanted(&details, dpo.message_channel.as_deref()) =>
+                    {
+                        let staged = format!("dl-{}-{}", self.next(), safe_name(&transfer));
+                        let mut req = altinn_broker::download(&dpo.broker, &transfer);
+                        req.save_to = Some(staged.clone());
+                        self.receive_request(req, Step::DpoDownload { transfer, staged });
+                    }
+                    // Another consumer's channel: not ours to take or confirm.
+                    Ok(_) => self.dpo_done(&transfer),
+                    Err(f) => {
+                        self.note_failure(format!("DPO transfer {transfer}: {}", f.reason()));
+                        self.dpo_done(&transfer);
+                    }
+                }
+            }
+            Step::DpoDownload { transfer, staged } => match answer {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    let job = UnpackJob { staged, asic_to: format!("in-{}", self.next()) };
+                    let id = JobId(self.next());
+                    self.outputs.push_back(Output::Job(id, Job::Unpack(job)));
+                    self.jobs.insert(id, Pending::Receive(Box::new(Step::DpoUnpack { transfer })));
+                }
+                Ok(r) => {
+                    let f = crate::transport::failure::classify(r.status, &r.body);
+                    self.note_failure(format!("DPO download {transfer}: {}", f.reason()));
+                    self.dpo_done(&transfer);
+                }
+                Err(f) => {
+                    self.note_failure(format!("DPO download {transfer}: {}", f.reason()));
+                    self.dpo_done(&transfer);
+                }
+            },
+            Step::Acking { ack: Ack::Dpo { transfer } } => {
+                if let Err(f) =
+                    answer.and_then(|r| altinn_broker::parse_confirmed(r.status, &r.body))
+                {
+                    // Stored already; the repeat it causes is dropped by messageId.
+                    self.note_failure(format!("DPO confirm {transfer}: {}", f.reason()));
+                }
+                self.dpo_done(&transfer);
+            }
+            other => self.receive_http_dpe(other, answer),
+        }
+    }
+
+    fn dpo_done(&mut self, transfer: &str) {
+        self.receive.dpo_in_flight.remove(transfer);
+        self.take_dpo_backlog();
+    }
+
+    fn peek_dpe(&mut self) {
+        let Some(settings) = self.config.dpe.clone() else {
+            self.receive.dpe_running = false;
+            return;
+        };
+        let Some(org) = self.config.own_org.clone() else {
+            self.receive.dpe_running = false;
+            return;
+        };
+        let queue = service_bus::queue_name(&org, settings.mode);
+        let req = service_bus::peek_lock(&settings.service_bus, &queue, self.now);
+        self.receive_request(req, Step::DpePeek);
+    }
+
+    /// This DPE round is over: the next at the poll interval.
+    fn dpe_round_over(&mut self) {
+        self.receive.dpe_running = false;
+        let interval = self.config.dpe.as_ref().map(|d| d.poll_interval).unwrap_or_default();
+        self.receive.dpe_next = Some(self.now + interval);
+    }
+
+    /// One DPE message is settled: read the next, while the round lasts.
+    fn dpe_next_message(&mut self) {
+        self.receive.dpe_round += 1;
+        let max = self.config.dpe.as_ref().map_or(1, |d| d.read_max);
+        if self.receive.dpe_round >= max {
+            // A full round: come back at once (at the next tick) for the rest.
+            self.receive.dpe_running = false;
+            self.receive.dpe_next = Some(self.now);
+        } else {
+            self.peek_dpe();
+        }
+    }
+
+    fn receive_http_dpe(&mut self, step: Step, answer: Result<HttpResponse, Failure>) {
+        match step {
+            Step::DpePeek => {
+                let peeked =
+                    answer.and_then(|r| service_bus::parse_peeked(r.status, &r.headers, &r.body));
+                match peeked {
+                    Ok(Some(p)) => {
+                        let ack = Ack::Dpe { message_id: p.message_id, lock_token: p.lock_token };
+                        match service_bus::decode_payload(&p.body) {
+                            Ok(payload) => {
+                                let sbd = Bytes::from(payload.sbd.to_string());
+                                match payload.cms {
+                                    Some(cms) => {
+                                        let name = format!("in-{}", self.next());
+                                        let id = JobId(self.next());
+                                        self.outputs.push_back(Output::Job(
+                                            id,
+                                            Job::Stage { name, content: Bytes::from(cms) },
+                                        ));
+                                        self.jobs.insert(
+                                            id,
+                                            Pending::Receive(Box::new(Step::DpeStage { sbd, ack })),
+                                        );
+                                    }
+                                    None => self.received(&sbd, None, ServiceIdentifier::Dpe, ack),
+                                }
+                            }
+                            Err(e) => {
+                                // Unreadable: acknowledged and dropped, or it would
+                                // block the queue forever.
+                                self.note_failure(format!("DPE message dropped: {e}"));
+                                self.acknowledge(ack);
+                            }
+                        }
+                    }
+                    Ok(None) => self.dpe_round_over(),
+                    Err(f) => {
+                        self.note_failure(format!("DPE poll failed: {}", f.reason()));
+                        self.dpe_round_over();
+                    }
+                }
+            }
+            Step::Acking { ack: Ack::Dpe { message_id, .. } } => {
+                if let Err(f) = answer.and_then(|r| service_bus::parse_completed(r.status, &r.body))
+                {
+                    self.note_failure(format!("DPE complete {message_id}: {}", f.reason()));
+                }
+                self.dpe_next_message();
+            }
+            _ => self.stale_answers += 1,
+        }
+    }
+
+    pub(super) fn receive_job_done(&mut self, step: Step, result: Result<JobResult, JobError>) {
+        match (step, result) {
+            (Step::DpoUnpack { transfer }, Ok(JobResult::Unpacked { sbd, asic })) => {
+                let asic = asic.map(|(name, size)| StagedFile { name, size });
+                self.received(&sbd, asic, ServiceIdentifier::Dpo, Ack::Dpo { transfer });
+            }
+            // A parcel that cannot be opened will not open next time either.
+            (Step::DpoUnpack { transfer }, Err(JobError::Invalid(e))) => {
+                self.note_failure(format!("DPO transfer {transfer} discarded: {e}"));
+                self.acknowledge(Ack::Dpo { transfer });
+            }
+            (Step::DpoUnpack { transfer }, _) => {
+                self.note_failure(format!("DPO transfer {transfer}: could not unpack"));
+                self.dpo_done(&transfer);
+            }
+            (Step::DpeStage { sbd, ack }, Ok(JobResult::Staged { name, size })) => {
+                self.received(&sbd, Some(StagedFile { name, size }), ServiceIdentifier::Dpe, ack);
+            }
+            // Not staged: leave it locked; the lock runs out and it comes again.
+            (Step::DpeStage { .. }, _) => {
+                self.note_failure("DPE message could not be staged".into());
+                self.dpe_round_over();
+            }
+            _ => self.stale_answers += 1,
+        }
+    }
+
+    /// A message arrived: decide what it is and store it (or its effect).
+    fn received(
+        &mut self,
+        sbd: &[u8],
+        asic: Option<StagedFile>,
+        service: ServiceIdentifier,
+        ack: Ack,
+    ) {
+        let sbd = match Sbd::from_json(sbd) {
+            Ok(s) if s.message_id().is_some() => s,
+            Ok(_) | Err(_) => {
+                self.note_failure(format!(
+                    "{} message dropped: not a readable SBD",
+                    service.as_str()
+                ));
+                return self.acknowledge(ack);
+            }
+        };
+        let message_id =
+            sbd.message_id().unwrap_or(crate::ids::MessageId::from_uuid(uuid::Uuid::nil()));
+        let write = match &sbd.message {
+            BusinessMessage::Status(s) => match s.status {
+                Some(status) => Write::ApplyReceivedStatus(StatusRecord {
+                    message_id,
+                    status,
+                    description: None,
+                    at: self.now,
+                    queued: self.config.status_queue_includes.contains(&service),
+                }),
+                None => return self.acknowledge(ack),
+            },
+            _ if sbd.header.expected_response().is_some_and(|d| d.timestamp() <= self.now) => {
+                Write::RecordIncomingExpired { sbd: Box::new(sbd), service, at: self.now }
+            }
+            _ => {
+                if let BusinessMessage::ArkivmeldingKvittering(k) = &sbd.message {
+                    self.apply_kvittering(k);
+                }
+                let ttl = sbd.header.expected_response().map(|d| d.timestamp());
+                let reply = self.config.status_services.contains(&service).then(|| StatusReply {
+                    sbd: crate::sbd::status_reply::status_reply(
+                        &sbd,
+                        Status::Mottatt,
+                        message_id,
+                        self.now,
+                    ),
+                    service,
+                });
+                Write::CreateIncoming {
+                    message: Box::new(IncomingMessage {
+                        expiry: expiry(ttl, self.now, self.config.default_ttl),
+                        sbd,
+                        service,
+                        received: self.now,
+                        asic,
+                    }),
+                    reply,
+                }
+            }
+        };
+        let wid = self.persist(write);
+        self.writes.insert(wid, Pending::Receive(Box::new(Step::Storing { ack })));
+    }
+
+    /// An arkivmelding receipt settles the message it answers: LEST, or FEIL for
+    /// ERROR and NOTSUPPORTED.
+    fn apply_kvittering(&mut self, k: &crate::sbd::ArkivmeldingKvittering) {
+        let Some(related) = k.related_to_message_id.as_deref().and_then(|r| r.parse().ok()) else {
+            return;
+        };
+        let kind = k.receipt_type.clone().unwrap_or_default();
+        let status = match kind.as_str() {
+            "ERROR" | "NOTSUPPORTED" => Status::Feil,
+            _ => Status::Lest,
+        };
+        let record = StatusRecord {
+            message_id: related,
+            status,
+            description: Some(format!("ArkivmeldingKvittering: {kind}")),
+            at: self.now,
+            queued: false,
+        };
+        let wid = self.persist(Write::ApplyReceivedStatus(record));
+        self.writes.insert(wid, Pending::PushWritten);
+    }
+
+    pub(super) fn receive_persisted(&mut self, step: Step, result: Result<(), StoreError>) {
+        let Step::Storing { ack } = step else {
+            self.stale_answers += 1;
+            return;
+        };
+        match result {
+            // Stored now, or before (a repeat): either way ours, so acknowledge.
+            Ok(()) | Err(StoreError::Conflict) => {
+                self.deliver_pushes();
+                self.kick_delivery();
+                self.acknowledge(ack);
+            }
+            // Not stored: not acknowledged, so it comes again.
+            Err(e) => {
+                self.note_failure(format!("received message not stored: {e}"));
+                match ack {
+                    Ack::Dpo { transfer } => self.dpo_done(&transfer),
+                    Ack::Dpe { .. } => self.dpe_round_over(),
+                }
+            }
+        }
+    }
+
+    fn acknowledge(&mut self, ack: Ack) {
+        match &ack {
+            Ack::Dpo { transfer } => {
+                let Some(dpo) = self.config.dpo.clone() else { return };
+                let req = altinn_broker::confirm_download(&dpo.broker, transfer);
+                self.receive_request(req, Step::Acking { ack });
+            }
+            Ack::Dpe { message_id, lock_token } => {
+                let Some(dpe) = self.config.dpe.clone() else { return };
+                let Some(org) = self.config.own_org.clone() else { return };
+                let queue = service_bus::queue_name(&org, dpe.mode);
+                let req = service_bus::complete(
+                    &dpe.service_bus,
+                    &queue,
+                    message_id,
+                    lock_token,
+                    self.now,
+                );
+                self.receive_request(req, Step::Acking { ack });
+            }
+        }
+    }
+}
+
+/// A transfer id as part of a file name: only what is safe there.
+fn safe_name(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect()
+}

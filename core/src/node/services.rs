@@ -1,0 +1,89 @@
+//! How this integration point reaches the message services it exchanges over: the
+//! settings of the DPO and DPE transports and the pacing of sending and polling.
+
+use crate::Duration;
+use crate::transport::altinn_broker::BrokerEndpoint;
+use crate::transport::service_bus::{QueueMode, ServiceBusEndpoint};
+
+/// DPO over the Altinn 3 Broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpoSettings {
+    pub broker: BrokerEndpoint,
+    /// Only transfers with this `sendersFileTransferReference` are ours
+    /// (`difi.move.dpo.messageChannel`); without one, other channels' are left.
+    pub message_channel: Option<String>,
+    /// The reference polls every 15 s.
+    pub poll_interval: Duration,
+}
+
+/// DPE over Azure Service Bus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpeSettings {
+    pub service_bus: ServiceBusEndpoint,
+    /// Which of our queues we read (`difi.move.nextmove.serviceBus.mode`).
+    pub mode: QueueMode,
+    /// Where status replies go, when set (`receiptQueue`).
+    pub receipt_queue: Option<String>,
+    /// The reference polls every 20 s.
+    pub poll_interval: Duration,
+    /// Messages read per poll before looking again (`readMaxMessages`, 50).
+    pub read_max: u32,
+}
+
+/// How sending retries and how often the node looks for work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pacing {
+    /// The first retry's delay; each next one triples, up to `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// Deliveries and receptions in flight at once, per kind.
+    pub parallel: usize,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            retry_base: Duration::from_secs(20),
+            retry_cap: Duration::from_mins(60),
+            parallel: 8,
+        }
+    }
+}
+
+impl Pacing {
+    /// The delay before retry number `attempts` (1 = the first retry): tripling
+    /// from `retry_base` up to `retry_cap`, then jittered down by up to a quarter
+    /// with `random`, so nodes that failed together do not retry together.
+    pub fn backoff(&self, attempts: u32, random: u64) -> Duration {
+        let cap = self.retry_cap.as_millis().max(1).unsigned_abs();
+        let mut delay = self.retry_base.as_millis().max(1).unsigned_abs();
+        for _ in 1..attempts.min(40) {
+            delay = delay.saturating_mul(3);
+            if delay >= cap {
+                break;
+            }
+        }
+        let delay = delay.min(cap);
+        let jitter = random % (delay / 4 + 1);
+        Duration::from_millis(i64::try_from(delay - jitter).unwrap_or(i64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_triples_to_the_cap_and_jitters_down_only() {
+        let p = Pacing::default();
+        assert_eq!(p.backoff(1, 0), Duration::from_secs(20));
+        assert_eq!(p.backoff(2, 0), Duration::from_secs(60));
+        assert_eq!(p.backoff(3, 0), Duration::from_secs(180));
+        assert_eq!(p.backoff(30, 0), Duration::from_mins(60));
+        assert_eq!(p.backoff(u32::MAX, 0), Duration::from_mins(60));
+        for r in [1, 7, 1_000_000, u64::MAX] {
+            let d = p.backoff(2, r);
+            assert!(d <= Duration::from_secs(60) && d >= Duration::from_secs(45), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The node's payload jobs carried out on files: sealing an outgoing message's
+//! stored files into a parcel, opening a downloaded parcel, staging bytes. The
+//! bytes go through core's streaming encoders and decoders in fixed buffers, so
+//! memory stays flat whatever the size; results are fsynced before they are
+//! reported, since the node acts on them as durable.
+
+use std::fs::File;
+use std::io::{Read, Write as _};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use efm_core::Timestamp;
+use efm_core::crypto::cert::Certificate;
+use efm_core::crypto::envelope_write::CmsEncryptor;
+use efm_core::crypto::keys::Identity;
+use efm_core::node::{Job, JobError, JobResult, SealForm, SealJob, StoredFile, UnpackJob};
+use efm_core::package::asic::AsicWriter;
+use efm_core::package::dos_time::DosDateTime;
+use efm_core::package::pipeline::Sealer;
+use efm_core::package::zip_write::{Method, ZipWriter};
+use efm_core::transport::dpo_parcel::{Event, ParcelReader};
+use efm_store::Store;
+use ring::rand::{SecureRandom, SystemRandom};
+
+const CHUNK: usize = 256 * 1024;
+
+/// A job with the paths it works on, resolved while the store is at hand, so the
+/// work itself runs without it (and without the node's lock).
+#[derive(Debug)]
+pub enum Prepared {
+    Seal { job: SealJob, inputs: Vec<(StoredFile, PathBuf)>, staging: PathBuf },
+    Unpack { input: PathBuf, asic_to: String, staging: PathBuf },
+    Stage { name: String, content: Bytes, staging: PathBuf },
+}
+
+/// Resolve the job's files in the store.
+pub fn prepare(store: &Store, job: Job) -> Result<Prepared, JobError> {
+    let staging = store.staging_dir();
+    Ok(match job {
+        Job::Seal(job) => {
+            let mut inputs = Vec::with_capacity(job.files.len());
+            for f in &job.files {
+                let path = store
+                    .file_path(job.message_id, &f.filename)
+                    .map_err(|e| JobError::Io(e.to_string()))?
+                    .ok_or_else(|| {
+                        JobError::Io(format!("{} of {} is not stored", f.filename, job.message_id))
+                    })?;
+                inputs.push((f.clone(), path));
+            }
+            Prepared::Seal { job, inputs, staging }
+        }
+        Job::Unpack(UnpackJob { staged, asic_to }) => {
+            Prepared::Unpack { input: staging.join(staged), asic_to, staging }
+        }
+        Job::Stage { name, content } => Prepared::Stage { name, content, staging },
+    })
+}
+
+/// Do the work. `identity` signs what we seal; without one nothing can be sealed.
+pub fn run(
+    p: Prepared,
+    identity: Option<&Identity>,
+    now: Timestamp,
+) -> Result<JobResult, JobError> {
+    match p {
+        Prepared::Seal { job, inputs, staging } => seal(&job, &inputs, &staging, identity, now),
+        Prepared::Unpack { input, asic_to, staging } => {
+            let r = unpack(&input, &staging, &asic_to);
+            // The download is spent either way: opened, or not worth keeping.
+            let _ = std::fs::remove_file(&input);
+            r
+        }
+        Prepared::Stage { name, content, staging } => {
+            write_durably(&staging.join(&name), &content)?;
+            Ok(JobResult::Staged { name, size: content.len() as u64 })
+        }
+    }
+}
+
+fn io(path: &Path, e: std::io::Error) -> JobError {
+    JobError::Io(format!("{}: {e}", path.display()))
+}
+
+fn invalid(e: impl std::fmt::Display) -> JobError {
+    JobError::Invalid(e.to_string())
+}
+
+fn write_durably(path: &Path, content: &[u8]) -> Result<(), JobError> {
+    let mut f = File::create(path).map_err(|e| io(path, e))?;
+    f.write_all(content).map_err(|e| io(path, e))?;
+    f.sync_all().map_err(|e| io(path, e))
+}
+
+/// Where sealed bytes go: memory (DPE) or the DPO parcel's outer zip on disk.
+enum Sink {
+    Memory { buf: Vec<u8>, limit: u64 },
+    Parcel { zip: Box<ZipWriter>, file: File, path: PathBuf, buf: Vec<u8> },
+}
+
+impl Sink {
+    fn put(&mut self, mut data: &[u8]) -> Result<(), JobError> {
+        match self {
+            Sink::Memory { buf, limit } => {
+                buf.extend_from_slice(data);
+                if buf.len() as u64 > *limit {
+                    return Err(JobError::Invalid(format!(
+                        "the sealed message is larger than the service's limit of {limit} bytes"
+                    )));
+                }
+                Ok(())
+            }
+            Sink::Parcel { zip, file, path, buf } => loop {
+                if data.is_empty() && zip.pending_len() == 0 {
+                    return Ok(());
+                }
+                let p = zip.write(data, buf).map_err(invalid)?;
+                file.write_all(buf.get(..p.written).unwrap_or_default())
+                    .map_err(|e| io(path, e))?;
+                data = data.get(p.consumed..).unwrap_or_default();
+            },
+        }
+    }
+
+    fn finish(self, name: Option<String>) -> Result<JobResult, JobError> {
+        match self {
+            Sink::Memory { buf, .. } => Ok(JobResult::Bytes(buf.into())),
+            Sink::Parcel { mut zip, mut file, path, mut buf } => {
+                zip.finish_entry().map_err(invalid)?;
+                zip.finish(b"").map_err(invalid)?;
+                loop {
+                    let n = zip.drain(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    file.write_all(buf.get(..n).unwrap_or_default()).map_err(|e| io(&path, e))?;
+                }
+                file.sync_all().map_err(|e| io(&path, e))?;
+                let size = file.metadata().map_err(|e| io(&path, e))?.len();
+                Ok(JobResult::Staged { name: name.unwrap_or_default(), size })
+            }
+        }
+    }
+}
+
+fn seal(
+    job: &SealJob,
+    inputs: &[(StoredFile, PathBuf)],
+    staging: &Path,
+    identity: Option<&Identity>,
+    now: Timestamp,
+) -> Result<JobResult, JobError> {
+    let dos = DosDateTime::from_timestamp(now);
+    let (mut sink, name) = match &job.form {
+        SealForm::Cms { limit } => (Sink::Memory { buf: Vec::new(), limit: *limit }, None),
+        SealForm::DpoParcel { sbd_json, name } => {
+            let mut zip = ZipWriter::new(dos);
+            zip.add_entry("sbd.json", sbd_json, Method::Deflate).map_err(invalid)?;
+            let path = staging.join(name);
+            let file = File::create(&path).map_err(|e| io(&path, e))?;
+            let mut sink =
+                Sink::Parcel { zip: Box::new(zip), file, path, buf: vec![0u8; CHUNK + 1024] };
+            if inputs.is_empty() {
+                // A status reply: the SBD alone.
+                if let Sink::Parcel { zip, file, path, buf } = &mut sink {
+                    zip.finish(b"").map_err(invalid)?;
+                    loop {
+                        let n = zip.drain(buf);
+                        if n == 0 {
+                            break;
+                        }
+                        file.write_all(buf.get(..n).unwrap_or_default())
+                            .map_err(|e| io(path, e))?;
+                    }
+                    file.sync_all().map_err(|e| io(path, e))?;
+                    let size = file.metadata().map_err(|e| io(path, e))?.len();
+                    return Ok(JobResult::Staged { name: name.clone(), size });
+                }
+            }
+            if let Sink::Parcel { zip, .. } = &mut sink {
+                zip.start_entry("asic.zip", Method::Auto).map_err(invalid)?;
+            }
+            (sink, Some(name.clone()))
+        }
+    };
+    let identity = identity
+        .ok_or_else(|| JobError::Invalid("no keystore is configured to sign with".into()))?;
+    let receiver = Certificate::from_pem(job.receiver_certificate.as_bytes())
+        .map_err(invalid)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| JobError::Invalid("the receiver's certificate is empty".into()))?;
+    let rng = SystemRandom::new();
+    let cms = CmsEncryptor::new(&receiver, job.key_transport, &rng).map_err(invalid)?;
+    let manifest = job.manifest.to_xml();
+    let asic = AsicWriter::new(Some(manifest.as_bytes()), dos).map_err(invalid)?;
+    let mut sealer = Sealer::new(asic, cms);
+    let mut inbuf = vec![0u8; CHUNK];
+    let mut out = vec![0u8; CHUNK + 1024];
+    for (file, path) in inputs {
+        sealer.start_file(&file.filename, &file.mime).map_err(invalid)?;
+        let mut f = File::open(path).map_err(|e| io(path, e))?;
+        loop {
+            let n = f.read(&mut inbuf).map_err(|e| io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            let mut rest = inbuf.get(..n).unwrap_or_default();
+            while !rest.is_empty() {
+                let p = sealer.write(rest, &mut out).map_err(invalid)?;
+                sink.put(out.get(..p.written).unwrap_or_default())?;
+                rest = rest.get(p.consumed..).unwrap_or_default();
+            }
+        }
+        sealer.finish_file().map_err(invalid)?;
+    }
+    let mut id = [0u8; 16];
+    rng.fill(&mut id).map_err(|_| JobError::Io("no OS randomness".into()))?;
+    let signature_id = uuid::Builder::from_random_bytes(id).into_uuid();
+    let primary = job.manifest.primary.as_ref().map(|p| p.href.as_str());
+    sealer.finish(identity, signature_id, now, primary, &rng).map_err(invalid)?;
+    while !sealer.is_done() {
+        let n = sealer.flush(&mut out).map_err(invalid)?;
+        sink.put(out.get(..n).unwrap_or_default())?;
+    }
+    sink.finish(name)
+}
+
+/// Open a DPO parcel: the SBD into memory, the (encrypted) ASiC to staging.
+fn unpack(input: &Path, staging: &Path, asic_to: &str) -> Result<JobResult, JobError> {
+    let mut f = File::open(input).map_err(|e| io(input, e))?;
+    let mut reader = ParcelReader::new();
+    let mut sbd: Option<Bytes> = None;
+    let asic_path = staging.join(asic_to);
+    let mut asic: Option<File> = None;
+    let mut inbuf = vec![0u8; CHUNK];
+    let mut out = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut inbuf).map_err(|e| io(input, e))?;
+        // After the last bytes, empty reads drain what the reader still holds.
+        let mut rest = inbuf.get(..n).unwrap_or_default();
+        loop {
+            let step = reader.read(rest, &mut out).map_err(invalid)?;
+            rest = rest.get(step.consumed..).unwrap_or_default();
+            match step.event {
+                Some(Event::Sbd(b)) => sbd = Some(b),
+                Some(Event::AsicData(chunk)) => {
+                    if asic.is_none() {
+                        asic = Some(File::create(&asic_path).map_err(|e| io(&asic_path, e))?);
+                    }
+                    if let Some(file) = asic.as_mut() {
+                        file.write_all(chunk).map_err(|e| io(&asic_path, e))?;
+                    }
+                }
+                None => break,
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    let summary = reader.finish().map_err(invalid)?;
+    let sbd = sbd.ok_or_else(|| JobError::Invalid("the parcel has no SBD".into()))?;
+    let asic = match (asic, summary.asic_size) {
+        (Some(file), Some(size)) => {
+            file.sync_all().map_err(|e| io(&asic_path, e))?;
+            Some((asic_to.to_owned(), size))
+        }
+        _ => None,
+    };
+    Ok(JobResult::Unpacked { sbd, asic })
+}
