@@ -8,6 +8,7 @@ use serde_json::Value;
 
 pub mod http;
 pub mod keys;
+pub mod network;
 pub mod server;
 
 /// The workspace root.

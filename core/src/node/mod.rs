@@ -204,6 +204,11 @@ enum Pending {
         call: CallId,
         message_id: MessageId,
     },
+    /// Send: the message is not queued; was it handed off already?
+    SendHandedOff {
+        call: CallId,
+        message_id: MessageId,
+    },
     /// Send: waiting for the message's arkivmelding.xml.
     SendArkivmelding {
         call: CallId,
@@ -326,6 +331,9 @@ impl Node {
                 }
                 Some(Pending::SendLookup { call, message_id }) => {
                     self.on_send_lookup(call, message_id, result)
+                }
+                Some(Pending::SendHandedOff { call, message_id }) => {
+                    self.on_send_handed_off(call, message_id, result)
                 }
                 Some(Pending::UploadLookup { call, message_id, upload }) => {
                     self.on_upload_lookup(call, message_id, upload, result)
@@ -788,6 +796,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::UploadLookup { call, .. }
         | Pending::UploadWrite { call, .. }
         | Pending::SendLookup { call, .. }
+        | Pending::SendHandedOff { call, .. }
         | Pending::SendArkivmelding { call, .. }
         | Pending::Capabilities { call, .. }
         | Pending::Subscription { call, .. }

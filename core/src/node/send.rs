@@ -3,7 +3,9 @@
 //! from there; a second send of a queued message is a no-op.
 
 use super::api::ApiResponse;
-use super::store::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
+use super::store::{
+    Loaded, OutgoingMessage, Query, StatusRecord, StoreError, StoredConversationKey, Write,
+};
 use super::{CallId, Node, Pending};
 use crate::api::{ApiError, Exception, MessageRef};
 use crate::ids::MessageId;
@@ -32,6 +34,15 @@ impl Node {
         message_id: MessageId,
         result: Result<Loaded, StoreError>,
     ) {
+        // A message already handed to its service has left the queue; its
+        // conversation says it was sent, so sending again is the no-op it would
+        // have been before.
+        if let Ok(Loaded::OutgoingMessage(None)) = result {
+            let lid = self
+                .load(Query::OutgoingConversation(StoredConversationKey::MessageId(message_id)));
+            self.loads.insert(lid, Pending::SendHandedOff { call, message_id });
+            return;
+        }
         let Some(mut message) = self.found_outgoing(call, message_id, result) else {
             return;
         };
@@ -174,5 +185,23 @@ impl Node {
         }
         let wid = self.persist(Write::QueueOutgoing { message_id, at: self.now });
         self.writes.insert(wid, Pending::Answered { call, answer: ApiResponse::Empty });
+    }
+}
+
+impl Node {
+    /// Send of a message no longer queued: a no-op if it was handed off, else 404.
+    pub(super) fn on_send_handed_off(
+        &mut self,
+        call: CallId,
+        message_id: MessageId,
+        result: Result<Loaded, StoreError>,
+    ) {
+        match result {
+            Ok(Loaded::Conversation(Some(_))) => self.respond(call, ApiResponse::Empty),
+            Ok(_) => {
+                self.respond(call, ApiResponse::Error(ApiError::message_not_found(message_id)))
+            }
+            Err(e) => self.store_failed(call, &e),
+        }
     }
 }

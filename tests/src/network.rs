@@ -1,0 +1,284 @@
+//! A local eFormidling network for black-box tests: a registry naming the
+//! organisations (each with a generated key and certificate, reachable over DPO
+//! for arkivmelding and DPE for innsynskrav), the broker and Service Bus
+//! work-alikes, and one `efm serve` per organisation, all on loopback. Plus the
+//! fagsystem side of the API: create, upload, send, statuses, peek, pop, delete.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::http::{Reply, request, request_with};
+use crate::keys::TestKey;
+use crate::server::{LocalRegistry, LocalService, Served};
+
+pub const ARKIVMELDING_PROCESS: &str = "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0";
+pub const ARKIVMELDING_STANDARD: &str = "urn:no:difi:arkivmelding:xsd::arkivmelding";
+pub const INNSYNSKRAV_PROCESS: &str = "urn:no:difi:profile:einnsyn-innsynskrav:ver1.0";
+pub const INNSYNSKRAV_STANDARD: &str = "urn:no:difi:einnsyn:xsd:innsyn::innsynskrav";
+pub const AUTH: Option<(&str, &str)> = Some(("efm", "secret"));
+
+/// A fresh temporary folder.
+pub fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "efm-net-{}-{name}-{}",
+        std::process::id(),
+        random_uuid()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub fn random_uuid() -> String {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("OS randomness");
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// One organisation of the network: its number, key and DPE mode (which of its
+/// Service Bus queues it reads: `innsyn` for an eInnsyn client, `data` for an
+/// archive).
+pub struct Org {
+    pub number: &'static str,
+    pub key: TestKey,
+    pub dpe_mode: &'static str,
+}
+
+impl Org {
+    pub fn new(number: &'static str, dpe_mode: &'static str) -> Org {
+        Org { number, key: TestKey::generate(number), dpe_mode }
+    }
+}
+
+/// A registry folder naming every org, each reachable over DPO (arkivmelding) and
+/// DPE (innsynskrav, to its own queue) with its certificate.
+pub fn registry_dir(orgs: &[&Org]) -> PathBuf {
+    let dir = temp("registry");
+    std::fs::create_dir_all(dir.join("identifier")).expect("registry folder");
+    for org in orgs {
+        let pem = std::fs::read_to_string(&org.key.cert_pem).expect("certificate");
+        let record = |process: &str, doc: &str, service: &str, endpoint: &str| {
+            json!({
+                "organisationNumber": org.number,
+                "pemCertificate": pem,
+                "process": process,
+                "documentTypes": [doc],
+                "service": { "identifier": service, "endpointUrl": endpoint, "securityLevel": 3 }
+            })
+        };
+        let answer = json!({
+            "infoRecord": {
+                "identifier": org.number,
+                "organizationName": format!("Org {}", org.number),
+                "entityType": { "name": "ORGL" }
+            },
+            "serviceRecords": [
+                record(ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD, "DPO", ""),
+                record(INNSYNSKRAV_PROCESS, INNSYNSKRAV_STANDARD, "DPE", org.dpe_mode),
+            ]
+        });
+        std::fs::write(
+            dir.join("identifier").join(format!("{}.json", org.number)),
+            serde_json::to_vec_pretty(&answer).expect("JSON"),
+        )
+        .expect("registry answer");
+    }
+    dir
+}
+
+/// The shared services of a network.
+pub struct Services {
+    pub registry: LocalRegistry,
+    pub broker: LocalService,
+    pub bus: LocalService,
+}
+
+impl Services {
+    /// The registry for `orgs`, and the broker and Service Bus started with
+    /// `broker_args` / `bus_args` (fault knobs, say).
+    pub fn start(orgs: &[&Org], broker_args: &[&str], bus_args: &[&str]) -> Services {
+        Services {
+            registry: LocalRegistry::start(&registry_dir(orgs)),
+            broker: LocalService::broker(&temp("broker"), broker_args),
+            bus: LocalService::service_bus(&temp("bus"), bus_args),
+        }
+    }
+
+    /// The environment of a node for `org` in this network.
+    pub fn node_env(&self, org: &Org, runtime: &str) -> Vec<(String, String)> {
+        let broker = &self.broker.url;
+        vec![
+            ("EFM_ORG".into(), org.number.into()),
+            ("EFM_KEYSTORE".into(), org.key.pkcs12("changeit").display().to_string()),
+            ("EFM_KEYSTORE_PASSWORD".into(), "changeit".into()),
+            ("EFM_REGISTRY_URL".into(), self.registry.url.clone()),
+            ("EFM_ENABLE".into(), "DPO,DPE".into()),
+            ("EFM_DPO_BROKER_URL".into(), format!("{broker}/broker/api/v1")),
+            ("EFM_MASKINPORTEN_URL".into(), format!("{broker}/maskinporten/token")),
+            (
+                "EFM_ALTINN_EXCHANGE_URL".into(),
+                format!("{broker}/authentication/api/v1/exchange/maskinporten"),
+            ),
+            ("EFM_DPE_URL".into(), self.bus.url.clone()),
+            ("EFM_DPE_SAS_KEY".into(), "local-key".into()),
+            ("EFM_DPE_MODE".into(), org.dpe_mode.into()),
+            ("EFM_POLL_INTERVAL".into(), "1s".into()),
+            ("EFM_RETRY_BASE".into(), "1s".into()),
+            ("EFM_RUNTIME".into(), runtime.into()),
+        ]
+    }
+
+    /// Start a node for `org` on `data` (a folder kept across restarts).
+    pub fn node(&self, org: &Org, runtime: &str, data: &std::path::Path) -> Served {
+        let env = self.node_env(org, runtime);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Served::start(data, &env)
+    }
+}
+
+/// A new SBD from `from` to `to`, with a fresh messageId (returned) and
+/// conversationId.
+pub fn sbd(
+    from: &str,
+    to: &str,
+    process: &str,
+    standard: &str,
+    kind: &str,
+    body: Value,
+) -> (String, Value) {
+    let message_id = random_uuid();
+    let party = |org: &str| json!([{ "identifier": { "authority": "iso6523-actorid-upis", "value": format!("0192:{org}") } }]);
+    let sbd = json!({
+        "standardBusinessDocumentHeader": {
+            "businessScope": { "scope": [{
+                "identifier": process,
+                "instanceIdentifier": random_uuid(),
+                "type": "ConversationId"
+            }]},
+            "documentIdentification": {
+                "instanceIdentifier": message_id,
+                "standard": standard,
+                "type": kind,
+                "typeVersion": "2.0"
+            },
+            "headerVersion": "1.0",
+            "receiver": party(to),
+            "sender": party(from)
+        },
+        kind: body
+    });
+    (message_id, sbd)
+}
+
+pub fn ok(r: &Reply, what: &str) {
+    assert!(r.status < 300, "{what}: {} {}", r.status, String::from_utf8_lossy(&r.body));
+}
+
+pub fn create(addr: &str, sbd: &Value) -> Reply {
+    request(
+        addr,
+        "POST",
+        "/api/messages/out",
+        AUTH,
+        Some("application/json"),
+        sbd.to_string().as_bytes(),
+    )
+}
+
+pub fn upload(addr: &str, id: &str, name: &str, mime: &str, body: &[u8]) -> Reply {
+    request_with(
+        addr,
+        "PUT",
+        &format!("/api/messages/out/{id}"),
+        AUTH,
+        &[
+            ("Content-Type", mime),
+            ("Content-Disposition", &format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+}
+
+pub fn send(addr: &str, id: &str) -> Reply {
+    request(addr, "POST", &format!("/api/messages/out/{id}"), AUTH, None, b"")
+}
+
+/// The statuses a node recorded for a message, oldest first.
+pub fn statuses(addr: &str, id: &str) -> Vec<String> {
+    let r =
+        request(addr, "GET", &format!("/api/statuses?messageId={id}&size=100"), AUTH, None, b"");
+    ok(&r, "statuses");
+    r.json()["content"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["status"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// Peek the next incoming message: its messageId, or none (204).
+pub fn peek(addr: &str) -> Option<String> {
+    let r = request(addr, "GET", "/api/messages/in/peek", AUTH, None, b"");
+    if r.status == 204 {
+        return None;
+    }
+    ok(&r, "peek");
+    r.json()["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Pop a peeked message: the ASiC-E's bytes (empty for a message without files).
+pub fn pop(addr: &str, id: &str) -> Vec<u8> {
+    let r = request(addr, "GET", &format!("/api/messages/in/pop/{id}"), AUTH, None, b"");
+    ok(&r, "pop");
+    if r.status == 204 { Vec::new() } else { r.dechunked().unwrap_or_else(|| r.body.clone()) }
+}
+
+pub fn delete(addr: &str, id: &str) -> Reply {
+    request(addr, "DELETE", &format!("/api/messages/in/{id}"), AUTH, None, b"")
+}
+
+/// Wait until `check` holds, polling; panics with `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The documents in an ASiC-E by name (META-INF and mimetype left out), read with
+/// `unzip`: an independent reader.
+pub fn asic_files(asic: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let dir = temp("asic");
+    let zip = dir.join("m.asice");
+    std::fs::write(&zip, asic).expect("write ASiC");
+    let out = std::process::Command::new("unzip")
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(dir.join("x"))
+        .output()
+        .expect("unzip runs");
+    assert!(out.status.success(), "unzip: {}", String::from_utf8_lossy(&out.stderr));
+    let mut files = Vec::new();
+    collect(&dir.join("x"), &dir.join("x"), &mut files);
+    files
+}
+
+fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(root, &p, out);
+        } else {
+            let name = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            if !name.starts_with("META-INF") && name != "mimetype" {
+                out.push((name, std::fs::read(&p).expect("read file")));
+            }
+        }
+    }
+}
