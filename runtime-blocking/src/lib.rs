@@ -11,3 +11,4 @@ pub mod maskinporten;
 pub mod payloads;
 pub mod registry_client;
 pub mod serve;
+pub mod workers;

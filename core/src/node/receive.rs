@@ -58,11 +58,19 @@ pub(super) enum Step {
 #[derive(Debug, Default)]
 pub(super) struct Receive {
     pub dpo_next: Option<Timestamp>,
-    pub dpo_listing: bool,
+    /// List requests of this poll not yet answered (one per polled recipient
+    /// status); the next poll is planned when the last is in.
+    pub dpo_listing: usize,
     /// Transfers being fetched now, so a poll does not take them twice.
     pub dpo_in_flight: std::collections::HashSet<String>,
     /// Transfers listed but not yet taken (no free slot).
     pub dpo_backlog: std::collections::VecDeque<String>,
+    /// A transfer of this poll was stored. A listing holds one page (at most 100 in
+    /// Altinn's Broker), so more may be waiting: the next poll comes as soon as this
+    /// one's transfers are done, not after the interval. Only a newly stored
+    /// message counts, so transfers that fail or are not ours cannot make the polls
+    /// run back to back.
+    pub dpo_progress: bool,
     pub dpe_next: Option<Timestamp>,
     pub dpe_running: bool,
     /// Messages read in this DPE round.
@@ -71,7 +79,7 @@ pub(super) struct Receive {
 
 impl Receive {
     pub(super) fn wake_at(&self) -> Option<Timestamp> {
-        let dpo = if self.dpo_listing { None } else { self.dpo_next };
+        let dpo = if self.dpo_listing > 0 { None } else { self.dpo_next };
         let dpe = if self.dpe_running { None } else { self.dpe_next };
         min_time(dpo, dpe)
     }
@@ -90,7 +98,7 @@ impl Node {
     /// Start the polls that are due.
     pub(super) fn poll_services(&mut self) {
         if self.receiving(ServiceIdentifier::Dpo)
-            && !self.receive.dpo_listing
+            && self.receive.dpo_listing == 0
             && self.receive.dpo_next.is_none_or(|t| t <= self.now)
         {
             self.list_dpo();
@@ -107,9 +115,11 @@ impl Node {
 
     fn list_dpo(&mut self) {
         let Some(settings) = self.config.dpo.clone() else { return };
-        self.receive.dpo_listing = true;
-        let req = altinn_broker::list_published(&settings.broker);
-        self.receive_request(req, Step::DpoList);
+        for status in altinn_broker::POLLED_RECIPIENT_STATUSES {
+            self.receive.dpo_listing += 1;
+            let req = altinn_broker::list_published(&settings.broker, status);
+            self.receive_request(req, Step::DpoList);
+        }
     }
 
     fn receive_request(&mut self, req: HttpRequest, step: Step) {
@@ -143,10 +153,14 @@ impl Node {
         };
         match step {
             Step::DpoList => {
-                self.receive.dpo_listing = false;
+                self.receive.dpo_listing = self.receive.dpo_listing.saturating_sub(1);
                 match answer.and_then(|r| altinn_broker::parse_list(r.status, &r.body)) {
                     Ok(ids) => {
-                        for id in ids {
+                        // The broker lists newest first; take the oldest first, so
+                        // one message's statuses (MOTTATT, then LEVERT) mostly
+                        // apply in the order they were sent: a MOTTATT after the
+                        // LEVERT is no longer news and is not recorded.
+                        for id in ids.into_iter().rev() {
                             if !self.receive.dpo_in_flight.contains(&id)
                                 && !self.receive.dpo_backlog.contains(&id)
                             {
@@ -157,12 +171,16 @@ impl Node {
                     }
                     Err(f) => self.note_failure(format!("DPO poll failed: {}", f.reason())),
                 }
-                self.receive.dpo_next = Some(self.now + dpo.poll_interval);
+                if self.receive.dpo_listing == 0 {
+                    self.receive.dpo_next = Some(self.now + dpo.poll_interval);
+                    self.dpo_poll_again();
+                }
             }
             Step::DpoDetails { transfer } => {
                 match answer.and_then(|r| altinn_broker::parse_details(r.status, &r.body)) {
                     Ok(details)
-                        if altinn_broker::wanted(&details, dpo.message_channel.as_deref()) =>
+                        if altinn_broker::wanted(&details, dpo.message_channel.as_deref())
+                            && details.published() =>
                     {
                         let staged = format!("dl-{}-{}", self.next(), safe_name(&transfer));
                         let mut req = altinn_broker::download(&dpo.broker, &transfer);
@@ -170,6 +188,8 @@ impl Node {
                         self.receive_request(req, Step::DpoDownload { transfer, staged });
                     }
                     // Another consumer's channel: not ours to take or confirm.
+                    // Or no longer published: confirmed meanwhile (a listing
+                    // answered just before our own confirm), nothing to take again.
                     Ok(_) => self.dpo_done(&transfer),
                     Err(f) => {
                         self.note_failure(format!("DPO transfer {transfer}: {}", f.reason()));
@@ -210,6 +230,21 @@ impl Node {
     fn dpo_done(&mut self, transfer: &str) {
         self.receive.dpo_in_flight.remove(transfer);
         self.take_dpo_backlog();
+        self.dpo_poll_again();
+    }
+
+    /// Once this poll's transfers are all done, poll again at once if it brought
+    /// anything new (see [`Receive::dpo_progress`]): now, not at the next tick.
+    fn dpo_poll_again(&mut self) {
+        let r = &mut self.receive;
+        if r.dpo_progress
+            && r.dpo_listing == 0
+            && r.dpo_in_flight.is_empty()
+            && r.dpo_backlog.is_empty()
+        {
+            r.dpo_progress = false;
+            self.list_dpo();
+        }
     }
 
     fn peek_dpe(&mut self) {
@@ -420,6 +455,9 @@ impl Node {
         match result {
             // Stored now, or before (a repeat): either way ours, so acknowledge.
             Ok(()) | Err(StoreError::Conflict) => {
+                if result.is_ok() && matches!(ack, Ack::Dpo { .. }) {
+                    self.receive.dpo_progress = true;
+                }
                 self.deliver_pushes();
                 self.kick_delivery();
                 self.acknowledge(ack);

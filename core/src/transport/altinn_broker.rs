@@ -2,7 +2,8 @@
 //! point makes, as requests, and readers for their answers.
 //!
 //! Sending is `initiate` (metadata, answers a `fileTransferId`) then `upload` (the
-//! `sbd.zip` parcel as the body). Receiving is `list_published`, `details` for each id
+//! `sbd.zip` parcel as the body). Receiving is `list_published` (for each of
+//! [`POLLED_RECIPIENT_STATUSES`]), `details` for each id
 //! (to apply the message-channel filter and order by creation), `download`, and
 //! `confirm_download` once the message is stored. Every call carries an Altinn token
 //! (Maskinporten token exchanged at Altinn, scope [`WRITE_SCOPE`] or [`READ_SCOPE`]).
@@ -131,12 +132,21 @@ pub fn parse_uploaded(status: u16, body: &[u8]) -> Result<(), Failure> {
     ok_status(status, body)
 }
 
-/// `GET {base}/filetransfer?resourceId=…&status=Published&recipientStatus=Initialized`:
-/// the transfers published to us that we have not confirmed.
-pub fn list_published(ep: &BrokerEndpoint) -> HttpRequest {
+/// The recipient statuses a poll lists, one request each: the transfers not yet
+/// downloaded, and those whose download began but was never confirmed. A download
+/// moves our status to `DownloadStarted`, so a download whose answer was lost, or a
+/// crash between download and confirm, would otherwise leave the transfer unlisted
+/// for good; taking it again is harmless, since the store drops a known messageId
+/// and the confirm follows.
+pub const POLLED_RECIPIENT_STATUSES: [&str; 2] = ["Initialized", "DownloadStarted"];
+
+/// `GET {base}/filetransfer?resourceId=…&status=Published&recipientStatus=…`: the
+/// transfers published to us whose recipient status (ours) is `recipient_status`.
+pub fn list_published(ep: &BrokerEndpoint, recipient_status: &str) -> HttpRequest {
     let url = ep.url(&format!(
-        "filetransfer?resourceId={}&status=Published&recipientStatus=Initialized",
-        query_value(&ep.resource_id)
+        "filetransfer?resourceId={}&status=Published&recipientStatus={}",
+        query_value(&ep.resource_id),
+        query_value(recipient_status)
     ));
     request(Method::Get, url, READ_SCOPE, true)
 }
@@ -173,6 +183,15 @@ pub struct FileTransferDetails {
     pub file_size: Option<u64>,
     /// `fileTransferStatus`, e.g. `Published`.
     pub status: Option<String>,
+}
+
+impl FileTransferDetails {
+    /// Whether the transfer is still there to download: `Published`, or a status
+    /// not given. After every recipient confirmed it is `AllConfirmedDownloaded`,
+    /// and a confirm would be refused.
+    pub fn published(&self) -> bool {
+        self.status.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("Published"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -353,11 +372,16 @@ mod tests {
 
     #[test]
     fn listing() {
-        let r = list_published(&ep());
+        let r = list_published(&ep(), "Initialized");
         assert_eq!(r.method, Method::Get);
         assert_eq!(
             r.url,
             "http://localhost:9099/broker/api/v1/filetransfer?resourceId=eformidling-dpo-meldingsutveksling&status=Published&recipientStatus=Initialized"
+        );
+        assert!(
+            list_published(&ep(), "DownloadStarted")
+                .url
+                .ends_with("&recipientStatus=DownloadStarted")
         );
         let body = format!(r#"["{ID}","{}"]"#, ID.replace('0', "1"));
         assert_eq!(parse_list(200, body.as_bytes()).unwrap().len(), 2);
@@ -388,8 +412,13 @@ mod tests {
                 status: Some("Published".into()),
             }
         );
+        assert!(d.published());
         let minimal = format!(r#"{{"fileTransferId":"{ID}"}}"#);
         assert_eq!(parse_details(200, minimal.as_bytes()).unwrap().senders_reference, None);
+        assert!(parse_details(200, minimal.as_bytes()).unwrap().published());
+        let done =
+            format!(r#"{{"fileTransferId":"{ID}","fileTransferStatus":"AllConfirmedDownloaded"}}"#);
+        assert!(!parse_details(200, done.as_bytes()).unwrap().published());
         assert!(parse_details(200, b"{}").is_err());
         // An array is not read as the fields in order.
         assert!(parse_details(200, format!(r#"["{ID}"]"#).as_bytes()).is_err());
