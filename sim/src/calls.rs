@@ -7,6 +7,8 @@ use efm_core::node::{ApiResponse, CallId, Input};
 use serde_json::Value;
 
 use crate::fagsystem::{CallKind, Client, Next, Reply};
+use crate::messages::receipt;
+use crate::model::Service;
 use crate::sealing;
 use crate::world::{Event, World};
 
@@ -168,5 +170,21 @@ impl World {
             Next::Idle => {}
             Next::Violation(v) => self.model.violations.push(v),
         }
+        if let (Client::Consumer(_), CallKind::Delete(id), Reply::Ok(_)) = (client, kind, reply) {
+            self.maybe_receipt(*id);
+        }
+    }
+
+    /// Now and then the archive that took an arkivmelding sends its receipt back.
+    fn maybe_receipt(&mut self, id: MessageId) {
+        let Some(m) = self.model.messages.get(&id) else { return };
+        if m.service != Service::Dpo || m.files.is_empty() || !self.rng.chance(300) {
+            return;
+        }
+        let (from, to) = (m.to, m.from);
+        let (from_org, to_org) = (self.hosts[from].org.clone(), self.hosts[to].org.clone());
+        let kind = if self.rng.chance(100) { "ERROR" } else { "OK" };
+        let d = receipt(&mut self.rng, &from_org, &to_org, id, kind);
+        self.launch(from, to, Service::Dpo, d, false, None);
     }
 }

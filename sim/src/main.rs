@@ -83,6 +83,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let (mut failed, mut runs, mut messages, mut delivered, mut events, mut virtual_ms) =
         (0, 0, 0, 0, 0, 0);
+    let mut outcomes = std::collections::BTreeMap::new();
     for seed in seeds {
         let report = efm_sim::run_seed(seed, if single { trace } else { 0 });
         runs += 1;
@@ -90,6 +91,9 @@ fn main() -> ExitCode {
         delivered += report.delivered;
         events += report.events;
         virtual_ms += report.virtual_ms;
+        for (status, n) in &report.outcomes {
+            *outcomes.entry(*status).or_insert(0) += n;
+        }
         if single {
             println!(
                 "seed {seed}: {} nodes, {} messages ({} sent, {} delivered), {} crashes, {} requests, {} events, {:.1} simulated minutes",
@@ -121,5 +125,7 @@ fn main() -> ExitCode {
         virtual_ms as f64 / 3_600_000.0,
         started.elapsed().as_secs_f64()
     );
+    let ends: Vec<String> = outcomes.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!("outgoing messages ended in: {}", ends.join(", "));
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -12,6 +12,7 @@ use crate::rng::Rng;
 use crate::sealing::Document;
 use crate::services::registry::{
     ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD, INNSYNSKRAV_PROCESS, INNSYNSKRAV_STANDARD,
+    RECEIPT_PROCESS, RECEIPT_STANDARD,
 };
 
 /// A message as its fagsystem makes it.
@@ -105,6 +106,39 @@ pub fn draft(
         );
     }
     Draft { message_id, sbd: Bytes::from(sbd.to_string()), files }
+}
+
+/// The receiving archive's receipt for the arkivmelding `related` (an
+/// `arkivmelding_kvittering`, no files), from `from` back to its sender `to`:
+/// `OK` gives the sender LEST, `ERROR` FEIL.
+pub fn receipt(
+    rng: &mut Rng,
+    from: &str,
+    to: &str,
+    related: MessageId,
+    receipt_type: &str,
+) -> Draft {
+    let message_id = MessageId::from_uuid(rng.uuid());
+    let sbd = json!({
+        "standardBusinessDocumentHeader": {
+            "businessScope": { "scope": [{
+                "identifier": RECEIPT_PROCESS,
+                "instanceIdentifier": rng.uuid().hyphenated().to_string(),
+                "type": "ConversationId"
+            }]},
+            "documentIdentification": {
+                "instanceIdentifier": message_id.to_string(),
+                "standard": RECEIPT_STANDARD,
+                "type": "arkivmelding_kvittering",
+                "typeVersion": "2.0"
+            },
+            "headerVersion": "1.0",
+            "receiver": party(to),
+            "sender": party(from)
+        },
+        "arkivmelding_kvittering": { "receiptType": receipt_type, "relatedToMessageId": related.to_string() }
+    });
+    Draft { message_id, sbd: Bytes::from(sbd.to_string()), files: Vec::new() }
 }
 
 /// An arkivmelding naming `files`, so that the node's send-time check passes.

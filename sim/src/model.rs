@@ -173,6 +173,30 @@ impl Model {
         }
     }
 
+    /// The node told of a status (for webhooks and the status queue): it must be
+    /// recorded already, or be one the store rightly did not record (the message
+    /// had moved past it).
+    pub fn on_status_event(
+        &mut self,
+        node: usize,
+        e: &efm_core::node::StatusEvent,
+        store: &MemStore,
+    ) {
+        let incoming = e.direction == Direction::Incoming;
+        let history = store.statuses_of(&e.message_id.to_string(), incoming);
+        if history.contains(&e.status) {
+            return;
+        }
+        let mut later = Lifecycle::replay(e.direction, history.iter().copied().skip(1));
+        if !history.is_empty() && !later.apply(e.status).is_recorded() {
+            return;
+        }
+        self.fail(format!(
+            "node {node}: told of {} {} before the store recorded it (it holds {history:?})",
+            e.message_id, e.status
+        ));
+    }
+
     /// A create was answered 200: the message must be in the store.
     pub fn on_created(
         &mut self,
@@ -239,6 +263,26 @@ impl Model {
                     "node {node}: {id} expired at {expiry} and has no final status at {node_now}: {statuses:?}"
                 ));
             }
+        }
+    }
+
+    /// At the end of a run: every message whose create was answered 200 is still
+    /// there (the workload deletes no conversation), and every one whose send was
+    /// answered 200 is queued or has left the queue.
+    pub fn check_durable(&mut self, stores: &[&MemStore]) {
+        let mut found = Vec::new();
+        for (id, m) in &self.messages {
+            let Some(store) = stores.get(m.from) else { continue };
+            let key = id.to_string();
+            if m.create_acked && !store.has_conversation(&key, false) {
+                found.push(format!("node {}: {id} was created, and is gone", m.from));
+            }
+            if m.send_acked && !store.is_queued_or_gone(*id) {
+                found.push(format!("node {}: {id} was sent, and is no longer queued", m.from));
+            }
+        }
+        for f in found {
+            self.fail(f);
         }
     }
 

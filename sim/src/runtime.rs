@@ -43,9 +43,17 @@ impl World {
                 Output::Persist(id, w) => self.queue_store(h, StoreOp::Persist(id, Box::new(w))),
                 Output::Respond(call, r) => self.responded(h, call, r),
                 Output::Job(id, job) => self.job(h, id, job),
-                Output::Status(s) => self.note(|| {
-                    format!("node {h}: status {} {} {:?}", s.message_id, s.status, s.direction)
-                }),
+                Output::Status(s) => {
+                    self.note(|| {
+                        let why = s.description.as_deref().unwrap_or_default();
+                        format!(
+                            "node {h}: status {} {} {:?} {why}",
+                            s.message_id, s.status, s.direction
+                        )
+                    });
+                    let store = &self.hosts[h].store;
+                    self.model.on_status_event(h, &s, store);
+                }
                 Output::Notice(text) => self.note(|| format!("node {h}: notice: {text}")),
             }
         }

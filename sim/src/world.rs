@@ -14,8 +14,8 @@ use efm_core::node::{
 
 use crate::fagsystem::{CallKind, Client, Consumer, Holding, Reply, SendStep, Sender};
 use crate::host::{DEFAULT_TTL_MS, Host};
-use crate::messages::draft;
-use crate::model::{Expected, Model, SETTLE_MS, TTL_GRACE_MS};
+use crate::messages::{Draft, draft};
+use crate::model::{Expected, Model, SETTLE_MS, Service, TTL_GRACE_MS};
 use crate::network::{Link, Network};
 use crate::plan::{Action, ORGS, Plan};
 use crate::rng::Rng;
@@ -145,6 +145,8 @@ pub struct Report {
     pub trace: Vec<String>,
     /// Every store operation carried out, when recording.
     pub store_log: Vec<StoreCall>,
+    /// Outgoing messages by the status they ended in.
+    pub outcomes: std::collections::BTreeMap<&'static str, usize>,
 }
 
 pub struct World {
@@ -274,34 +276,7 @@ impl World {
                 // The fagsystem's clock is the sending node's.
                 let expires = ttl.map(|t| f.now(now) + efm_core::Duration::from_millis(t));
                 let d = draft(&mut self.rng, &from_org, &to_org, *service, *files, expires);
-                self.model.expect(
-                    d.message_id,
-                    Expected {
-                        from: *from,
-                        to: *to,
-                        service: *service,
-                        files: d.files.clone(),
-                        create_acked: false,
-                        send_acked: false,
-                        expiry: None,
-                        delivered: 0,
-                        popped: 0,
-                    },
-                );
-                self.senders.push(Sender {
-                    node: *from,
-                    message_id: d.message_id,
-                    sbd: d.sbd,
-                    files: d.files,
-                    multipart: *multipart,
-                    check_statuses: self.rng.chance(300),
-                    step: SendStep::Create,
-                    give_up_at: now + ttl.unwrap_or(DEFAULT_TTL_MS) + 60_000,
-                    last_refusal: None,
-                });
-                self.stats.messages += 1;
-                let client = Client::Sender(self.senders.len() - 1);
-                self.call(client);
+                self.launch(*from, *to, *service, d, *multipart, ttl);
             }
             Action::Crash { node, after_write, down_ms } => {
                 if *node < self.hosts.len() && self.hosts[*node].node.is_some() {
@@ -331,6 +306,46 @@ impl World {
             }
             Action::Outage { link, ms } => self.net.outage(*link, now + ms),
         }
+    }
+
+    /// A sending fagsystem starts on `draft`, from `from` to `to`.
+    pub fn launch(
+        &mut self,
+        from: usize,
+        to: usize,
+        service: Service,
+        d: Draft,
+        multipart: bool,
+        ttl: Option<i64>,
+    ) {
+        self.model.expect(
+            d.message_id,
+            Expected {
+                from,
+                to,
+                service,
+                files: d.files.clone(),
+                create_acked: false,
+                send_acked: false,
+                expiry: None,
+                delivered: 0,
+                popped: 0,
+            },
+        );
+        self.senders.push(Sender {
+            node: from,
+            message_id: d.message_id,
+            sbd: d.sbd,
+            files: d.files,
+            multipart,
+            check_statuses: self.rng.chance(300),
+            step: SendStep::Create,
+            give_up_at: self.now + ttl.unwrap_or(DEFAULT_TTL_MS) + 60_000,
+            last_refusal: None,
+        });
+        self.stats.messages += 1;
+        let client = Client::Sender(self.senders.len() - 1);
+        self.call(client);
     }
 
     /// Process events up to `until`.
@@ -422,8 +437,9 @@ impl World {
             && self.bus.waiting() == 0
     }
 
-    /// Run until quiet, or until every message has long expired.
-    fn settle(&mut self) {
+    /// When a settling run may end at the latest: every message has long expired,
+    /// every fagsystem long given up.
+    fn settle_end(&self) -> i64 {
         let heal = self.healed.unwrap_or(self.now);
         let mut end = heal + SETTLE_MS;
         for h in &self.hosts {
@@ -436,7 +452,12 @@ impl World {
         for s in &self.senders {
             end = end.max(s.give_up_at + TTL_GRACE_MS + 2 * 60_000);
         }
-        while self.now < end && !self.failed() {
+        end
+    }
+
+    /// Run until quiet, or until every message has long expired.
+    fn settle(&mut self) {
+        while self.now < self.settle_end() && !self.failed() {
             let next = self.now + 30_000;
             self.run_until(next);
             if self.quiet() {
@@ -454,6 +475,7 @@ impl World {
         }
         let offsets: Vec<i64> = self.hosts.iter().map(|h| h.offset).collect();
         let stores: Vec<&crate::store::MemStore> = self.hosts.iter().map(|h| &h.store).collect();
+        self.model.check_durable(&stores);
         self.model.check_delivery(heal, &offsets, &stores);
         let mut stuck = Vec::new();
         for s in &self.senders {
@@ -474,6 +496,11 @@ impl World {
         r.sent = self.model.messages.values().filter(|m| m.send_acked).count();
         r.delivered = self.model.messages.values().filter(|m| m.delivered > 0).count();
         r.virtual_ms = self.now - START_MS;
+        for h in &self.hosts {
+            for s in h.store.outgoing_current() {
+                *r.outcomes.entry(s.name()).or_default() += 1;
+            }
+        }
         r.violations = std::mem::take(&mut self.model.violations);
         r.trace = self.trace.take().map(Vec::from).unwrap_or_default();
         r.store_log = self.store_log.take().unwrap_or_default();

@@ -105,9 +105,10 @@ pub(super) enum Step {
     Sending {
         out: Outbound,
     },
-    /// The outcome is being recorded.
+    /// The outcome is being recorded; `event` tells of it once it is durable.
     Recording {
         key: InFlight,
+        event: Option<super::StatusEvent>,
     },
 }
 
@@ -392,8 +393,14 @@ impl Node {
                 }
             }
             Step::Uploading { out } => {
+                let conflict = matches!(&answer, Ok(r) if r.status == 409);
                 match answer.and_then(|r| altinn_broker::parse_uploaded(r.status, &r.body)) {
                     Ok(()) => self.handed_off(out),
+                    // The transfer has had an upload already: ours, sent twice on the
+                    // way (a retrying proxy), or a failed one. Not a refusal of the
+                    // message: as the broker says, a new transfer tries again (and the
+                    // receiver drops a repeat by its messageId).
+                    Err(f) if conflict => self.retry(out, f.reason().to_owned()),
                     Err(f) => self.failed(out, f),
                 }
             }
@@ -421,7 +428,10 @@ impl Node {
                 let wid = self.persist(Write::ReplyDone(id));
                 self.writes.insert(
                     wid,
-                    Pending::Delivery(Box::new(Step::Recording { key: InFlight::Reply(id) })),
+                    Pending::Delivery(Box::new(Step::Recording {
+                        key: InFlight::Reply(id),
+                        event: None,
+                    })),
                 );
             }
             out @ Outbound::Message { .. } => self.finish(out, Status::Sendt, None),
@@ -444,16 +454,17 @@ impl Node {
                     at: self.now,
                     queued: self.config.status_queue_includes.contains(&message.service),
                 };
-                self.outputs.push_back(Output::Status(super::StatusEvent {
+                let event = super::StatusEvent {
                     message_id,
                     conversation_id: message.sbd.header.conversation_id(),
                     direction: crate::status::Direction::Outgoing,
                     status,
                     description: record.description.clone(),
                     at: self.now,
-                }));
+                };
                 let wid = self.persist(Write::HandOff(record));
-                self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+                let step = Step::Recording { key, event: Some(event) };
+                self.writes.insert(wid, Pending::Delivery(Box::new(step)));
             }
             // A reply that cannot be sent is dropped: the sender's own expiry
             // settles its message.
@@ -462,7 +473,8 @@ impl Node {
                     self.note_failure(format!("status reply {id} dropped: {d}"));
                 }
                 let wid = self.persist(Write::ReplyDone(id));
-                self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+                let step = Step::Recording { key, event: None };
+                self.writes.insert(wid, Pending::Delivery(Box::new(step)));
             }
         }
     }
@@ -489,18 +501,23 @@ impl Node {
             Outbound::Reply { id, .. } => Write::ReplyRetry { id: *id, at },
         };
         let wid = self.persist(write);
-        self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+        self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key, event: None })));
         self.delivery.next = min_time(self.delivery.next, Some(at));
     }
 
     pub(super) fn delivery_persisted(&mut self, step: Step, result: Result<(), StoreError>) {
-        let Step::Recording { key } = step else {
+        let Step::Recording { key, event } = step else {
             self.stale_answers += 1;
             return;
         };
         self.delivery.in_flight.remove(&key);
         match result {
             Ok(()) => {
+                // Told only now: an outcome that was not recorded is tried again,
+                // and told of then.
+                if let Some(event) = event {
+                    self.outputs.push_back(Output::Status(event));
+                }
                 self.deliver_pushes();
                 // A slot is free: more may be waiting.
                 self.kick_delivery();

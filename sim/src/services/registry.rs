@@ -1,6 +1,6 @@
 //! The service registry: `identifier/{id}[/process/{p}]` answered with the
-//! organisation's records. Every organisation takes arkivmelding over DPO and
-//! innsynskrav over DPE, to the queue of its own DPE mode; the certificate in
+//! organisation's records. Every organisation takes arkivmelding and its receipts
+//! over DPO and innsynskrav over DPE, to the queue of its own DPE mode; the certificate in
 //! each record is the simulated one only that organisation can open.
 
 use efm_core::node::{HttpResponse, Method};
@@ -13,6 +13,8 @@ pub const ARKIVMELDING_PROCESS: &str = "urn:no:difi:profile:arkivmelding:adminis
 pub const ARKIVMELDING_STANDARD: &str = "urn:no:difi:arkivmelding:xsd::arkivmelding";
 pub const INNSYNSKRAV_PROCESS: &str = "urn:no:difi:profile:einnsyn-innsynskrav:ver1.0";
 pub const INNSYNSKRAV_STANDARD: &str = "urn:no:difi:einnsyn:xsd:innsyn::innsynskrav";
+pub const RECEIPT_PROCESS: &str = "urn:no:difi:profile:arkivmelding:response:ver1.0";
+pub const RECEIPT_STANDARD: &str = "urn:no:difi:arkivmelding:xsd::arkivmelding_kvittering";
 
 pub struct Registry {
     /// Each organisation with its DPE queue suffix.
@@ -49,6 +51,7 @@ impl Registry {
                 },
                 "serviceRecords": [
                     record(ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD, "DPO", ""),
+                    record(RECEIPT_PROCESS, RECEIPT_STANDARD, "DPO", ""),
                     record(INNSYNSKRAV_PROCESS, INNSYNSKRAV_STANDARD, "DPE", mode),
                 ]
             }),

@@ -169,6 +169,21 @@ impl MemStore {
         c.statuses.iter().filter_map(|s| self.statuses.get(s)).map(|s| s.status).collect()
     }
 
+    /// The current status of every outgoing conversation.
+    pub fn outgoing_current(&self) -> Vec<Status> {
+        self.conversations
+            .values()
+            .filter(|c| !c.incoming)
+            .filter_map(|c| {
+                let history =
+                    c.statuses.iter().filter_map(|s| self.statuses.get(s)).map(|s| s.status);
+                let history: Vec<Status> = history.collect();
+                history.first()?;
+                Some(Lifecycle::replay(Direction::Outgoing, history.into_iter().skip(1)).current())
+            })
+            .collect()
+    }
+
     pub fn has_conversation(&self, message_id: &str, incoming: bool) -> bool {
         self.conv_of(message_id, incoming).is_some()
     }
