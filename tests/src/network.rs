@@ -18,6 +18,8 @@ pub const ARKIVMELDING_STANDARD: &str = "urn:no:difi:arkivmelding:xsd::arkivmeld
 pub const INNSYNSKRAV_PROCESS: &str = "urn:no:difi:profile:einnsyn-innsynskrav:ver1.0";
 pub const INNSYNSKRAV_STANDARD: &str = "urn:no:difi:einnsyn:xsd:innsyn::innsynskrav";
 pub const AUTH: Option<(&str, &str)> = Some(("efm", "secret"));
+/// The Service Bus key the local registry hands out.
+pub const REGISTRY_SAS_KEY: &str = "registry-sas-key";
 
 /// A fresh temporary folder.
 pub fn temp(name: &str) -> PathBuf {
@@ -59,6 +61,8 @@ impl Org {
 pub fn registry_dir(orgs: &[&Org]) -> PathBuf {
     let dir = temp("registry");
     std::fs::create_dir_all(dir.join("identifier")).expect("registry folder");
+    // The Service Bus key for nodes that take it from the registry.
+    std::fs::write(dir.join("sastoken"), REGISTRY_SAS_KEY).expect("sastoken");
     for org in orgs {
         let pem = std::fs::read_to_string(&org.key.cert_pem).expect("certificate");
         let record = |process: &str, doc: &str, service: &str, endpoint: &str| {
@@ -124,7 +128,7 @@ impl Services {
                 format!("{broker}/authentication/api/v1/exchange/maskinporten"),
             ),
             ("EFM_DPE_URL".into(), self.bus.url.clone()),
-            ("EFM_DPE_SAS_KEY".into(), "local-key".into()),
+            ("EFM_DPE_SAS_KEY".into(), REGISTRY_SAS_KEY.into()),
             ("EFM_DPE_MODE".into(), org.dpe_mode.into()),
             ("EFM_POLL_INTERVAL".into(), "1s".into()),
             ("EFM_RETRY_BASE".into(), "1s".into()),
@@ -134,7 +138,19 @@ impl Services {
 
     /// Start a node for `org` on `data` (a folder kept across restarts).
     pub fn node(&self, org: &Org, runtime: &str, data: &std::path::Path) -> Served {
-        let env = self.node_env(org, runtime);
+        self.node_with(org, runtime, data, |_| {})
+    }
+
+    /// As [`node`](Self::node), with its environment changed by `edit` first.
+    pub fn node_with(
+        &self,
+        org: &Org,
+        runtime: &str,
+        data: &std::path::Path,
+        edit: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Served {
+        let mut env = self.node_env(org, runtime);
+        edit(&mut env);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Served::start(data, &env)
     }

@@ -39,9 +39,17 @@ fn end_to_end(runtime: &str) {
     // go to B's data queue, and B's status replies come back to A's innsyn queue.
     let org_a = Org::new("910077473", "innsyn");
     let org_b = Org::new("910075918", "data");
-    let services = Services::start(&[&org_a, &org_b], &[], &[]);
+    // The Service Bus checks every signature against the key.
+    let services = Services::start(
+        &[&org_a, &org_b],
+        &[],
+        &["--check-sas", efm_tests::network::REGISTRY_SAS_KEY],
+    );
     let node_a = services.node(&org_a, runtime, &temp("a"));
-    let node_b = services.node(&org_b, runtime, &temp("b"));
+    // B has no Service Bus key configured: it takes one from the registry.
+    let node_b = services.node_with(&org_b, runtime, &temp("b"), |env| {
+        env.retain(|(k, _)| k != "EFM_DPE_SAS_KEY");
+    });
     let (a, b) = (node_a.addr.as_str(), node_b.addr.as_str());
     let sbd = |process, standard, kind, body| {
         efm_tests::network::sbd(org_a.number, org_b.number, process, standard, kind, body)

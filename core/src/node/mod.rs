@@ -17,6 +17,7 @@ mod pushes;
 mod reads;
 mod receive;
 mod records;
+mod sas;
 mod send;
 mod services;
 mod store;
@@ -28,6 +29,7 @@ pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
+pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
 pub use services::{DpeSettings, DpoSettings, Pacing};
 pub use store::{
@@ -228,6 +230,8 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// The expiry sweep of outgoing conversations.
     Swept,
+    /// The Service Bus key, from the service registry.
+    SasKey,
 }
 
 pub struct Node {
@@ -252,6 +256,7 @@ pub struct Node {
     jobs: HashMap<JobId, Pending>,
     delivery: delivery::Delivery,
     receive: receive::Receive,
+    sas: sas::SasKey,
     next_id: u64,
     now: Timestamp,
     stale_answers: u64,
@@ -277,6 +282,7 @@ impl Node {
             jobs: HashMap::new(),
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
+            sas: sas::SasKey::default(),
             next_id: 0,
             now,
             stale_answers: 0,
@@ -385,6 +391,7 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
+                Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(p) => self.on_http(p, result),
                 None => self.stale_answers += 1,
             },
@@ -808,7 +815,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::PushWritten
         | Pending::Delivery(_)
         | Pending::Receive(_)
-        | Pending::Swept => return None,
+        | Pending::Swept
+        | Pending::SasKey => return None,
     })
 }
 
