@@ -821,6 +821,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
 }
 
 #[cfg(test)]
+mod exchange_tests;
+#[cfg(test)]
 mod incoming_tests;
 #[cfg(test)]
 mod tests;
