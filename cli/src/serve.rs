@@ -151,6 +151,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         own_org: c.org.as_ref().map(|o| o.as_str().to_owned()),
         auth,
         registry_url: c.registry_url.as_str().to_owned(),
+        registry_signed: c.registry_signed,
         enabled,
         default_ttl: efm_core::Duration::from_hours(i64::from(c.messages.default_ttl_hours.get())),
         upload_limits: efm_config::Service::ALL

@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub auth: ApiAuth,
     /// The service registry's base URL.
     pub registry_url: String,
+    /// Ask the registry for signed answers (all signed answers are verified).
+    pub registry_signed: bool,
     /// The message services switched on.
     pub enabled: Vec<ServiceIdentifier>,
     /// The time to live of a message whose SBD gives none.
@@ -175,6 +177,7 @@ impl Api {
         config.own_org = opts.own_org.clone();
         config.default_ttl = opts.default_ttl;
         config.registry_url = opts.registry_url.clone();
+        config.registry.signed = opts.registry_signed;
         config.enabled_services = opts.enabled.clone();
         config.upload_limits = opts.upload_limits.clone();
         config.own_certificate_expiry = opts.own_certificate_expiry;

@@ -105,8 +105,19 @@ impl Services {
     /// The registry for `orgs`, and the broker and Service Bus started with
     /// `broker_args` / `bus_args` (fault knobs, say).
     pub fn start(orgs: &[&Org], broker_args: &[&str], bus_args: &[&str]) -> Services {
+        Services::with_registry(LocalRegistry::start(&registry_dir(orgs)), broker_args, bus_args)
+    }
+
+    /// As [`start`](Self::start), with a registry that signs its answers with
+    /// `signer`'s key.
+    pub fn start_signed(orgs: &[&Org], signer: &TestKey) -> Services {
+        let registry = LocalRegistry::start_signed(&registry_dir(orgs), &signer.key_pem);
+        Services::with_registry(registry, &[], &[])
+    }
+
+    fn with_registry(registry: LocalRegistry, broker_args: &[&str], bus_args: &[&str]) -> Services {
         Services {
-            registry: LocalRegistry::start(&registry_dir(orgs)),
+            registry,
             broker: LocalService::broker(&temp("broker"), broker_args),
             bus: LocalService::service_bus(&temp("bus"), bus_args),
         }

@@ -21,6 +21,16 @@ impl LocalRegistry {
     }
 
     /// The project's example records (`examples/registry`).
+    /// A registry that signs its answers with `key` (PEM key, or key and chain).
+    pub fn start_signed(dir: &Path, key: &Path) -> LocalRegistry {
+        let dir = dir.to_str().expect("a UTF-8 path");
+        let key = key.to_str().expect("a UTF-8 path");
+        let args =
+            ["registry", "serve", "--listen", "127.0.0.1:0", "--dir", dir, "--sign-keystore", key];
+        let (child, addr) = spawn(&args, &[]);
+        LocalRegistry { child, url: format!("http://{addr}") }
+    }
+
     pub fn examples() -> LocalRegistry {
         LocalRegistry::start(&crate::workspace().join("examples/registry"))
     }

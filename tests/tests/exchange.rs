@@ -131,3 +131,35 @@ fn end_to_end(runtime: &str) {
         );
     }
 }
+
+/// With signed registry answers required, lookups are verified against the
+/// registry's key set, and an unsigned registry is refused.
+#[test]
+fn signed_registry_answers_are_verified() {
+    let org_a = Org::new("910077473", "innsyn");
+    let org_b = Org::new("910075918", "data");
+    let signer = efm_tests::keys::TestKey::generate("registry");
+    let signed = Services::start_signed(&[&org_a, &org_b], &signer);
+    let unsigned = Services::start(&[&org_a, &org_b], &[], &[]);
+    for (services, works) in [(&signed, true), (&unsigned, false)] {
+        let node = services.node_with(&org_a, "blocking", &temp("a"), |env| {
+            env.push(("EFM_REGISTRY_SIGNED".into(), "true".into()));
+        });
+        let (id, message) = efm_tests::network::sbd(
+            org_a.number,
+            org_b.number,
+            ARKIVMELDING_PROCESS,
+            ARKIVMELDING_STANDARD,
+            "arkivmelding",
+            json!({ "hoveddokument": "arkivmelding.xml" }),
+        );
+        let r = create(&node.addr, &message);
+        if works {
+            ok(&r, "create with a signed registry");
+            assert_eq!(statuses(&node.addr, &id), ["OPPRETTET"]);
+        } else {
+            assert!(r.status >= 400, "an unsigned answer must be refused: {}", r.status);
+            assert!(statuses(&node.addr, &id).is_empty());
+        }
+    }
+}

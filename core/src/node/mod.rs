@@ -42,6 +42,8 @@ use std::collections::{HashMap, VecDeque};
 use crate::api::{ApiError, Exception};
 use crate::entropy::Entropy;
 use crate::ids::MessageId;
+use crate::jose::jwks_cache::{JWKS_PATH, JwksCache, PendingVerification};
+use crate::registry;
 use crate::registry::answer::{
     Body as RegistryBody, LookupError, classify, parse_identifier_resource,
 };
@@ -232,6 +234,12 @@ enum Pending {
     Swept,
     /// The Service Bus key, from the service registry.
     SasKey,
+    /// The registry's key set, for a signed answer to `lookup`; `then` waits for it.
+    Jwks {
+        pending: PendingVerification,
+        lookup: IdentifierLookup,
+        then: Box<Pending>,
+    },
 }
 
 pub struct Node {
@@ -257,6 +265,8 @@ pub struct Node {
     delivery: delivery::Delivery,
     receive: receive::Receive,
     sas: sas::SasKey,
+    /// The registry's signing keys.
+    jwks: JwksCache,
     next_id: u64,
     now: Timestamp,
     stale_answers: u64,
@@ -283,6 +293,7 @@ impl Node {
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
             sas: sas::SasKey::default(),
+            jwks: JwksCache::new(),
             next_id: 0,
             now,
             stale_answers: 0,
@@ -392,6 +403,9 @@ impl Node {
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
+                Some(Pending::Jwks { pending, lookup, then }) => {
+                    self.on_jwks(pending, lookup, *then, result)
+                }
                 Some(p) => self.on_http(p, result),
                 None => self.stale_answers += 1,
             },
@@ -602,21 +616,57 @@ impl Node {
                 return;
             }
         };
-        let answer = result.map_err(|e| LookupError::Transport(e.to_string())).and_then(|r| {
-            let content_type = r
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                .map(|(_, v)| v.as_str());
-            match classify(r.status, content_type, &r.body)? {
-                RegistryBody::Plain(b) => parse_identifier_resource(&b),
-                // Verifying signed answers needs the registry's key set, which the
-                // node does not fetch yet: refuse rather than trust unverified data.
-                RegistryBody::Signed(_) => Err(LookupError::BadAnswer(
-                    "a signed answer arrived, but signature verification is not configured".into(),
-                )),
-            }
+        let decoded = result.map_err(|e| LookupError::Transport(e.to_string())).and_then(|r| {
+            let content_type = r.header("content-type");
+            // A signed answer is verified whether or not one was asked for: data
+            // that says it is signed is never trusted unverified.
+            let signed = self.config.registry.signed
+                || matches!(classify(r.status, content_type, &r.body), Ok(RegistryBody::Signed(_)));
+            registry::decode(r.status, content_type, &r.body, signed, &self.jwks)
         });
+        match decoded {
+            Ok(registry::Decoded::NeedJwks(pending)) => {
+                // The signing key is not among those we hold: fetch the key set once.
+                let url = format!("{}/{JWKS_PATH}", self.config.registry_url.trim_end_matches('/'));
+                let req = HttpRequest::new(Method::Get, url).header("Accept", "application/json");
+                let id = ReqId(self.next());
+                self.outputs.push_back(Output::Http(id, req));
+                self.requests.insert(id, Pending::Jwks { pending, lookup, then: Box::new(p) });
+            }
+            Ok(registry::Decoded::Payload(payload)) => {
+                self.lookup_answered(p, lookup, parse_identifier_resource(&payload))
+            }
+            Err(e) => self.lookup_answered(p, lookup, Err(e)),
+        }
+    }
+
+    /// The registry's key set arrived for a signed answer: verify it and go on.
+    fn on_jwks(
+        &mut self,
+        pending: PendingVerification,
+        lookup: IdentifierLookup,
+        then: Pending,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        let body = match &result {
+            Ok(r) if (200..300).contains(&r.status) => Ok(r.body.as_ref()),
+            Ok(r) => Err(format!("GET jwk answered {}", r.status)),
+            Err(e) => Err(e.to_string()),
+        };
+        let answer = self
+            .jwks
+            .complete(pending, body)
+            .map_err(LookupError::from)
+            .and_then(|payload| parse_identifier_resource(&payload));
+        self.lookup_answered(then, lookup, answer);
+    }
+
+    fn lookup_answered(
+        &mut self,
+        p: Pending,
+        lookup: IdentifierLookup,
+        answer: Result<IdentifierResource, LookupError>,
+    ) {
         self.registry_cache.record(Lookup::Identifier(lookup).cache_key(), &answer, self.now);
         self.looked_up(p, answer);
     }
@@ -817,6 +867,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Receive(_)
         | Pending::Swept
         | Pending::SasKey => return None,
+        Pending::Jwks { then, .. } => return call_of(then),
     })
 }
 
