@@ -46,12 +46,7 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(settings: TokenSettings, identity: Arc<Identity>) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(35)))
-            .build()
-            .into();
+        let agent = crate::outbound::agent(crate::outbound::SHORT);
         Credentials {
             settings,
             identity,

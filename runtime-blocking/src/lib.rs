@@ -8,6 +8,7 @@ pub mod local_registry;
 pub mod local_service;
 pub mod local_service_bus;
 pub mod maskinporten;
+pub mod outbound;
 pub mod payloads;
 pub mod registry_client;
 pub mod serve;

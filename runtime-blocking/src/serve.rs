@@ -193,12 +193,7 @@ impl Api {
             (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),
             _ => None,
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(600)))
-            .build()
-            .into();
+        let agent = crate::outbound::agent(crate::outbound::TRANSFER);
         Ok(Api {
             credentials,
             agent,

@@ -127,20 +127,11 @@ pub(crate) fn content(
     id: MessageId,
     filename: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let path: Option<String> = conn
-        .query_row(
-            "SELECT path FROM outgoing_file WHERE message_id = ?1 AND filename = ?2",
-            params![id.to_string(), filename],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(unavailable)?;
+    let path = path(conn, data, id, filename)?;
     let Some(path) = path else { return Ok(None) };
     let mut bytes = Vec::new();
     use std::io::Read as _;
-    File::open(data.join(&path))
-        .and_then(|f| f.take(MAX_READ + 1).read_to_end(&mut bytes))
-        .map_err(io)?;
+    File::open(&path).and_then(|f| f.take(MAX_READ + 1).read_to_end(&mut bytes)).map_err(io)?;
     if bytes.len() as u64 > MAX_READ {
         return Err(StoreError::Unavailable(format!("{filename} is larger than {MAX_READ} bytes")));
     }
