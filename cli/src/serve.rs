@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use efm_blocking::credentials::TokenSettings;
-use efm_blocking::serve::{ApiAuth, ServeOptions, start};
+use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
 use efm_core::node::{DpeSettings, DpoSettings, Pacing};
 use efm_core::registry::model::ServiceIdentifier;
@@ -171,6 +171,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpe: transports.dpe,
         pacing: transports.pacing,
         tokens: transports.tokens,
+        notices: Notices::Stderr,
     })
 }
 

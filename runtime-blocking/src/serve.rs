@@ -71,6 +71,38 @@ pub struct ServeOptions {
     pub pacing: Pacing,
     /// Where the Altinn tokens DPO needs come from.
     pub tokens: Option<TokenSettings>,
+    /// Where the node's notices go.
+    pub notices: Notices,
+}
+
+/// Where the node's notices go: problems no API call answers, such as why a delivery
+/// is retried or a received message was dropped.
+#[derive(Clone, Default)]
+pub enum Notices {
+    /// `efm: <text>` on stderr, the log of `efm serve`.
+    #[default]
+    Stderr,
+    /// Handed to this function, so that a host running nodes in its own process (`efm
+    /// demo`) decides what to show. It is called while the node is locked: keep it short.
+    To(Arc<dyn Fn(&str) + Send + Sync>),
+}
+
+impl Notices {
+    fn notice(&self, text: &str) {
+        match self {
+            Notices::Stderr => eprintln!("efm: {text}"),
+            Notices::To(f) => f(text),
+        }
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Notices::Stderr => "Notices::Stderr",
+            Notices::To(_) => "Notices::To(..)",
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +171,7 @@ struct Engine {
     waiting: HashMap<CallId, mpsc::Sender<ApiResponse>>,
     /// When the node last asked to be woken.
     wake_at: Option<efm_core::Timestamp>,
+    notices: Notices,
 }
 
 /// How long an API call waits for the node's answer before giving up on it. Far
@@ -204,6 +237,7 @@ impl Api {
                 next_call: 0,
                 waiting: HashMap::new(),
                 wake_at: None,
+                notices: opts.notices.clone(),
             }),
             auth: opts.auth.clone(),
             data_dir: opts.data_dir.clone(),
@@ -458,7 +492,7 @@ fn drain(e: &mut Engine) -> Vec<Work> {
                 Ok(p) => http.push(Work::Job(id, p)),
                 Err(err) => e.failed_jobs.push((id, err)),
             },
-            Output::Notice(text) => eprintln!("efm: {text}"),
+            Output::Notice(text) => e.notices.notice(&text),
             Output::Load(lid, q) => {
                 let r = e.store.load(&q);
                 e.node.handle_input(Input::Loaded(lid, r), now());
