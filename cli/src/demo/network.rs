@@ -278,6 +278,7 @@ fn options(
         own_org: Some(org.number.to_owned()),
         auth: ApiAuth::Basic { user: API_USER.into(), password: secrets.api_password.clone() },
         registry_url: format!("http://{}", services.registry),
+        registry_signed: false,
         enabled: vec![ServiceIdentifier::Dpo, ServiceIdentifier::Dpe],
         default_ttl: efm_core::Duration::from_hours(i64::from(
             defaults.messages.default_ttl_hours.get(),
