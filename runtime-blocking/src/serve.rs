@@ -183,6 +183,11 @@ pub use crate::clock::now;
 /// The integration point behind its HTTP framing: the node and the store, driven by
 /// whichever thread brings a request. Both runtimes serve through this.
 pub struct Api {
+    /// Outbound work (HTTP requests, payload jobs) waits here for the workers,
+    /// so deliveries and receptions run side by side, and an API call is answered
+    /// without waiting for the work its answer set off.
+    work: Mutex<mpsc::Sender<Work>>,
+    work_queue: Arc<Mutex<mpsc::Receiver<Work>>>,
     engine: Mutex<Engine>,
     credentials: Option<Credentials>,
     agent: ureq::Agent,
@@ -227,7 +232,10 @@ impl Api {
             _ => None,
         };
         let agent = crate::outbound::agent(crate::outbound::TRANSFER);
+        let (work, work_queue) = mpsc::channel();
         Ok(Api {
+            work: Mutex::new(work),
+            work_queue: Arc::new(Mutex::new(work_queue)),
             credentials,
             agent,
             engine: Mutex::new(Engine {
@@ -303,7 +311,28 @@ impl Api {
     pub fn start_ticker(self: &Arc<Self>) -> std::io::Result<()> {
         let weak = Arc::downgrade(self);
         std::thread::Builder::new().name("efm-ticker".into()).spawn(move || ticker(weak))?;
+        for n in 0..WORKERS {
+            let weak = Arc::downgrade(self);
+            let queue = self.work_queue.clone();
+            std::thread::Builder::new()
+                .name(format!("efm-worker-{n}"))
+                .spawn(move || worker(&weak, &queue))?;
+        }
         Ok(())
+    }
+
+    /// Hand work to the workers; done here if they are gone.
+    fn dispatch(&self, work: Vec<Work>) {
+        let mut inline = Vec::new();
+        {
+            let tx = self.work.lock().unwrap_or_else(|p| p.into_inner());
+            for w in work {
+                if let Err(mpsc::SendError(w)) = tx.send(w) {
+                    inline.push(w);
+                }
+            }
+        }
+        perform_all(self, &mut inline);
     }
 
     /// The count the servers keep of requests being answered.
@@ -409,7 +438,7 @@ fn run(api: &Api, call: ApiCall) -> ApiResponse {
         e.node.handle_input(Input::Api(id, call), now());
         drain(&mut e)
     };
-    perform_all(api, &mut work);
+    api.dispatch(std::mem::take(&mut work));
     rx.recv_timeout(ANSWER_TIMEOUT).unwrap_or_else(|_| {
         ApiResponse::Error(ApiError::new(
             Exception::Internal,
@@ -424,30 +453,64 @@ enum Work {
     Job(JobId, Prepared),
 }
 
-/// Carry out the node's HTTP requests and payload jobs, outside the lock, feeding
-/// each answer back and adding what it leads to.
+/// Carry out one item of outbound work; the answer is the node's next input.
+fn perform_one(api: &Api, w: Work) -> Input {
+    match w {
+        Work::Http(id, req) => Input::Http(id, perform(api, &req)),
+        Work::Job(id, job) => {
+            Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
+        }
+    }
+}
+
+/// Carry out the node's HTTP requests and payload jobs here, outside the lock,
+/// feeding each answer back and adding what it leads to (when no worker is left).
 fn perform_all(api: &Api, work: &mut Vec<Work>) {
     while let Some(w) = work.pop() {
-        let input = match w {
-            Work::Http(id, req) => Input::Http(id, perform(api, &req)),
-            Work::Job(id, job) => {
-                Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
-            }
-        };
+        let input = perform_one(api, w);
         let mut e = lock(&api.engine);
         e.node.handle_input(input, now());
         work.extend(drain(&mut e));
     }
 }
 
-/// Feed the node a tick and carry out what follows (deliveries, polls, pushes).
+/// Feed the node a tick and hand what follows (deliveries, polls, pushes) to the
+/// workers.
 fn tick(api: &Api) {
-    let mut work = {
+    let work = {
         let mut e = lock(&api.engine);
         e.node.handle_input(Input::Tick, now());
         drain(&mut e)
     };
-    perform_all(api, &mut work);
+    api.dispatch(work);
+}
+
+/// Workers carrying out outbound work at once: the node keeps at most a few
+/// deliveries and receptions in flight per kind, so this bounds the threads.
+const WORKERS: usize = 16;
+
+/// One worker: take an item, do it outside the lock, feed the answer back, and
+/// queue what it leads to. Ends with the `Api`.
+fn worker(api: &std::sync::Weak<Api>, queue: &Mutex<mpsc::Receiver<Work>>) {
+    loop {
+        let next = queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(Duration::from_millis(250));
+        let w = match next {
+            Ok(w) => w,
+            Err(mpsc::RecvTimeoutError::Timeout) if api.strong_count() > 0 => continue,
+            Err(_) => return,
+        };
+        let Some(api) = api.upgrade() else { return };
+        let input = perform_one(&api, w);
+        let more = {
+            let mut e = lock(&api.engine);
+            e.node.handle_input(input, now());
+            drain(&mut e)
+        };
+        api.dispatch(more);
+    }
 }
 
 /// The clock side of the node: a tick at start, to take up work left by a restart,
