@@ -125,10 +125,24 @@ impl Services {
 
     /// The environment of a node for `org` in this network.
     pub fn node_env(&self, org: &Org, runtime: &str) -> Vec<(String, String)> {
+        let keystore = org.key.pkcs12("changeit");
+        self.env_for(org.number, &keystore, None, org.dpe_mode, runtime)
+    }
+
+    /// The environment of a node for organisation `org` whose key is in the PKCS#12
+    /// `keystore` (password `changeit`), entry `alias` when it holds several.
+    pub fn env_for(
+        &self,
+        org: &str,
+        keystore: &std::path::Path,
+        alias: Option<&str>,
+        dpe_mode: &str,
+        runtime: &str,
+    ) -> Vec<(String, String)> {
         let broker = &self.broker.url;
-        vec![
-            ("EFM_ORG".into(), org.number.into()),
-            ("EFM_KEYSTORE".into(), org.key.pkcs12("changeit").display().to_string()),
+        let mut env: Vec<(String, String)> = vec![
+            ("EFM_ORG".into(), org.into()),
+            ("EFM_KEYSTORE".into(), keystore.display().to_string()),
             ("EFM_KEYSTORE_PASSWORD".into(), "changeit".into()),
             ("EFM_REGISTRY_URL".into(), self.registry.url.clone()),
             ("EFM_ENABLE".into(), "DPO,DPE".into()),
@@ -140,11 +154,15 @@ impl Services {
             ),
             ("EFM_DPE_URL".into(), self.bus.url.clone()),
             ("EFM_DPE_SAS_KEY".into(), REGISTRY_SAS_KEY.into()),
-            ("EFM_DPE_MODE".into(), org.dpe_mode.into()),
+            ("EFM_DPE_MODE".into(), dpe_mode.into()),
             ("EFM_POLL_INTERVAL".into(), "1s".into()),
             ("EFM_RETRY_BASE".into(), "1s".into()),
             ("EFM_RUNTIME".into(), runtime.into()),
-        ]
+        ];
+        if let Some(alias) = alias {
+            env.push(("EFM_KEYSTORE_ALIAS".into(), alias.into()));
+        }
+        env
     }
 
     /// Start a node for `org` on `data` (a folder kept across restarts).

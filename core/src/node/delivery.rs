@@ -293,9 +293,11 @@ impl Node {
         let manifest = EformidlingManifest {
             receiver: party(sbd.header.receiver.as_ref().map(|p| p.value.clone())),
             sender: party(sbd.header.sender.as_ref().map(|p| p.value.clone())),
+            // The first document is the manifest's hoveddokument, primary or not, as
+            // in the reference (AsicHandlerImpl: `documents.getFirst()`): an avtalt or
+            // innsynskrav message names none, and its manifest still has one.
             primary: files
-                .iter()
-                .find(|f| f.primary)
+                .first()
                 .map(|f| PrimaryDocument { href: f.filename.clone(), mime: f.mime.clone() }),
         };
         let form = match service {

@@ -341,7 +341,7 @@ impl Node {
         service: ServiceIdentifier,
         ack: Ack,
     ) {
-        let sbd = match Sbd::from_json(sbd) {
+        let sbd = match Sbd::from_json_received(sbd) {
             Ok(s) if s.message_id().is_some() => s,
             Ok(_) | Err(_) => {
                 self.note_failure(format!(
