@@ -9,6 +9,7 @@ use serde_json::Value;
 pub mod http;
 pub mod keys;
 pub mod network;
+pub mod restdocs;
 pub mod server;
 
 /// The workspace root.
