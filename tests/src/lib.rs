@@ -13,6 +13,7 @@ pub mod keys;
 pub mod network;
 pub mod recording;
 pub mod reference_network;
+pub mod restdocs;
 pub mod server;
 
 /// The workspace root.
