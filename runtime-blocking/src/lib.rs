@@ -11,3 +11,5 @@ pub mod maskinporten;
 pub mod payloads;
 pub mod registry_client;
 pub mod serve;
+pub mod staged_body;
+pub mod tls;
