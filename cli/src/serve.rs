@@ -67,6 +67,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             "efm serve: no message service is switched on (EFM_ENABLE): creating a message is refused"
         );
     }
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
     let started = match args.runtime {
         Runtime::Blocking => start(opts),
         Runtime::Async => efm_async::serve::start(opts),
@@ -74,7 +75,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     match started {
         Ok(serving) => {
             // The first line on stdout, so that scripts and tests can find the port.
-            println!("listening on http://{}", serving.local_addr());
+            println!("listening on {scheme}://{}", serving.local_addr());
             let serving = std::sync::Arc::new(serving);
             if let Err(e) = on_signal(serving.clone()) {
                 eprintln!("efm serve: cannot listen for SIGTERM/SIGINT: {e}");
@@ -99,12 +100,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 fn options(c: &Config) -> Result<ServeOptions, String> {
-    if c.tls.is_some() {
-        // Refuse rather than serve plain HTTP to a deployment that asked for TLS.
-        return Err("TLS (tls.cert / EFM_TLS_CERT) is not served by this version of efm yet: \
-                    terminate TLS in front of it, or unset the TLS settings"
-            .into());
-    }
+    // A certificate or key that does not load is a start-up error naming the file.
+    let tls = match &c.tls {
+        None => None,
+        Some(t) => {
+            Some(efm_blocking::tls::server_config(&t.cert, &t.key).map_err(|e| e.to_string())?)
+        }
+    };
     let auth = match &c.api_auth {
         ConfiguredAuth::Off => ApiAuth::Open,
         ConfiguredAuth::Basic { user, password } => {
@@ -172,6 +174,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         pacing: transports.pacing,
         tokens: transports.tokens,
         notices: Notices::Stderr,
+        tls,
     })
 }
 

@@ -12,3 +12,5 @@ pub mod outbound;
 pub mod payloads;
 pub mod registry_client;
 pub mod serve;
+pub mod staged_body;
+pub mod tls;

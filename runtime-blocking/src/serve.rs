@@ -1,7 +1,9 @@
 //! `efm serve` on threads: the HTTP server hands each request to the node, and the
 //! node's store outputs are carried out against the data folder before the answer
-//! goes back. One lock around node and store keeps the node's single-mutation
-//! contract (feed one input, drain to idle) across connection threads.
+//! goes back. An upload's body goes to `staging/` as it arrives (`impl Service for
+//! Api`); the node gets the staged file. One lock around node and store keeps the
+//! node's single-mutation contract (feed one input, drain to idle) across
+//! connection threads.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,8 +16,9 @@ use std::time::Duration;
 use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
-    ApiCall, ApiResponse, CallId, Config, Dispatch, DpeSettings, DpoSettings, HttpRequest,
-    HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId, TransportError, dispatch,
+    ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
+    DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId,
+    TransportError, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -24,8 +27,9 @@ use ring::rand::SecureRandom;
 
 use crate::asic_stream;
 use crate::credentials::{Credentials, TokenSettings};
-use crate::http_server::{self, Body, ServerConfig};
+use crate::http_server::{self, Body, BodyPlan, Received, ServerConfig, Service};
 use crate::payloads::{self, Prepared};
+use crate::staged_body::{PlannedUpload, StagedBody};
 
 /// Who may call the API.
 #[derive(Clone, Debug)]
@@ -73,6 +77,9 @@ pub struct ServeOptions {
     pub tokens: Option<TokenSettings>,
     /// Where the node's notices go.
     pub notices: Notices,
+    /// Serve HTTPS with this configuration (see [`crate::tls::server_config`]);
+    /// plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Where the node's notices go: problems no API call answers, such as why a delivery
@@ -261,11 +268,7 @@ impl Api {
     /// popped ASiC) blocks too while it is written.
     pub fn handle(&self, req: &Request<()>, body: &[u8]) -> Response<Body> {
         if self.draining.load(Ordering::SeqCst) {
-            let e = ApiError {
-                status: 503,
-                ..ApiError::new(Exception::Internal, "efm is shutting down")
-            };
-            return full(error_response(&e, req.uri().path()));
+            return full(draining(req.uri().path()));
         }
         match handle(self, req, body) {
             Answer::Full(r) => full(r),
@@ -347,6 +350,87 @@ impl Api {
     }
 }
 
+/// The API as the HTTP servers of both runtimes see it: bodies are taken as core's
+/// [`body_plan`] says, an upload's streamed to `staging/` as it arrives.
+impl Service for Api {
+    fn plan(&self, req: &Request<()>) -> BodyPlan {
+        let path = req.uri().path();
+        if self.draining.load(Ordering::SeqCst) {
+            return BodyPlan::Answer(full(draining(path)));
+        }
+        let route = match Route::parse(req.method().as_str(), path, req.uri().query().unwrap_or(""))
+        {
+            Ok(r) => r,
+            Err(e) => return BodyPlan::Answer(full(error_response(&e, path))),
+        };
+        // Nobody unknown gets to send us a body.
+        if route.requires_auth() && !authorized(&self.auth, req) {
+            return BodyPlan::Answer(full(unauthorized(path)));
+        }
+        match body_plan(&route, req.headers()) {
+            NodeBodyPlan::Memory { limit } => BodyPlan::Memory { limit },
+            NodeBodyPlan::Refuse(e) => BodyPlan::Answer(full(error_response(&e, path))),
+            NodeBodyPlan::Stage { message, head } => {
+                match run(self, ApiCall::UploadAllowance { message: message.clone() }) {
+                    ApiResponse::Allowance(allowance) => BodyPlan::Stage(StagedBody::new(
+                        &self.data_dir.join(efm_store::STAGING_DIR),
+                        PlannedUpload { message, head, allowance },
+                    )),
+                    other => BodyPlan::Answer(self.answer_of(other, path)),
+                }
+            }
+        }
+    }
+
+    fn answer(&self, req: &Request<()>, body: Received) -> Response<Body> {
+        let path = req.uri().path();
+        match body {
+            Received::Whole(bytes) => self.handle(req, &bytes),
+            Received::TooLarge { limit } => full(error_response(&body_too_large(limit), path)),
+            Received::StagedTooLarge { body, seen, cut } => {
+                let allowance = body.upload.allowance;
+                let e = allowance.exceeded(allowance.used.saturating_add(seen), cut);
+                full(error_response(&e, path))
+            }
+            Received::StagingFailed(why) => {
+                let e = ApiError::new(
+                    Exception::Internal,
+                    format!("The upload could not be staged: {why}"),
+                );
+                full(error_response(&e, path))
+            }
+            Received::Staged(staged) => {
+                if self.draining.load(Ordering::SeqCst) {
+                    return full(draining(path));
+                }
+                let call = ApiCall::UploadStaged {
+                    message: staged.upload.message.clone(),
+                    upload: staged.upload(),
+                };
+                let answer = run(self, call);
+                // The store has moved the file into place, or it is removed now.
+                drop(staged);
+                self.answer_of(answer, path)
+            }
+        }
+    }
+}
+
+impl Api {
+    fn answer_of(&self, answer: ApiResponse, path: &str) -> Response<Body> {
+        match render(answer, path) {
+            Answer::Full(r) => full(r),
+            Answer::Asic { path: asic } => self.asic(&asic, path),
+        }
+    }
+}
+
+/// The refusal of calls during a shutdown.
+fn draining(path: &str) -> Response<Vec<u8>> {
+    let e = ApiError { status: 503, ..ApiError::new(Exception::Internal, "efm is shutting down") };
+    error_response(&e, path)
+}
+
 /// Open the data folder, start the node and listen on threads. Returns once
 /// listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
@@ -354,9 +438,12 @@ pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     api.start_ticker()
         .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     let serving_api = api.clone();
-    let config = ServerConfig { answering: api.answering().clone(), ..ServerConfig::default() };
-    let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
-    let server = http_server::spawn_streaming(&opts.listen, config, Arc::new(handler))
+    let config = ServerConfig {
+        answering: api.answering().clone(),
+        tls: opts.tls.clone(),
+        ..ServerConfig::default()
+    };
+    let server = http_server::spawn_service(&opts.listen, config, api)
         .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     Ok(Serving::new(server.local_addr(), serving_api))
 }
@@ -421,6 +508,11 @@ fn render(answer: ApiResponse, path: &str) -> Answer {
         }
         ApiResponse::Error(e) => error_response(&e, path),
         ApiResponse::Asic { path } => return Answer::Asic { path },
+        // An answer for the runtime, never one to send.
+        ApiResponse::Allowance(_) => error_response(
+            &ApiError::new(Exception::Internal, "the node answered with an upload allowance"),
+            path,
+        ),
     })
 }
 

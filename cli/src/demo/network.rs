@@ -325,5 +325,6 @@ fn options(
             system_user_name: t.dpo.system_user_name_for(&number),
         }),
         notices,
+        tls: None,
     })
 }

@@ -24,7 +24,10 @@ mod store;
 mod subscriptions;
 mod upload;
 
-pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, Upload, dispatch};
+pub use api::{
+    ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
+    StagedUpload, Upload, UploadAllowance, UploadHead, body_plan, body_too_large, dispatch,
+};
 pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
@@ -165,7 +168,19 @@ enum Pending {
     UploadLookup {
         call: CallId,
         message_id: MessageId,
-        upload: Upload,
+        file: upload::NewFile,
+    },
+    /// An upload's allowance: the message is being loaded.
+    UploadAllowance {
+        call: CallId,
+        message_id: MessageId,
+    },
+    /// A staged arkivmelding.xml is being read for the conversation's fields.
+    UploadArkivmelding {
+        call: CallId,
+        message_id: MessageId,
+        file: upload::NewFile,
+        stored: StoredFile,
     },
     /// `GET /api/capabilities/{id}`: waiting for the registry.
     Capabilities {
@@ -310,7 +325,13 @@ impl Node {
                 self.loads.insert(id, Pending::Get { call, message_id });
             }
             Input::Api(call, ApiCall::UploadFile { message, upload }) => {
-                self.upload(call, message, upload)
+                self.upload(call, message, upload::NewFile::held(upload))
+            }
+            Input::Api(call, ApiCall::UploadStaged { message, upload }) => {
+                self.upload(call, message, upload::NewFile::staged(upload))
+            }
+            Input::Api(call, ApiCall::UploadAllowance { message }) => {
+                self.upload_allowance(call, message)
             }
             Input::Api(call, ApiCall::SendMessage { message }) => self.send(call, message),
             Input::Api(call, ApiCall::Capabilities { receiver, security_level, process }) => {
@@ -352,8 +373,14 @@ impl Node {
                 Some(Pending::SendHandedOff { call, message_id }) => {
                     self.on_send_handed_off(call, message_id, result)
                 }
-                Some(Pending::UploadLookup { call, message_id, upload }) => {
-                    self.on_upload_lookup(call, message_id, upload, result)
+                Some(Pending::UploadLookup { call, message_id, file }) => {
+                    self.on_upload_lookup(call, message_id, file, result)
+                }
+                Some(Pending::UploadAllowance { call, message_id }) => {
+                    self.on_upload_allowance(call, message_id, result)
+                }
+                Some(Pending::UploadArkivmelding { call, message_id, file, stored }) => {
+                    self.on_staged_arkivmelding(call, message_id, file, stored, result)
                 }
                 Some(p) => self.on_loaded(p, result),
                 None => self.stale_answers += 1,
@@ -851,6 +878,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Read { call, .. }
         | Pending::Delete { call }
         | Pending::UploadLookup { call, .. }
+        | Pending::UploadAllowance { call, .. }
+        | Pending::UploadArkivmelding { call, .. }
         | Pending::UploadWrite { call, .. }
         | Pending::SendLookup { call, .. }
         | Pending::SendHandedOff { call, .. }
