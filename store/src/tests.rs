@@ -252,3 +252,27 @@ fn a_staged_upload_is_moved_into_place_and_a_wrong_one_is_refused() {
     };
     assert_eq!((m.files.len(), m.files[0].size), (1, 8));
 }
+
+/// Statuses only move forward, whatever order the writes telling of them come in:
+/// a delivery whose answer was lost is retried and handed off after the receiver's
+/// MOTTATT and LEVERT came back (found by efm-sim), and an expiry after LEVERT.
+#[test]
+fn a_status_behind_the_current_one_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(1);
+    assert!(matches!(call(&mut node, &mut store, create(sbd_json("a.pdf"))), ApiResponse::Json(_)));
+    let id: MessageId = ID.parse().unwrap();
+    let record =
+        |status| StatusRecord { message_id: id, status, description: None, at: NOW, queued: false };
+    store.persist(&Write::ApplyReceivedStatus(record(Status::Mottatt))).unwrap();
+    store.persist(&Write::HandOff(record(Status::Sendt))).unwrap();
+    store.persist(&Write::ApplyReceivedStatus(record(Status::Levert))).unwrap();
+    store
+        .persist(&Write::ExpireConversations { now: NOW + efm_core::Duration::from_hours(48) })
+        .unwrap();
+    assert_eq!(
+        store.statuses(ID, Direction::Outgoing).unwrap(),
+        [Status::Opprettet, Status::Mottatt, Status::Levert]
+    );
+}

@@ -581,3 +581,13 @@ pub(super) struct Delivery {
     /// When the next queued message or retry is due.
     pub next: Option<crate::Timestamp>,
 }
+
+impl Delivery {
+    /// When the node wants a tick for sending: never while a look is under way or
+    /// every slot is taken, since a tick could do nothing then (the look's answer, or
+    /// the write that frees a slot, looks again); asking anyway would have the
+    /// runtime spin on a time already past.
+    pub(super) fn wake_at(&self, parallel: usize) -> Option<crate::Timestamp> {
+        if self.looking || self.in_flight.len() >= parallel { None } else { self.next }
+    }
+}

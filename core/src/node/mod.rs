@@ -467,11 +467,18 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Output {
-        let wake_at =
-            [self.push_next, self.incoming.wake_at(), self.delivery.next, self.receive.wake_at()]
-                .into_iter()
-                .flatten()
-                .min();
+        // Only what a tick can act on: a look at the push outbox under way sets
+        // `push_next` again when it is answered.
+        let pushes = if self.pushes_loading { None } else { self.push_next };
+        let wake_at = [
+            pushes,
+            self.incoming.wake_at(),
+            self.delivery.wake_at(self.config.pacing.parallel),
+            self.receive.wake_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         self.outputs.pop_front().unwrap_or(Output::Idle { wake_at })
     }
 
@@ -570,6 +577,15 @@ impl Node {
                 }
                 Some(existing) => {
                     let id = existing.message_id().map(|m| m.to_string()).unwrap_or_default();
+                    self.respond(call, ApiResponse::Error(ApiError::message_already_exists(id)));
+                }
+                // The write conflicted, yet no message is there: its messageId belongs
+                // to a conversation whose message has left the queue (sent, failed,
+                // expired or deleted), and whose request went with it, so a repeat
+                // cannot be told from a clash. Either way the messageId is taken;
+                // writing again would only conflict again.
+                None if attempts > 0 => {
+                    let id = message.message_id().map(|m| m.to_string()).unwrap_or_default();
                     self.respond(call, ApiResponse::Error(ApiError::message_already_exists(id)));
                 }
                 // A message seen before needs no new lookup; a new one is routed.

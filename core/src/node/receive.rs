@@ -58,7 +58,9 @@ pub(super) enum Step {
 #[derive(Debug, Default)]
 pub(super) struct Receive {
     pub dpo_next: Option<Timestamp>,
-    pub dpo_listing: bool,
+    /// Listings under way (a poll makes two: new transfers, and downloads started
+    /// but never confirmed).
+    pub dpo_listing: u8,
     /// Transfers being fetched now, so a poll does not take them twice.
     pub dpo_in_flight: std::collections::HashSet<String>,
     /// Transfers listed but not yet taken (no free slot).
@@ -71,7 +73,7 @@ pub(super) struct Receive {
 
 impl Receive {
     pub(super) fn wake_at(&self) -> Option<Timestamp> {
-        let dpo = if self.dpo_listing { None } else { self.dpo_next };
+        let dpo = if self.dpo_listing > 0 { None } else { self.dpo_next };
         let dpe = if self.dpe_running { None } else { self.dpe_next };
         min_time(dpo, dpe)
     }
@@ -90,7 +92,7 @@ impl Node {
     /// Start the polls that are due.
     pub(super) fn poll_services(&mut self) {
         if self.receiving(ServiceIdentifier::Dpo)
-            && !self.receive.dpo_listing
+            && self.receive.dpo_listing == 0
             && self.receive.dpo_next.is_none_or(|t| t <= self.now)
         {
             self.list_dpo();
@@ -107,8 +109,10 @@ impl Node {
 
     fn list_dpo(&mut self) {
         let Some(settings) = self.config.dpo.clone() else { return };
-        self.receive.dpo_listing = true;
+        self.receive.dpo_listing = 2;
         let req = altinn_broker::list_published(&settings.broker);
+        self.receive_request(req, Step::DpoList);
+        let req = altinn_broker::list_download_started(&settings.broker);
         self.receive_request(req, Step::DpoList);
     }
 
@@ -143,7 +147,7 @@ impl Node {
         };
         match step {
             Step::DpoList => {
-                self.receive.dpo_listing = false;
+                self.receive.dpo_listing = self.receive.dpo_listing.saturating_sub(1);
                 match answer.and_then(|r| altinn_broker::parse_list(r.status, &r.body)) {
                     Ok(ids) => {
                         for id in ids {

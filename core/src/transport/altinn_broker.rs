@@ -2,8 +2,9 @@
 //! point makes, as requests, and readers for their answers.
 //!
 //! Sending is `initiate` (metadata, answers a `fileTransferId`) then `upload` (the
-//! `sbd.zip` parcel as the body). Receiving is `list_published`, `details` for each id
-//! (to apply the message-channel filter and order by creation), `download`, and
+//! `sbd.zip` parcel as the body). Receiving is `list_published` (and
+//! `list_download_started`, the same call for downloads never confirmed), `details`
+//! for each id (to apply the message-channel filter and order by creation), `download`, and
 //! `confirm_download` once the message is stored. Every call carries an Altinn token
 //! (Maskinporten token exchanged at Altinn, scope [`WRITE_SCOPE`] or [`READ_SCOPE`]).
 
@@ -132,10 +133,22 @@ pub fn parse_uploaded(status: u16, body: &[u8]) -> Result<(), Failure> {
 }
 
 /// `GET {base}/filetransfer?resourceId=…&status=Published&recipientStatus=Initialized`:
-/// the transfers published to us that we have not confirmed.
+/// the transfers published to us that we have not started to download.
 pub fn list_published(ep: &BrokerEndpoint) -> HttpRequest {
+    list_with_recipient_status(ep, "Initialized")
+}
+
+/// `…&recipientStatus=DownloadStarted`: transfers we started to download and never
+/// confirmed. A download moves us out of the `Initialized` listing, so a transfer
+/// whose download answer was lost, or whose message we had not stored when we
+/// stopped, is found only here; without this look it would never be fetched again.
+pub fn list_download_started(ep: &BrokerEndpoint) -> HttpRequest {
+    list_with_recipient_status(ep, "DownloadStarted")
+}
+
+fn list_with_recipient_status(ep: &BrokerEndpoint, status: &str) -> HttpRequest {
     let url = ep.url(&format!(
-        "filetransfer?resourceId={}&status=Published&recipientStatus=Initialized",
+        "filetransfer?resourceId={}&status=Published&recipientStatus={status}",
         query_value(&ep.resource_id)
     ));
     request(Method::Get, url, READ_SCOPE, true)
@@ -358,6 +371,10 @@ mod tests {
         assert_eq!(
             r.url,
             "http://localhost:9099/broker/api/v1/filetransfer?resourceId=eformidling-dpo-meldingsutveksling&status=Published&recipientStatus=Initialized"
+        );
+        assert_eq!(
+            list_download_started(&ep()).url,
+            "http://localhost:9099/broker/api/v1/filetransfer?resourceId=eformidling-dpo-meldingsutveksling&status=Published&recipientStatus=DownloadStarted"
         );
         let body = format!(r#"["{ID}","{}"]"#, ID.replace('0', "1"));
         assert_eq!(parse_list(200, body.as_bytes()).unwrap().len(), 2);
