@@ -1,7 +1,9 @@
 //! `efm serve` on threads: the HTTP server hands each request to the node, and the
 //! node's store outputs are carried out against the data folder before the answer
-//! goes back. One lock around node and store keeps the node's single-mutation
-//! contract (feed one input, drain to idle) across connection threads.
+//! goes back. An upload's body goes to `staging/` as it arrives (`impl Service for
+//! Api`); the node gets the staged file. One lock around node and store keeps the
+//! node's single-mutation contract (feed one input, drain to idle) across
+//! connection threads.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,8 +16,9 @@ use std::time::Duration;
 use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
-    ApiCall, ApiResponse, CallId, Config, Dispatch, DpeSettings, DpoSettings, HttpRequest,
-    HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId, TransportError, dispatch,
+    ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
+    DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId,
+    TransportError, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -24,8 +27,9 @@ use ring::rand::SecureRandom;
 
 use crate::asic_stream;
 use crate::credentials::{Credentials, TokenSettings};
-use crate::http_server::{self, Body, ServerConfig};
+use crate::http_server::{self, Body, BodyPlan, Received, ServerConfig, Service};
 use crate::payloads::{self, Prepared};
+use crate::staged_body::{PlannedUpload, StagedBody};
 
 /// Who may call the API.
 #[derive(Clone, Debug)]
@@ -45,6 +49,8 @@ pub struct ServeOptions {
     pub auth: ApiAuth,
     /// The service registry's base URL.
     pub registry_url: String,
+    /// Ask the registry for signed answers (all signed answers are verified).
+    pub registry_signed: bool,
     /// The message services switched on.
     pub enabled: Vec<ServiceIdentifier>,
     /// The time to live of a message whose SBD gives none.
@@ -69,6 +75,41 @@ pub struct ServeOptions {
     pub pacing: Pacing,
     /// Where the Altinn tokens DPO needs come from.
     pub tokens: Option<TokenSettings>,
+    /// Where the node's notices go.
+    pub notices: Notices,
+    /// Serve HTTPS with this configuration (see [`crate::tls::server_config`]);
+    /// plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Where the node's notices go: problems no API call answers, such as why a delivery
+/// is retried or a received message was dropped.
+#[derive(Clone, Default)]
+pub enum Notices {
+    /// `efm: <text>` on stderr, the log of `efm serve`.
+    #[default]
+    Stderr,
+    /// Handed to this function, so that a host running nodes in its own process (`efm
+    /// demo`) decides what to show. It is called while the node is locked: keep it short.
+    To(Arc<dyn Fn(&str) + Send + Sync>),
+}
+
+impl Notices {
+    fn notice(&self, text: &str) {
+        match self {
+            Notices::Stderr => eprintln!("efm: {text}"),
+            Notices::To(f) => f(text),
+        }
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Notices::Stderr => "Notices::Stderr",
+            Notices::To(_) => "Notices::To(..)",
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +178,7 @@ struct Engine {
     waiting: HashMap<CallId, mpsc::Sender<ApiResponse>>,
     /// When the node last asked to be woken.
     wake_at: Option<efm_core::Timestamp>,
+    notices: Notices,
 }
 
 /// How long an API call waits for the node's answer before giving up on it. Far
@@ -148,6 +190,11 @@ pub use crate::clock::now;
 /// The integration point behind its HTTP framing: the node and the store, driven by
 /// whichever thread brings a request. Both runtimes serve through this.
 pub struct Api {
+    /// Outbound work (HTTP requests, payload jobs) waits here for the workers,
+    /// so deliveries and receptions run side by side, and an API call is answered
+    /// without waiting for the work its answer set off.
+    work: Mutex<mpsc::Sender<Work>>,
+    work_queue: Arc<Mutex<mpsc::Receiver<Work>>>,
     engine: Mutex<Engine>,
     credentials: Option<Credentials>,
     agent: ureq::Agent,
@@ -175,6 +222,7 @@ impl Api {
         config.own_org = opts.own_org.clone();
         config.default_ttl = opts.default_ttl;
         config.registry_url = opts.registry_url.clone();
+        config.registry.signed = opts.registry_signed;
         config.enabled_services = opts.enabled.clone();
         config.upload_limits = opts.upload_limits.clone();
         config.own_certificate_expiry = opts.own_certificate_expiry;
@@ -190,13 +238,11 @@ impl Api {
             (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),
             _ => None,
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(600)))
-            .build()
-            .into();
+        let agent = crate::outbound::agent(crate::outbound::TRANSFER);
+        let (work, work_queue) = mpsc::channel();
         Ok(Api {
+            work: Mutex::new(work),
+            work_queue: Arc::new(Mutex::new(work_queue)),
             credentials,
             agent,
             engine: Mutex::new(Engine {
@@ -206,6 +252,7 @@ impl Api {
                 next_call: 0,
                 waiting: HashMap::new(),
                 wake_at: None,
+                notices: opts.notices.clone(),
             }),
             auth: opts.auth.clone(),
             data_dir: opts.data_dir.clone(),
@@ -221,11 +268,7 @@ impl Api {
     /// popped ASiC) blocks too while it is written.
     pub fn handle(&self, req: &Request<()>, body: &[u8]) -> Response<Body> {
         if self.draining.load(Ordering::SeqCst) {
-            let e = ApiError {
-                status: 503,
-                ..ApiError::new(Exception::Internal, "efm is shutting down")
-            };
-            return full(error_response(&e, req.uri().path()));
+            return full(draining(req.uri().path()));
         }
         match handle(self, req, body) {
             Answer::Full(r) => full(r),
@@ -271,7 +314,28 @@ impl Api {
     pub fn start_ticker(self: &Arc<Self>) -> std::io::Result<()> {
         let weak = Arc::downgrade(self);
         std::thread::Builder::new().name("efm-ticker".into()).spawn(move || ticker(weak))?;
+        for n in 0..WORKERS {
+            let weak = Arc::downgrade(self);
+            let queue = self.work_queue.clone();
+            std::thread::Builder::new()
+                .name(format!("efm-worker-{n}"))
+                .spawn(move || worker(&weak, &queue))?;
+        }
         Ok(())
+    }
+
+    /// Hand work to the workers; done here if they are gone.
+    fn dispatch(&self, work: Vec<Work>) {
+        let mut inline = Vec::new();
+        {
+            let tx = self.work.lock().unwrap_or_else(|p| p.into_inner());
+            for w in work {
+                if let Err(mpsc::SendError(w)) = tx.send(w) {
+                    inline.push(w);
+                }
+            }
+        }
+        perform_all(self, &mut inline);
     }
 
     /// The count the servers keep of requests being answered.
@@ -286,6 +350,87 @@ impl Api {
     }
 }
 
+/// The API as the HTTP servers of both runtimes see it: bodies are taken as core's
+/// [`body_plan`] says, an upload's streamed to `staging/` as it arrives.
+impl Service for Api {
+    fn plan(&self, req: &Request<()>) -> BodyPlan {
+        let path = req.uri().path();
+        if self.draining.load(Ordering::SeqCst) {
+            return BodyPlan::Answer(full(draining(path)));
+        }
+        let route = match Route::parse(req.method().as_str(), path, req.uri().query().unwrap_or(""))
+        {
+            Ok(r) => r,
+            Err(e) => return BodyPlan::Answer(full(error_response(&e, path))),
+        };
+        // Nobody unknown gets to send us a body.
+        if route.requires_auth() && !authorized(&self.auth, req) {
+            return BodyPlan::Answer(full(unauthorized(path)));
+        }
+        match body_plan(&route, req.headers()) {
+            NodeBodyPlan::Memory { limit } => BodyPlan::Memory { limit },
+            NodeBodyPlan::Refuse(e) => BodyPlan::Answer(full(error_response(&e, path))),
+            NodeBodyPlan::Stage { message, head } => {
+                match run(self, ApiCall::UploadAllowance { message: message.clone() }) {
+                    ApiResponse::Allowance(allowance) => BodyPlan::Stage(StagedBody::new(
+                        &self.data_dir.join(efm_store::STAGING_DIR),
+                        PlannedUpload { message, head, allowance },
+                    )),
+                    other => BodyPlan::Answer(self.answer_of(other, path)),
+                }
+            }
+        }
+    }
+
+    fn answer(&self, req: &Request<()>, body: Received) -> Response<Body> {
+        let path = req.uri().path();
+        match body {
+            Received::Whole(bytes) => self.handle(req, &bytes),
+            Received::TooLarge { limit } => full(error_response(&body_too_large(limit), path)),
+            Received::StagedTooLarge { body, seen, cut } => {
+                let allowance = body.upload.allowance;
+                let e = allowance.exceeded(allowance.used.saturating_add(seen), cut);
+                full(error_response(&e, path))
+            }
+            Received::StagingFailed(why) => {
+                let e = ApiError::new(
+                    Exception::Internal,
+                    format!("The upload could not be staged: {why}"),
+                );
+                full(error_response(&e, path))
+            }
+            Received::Staged(staged) => {
+                if self.draining.load(Ordering::SeqCst) {
+                    return full(draining(path));
+                }
+                let call = ApiCall::UploadStaged {
+                    message: staged.upload.message.clone(),
+                    upload: staged.upload(),
+                };
+                let answer = run(self, call);
+                // The store has moved the file into place, or it is removed now.
+                drop(staged);
+                self.answer_of(answer, path)
+            }
+        }
+    }
+}
+
+impl Api {
+    fn answer_of(&self, answer: ApiResponse, path: &str) -> Response<Body> {
+        match render(answer, path) {
+            Answer::Full(r) => full(r),
+            Answer::Asic { path: asic } => self.asic(&asic, path),
+        }
+    }
+}
+
+/// The refusal of calls during a shutdown.
+fn draining(path: &str) -> Response<Vec<u8>> {
+    let e = ApiError { status: 503, ..ApiError::new(Exception::Internal, "efm is shutting down") };
+    error_response(&e, path)
+}
+
 /// Open the data folder, start the node and listen on threads. Returns once
 /// listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
@@ -293,9 +438,12 @@ pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     api.start_ticker()
         .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     let serving_api = api.clone();
-    let config = ServerConfig { answering: api.answering().clone(), ..ServerConfig::default() };
-    let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
-    let server = http_server::spawn_streaming(&opts.listen, config, Arc::new(handler))
+    let config = ServerConfig {
+        answering: api.answering().clone(),
+        tls: opts.tls.clone(),
+        ..ServerConfig::default()
+    };
+    let server = http_server::spawn_service(&opts.listen, config, api)
         .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     Ok(Serving::new(server.local_addr(), serving_api))
 }
@@ -360,6 +508,11 @@ fn render(answer: ApiResponse, path: &str) -> Answer {
         }
         ApiResponse::Error(e) => error_response(&e, path),
         ApiResponse::Asic { path } => return Answer::Asic { path },
+        // An answer for the runtime, never one to send.
+        ApiResponse::Allowance(_) => error_response(
+            &ApiError::new(Exception::Internal, "the node answered with an upload allowance"),
+            path,
+        ),
     })
 }
 
@@ -377,7 +530,7 @@ fn run(api: &Api, call: ApiCall) -> ApiResponse {
         e.node.handle_input(Input::Api(id, call), now());
         drain(&mut e)
     };
-    perform_all(api, &mut work);
+    api.dispatch(std::mem::take(&mut work));
     rx.recv_timeout(ANSWER_TIMEOUT).unwrap_or_else(|_| {
         ApiResponse::Error(ApiError::new(
             Exception::Internal,
@@ -392,30 +545,64 @@ enum Work {
     Job(JobId, Prepared),
 }
 
-/// Carry out the node's HTTP requests and payload jobs, outside the lock, feeding
-/// each answer back and adding what it leads to.
+/// Carry out one item of outbound work; the answer is the node's next input.
+fn perform_one(api: &Api, w: Work) -> Input {
+    match w {
+        Work::Http(id, req) => Input::Http(id, perform(api, &req)),
+        Work::Job(id, job) => {
+            Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
+        }
+    }
+}
+
+/// Carry out the node's HTTP requests and payload jobs here, outside the lock,
+/// feeding each answer back and adding what it leads to (when no worker is left).
 fn perform_all(api: &Api, work: &mut Vec<Work>) {
     while let Some(w) = work.pop() {
-        let input = match w {
-            Work::Http(id, req) => Input::Http(id, perform(api, &req)),
-            Work::Job(id, job) => {
-                Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
-            }
-        };
+        let input = perform_one(api, w);
         let mut e = lock(&api.engine);
         e.node.handle_input(input, now());
         work.extend(drain(&mut e));
     }
 }
 
-/// Feed the node a tick and carry out what follows (deliveries, polls, pushes).
+/// Feed the node a tick and hand what follows (deliveries, polls, pushes) to the
+/// workers.
 fn tick(api: &Api) {
-    let mut work = {
+    let work = {
         let mut e = lock(&api.engine);
         e.node.handle_input(Input::Tick, now());
         drain(&mut e)
     };
-    perform_all(api, &mut work);
+    api.dispatch(work);
+}
+
+/// Workers carrying out outbound work at once: the node keeps at most a few
+/// deliveries and receptions in flight per kind, so this bounds the threads.
+const WORKERS: usize = 16;
+
+/// One worker: take an item, do it outside the lock, feed the answer back, and
+/// queue what it leads to. Ends with the `Api`.
+fn worker(api: &std::sync::Weak<Api>, queue: &Mutex<mpsc::Receiver<Work>>) {
+    loop {
+        let next = queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(Duration::from_millis(250));
+        let w = match next {
+            Ok(w) => w,
+            Err(mpsc::RecvTimeoutError::Timeout) if api.strong_count() > 0 => continue,
+            Err(_) => return,
+        };
+        let Some(api) = api.upgrade() else { return };
+        let input = perform_one(&api, w);
+        let more = {
+            let mut e = lock(&api.engine);
+            e.node.handle_input(input, now());
+            drain(&mut e)
+        };
+        api.dispatch(more);
+    }
 }
 
 /// The clock side of the node: a tick at start, to take up work left by a restart,
@@ -460,7 +647,7 @@ fn drain(e: &mut Engine) -> Vec<Work> {
                 Ok(p) => http.push(Work::Job(id, p)),
                 Err(err) => e.failed_jobs.push((id, err)),
             },
-            Output::Notice(text) => eprintln!("efm: {text}"),
+            Output::Notice(text) => e.notices.notice(&text),
             Output::Load(lid, q) => {
                 let r = e.store.load(&q);
                 e.node.handle_input(Input::Loaded(lid, r), now());

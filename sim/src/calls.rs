@@ -63,6 +63,7 @@ impl World {
             ApiResponse::Empty
             | ApiResponse::Asic { .. }
             | ApiResponse::Down(_)
+            | ApiResponse::Allowance(_)
             | ApiResponse::Metrics(_) => Reply::Ok(None),
             ApiResponse::Bare(s) if *s < 300 => Reply::Ok(None),
             ApiResponse::Bare(s) => {

@@ -539,6 +539,7 @@ fn write_name(w: &efm_core::node::Write) -> &'static str {
         W::DeleteConversations(_) => "DeleteConversations",
         W::DeleteOutgoing(_) => "DeleteOutgoing",
         W::AddFile { .. } => "AddFile",
+        W::AddStagedFile { .. } => "AddStagedFile",
         W::DequeueStatus(_) => "DequeueStatus",
         W::SaveSubscription { .. } => "SaveSubscription",
         W::DeleteSubscriptions(_) => "DeleteSubscriptions",

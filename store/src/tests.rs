@@ -195,6 +195,64 @@ fn status_pages_sort_and_count() {
     assert_eq!((total, rows[0].message_id.as_str()), (1, ids[1]));
 }
 
+#[test]
+fn a_staged_upload_is_moved_into_place_and_a_wrong_one_is_refused() {
+    use efm_core::node::{StagedFile, StagedUpload, UploadHead};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(1);
+    call(&mut node, &mut store, create(sbd_json("a.pdf")));
+    let message = efm_core::api::MessageRef::Id(ID.parse().unwrap());
+    let staging = store.staging_dir();
+    let stage = |name: &str, content: &[u8], size: u64| {
+        std::fs::write(staging.join(name), content).unwrap();
+        StagedUpload {
+            head: UploadHead {
+                filename: "a.pdf".into(),
+                title: None,
+                mime: "application/pdf".into(),
+            },
+            file: StagedFile { name: name.into(), size },
+            sha256: "00".repeat(32),
+        }
+    };
+    // A staged file shorter than announced is not recorded.
+    let short = stage("upload-0.part", b"%PDF", 9);
+    let ApiResponse::Error(e) = call(
+        &mut node,
+        &mut store,
+        ApiCall::UploadStaged { message: message.clone(), upload: short },
+    ) else {
+        panic!()
+    };
+    assert_eq!(e.status, 500);
+    assert!(!dir.path().join("files").join(ID).join("0").exists());
+    // A name that leaves staging is refused outright.
+    let mut escape = stage("upload-1.part", b"%PDF", 4);
+    escape.file.name = "../efm.sqlite".into();
+    let ApiResponse::Error(e) = call(
+        &mut node,
+        &mut store,
+        ApiCall::UploadStaged { message: message.clone(), upload: escape },
+    ) else {
+        panic!()
+    };
+    assert_eq!(e.status, 500);
+    // A good one moves into place and its row names it.
+    let good = stage("upload-2.part", b"%PDF-1.7", 8);
+    let answer = call(&mut node, &mut store, ApiCall::UploadStaged { message, upload: good });
+    assert_eq!(answer, ApiResponse::Empty);
+    assert!(!store.staging_dir().join("upload-2.part").exists());
+    let placed = store.file_path(ID.parse().unwrap(), "a.pdf").unwrap().unwrap();
+    assert_eq!(std::fs::read(placed).unwrap(), b"%PDF-1.7");
+    let Ok(Loaded::OutgoingMessage(Some(m))) =
+        store.load(&Query::OutgoingMessage(ID.parse().unwrap()))
+    else {
+        panic!()
+    };
+    assert_eq!((m.files.len(), m.files[0].size), (1, 8));
+}
+
 /// Statuses only move forward, whatever order the writes telling of them come in:
 /// a delivery whose answer was lost is retried and handed off after the receiver's
 /// MOTTATT and LEVERT came back (found by efm-sim), and an expiry after LEVERT.

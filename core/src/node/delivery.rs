@@ -294,9 +294,11 @@ impl Node {
         let manifest = EformidlingManifest {
             receiver: party(sbd.header.receiver.as_ref().map(|p| p.value.clone())),
             sender: party(sbd.header.sender.as_ref().map(|p| p.value.clone())),
+            // The first document is the manifest's hoveddokument, primary or not, as
+            // in the reference (AsicHandlerImpl: `documents.getFirst()`): an avtalt or
+            // innsynskrav message names none, and its manifest still has one.
             primary: files
-                .iter()
-                .find(|f| f.primary)
+                .first()
                 .map(|f| PrimaryDocument { href: f.filename.clone(), mime: f.mime.clone() }),
         };
         let form = match service {
@@ -354,15 +356,19 @@ impl Node {
         self.request(req, Step::Initiating { out, parcel });
     }
 
-    fn send_dpe(&mut self, out: Outbound, queue: Option<String>, cms: Option<Bytes>) {
-        let Some(settings) = self.config.dpe.clone() else {
+    pub(super) fn send_dpe(&mut self, out: Outbound, queue: Option<String>, cms: Option<Bytes>) {
+        if self.config.dpe.is_none() {
             return self.retry(out, "DPE is not configured".into());
-        };
+        }
         let Some(queue) = queue else {
             return self.finish(out, Status::Feil, Some("No DPE queue for the receiver".into()));
         };
+        let Some(endpoint) = self.service_bus() else {
+            self.sas.waiting.push(super::sas::Deferred { out, queue: Some(queue), cms });
+            return;
+        };
         let payload = service_bus::encode_payload(&out.sbd().to_json_value(), cms.as_deref());
-        let req = service_bus::send(&settings.service_bus, &queue, payload, self.now);
+        let req = service_bus::send(&endpoint, &queue, payload, self.now);
         self.request(req, Step::Sending { out });
     }
 
@@ -405,7 +411,10 @@ impl Node {
                 }
             }
             Step::Sending { out } => {
-                match answer.and_then(|r| service_bus::parse_sent(r.status, &r.body)) {
+                match answer.and_then(|r| {
+                    self.sas_refused(r.status);
+                    service_bus::parse_sent(r.status, &r.body)
+                }) {
                     Ok(()) => self.handed_off(out),
                     Err(f) => self.failed(out, f),
                 }
@@ -480,6 +489,10 @@ impl Node {
     }
 
     /// Try again later, counting the attempt.
+    pub(super) fn retry_outbound(&mut self, out: Outbound, reason: String) {
+        self.retry(out, reason)
+    }
+
     fn retry(&mut self, out: Outbound, reason: String) {
         let key = out.key();
         let attempts = out.attempts().saturating_add(1);

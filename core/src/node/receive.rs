@@ -225,8 +225,13 @@ impl Node {
             self.receive.dpe_running = false;
             return;
         };
+        // Without a key yet: polled again once it arrives.
+        let Some(endpoint) = self.service_bus() else {
+            self.receive.dpe_running = false;
+            return;
+        };
         let queue = service_bus::queue_name(&org, settings.mode);
-        let req = service_bus::peek_lock(&settings.service_bus, &queue, self.now);
+        let req = service_bus::peek_lock(&endpoint, &queue, self.now);
         self.receive_request(req, Step::DpePeek);
     }
 
@@ -253,8 +258,10 @@ impl Node {
     fn receive_http_dpe(&mut self, step: Step, answer: Result<HttpResponse, Failure>) {
         match step {
             Step::DpePeek => {
-                let peeked =
-                    answer.and_then(|r| service_bus::parse_peeked(r.status, &r.headers, &r.body));
+                let peeked = answer.and_then(|r| {
+                    self.sas_refused(r.status);
+                    service_bus::parse_peeked(r.status, &r.headers, &r.body)
+                });
                 match peeked {
                     Ok(Some(p)) => {
                         let ack = Ack::Dpe { message_id: p.message_id, lock_token: p.lock_token };
@@ -338,7 +345,7 @@ impl Node {
         service: ServiceIdentifier,
         ack: Ack,
     ) {
-        let sbd = match Sbd::from_json(sbd) {
+        let sbd = match Sbd::from_json_received(sbd) {
             Ok(s) if s.message_id().is_some() => s,
             Ok(_) | Err(_) => {
                 self.note_failure(format!(
@@ -449,14 +456,14 @@ impl Node {
             Ack::Dpe { message_id, lock_token } => {
                 let Some(dpe) = self.config.dpe.clone() else { return };
                 let Some(org) = self.config.own_org.clone() else { return };
+                // Without a key the lock runs out and the message comes again; the
+                // store drops the repeat.
+                let Some(endpoint) = self.service_bus() else {
+                    return self.dpe_round_over();
+                };
                 let queue = service_bus::queue_name(&org, dpe.mode);
-                let req = service_bus::complete(
-                    &dpe.service_bus,
-                    &queue,
-                    message_id,
-                    lock_token,
-                    self.now,
-                );
+                let req =
+                    service_bus::complete(&endpoint, &queue, message_id, lock_token, self.now);
                 self.receive_request(req, Step::Acking { ack });
             }
         }

@@ -30,6 +30,10 @@ impl MemStore {
     /// Carry out a read.
     pub fn load(&self, q: &Query) -> Result<Loaded, StoreError> {
         Ok(match q {
+            // The simulated fagsystems upload in memory; nothing is ever staged.
+            Query::StagedContent { .. } => {
+                return Err(StoreError::Unavailable("the simulator stages no uploads".into()));
+            }
             Query::OutgoingMessage(id) => {
                 Loaded::OutgoingMessage(self.outgoing_message(*id).map(Box::new))
             }

@@ -25,6 +25,10 @@ impl MemStore {
         staging: &mut BTreeMap<String, Bytes>,
     ) -> Result<(), StoreError> {
         match w {
+            // The simulated fagsystems upload in memory; nothing is ever staged.
+            Write::AddStagedFile { .. } => {
+                Err(StoreError::Unavailable("the simulator stages no uploads".into()))
+            }
             Write::CreateOutgoing { message, status } => self.create_outgoing(message, status),
             Write::DeleteConversations(key) => {
                 let ids: Vec<i64> = match key {
