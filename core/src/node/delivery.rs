@@ -292,8 +292,8 @@ impl Node {
         };
         let sbd = out.sbd();
         let manifest = EformidlingManifest {
-            receiver: party(sbd.header.receiver.as_ref().map(|p| p.value.clone())),
-            sender: party(sbd.header.sender.as_ref().map(|p| p.value.clone())),
+            receiver: sbd.header.receiver.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+            sender: sbd.header.sender.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
             // The first document is the manifest's hoveddokument, primary or not, as
             // in the reference (AsicHandlerImpl: `documents.getFirst()`): an avtalt or
             // innsynskrav message names none, and its manifest still has one.
@@ -344,8 +344,9 @@ impl Node {
             return self.retry(out, "DPO is not configured".into());
         };
         let sbd = out.sbd();
-        let sender = party(sbd.header.sender.as_ref().map(|p| p.identifier.primary()));
-        let recipient = party(sbd.header.receiver.as_ref().map(|p| p.identifier.primary()));
+        let sender = sbd.header.sender.as_ref().map(|p| p.identifier.primary()).unwrap_or_default();
+        let recipient =
+            sbd.header.receiver.as_ref().map(|p| p.identifier.primary()).unwrap_or_default();
         let reference = self.entropy.uuid().hyphenated().to_string();
         let transfer = NewFileTransfer {
             sender: &broker_party(&sender),
@@ -489,11 +490,7 @@ impl Node {
     }
 
     /// Try again later, counting the attempt.
-    pub(super) fn retry_outbound(&mut self, out: Outbound, reason: String) {
-        self.retry(out, reason)
-    }
-
-    fn retry(&mut self, out: Outbound, reason: String) {
+    pub(super) fn retry(&mut self, out: Outbound, reason: String) {
         let key = out.key();
         let attempts = out.attempts().saturating_add(1);
         let delay = self.config.pacing.backoff(attempts, self.entropy.next_u64());
@@ -568,10 +565,6 @@ fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
         lookup = lookup.conversation_id(&c.to_string());
     }
     Some(lookup)
-}
-
-fn party(id: Option<String>) -> String {
-    id.unwrap_or_default()
 }
 
 /// The broker names organisations `0192:<orgnr>`.

@@ -87,10 +87,7 @@ impl Node {
             // No key: the deliveries try again later, as for any transient failure.
             None => {
                 for d in waiting {
-                    self.retry_outbound(
-                        d.out,
-                        "no Service Bus key from the service registry".into(),
-                    );
+                    self.retry(d.out, "no Service Bus key from the service registry".into());
                 }
             }
         }
