@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod broker;
 mod capabilities;
 mod config_cmd;
+mod demo;
 mod local_service;
 mod package;
 mod registry;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the integration point: the eFormidling 2 REST API on a data folder.
     Serve(serve::ServeArgs),
+    /// Two integration points exchanging messages over local services, with a live timeline.
+    Demo(demo::DemoArgs),
     /// Work with StandardBusinessDocuments.
     Sbd {
         #[command(subcommand)]
@@ -50,6 +53,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Sbd { command } => sbd::run(command),
         Command::Package(args) => report(package::run_package(args)),
         Command::Unpackage(args) => report(package::run_unpackage(args)),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use efm_blocking::credentials::TokenSettings;
-use efm_blocking::serve::{ApiAuth, ServeOptions, start};
+use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
 use efm_core::node::{DpeSettings, DpoSettings, Pacing};
 use efm_core::registry::model::ServiceIdentifier;
@@ -67,6 +67,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             "efm serve: no message service is switched on (EFM_ENABLE): creating a message is refused"
         );
     }
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
     let started = match args.runtime {
         Runtime::Blocking => start(opts),
         Runtime::Async => efm_async::serve::start(opts),
@@ -74,7 +75,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     match started {
         Ok(serving) => {
             // The first line on stdout, so that scripts and tests can find the port.
-            println!("listening on http://{}", serving.local_addr());
+            println!("listening on {scheme}://{}", serving.local_addr());
             let serving = std::sync::Arc::new(serving);
             if let Err(e) = on_signal(serving.clone()) {
                 eprintln!("efm serve: cannot listen for SIGTERM/SIGINT: {e}");
@@ -99,12 +100,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 fn options(c: &Config) -> Result<ServeOptions, String> {
-    if c.tls.is_some() {
-        // Refuse rather than serve plain HTTP to a deployment that asked for TLS.
-        return Err("TLS (tls.cert / EFM_TLS_CERT) is not served by this version of efm yet: \
-                    terminate TLS in front of it, or unset the TLS settings"
-            .into());
-    }
+    // A certificate or key that does not load is a start-up error naming the file.
+    let tls = match &c.tls {
+        None => None,
+        Some(t) => {
+            Some(efm_blocking::tls::server_config(&t.cert, &t.key).map_err(|e| e.to_string())?)
+        }
+    };
     let auth = match &c.api_auth {
         ConfiguredAuth::Off => ApiAuth::Open,
         ConfiguredAuth::Basic { user, password } => {
@@ -151,6 +153,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         own_org: c.org.as_ref().map(|o| o.as_str().to_owned()),
         auth,
         registry_url: c.registry_url.as_str().to_owned(),
+        registry_signed: c.registry_signed,
         enabled,
         default_ttl: efm_core::Duration::from_hours(i64::from(c.messages.default_ttl_hours.get())),
         upload_limits: efm_config::Service::ALL
@@ -170,6 +173,8 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpe: transports.dpe,
         pacing: transports.pacing,
         tokens: transports.tokens,
+        notices: Notices::Stderr,
+        tls,
     })
 }
 

@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 23] = [
+pub const VARS: [(&str, &str); 24] = [
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -16,6 +16,7 @@ pub const VARS: [(&str, &str); 23] = [
     ("EFM_KEYSTORE_PASSWORD", "keystore.password"),
     ("EFM_KEYSTORE_ALIAS", "keystore.alias"),
     ("EFM_REGISTRY_URL", "registry_url"),
+    ("EFM_REGISTRY_SIGNED", "registry_signed"),
     ("EFM_API_AUTH", "api.auth"),
     ("EFM_API_USER", "api.user"),
     ("EFM_API_PASSWORD", "api.password"),

@@ -14,7 +14,7 @@ use crate::service::Service;
 use crate::transports::{SAS_KEY_PLACEHOLDER, party_id, queue_suffix};
 
 /// Keys outside any table.
-const TOP: [&str; 4] = ["listen", "data_dir", "org", "registry_url"];
+const TOP: [&str; 5] = ["listen", "data_dir", "org", "registry_url", "registry_signed"];
 
 /// Tables and their keys (service tables are added from [`SERVICE_KEYS`]).
 const TABLES: [(&str, &[&str]); 9] = [
@@ -165,6 +165,7 @@ fn set(
         "data_dir" => c.data_dir = raw.path()?,
         "org" => c.org = Some(raw.parse()?),
         "registry_url" => c.registry_url = raw.parse()?,
+        "registry_signed" => c.registry_signed = raw.bool()?,
         "keystore.path" => {
             draft.keystore_path = Draft::set(raw.path()?, origin, shown_key).map(strip_file_prefix)
         }

@@ -37,6 +37,10 @@ pub struct Config {
     /// The business certificate. None until configured.
     pub keystore: Option<Keystore>,
     pub registry_url: HttpUrl,
+    /// Ask the registry for signed answers and verify them against its `/jwk`
+    /// keys (`difi.move.sign.enable`). Default off: signed answers that arrive
+    /// anyway are always verified.
+    pub registry_signed: bool,
     pub api_auth: ApiAuth,
     /// None: plain HTTP.
     pub tls: Option<Tls>,
@@ -176,6 +180,7 @@ impl Default for Config {
             org: None,
             keystore: None,
             registry_url: HttpUrl::known(DEFAULT_REGISTRY_URL),
+            registry_signed: false,
             api_auth: ApiAuth::GeneratePassword { user: DEFAULT_API_USER.to_owned() },
             tls: None,
             services: Services::default(),

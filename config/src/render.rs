@@ -18,6 +18,7 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
         None => w.comment("org is not set"),
     }
     w.value("registry_url", quote(config.registry_url.as_str()));
+    w.value("registry_signed", config.registry_signed.to_string());
 
     w.table("keystore");
     match &config.keystore {

@@ -2,16 +2,29 @@
 //! bytes out. Both runtimes run the same connection logic over their own sockets
 //! (a thread with `std::net`, a task with `smol::net`) by shuttling bytes; none of
 //! the protocol lives in a runtime. Built on `ureq-proto`'s sans-IO server states.
+//!
+//! Two ways to take requests. [`ServerConnection::step`] hands out each request
+//! with its whole body in memory, up to [`Limits::max_body`]: enough for small
+//! services. [`ServerConnection::poll`] hands out the head of a request with a body
+//! first ([`Event::Head`]), so that the runtime can decide from it what to do with
+//! the body: answer at once without reading it (a refusal, which closes the
+//! connection), or [`read_body`](ServerConnection::read_body) and take it piece by
+//! piece ([`Event::Body`]), writing it to disk as it comes, so that a body of any
+//! size costs a piece of memory. A client that sent `Expect: 100-continue` is only
+//! told to go on once the runtime reads the body.
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use ureq_proto::server::state::{Cleanup, ProvideResponse, RecvBody, RecvRequest, SendBody};
+use ureq_proto::server::state::{
+    Cleanup, ProvideResponse, RecvBody, RecvRequest, Send100, SendBody,
+};
 use ureq_proto::server::{RecvRequestResult, Reply, SendResponseResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request head buffered before refusing with 431.
     pub max_head: usize,
-    /// Largest request body accepted before refusing with 413.
+    /// Largest request body [`ServerConnection::step`] takes before refusing with
+    /// 413. [`ServerConnection::poll`] leaves the limit to the runtime.
     pub max_body: usize,
 }
 
@@ -20,6 +33,9 @@ impl Default for Limits {
         Limits { max_head: 64 * 1024, max_body: 64 * 1024 * 1024 }
     }
 }
+
+/// The most decoded body bytes one [`Event::Body`] carries.
+pub const BODY_PIECE: usize = 64 * 1024;
 
 /// What the connection needs from its runtime next. A `Step` is handed over and
 /// consumed at once, so the size of its request variant costs nothing.
@@ -34,6 +50,29 @@ pub enum Step {
     Close,
 }
 
+/// What [`ServerConnection::poll`] has for its runtime.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Event {
+    /// Read from the socket and `receive` the bytes (an empty slice at end of stream).
+    NeedInput,
+    /// A request without a body: answer it with `respond`.
+    Request(Request<()>),
+    /// The head of a request with a body. Either [`read_body`](ServerConnection::read_body)
+    /// (the body then comes as [`Event::Body`] pieces and an [`Event::BodyEnd`]) or
+    /// answer at once with `respond`, which closes the connection after the answer.
+    Head(Request<()>),
+    /// The next piece of the body, decoded (no chunk framing), at most [`BODY_PIECE`]
+    /// bytes. The runtime may answer with `respond` between pieces, which stops
+    /// reading and closes the connection after the answer.
+    Body(Vec<u8>),
+    /// The body is complete: answer the request with `respond`.
+    BodyEnd,
+    /// Write what `take_output` holds, then close the socket (lingering first if
+    /// [`lingers`](ServerConnection::lingers)).
+    Close,
+}
+
 /// Why a connection ended early; the answer that says so is already in the output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -45,11 +84,21 @@ pub enum Refusal {
     Unsendable,
 }
 
+/// A body the runtime has not (fully) read yet.
+enum Unread {
+    /// The client waits for `100 Continue` before sending it.
+    Expecting(Reply<Send100>),
+    Body(Reply<RecvBody>),
+}
+
 // One per connection; boxing the request-carrying state would buy nothing.
 #[allow(clippy::large_enum_variant)]
 enum State {
     RecvRequest(Reply<RecvRequest>),
-    RecvBody(Reply<RecvBody>, Request<()>, Vec<u8>),
+    /// A head with a body was handed out; `read_body` or `respond` must come next.
+    Decide(Unread),
+    /// The body is being read.
+    RecvBody(Reply<RecvBody>),
     /// A request was handed out; `respond` must come next.
     Respond(Reply<ProvideResponse>),
     /// A streamed body is being sent.
@@ -93,6 +142,15 @@ fn write_body(b: &mut Reply<SendBody>, input: &[u8], output: &mut Vec<u8>) -> bo
     true
 }
 
+/// The body length a request declares with `Content-Length`, if it does (and is
+/// not chunked, where the length would not count).
+pub fn declared_length(request: &Request<()>) -> Option<u64> {
+    if request.headers().contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
 pub struct ServerConnection {
     state: State,
     input: Vec<u8>,
@@ -100,6 +158,12 @@ pub struct ServerConnection {
     limits: Limits,
     eof: bool,
     refusal: Option<Refusal>,
+    /// The request whose body [`step`](Self::step) is gathering, and the body so far.
+    gathering: Option<(Request<()>, Vec<u8>)>,
+    /// Where body pieces are decoded before they are handed out.
+    scratch: Vec<u8>,
+    /// Closing while the client may still be sending: see [`lingers`](Self::lingers).
+    linger: bool,
 }
 
 impl ServerConnection {
@@ -112,6 +176,9 @@ impl ServerConnection {
             limits,
             eof: false,
             refusal: None,
+            gathering: None,
+            scratch: Vec::new(),
+            linger: false,
         }
     }
 
@@ -133,101 +200,198 @@ impl ServerConnection {
         self.refusal.as_ref()
     }
 
+    /// Whether the connection closes with a request body not read to its end, so
+    /// that the client may still be sending. Closing a socket with unread input
+    /// makes the operating system reset the connection, and a client that is still
+    /// writing may then never read the answer. A runtime that sees this shuts down
+    /// its writing side after the answer and reads and discards what comes, for a
+    /// short while, before it closes (as web servers call "lingering close").
+    pub fn lingers(&self) -> bool {
+        self.linger && !self.eof
+    }
+
+    /// The next request with its whole body (up to [`Limits::max_body`]). Use either
+    /// this or [`poll`](Self::poll) on a connection, not both.
     pub fn step(&mut self) -> Step {
         loop {
-            match std::mem::replace(&mut self.state, State::Closed) {
-                State::Closed => return Step::Close,
-                // Answering comes before reading more: a runtime that calls `step`
-                // again without `respond` gets nothing new.
-                State::Respond(p) => {
-                    self.state = State::Respond(p);
-                    return Step::NeedInput;
+            match self.poll() {
+                Event::NeedInput => return Step::NeedInput,
+                Event::Close => return Step::Close,
+                Event::Request(request) => return Step::Request(request, Vec::new()),
+                Event::Head(request) => {
+                    // A declared length over the limit is refused before the client
+                    // is told to send the body.
+                    let max = u64::try_from(self.limits.max_body).unwrap_or(u64::MAX);
+                    if declared_length(&request).is_some_and(|n| n > max) {
+                        self.refuse(413, Refusal::BodyTooLarge);
+                        return Step::Close;
+                    }
+                    self.gathering = Some((request, Vec::new()));
+                    self.read_body();
                 }
-                State::SendBody(b) => {
-                    self.state = State::SendBody(b);
-                    return Step::NeedInput;
+                Event::Body(piece) => {
+                    let Some((_, body)) = self.gathering.as_mut() else {
+                        // Only a runtime mixing `poll` and `step` gets here.
+                        self.refuse(500, Refusal::Unsendable);
+                        return Step::Close;
+                    };
+                    body.extend_from_slice(&piece);
+                    if body.len() > self.limits.max_body {
+                        self.gathering = None;
+                        self.refuse(413, Refusal::BodyTooLarge);
+                        return Step::Close;
+                    }
+                }
+                Event::BodyEnd => {
+                    let Some((request, body)) = self.gathering.take() else {
+                        self.refuse(500, Refusal::Unsendable);
+                        return Step::Close;
+                    };
+                    return Step::Request(request, body);
+                }
+            }
+        }
+    }
+
+    /// The next thing the runtime must do: see [`Event`].
+    pub fn poll(&mut self) -> Event {
+        loop {
+            match std::mem::replace(&mut self.state, State::Closed) {
+                State::Closed => return Event::Close,
+                // Answering (or deciding about a body) comes before reading more: a
+                // runtime that polls again without doing so gets nothing new.
+                s @ (State::Respond(_) | State::SendBody(_) | State::Decide(_)) => {
+                    self.state = s;
+                    return Event::NeedInput;
                 }
                 State::RecvRequest(mut r) => {
                     let (used, request) = match r.try_request(&self.input) {
                         Ok(x) => x,
-                        Err(e) => return self.refuse(400, Refusal::Malformed(e.to_string())),
+                        Err(e) => {
+                            self.refuse(400, Refusal::Malformed(e.to_string()));
+                            return Event::Close;
+                        }
                     };
                     let Some(request) = request else {
                         if self.input.len() > self.limits.max_head {
-                            return self.refuse(431, Refusal::HeadTooLarge);
+                            self.refuse(431, Refusal::HeadTooLarge);
+                            return Event::Close;
                         }
                         if self.eof {
                             // A clean close between requests is no refusal.
-                            return if self.input.is_empty() {
-                                Step::Close
-                            } else {
-                                self.refuse(400, Refusal::Truncated)
-                            };
+                            if !self.input.is_empty() {
+                                self.refuse(400, Refusal::Truncated);
+                            }
+                            return Event::Close;
                         }
                         self.state = State::RecvRequest(r);
-                        return Step::NeedInput;
+                        return Event::NeedInput;
                     };
                     self.input.drain(..used);
                     match r.proceed() {
-                        None => return self.refuse(400, Refusal::Truncated),
+                        None => {
+                            self.refuse(400, Refusal::Truncated);
+                            return Event::Close;
+                        }
                         Some(RecvRequestResult::ProvideResponse(p)) => {
                             self.state = State::Respond(p);
-                            return Step::Request(request, Vec::new());
+                            return Event::Request(request);
                         }
                         Some(RecvRequestResult::Send100(s)) => {
-                            let mut buf = [0u8; 256];
-                            match s.accept(&mut buf) {
-                                Ok((n, b)) => {
-                                    self.output.extend_from_slice(&buf[..n]);
-                                    self.state = State::RecvBody(b, request, Vec::new());
-                                }
-                                Err(e) => {
-                                    return self.refuse(400, Refusal::Malformed(e.to_string()));
-                                }
-                            }
+                            self.state = State::Decide(Unread::Expecting(s));
+                            return Event::Head(request);
                         }
                         Some(RecvRequestResult::RecvBody(b)) => {
-                            self.state = State::RecvBody(b, request, Vec::new());
+                            self.state = State::Decide(Unread::Body(b));
+                            return Event::Head(request);
                         }
                     }
                 }
-                State::RecvBody(mut b, request, mut body) => {
-                    let mut chunk = [0u8; 16 * 1024];
-                    while !b.is_ended() {
-                        let (used, n) = match b.read(&self.input, &mut chunk) {
-                            Ok(x) => x,
-                            Err(e) => return self.refuse(400, Refusal::Malformed(e.to_string())),
-                        };
-                        self.input.drain(..used);
-                        body.extend_from_slice(&chunk[..n]);
-                        if body.len() > self.limits.max_body {
-                            return self.refuse(413, Refusal::BodyTooLarge);
-                        }
-                        if used == 0 && n == 0 {
-                            break;
-                        }
-                    }
-                    if !b.is_ended() {
-                        if self.eof {
-                            return self.refuse(400, Refusal::Truncated);
-                        }
-                        self.state = State::RecvBody(b, request, body);
-                        return Step::NeedInput;
-                    }
-                    match b.proceed() {
-                        Ok(p) => {
-                            self.state = State::Respond(p);
-                            return Step::Request(request, body);
-                        }
-                        Err(e) => return self.refuse(400, Refusal::Malformed(e.to_string())),
+                State::RecvBody(b) => {
+                    if let Some(event) = self.read_piece(b) {
+                        return event;
                     }
                 }
             }
         }
     }
 
-    /// Answer the request `step` handed out. The body is sent with a known length.
+    /// Decode what input there is of the body: a piece, its end, a wait for more,
+    /// or a refusal; `None` to look at the state again.
+    fn read_piece(&mut self, mut b: Reply<RecvBody>) -> Option<Event> {
+        if b.is_ended() {
+            return Some(match b.proceed() {
+                Ok(p) => {
+                    self.state = State::Respond(p);
+                    Event::BodyEnd
+                }
+                Err(e) => {
+                    self.refuse(400, Refusal::Malformed(e.to_string()));
+                    Event::Close
+                }
+            });
+        }
+        self.scratch.resize(BODY_PIECE, 0);
+        let mut filled = 0;
+        while filled < BODY_PIECE && !b.is_ended() {
+            let out = self.scratch.get_mut(filled..).unwrap_or_default();
+            let (used, n) = match b.read(&self.input, out) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.refuse(400, Refusal::Malformed(e.to_string()));
+                    return Some(Event::Close);
+                }
+            };
+            self.input.drain(..used);
+            filled += n;
+            if used == 0 && n == 0 {
+                break;
+            }
+        }
+        let ended = b.is_ended();
+        self.state = State::RecvBody(b);
+        if filled > 0 {
+            return Some(Event::Body(self.scratch.get(..filled).unwrap_or_default().to_vec()));
+        }
+        if ended {
+            return None;
+        }
+        if self.eof {
+            self.refuse(400, Refusal::Truncated);
+            return Some(Event::Close);
+        }
+        Some(Event::NeedInput)
+    }
+
+    /// Take the body of the request [`Event::Head`] handed out: tell a client that
+    /// waits for it to go on, and hand out the body as it comes.
+    pub fn read_body(&mut self) {
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Decide(Unread::Body(b)) => self.state = State::RecvBody(b),
+            State::Decide(Unread::Expecting(s)) => {
+                let mut buf = [0u8; 64];
+                match s.accept(&mut buf) {
+                    Ok((n, b)) => {
+                        self.output.extend_from_slice(buf.get(..n).unwrap_or_default());
+                        self.state = State::RecvBody(b);
+                    }
+                    Err(e) => self.refuse(500, Refusal::Malformed(e.to_string())),
+                }
+            }
+            // No body waits for a decision: nothing to do.
+            other => self.state = other,
+        }
+    }
+
+    /// Answer the request `step` or `poll` handed out. The body is sent with a known
+    /// length. Before the request's body has been read to its end (after
+    /// [`Event::Head`] or between [`Event::Body`] pieces), the answer says
+    /// `connection: close` and the connection closes after it: the rest of the body
+    /// is not read.
     pub fn respond(&mut self, response: Response<Vec<u8>>) {
+        if matches!(self.state, State::Decide(_) | State::RecvBody(_)) {
+            return self.answer_early(response);
+        }
         let (mut parts, payload) = response.into_parts();
         parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(payload.len()));
         let mut b = match self.send_head(Response::from_parts(parts, ())) {
@@ -242,7 +406,44 @@ impl ServerConnection {
         }
     }
 
-    /// Answer the request `step` handed out with a body sent as it is produced
+    /// An answer while the body is unread. The protocol state can frame an answer
+    /// only after the body, so this one is framed here: a status line, the headers,
+    /// the length, `connection: close`.
+    fn answer_early(&mut self, response: Response<Vec<u8>>) {
+        let (parts, payload) = response.into_parts();
+        let status = parts.status;
+        if status.is_informational() {
+            // Not an answer that ends a request: a bug on our side.
+            return self.refuse(500, Refusal::Unsendable);
+        }
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let mut out = format!("HTTP/1.1 {} {reason}\r\n", status.as_u16()).into_bytes();
+        for (name, value) in &parts.headers {
+            if name == header::CONTENT_LENGTH
+                || name == header::TRANSFER_ENCODING
+                || name == header::CONNECTION
+            {
+                continue;
+            }
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let bodiless = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        if !bodiless {
+            out.extend_from_slice(format!("content-length: {}\r\n", payload.len()).as_bytes());
+        }
+        out.extend_from_slice(b"connection: close\r\n\r\n");
+        if !bodiless {
+            out.extend_from_slice(&payload);
+        }
+        self.output.extend_from_slice(&out);
+        self.state = State::Closed;
+        self.linger = true;
+    }
+
+    /// Answer the request `step` or `poll` handed out with a body sent as it is produced
     /// (chunked transfer coding): the head goes to the output now, then each
     /// [`send_body`](Self::send_body) adds a piece and
     /// [`finish_body`](Self::finish_body) ends it. If the body cannot be finished
@@ -334,16 +535,18 @@ impl ServerConnection {
         }
     }
 
-    fn refuse(&mut self, status: u16, why: Refusal) -> Step {
+    /// Answer with `status` and no body, and close.
+    fn refuse(&mut self, status: u16, why: Refusal) {
         let reason =
             StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
         self.output.extend_from_slice(
             format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
                 .as_bytes(),
         );
+        // The client may still be sending what we refused to read.
+        self.linger = matches!(why, Refusal::HeadTooLarge | Refusal::BodyTooLarge);
         self.refusal = Some(why);
         self.state = State::Closed;
-        Step::Close
     }
 }
 
@@ -418,6 +621,131 @@ PUT /d HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 2\r\nconne
         assert_eq!(r, Some(Refusal::Truncated));
         let (out, r) = converse(b"", 1024, Limits::default());
         assert_eq!((out.as_str(), r), ("", None), "a silent close is no error");
+    }
+
+    /// Drive `poll` over `input` fed in pieces of `piece` bytes: each request is
+    /// answered with its method, path and the length of its body, which is read
+    /// whole unless `early` says to answer after that many body bytes.
+    fn converse_polling(input: &[u8], piece: usize, early: Option<usize>) -> (String, bool) {
+        let mut c = ServerConnection::new(Limits::default());
+        let mut rest = input;
+        let mut out = Vec::new();
+        let mut current: Option<(String, usize)> = None;
+        loop {
+            match c.poll() {
+                Event::NeedInput => {
+                    let n = piece.min(rest.len());
+                    c.receive(&rest[..n]);
+                    rest = &rest[n..];
+                }
+                Event::Request(req) => {
+                    c.respond(Response::new(format!("{} {} 0", req.method(), req.uri()).into()));
+                }
+                Event::Head(req) => {
+                    current = Some((format!("{} {}", req.method(), req.uri()), 0));
+                    if early == Some(0) {
+                        c.respond(Response::new(b"early".to_vec()));
+                    } else {
+                        c.read_body();
+                    }
+                }
+                Event::Body(b) => {
+                    assert!(!b.is_empty() && b.len() <= BODY_PIECE);
+                    let (_, seen) = current.as_mut().unwrap();
+                    *seen += b.len();
+                    if early.is_some_and(|e| *seen >= e) {
+                        c.respond(Response::new(b"early".to_vec()));
+                    }
+                }
+                Event::BodyEnd => {
+                    let (what, seen) = current.take().unwrap();
+                    c.respond(Response::new(format!("{what} {seen}").into_bytes()));
+                }
+                Event::Close => {
+                    out.extend(c.take_output());
+                    return (String::from_utf8_lossy(&out).into_owned(), c.lingers());
+                }
+            }
+            out.extend(c.take_output());
+        }
+    }
+
+    #[test]
+    fn polling_hands_out_heads_then_bodies_in_pieces() {
+        let big = vec![b'z'; 3 * BODY_PIECE + 7];
+        let mut input = b"GET /a HTTP/1.1\r\nhost: t\r\n\r\n".to_vec();
+        input.extend_from_slice(
+            format!("PUT /big HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n", big.len())
+                .as_bytes(),
+        );
+        input.extend_from_slice(&big);
+        input.extend_from_slice(
+            b"POST /c HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+POST /e HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n\
+PUT /d HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+        );
+        for piece in [1, 7, 1000, 70_000, 1 << 20] {
+            let (out, lingers) = converse_polling(&input, piece, None);
+            for expected in [
+                "GET /a 0",
+                &format!("PUT /big {}", big.len()),
+                "POST /c 3",
+                "POST /e 0",
+                "PUT /d 2",
+            ] {
+                assert!(out.contains(expected), "piece {piece}: {expected} missing");
+            }
+            assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 5, "piece {piece}");
+            assert_eq!(out.matches("100 Continue").count(), 1, "piece {piece}");
+            assert!(!lingers, "everything was read");
+        }
+    }
+
+    #[test]
+    fn an_early_answer_closes_and_lingers() {
+        // Refused at the head: a client waiting for 100 Continue never hears it.
+        let input =
+            b"PUT /x HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 9\r\n\r\n";
+        let (out, lingers) = converse_polling(input, 1024, Some(0));
+        assert!(!out.contains("100 Continue"), "{out}");
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.contains("connection: close\r\n"), "{out}");
+        assert!(out.ends_with("content-length: 5\r\nconnection: close\r\n\r\nearly"), "{out}");
+        assert!(lingers, "the client may be sending the body");
+        // Refused in the middle of the body: the rest is not read, nothing follows.
+        let mut input =
+            format!("PUT /x HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n", 4 * BODY_PIECE)
+                .into_bytes();
+        input.extend(vec![b'a'; 4 * BODY_PIECE]);
+        input.extend_from_slice(b"GET /next HTTP/1.1\r\nhost: t\r\n\r\n");
+        for piece in [100, 16 * 1024] {
+            let (out, lingers) = converse_polling(&input, piece, Some(BODY_PIECE));
+            assert_eq!(out.matches("HTTP/1.1").count(), 1, "{out}");
+            assert!(out.ends_with("\r\n\r\nearly") && lingers, "{out}");
+        }
+        // A body cut off by the client is refused as truncated.
+        let mut c = ServerConnection::new(Limits::default());
+        c.receive(b"PUT /x HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n0123");
+        assert!(matches!(c.poll(), Event::Head(_)));
+        c.read_body();
+        assert!(matches!(c.poll(), Event::Body(b) if b == b"0123"));
+        assert!(matches!(c.poll(), Event::NeedInput));
+        c.receive(b"");
+        assert!(matches!(c.poll(), Event::Close));
+        assert_eq!((c.refusal(), c.lingers()), (Some(&Refusal::Truncated), false));
+    }
+
+    #[test]
+    fn step_refuses_a_declared_length_over_the_limit_before_continuing() {
+        let small = Limits { max_head: 1024, max_body: 4 };
+        let (out, r) = converse(
+            b"PUT /x HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n",
+            1024,
+            small,
+        );
+        assert_eq!(r, Some(Refusal::BodyTooLarge));
+        assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+        assert!(!out.contains("100 Continue"), "{out}");
     }
 
     #[test]

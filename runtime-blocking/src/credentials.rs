@@ -46,12 +46,7 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(settings: TokenSettings, identity: Arc<Identity>) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(35)))
-            .build()
-            .into();
+        let agent = crate::outbound::agent(crate::outbound::SHORT);
         Credentials {
             settings,
             identity,
@@ -65,13 +60,17 @@ impl Credentials {
     pub fn authorization(&self, credential: &Credential) -> Result<String, String> {
         match credential {
             Credential::Altinn { scopes } => Ok(format!("Bearer {}", self.altinn(scopes)?)),
+            Credential::Maskinporten { scopes } => {
+                Ok(format!("Bearer {}", self.maskinporten(scopes)?))
+            }
         }
     }
 
     /// Forget a token the service refused (a 401), so the next request gets a new one.
     pub fn refused(&self, credential: &Credential) {
-        let Credential::Altinn { scopes } = credential;
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(scopes);
+        if let Credential::Altinn { scopes } = credential {
+            self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(scopes);
+        }
     }
 
     fn altinn(&self, scopes: &[String]) -> Result<String, String> {

@@ -1,19 +1,24 @@
-//! A small blocking HTTP/1.1 server: one thread per connection, each running the
-//! `ureq-proto` server state machine over a `TcpStream`.
+//! A small blocking HTTP/1.1 server: one thread per connection, each running core's
+//! HTTP framing over a `TcpStream`, in plain text or TLS.
 //!
-//! The handler sees a whole request (head plus body, up to a limit) and returns a
-//! response whose body is either in memory or produced while it is sent (chunked
-//! transfer coding), so that a large answer such as a popped ASiC never has to be
-//! held whole.
+//! A [`Service`] answers the requests. It sees the head of a request with a body
+//! before the body, and says how to take the body ([`BodyPlan`]): into memory up
+//! to a limit, to a staging file as it arrives (an upload of any size then costs
+//! a piece of memory), or not at all (a refusal). Its answers have a body either
+//! in memory or produced while it is sent (chunked transfer coding), so that a
+//! large answer such as a popped ASiC never has to be held whole either.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use efm_core::http_framing::{Limits, Refusal, ServerConnection, Step};
+use efm_core::http_framing::{Event, Limits, Refusal, ServerConnection, declared_length};
 use http::{HeaderValue, Request, Response, StatusCode, header};
+
+use crate::staged_body::StagedBody;
+use crate::tls::TlsStream;
 
 /// Answers one request. Must not panic; a panic ends only that connection's thread.
 pub type Handler = dyn Fn(&Request<()>, &[u8]) -> Response<Vec<u8>> + Send + Sync;
@@ -41,6 +46,71 @@ impl std::fmt::Debug for Body {
     }
 }
 
+/// How to take the body of a request, decided from its head. One per request,
+/// handed over at once: its size costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum BodyPlan {
+    /// Answer at once without reading the body; the connection closes after.
+    Answer(Response<Body>),
+    /// Into memory, up to `limit` bytes.
+    Memory { limit: usize },
+    /// To this staging file, as it arrives, up to its limit.
+    Stage(StagedBody),
+}
+
+/// A request's body as received, for [`Service::answer`]; one per request, as
+/// [`BodyPlan`].
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Received {
+    /// The whole body (empty for a request without one).
+    Whole(Vec<u8>),
+    /// The whole body, written to its staging file and closed.
+    Staged(StagedBody),
+    /// More than the [`BodyPlan::Memory`] limit: the rest is not read.
+    TooLarge { limit: usize },
+    /// More than the staged body's limit: `seen` bytes were counted (or declared,
+    /// when `cut` is false and nothing was read), and the rest is not read.
+    StagedTooLarge { body: StagedBody, seen: u64, cut: bool },
+    /// The staging file could not be written.
+    StagingFailed(String),
+}
+
+/// What a server serves.
+pub trait Service: Send + Sync {
+    /// How to take the body of `request`, which has one.
+    fn plan(&self, request: &Request<()>) -> BodyPlan;
+    /// The answer to `request`. After a refusal of the body (too large), the
+    /// connection closes after the answer.
+    fn answer(&self, request: &Request<()>, body: Received) -> Response<Body>;
+}
+
+/// A handler of whole requests as a [`Service`]: bodies in memory, up to a limit.
+struct WholeBodies {
+    handler: Arc<StreamingHandler>,
+    max_body: usize,
+}
+
+impl Service for WholeBodies {
+    fn plan(&self, _: &Request<()>) -> BodyPlan {
+        BodyPlan::Memory { limit: self.max_body }
+    }
+
+    fn answer(&self, request: &Request<()>, body: Received) -> Response<Body> {
+        match body {
+            Received::Whole(bytes) => (self.handler)(request, &bytes),
+            Received::TooLarge { .. } | Received::StagedTooLarge { .. } => {
+                response(413, "text/plain", Vec::new()).map(Body::Full)
+            }
+            // This service stages nothing.
+            Received::Staged(_) | Received::StagingFailed(_) => {
+                response(500, "text/plain", Vec::new()).map(Body::Full)
+            }
+        }
+    }
+}
+
 /// A handler of whole responses as a streaming one.
 fn full_bodies(handler: Arc<Handler>) -> Arc<StreamingHandler> {
     Arc::new(move |req: &Request<()>, body: &[u8]| handler(req, body).map(Body::Full))
@@ -50,13 +120,15 @@ fn full_bodies(handler: Arc<Handler>) -> Arc<StreamingHandler> {
 pub struct ServerConfig {
     /// Largest request head we buffer before refusing.
     pub max_head: usize,
-    /// Largest request body we accept.
+    /// Largest request body a handler of whole requests is given.
     pub max_body: usize,
     /// Idle time after which a connection is dropped.
     pub read_timeout: Duration,
     /// Requests handed to the handler whose answer is not yet written: a shutdown
     /// waits for this to reach zero.
     pub answering: Arc<AtomicUsize>,
+    /// Serve HTTPS with this configuration; plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Counts one request from hand-over to the last byte of its answer written, also
@@ -83,6 +155,7 @@ impl Default for ServerConfig {
             max_body: 64 * 1024 * 1024,
             read_timeout: Duration::from_secs(30),
             answering: Arc::new(AtomicUsize::new(0)),
+            tls: None,
         }
     }
 }
@@ -123,11 +196,21 @@ pub fn spawn_streaming(
     config: ServerConfig,
     handler: Arc<StreamingHandler>,
 ) -> io::Result<Server> {
+    let service = Arc::new(WholeBodies { handler, max_body: config.max_body });
+    spawn_service(addr, config, service)
+}
+
+/// As [`spawn`], for a [`Service`].
+pub fn spawn_service(
+    addr: &str,
+    config: ServerConfig,
+    service: Arc<dyn Service>,
+) -> io::Result<Server> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new()
         .name("http-accept".into())
-        .spawn(move || accept_loop_streaming(listener, config, handler))?;
+        .spawn(move || accept_loop_service(listener, config, service))?;
     Ok(Server { addr: local })
 }
 
@@ -142,13 +225,19 @@ pub fn accept_loop_streaming(
     config: ServerConfig,
     handler: Arc<StreamingHandler>,
 ) {
+    let service = Arc::new(WholeBodies { handler, max_body: config.max_body });
+    accept_loop_service(listener, config, service);
+}
+
+/// As [`accept_loop`], for a [`Service`].
+pub fn accept_loop_service(listener: TcpListener, config: ServerConfig, service: Arc<dyn Service>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let handler = handler.clone();
+        let service = service.clone();
         let config = config.clone();
         let spawned = std::thread::Builder::new().name("http-conn".into()).spawn(move || {
             // Errors end the connection; there is nobody to report them to but the log.
-            if let Err(e) = serve_connection(stream, &config, &*handler)
+            if let Err(e) = serve_socket(stream, &config, &*service)
                 && !matches!(e, ServerError::Io(_))
             {
                 eprintln!("http: connection ended: {e}");
@@ -160,46 +249,135 @@ pub fn accept_loop_streaming(
     }
 }
 
-/// Serves requests on one connection until the client or the protocol closes it.
-/// The protocol is core's [`ServerConnection`]; this only moves bytes.
-pub fn serve_connection(
-    mut stream: TcpStream,
+/// A connection's socket: plain, or TLS over it.
+pub enum Socket {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Socket {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Plain(s) => s,
+            Socket::Tls(t) => t.tcp(),
+        }
+    }
+
+    /// Close after an answer while the client may still be sending (see
+    /// [`ServerConnection::lingers`]): say we are done, then read and discard
+    /// what comes, for a little while, so that the answer is not lost to a reset.
+    fn linger(&mut self) {
+        if let Socket::Tls(t) = self {
+            let _ = t.close();
+        }
+        let tcp = self.tcp();
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+        let _ = tcp.set_read_timeout(Some(LINGER_IDLE));
+        let until = Instant::now() + LINGER;
+        let mut sink = [0u8; 16 * 1024];
+        let mut tcp = tcp;
+        while Instant::now() < until {
+            match tcp.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// How long a lingering close reads at most, and how long it waits for a byte.
+const LINGER: Duration = Duration::from_secs(5);
+const LINGER_IDLE: Duration = Duration::from_secs(1);
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Plain(s) => s.read(buf),
+            Socket::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Plain(s) => s.write(buf),
+            Socket::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Socket::Plain(s) => s.flush(),
+            Socket::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// Serve one accepted connection, in TLS if the configuration says so.
+fn serve_socket(
+    stream: TcpStream,
     config: &ServerConfig,
-    handler: &StreamingHandler,
+    service: &dyn Service,
 ) -> Result<(), ServerError> {
     stream.set_read_timeout(Some(config.read_timeout))?;
+    let mut socket = match &config.tls {
+        None => Socket::Plain(stream),
+        Some(tls) => Socket::Tls(Box::new(TlsStream::new(tls.clone(), stream)?)),
+    };
+    serve_connection(&mut socket, config, service)
+}
+
+/// Serves requests on one connection until the client or the protocol closes it.
+/// The protocol is core's [`ServerConnection`]; this moves bytes, and writes
+/// staged bodies.
+pub fn serve_connection(
+    socket: &mut Socket,
+    config: &ServerConfig,
+    service: &dyn Service,
+) -> Result<(), ServerError> {
     let mut conn =
         ServerConnection::new(Limits { max_head: config.max_head, max_body: config.max_body });
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let step = conn.step();
-        let out = conn.take_output();
-        if !out.is_empty() {
-            stream.write_all(&out)?;
-        }
-        match step {
-            Step::NeedInput => {
-                let n = stream.read(&mut buf)?;
+        let event = conn.poll();
+        send_output(&mut conn, socket)?;
+        let (request, received, _answering) = match event {
+            Event::NeedInput => {
+                let n = socket.read(&mut buf)?;
                 conn.receive(&buf[..n]);
+                continue;
             }
-            Step::Request(request, body) => {
-                let _answering = Answering::start(&config.answering);
-                let (parts, body) = handler(&request, &body).into_parts();
-                match body {
-                    Body::Full(bytes) => conn.respond(Response::from_parts(parts, bytes)),
-                    Body::Stream(produce) => {
-                        if conn.respond_streaming(Response::from_parts(parts, ())) {
-                            stream.write_all(&conn.take_output())?;
-                            produce(&mut ChunkSink { conn: &mut conn, stream: &mut stream })?;
-                            conn.finish_body();
-                        }
+            Event::Request(request) => {
+                let answering = Answering::start(&config.answering);
+                (request, Received::Whole(Vec::new()), answering)
+            }
+            Event::Head(request) => {
+                let answering = Answering::start(&config.answering);
+                let received = match service.plan(&request) {
+                    BodyPlan::Answer(r) => {
+                        send_answer(&mut conn, socket, r)?;
+                        continue;
                     }
-                }
-                stream.write_all(&conn.take_output())?;
-                stream.flush()?;
+                    BodyPlan::Memory { limit } => {
+                        read_whole(&mut conn, socket, &mut buf, &request, limit)?
+                    }
+                    BodyPlan::Stage(staged) => {
+                        read_staged(&mut conn, socket, &mut buf, &request, staged)?
+                    }
+                };
+                // None: the connection ended in the middle of the body.
+                let Some(received) = received else { continue };
+                (request, received, answering)
             }
-            Step::Close => {
-                stream.flush()?;
+            Event::Body(_) | Event::BodyEnd => {
+                return Err(ServerError::Malformed("a body outside its request".into()));
+            }
+            Event::Close => {
+                socket.flush()?;
+                if conn.lingers() {
+                    socket.linger();
+                }
                 return match conn.refusal() {
                     None => Ok(()),
                     Some(Refusal::HeadTooLarge) => Err(ServerError::HeadTooLarge(config.max_head)),
@@ -211,14 +389,135 @@ pub fn serve_connection(
                     Some(Refusal::Malformed(m)) => Err(ServerError::Malformed(m.clone())),
                 };
             }
+        };
+        let response = service.answer(&request, received);
+        send_answer(&mut conn, socket, response)?;
+    }
+}
+
+fn send_output(conn: &mut ServerConnection, socket: &mut Socket) -> io::Result<()> {
+    let out = conn.take_output();
+    if !out.is_empty() {
+        socket.write_all(&out)?;
+    }
+    Ok(())
+}
+
+/// Read a body into memory, up to `limit` bytes. `None` if the connection ended
+/// first.
+fn read_whole(
+    conn: &mut ServerConnection,
+    socket: &mut Socket,
+    buf: &mut [u8],
+    request: &Request<()>,
+    limit: usize,
+) -> io::Result<Option<Received>> {
+    let max = u64::try_from(limit).unwrap_or(u64::MAX);
+    if declared_length(request).is_some_and(|n| n > max) {
+        return Ok(Some(Received::TooLarge { limit }));
+    }
+    conn.read_body();
+    let mut body = Vec::new();
+    loop {
+        let event = conn.poll();
+        send_output(conn, socket)?;
+        match event {
+            Event::NeedInput => {
+                let n = socket.read(buf)?;
+                conn.receive(buf.get(..n).unwrap_or_default());
+            }
+            Event::Body(piece) => {
+                body.extend_from_slice(&piece);
+                if body.len() > limit {
+                    return Ok(Some(Received::TooLarge { limit }));
+                }
+            }
+            Event::BodyEnd => return Ok(Some(Received::Whole(body))),
+            Event::Request(_) | Event::Head(_) | Event::Close => return Ok(None),
         }
     }
+}
+
+/// How much of a staged body is gathered before it is written.
+const STAGING_BUFFER: usize = 256 * 1024;
+
+/// Write a body to its staging file as it arrives, up to its limit. `None` if the
+/// connection ended first (the staged file goes with `staged`).
+fn read_staged(
+    conn: &mut ServerConnection,
+    socket: &mut Socket,
+    buf: &mut [u8],
+    request: &Request<()>,
+    mut staged: StagedBody,
+) -> io::Result<Option<Received>> {
+    if let Some(declared) = declared_length(request).filter(|n| *n > staged.limit()) {
+        return Ok(Some(Received::StagedTooLarge { body: staged, seen: declared, cut: false }));
+    }
+    let mut file = match std::fs::File::create(staged.path()) {
+        Ok(f) => BufWriter::with_capacity(STAGING_BUFFER, f),
+        Err(e) => return Ok(Some(staging_failed(&staged, &e))),
+    };
+    conn.read_body();
+    loop {
+        let event = conn.poll();
+        send_output(conn, socket)?;
+        match event {
+            Event::NeedInput => {
+                let n = socket.read(buf)?;
+                conn.receive(buf.get(..n).unwrap_or_default());
+            }
+            Event::Body(piece) => {
+                if let Err(over) = staged.take(&piece) {
+                    return Ok(Some(Received::StagedTooLarge {
+                        body: staged,
+                        seen: over.seen,
+                        cut: true,
+                    }));
+                }
+                if let Err(e) = file.write_all(&piece) {
+                    return Ok(Some(staging_failed(&staged, &e)));
+                }
+            }
+            Event::BodyEnd => {
+                return Ok(Some(match file.into_inner().map_err(|e| e.into_error()) {
+                    Ok(_closed) => Received::Staged(staged),
+                    Err(e) => staging_failed(&staged, &e),
+                }));
+            }
+            Event::Request(_) | Event::Head(_) | Event::Close => return Ok(None),
+        }
+    }
+}
+
+fn staging_failed(staged: &StagedBody, e: &io::Error) -> Received {
+    Received::StagingFailed(format!("{}: {e}", staged.path().display()))
+}
+
+/// Send an answer, in memory or streamed.
+fn send_answer(
+    conn: &mut ServerConnection,
+    socket: &mut Socket,
+    response: Response<Body>,
+) -> io::Result<()> {
+    let (parts, body) = response.into_parts();
+    match body {
+        Body::Full(bytes) => conn.respond(Response::from_parts(parts, bytes)),
+        Body::Stream(produce) => {
+            if conn.respond_streaming(Response::from_parts(parts, ())) {
+                socket.write_all(&conn.take_output())?;
+                produce(&mut ChunkSink { conn, socket })?;
+                conn.finish_body();
+            }
+        }
+    }
+    socket.write_all(&conn.take_output())?;
+    socket.flush()
 }
 
 /// Frames what a streamed body writes and sends it on at once.
 struct ChunkSink<'a> {
     conn: &'a mut ServerConnection,
-    stream: &'a mut TcpStream,
+    socket: &'a mut Socket,
 }
 
 impl Write for ChunkSink<'_> {
@@ -226,12 +525,12 @@ impl Write for ChunkSink<'_> {
         if !self.conn.send_body(buf) {
             return Err(io::Error::other("the answer's body cannot be framed"));
         }
-        self.stream.write_all(&self.conn.take_output())?;
+        self.socket.write_all(&self.conn.take_output())?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        self.socket.flush()
     }
 }
 

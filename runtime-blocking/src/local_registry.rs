@@ -98,6 +98,12 @@ impl LocalRegistry {
             ["identifier", id] => self.identifier(id),
             ["identifier", id, "process", p] => self.process(id, p),
             ["info", id] => self.info(id),
+            // The Service Bus key, from DIR/sastoken, as the registry hands it to
+            // DPE integration points (plain text).
+            ["sastoken"] => match std::fs::read(self.dir.join("sastoken")) {
+                Ok(key) => Ok(("text/plain", key)),
+                Err(_) => return error(404, "This registry has no sastoken"),
+            },
             ["virksert", id] => self.virksert(id),
             _ => return error(404, "No such resource"),
         };

@@ -3,7 +3,6 @@
 //! core's renewing [`TokenCache`].
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use efm_core::jose::maskinporten::{
     GrantConfig, TokenAnswer, TokenCache, TokenError, altinn_exchange_request,
@@ -37,12 +36,7 @@ pub struct MaskinportenClient {
 impl MaskinportenClient {
     /// `chain` is our business certificate (DER, leaf first) for the `x5c` header.
     pub fn new(token_url: &str, grant: GrantConfig, key: RsaKeyPair, chain: Vec<Vec<u8>>) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(35)))
-            .build()
-            .into();
+        let agent = crate::outbound::agent(crate::outbound::SHORT);
         MaskinportenClient {
             token_url: token_url.to_owned(),
             grant,

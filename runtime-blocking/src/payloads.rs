@@ -17,8 +17,7 @@ use efm_core::node::{Job, JobError, JobResult, SealForm, SealJob, StoredFile, Un
 use efm_core::package::asic::AsicWriter;
 use efm_core::package::dos_time::DosDateTime;
 use efm_core::package::pipeline::Sealer;
-use efm_core::package::zip_write::{Method, ZipWriter};
-use efm_core::transport::dpo_parcel::{Event, ParcelReader};
+use efm_core::transport::dpo_parcel::{Event, ParcelReader, ParcelWriter};
 use efm_store::Store;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -92,10 +91,10 @@ fn write_durably(path: &Path, content: &[u8]) -> Result<(), JobError> {
     f.sync_all().map_err(|e| io(path, e))
 }
 
-/// Where sealed bytes go: memory (DPE) or the DPO parcel's outer zip on disk.
+/// Where sealed bytes go: memory (DPE) or a DPO parcel on disk.
 enum Sink {
     Memory { buf: Vec<u8>, limit: u64 },
-    Parcel { zip: Box<ZipWriter>, file: File, path: PathBuf, buf: Vec<u8> },
+    Parcel { parcel: Box<ParcelWriter>, file: File, path: PathBuf, name: String, buf: Vec<u8> },
 }
 
 impl Sink {
@@ -110,34 +109,30 @@ impl Sink {
                 }
                 Ok(())
             }
-            Sink::Parcel { zip, file, path, buf } => loop {
-                if data.is_empty() && zip.pending_len() == 0 {
-                    return Ok(());
-                }
-                let p = zip.write(data, buf).map_err(invalid)?;
+            Sink::Parcel { parcel, file, path, buf, .. } => loop {
+                let p = parcel.write(data, buf).map_err(invalid)?;
                 file.write_all(buf.get(..p.written).unwrap_or_default())
                     .map_err(|e| io(path, e))?;
                 data = data.get(p.consumed..).unwrap_or_default();
+                if data.is_empty() && p.written == 0 {
+                    return Ok(());
+                }
             },
         }
     }
 
-    fn finish(self, name: Option<String>) -> Result<JobResult, JobError> {
+    fn finish(self) -> Result<JobResult, JobError> {
         match self {
             Sink::Memory { buf, .. } => Ok(JobResult::Bytes(buf.into())),
-            Sink::Parcel { mut zip, mut file, path, mut buf } => {
-                zip.finish_entry().map_err(invalid)?;
-                zip.finish(b"").map_err(invalid)?;
-                loop {
-                    let n = zip.drain(&mut buf);
-                    if n == 0 {
-                        break;
-                    }
+            Sink::Parcel { mut parcel, mut file, path, name, mut buf } => {
+                parcel.finish().map_err(invalid)?;
+                while !parcel.is_done() {
+                    let n = parcel.flush(&mut buf).map_err(invalid)?;
                     file.write_all(buf.get(..n).unwrap_or_default()).map_err(|e| io(&path, e))?;
                 }
                 file.sync_all().map_err(|e| io(&path, e))?;
                 let size = file.metadata().map_err(|e| io(&path, e))?.len();
-                Ok(JobResult::Staged { name: name.unwrap_or_default(), size })
+                Ok(JobResult::Staged { name, size })
             }
         }
     }
@@ -150,39 +145,25 @@ fn seal(
     identity: Option<&Identity>,
     now: Timestamp,
 ) -> Result<JobResult, JobError> {
-    let dos = DosDateTime::from_timestamp(now);
-    let (mut sink, name) = match &job.form {
-        SealForm::Cms { limit } => (Sink::Memory { buf: Vec::new(), limit: *limit }, None),
+    let mut sink = match &job.form {
+        SealForm::Cms { limit } => Sink::Memory { buf: Vec::new(), limit: *limit },
         SealForm::DpoParcel { sbd_json, name } => {
-            let mut zip = ZipWriter::new(dos);
-            zip.add_entry("sbd.json", sbd_json, Method::Deflate).map_err(invalid)?;
+            let parcel = if inputs.is_empty() {
+                // A status reply or receipt: the SBD alone.
+                ParcelWriter::without_asic(sbd_json, now)
+            } else {
+                ParcelWriter::new(sbd_json, now)
+            }
+            .map_err(invalid)?;
             let path = staging.join(name);
             let file = File::create(&path).map_err(|e| io(&path, e))?;
-            let mut sink =
-                Sink::Parcel { zip: Box::new(zip), file, path, buf: vec![0u8; CHUNK + 1024] };
-            if inputs.is_empty() {
-                // A status reply: the SBD alone.
-                if let Sink::Parcel { zip, file, path, buf } = &mut sink {
-                    zip.finish(b"").map_err(invalid)?;
-                    loop {
-                        let n = zip.drain(buf);
-                        if n == 0 {
-                            break;
-                        }
-                        file.write_all(buf.get(..n).unwrap_or_default())
-                            .map_err(|e| io(path, e))?;
-                    }
-                    file.sync_all().map_err(|e| io(path, e))?;
-                    let size = file.metadata().map_err(|e| io(path, e))?.len();
-                    return Ok(JobResult::Staged { name: name.clone(), size });
-                }
-            }
-            if let Sink::Parcel { zip, .. } = &mut sink {
-                zip.start_entry("asic.zip", Method::Auto).map_err(invalid)?;
-            }
-            (sink, Some(name.clone()))
+            let buf = vec![0u8; CHUNK + 1024];
+            Sink::Parcel { parcel: Box::new(parcel), file, path, name: name.clone(), buf }
         }
     };
+    if inputs.is_empty() {
+        return sink.finish();
+    }
     let identity = identity
         .ok_or_else(|| JobError::Invalid("no keystore is configured to sign with".into()))?;
     let receiver = Certificate::from_pem(job.receiver_certificate.as_bytes())
@@ -193,7 +174,8 @@ fn seal(
     let rng = SystemRandom::new();
     let cms = CmsEncryptor::new(&receiver, job.key_transport, &rng).map_err(invalid)?;
     let manifest = job.manifest.to_xml();
-    let asic = AsicWriter::new(Some(manifest.as_bytes()), dos).map_err(invalid)?;
+    let asic = AsicWriter::new(Some(manifest.as_bytes()), DosDateTime::from_timestamp(now))
+        .map_err(invalid)?;
     let mut sealer = Sealer::new(asic, cms);
     let mut inbuf = vec![0u8; CHUNK];
     let mut out = vec![0u8; CHUNK + 1024];
@@ -223,7 +205,7 @@ fn seal(
         let n = sealer.flush(&mut out).map_err(invalid)?;
         sink.put(out.get(..n).unwrap_or_default())?;
     }
-    sink.finish(name)
+    sink.finish()
 }
 
 /// Open a DPO parcel: the SBD into memory, the (encrypted) ASiC to staging.

@@ -2,7 +2,6 @@
 //! `ureq`, feeds the answers back, and keeps core's caches behind mutexes.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use efm_core::jose::jwks_cache::{JWKS_PATH, JwksCache};
 use efm_core::registry::answer::{
@@ -37,12 +36,7 @@ impl RegistryClient {
     /// `https://test.eformidling.no/adressetjeneste`.
     pub fn new(base: &str, options: ClientOptions) -> Self {
         // The reference's timeouts: connect 5 s, read 30 s.
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(35)))
-            .build()
-            .into();
+        let agent = crate::outbound::agent(crate::outbound::SHORT);
         RegistryClient {
             base: base.trim_end_matches('/').to_owned(),
             agent,

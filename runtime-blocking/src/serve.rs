@@ -1,9 +1,10 @@
 //! `efm serve` on threads: the HTTP server hands each request to the node, and the
 //! node's store outputs are carried out against the data folder before the answer
-//! goes back. One lock around node and store keeps the node's single-mutation
-//! contract (feed one input, drain to idle) across connection threads. The node's
-//! HTTP requests and payload jobs run outside the lock on a pool of worker threads,
-//! several at once, as many as the node has in flight.
+//! goes back. An upload's body goes to `staging/` as it arrives (`impl Service for
+//! Api`); the node gets the staged file. One lock around node and store keeps the
+//! node's single-mutation contract (feed one input, drain to idle) across
+//! connection threads. The node's HTTP requests and payload jobs run outside the
+//! lock on a pool of worker threads (see [`Workers`]), several at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,8 +17,9 @@ use std::time::Duration;
 use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
-    ApiCall, ApiResponse, CallId, Config, Dispatch, DpeSettings, DpoSettings, HttpRequest,
-    HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId, TransportError, dispatch,
+    ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
+    DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId,
+    TransportError, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -26,8 +28,9 @@ use ring::rand::SecureRandom;
 
 use crate::asic_stream;
 use crate::credentials::{Credentials, TokenSettings};
-use crate::http_server::{self, Body, ServerConfig};
+use crate::http_server::{self, Body, BodyPlan, Received, ServerConfig, Service};
 use crate::payloads::{self, Prepared};
+use crate::staged_body::{PlannedUpload, StagedBody};
 use crate::workers::Workers;
 
 /// Who may call the API.
@@ -48,6 +51,8 @@ pub struct ServeOptions {
     pub auth: ApiAuth,
     /// The service registry's base URL.
     pub registry_url: String,
+    /// Ask the registry for signed answers (all signed answers are verified).
+    pub registry_signed: bool,
     /// The message services switched on.
     pub enabled: Vec<ServiceIdentifier>,
     /// The time to live of a message whose SBD gives none.
@@ -72,6 +77,41 @@ pub struct ServeOptions {
     pub pacing: Pacing,
     /// Where the Altinn tokens DPO needs come from.
     pub tokens: Option<TokenSettings>,
+    /// Where the node's notices go.
+    pub notices: Notices,
+    /// Serve HTTPS with this configuration (see [`crate::tls::server_config`]);
+    /// plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Where the node's notices go: problems no API call answers, such as why a delivery
+/// is retried or a received message was dropped.
+#[derive(Clone, Default)]
+pub enum Notices {
+    /// `efm: <text>` on stderr, the log of `efm serve`.
+    #[default]
+    Stderr,
+    /// Handed to this function, so that a host running nodes in its own process (`efm
+    /// demo`) decides what to show. It is called while the node is locked: keep it short.
+    To(Arc<dyn Fn(&str) + Send + Sync>),
+}
+
+impl Notices {
+    fn notice(&self, text: &str) {
+        match self {
+            Notices::Stderr => eprintln!("efm: {text}"),
+            Notices::To(f) => f(text),
+        }
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Notices::Stderr => "Notices::Stderr",
+            Notices::To(_) => "Notices::To(..)",
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +180,7 @@ struct Engine {
     waiting: HashMap<CallId, mpsc::Sender<ApiResponse>>,
     /// When the node last asked to be woken.
     wake_at: Option<efm_core::Timestamp>,
+    notices: Notices,
 }
 
 /// How long an API call waits for the node's answer before giving up on it. Far
@@ -183,6 +224,7 @@ impl Api {
         config.own_org = opts.own_org.clone();
         config.default_ttl = opts.default_ttl;
         config.registry_url = opts.registry_url.clone();
+        config.registry.signed = opts.registry_signed;
         config.enabled_services = opts.enabled.clone();
         config.upload_limits = opts.upload_limits.clone();
         config.own_certificate_expiry = opts.own_certificate_expiry;
@@ -198,17 +240,14 @@ impl Api {
             (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),
             _ => None,
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(600)))
-            // Keep a connection for every worker that may talk to the same
-            // service at once (ureq keeps 3 per host by default), so that busy
-            // periods reuse connections instead of opening one per request.
-            .max_idle_connections(MAX_WORKERS)
-            .max_idle_connections_per_host(MAX_IDLE_PER_HOST)
-            .build()
-            .into();
+        // Keep a connection for every worker that may talk to the same service at
+        // once (ureq keeps 3 per host by default), so that busy periods reuse
+        // connections instead of opening one per request.
+        let agent = crate::outbound::pooled_agent(
+            crate::outbound::TRANSFER,
+            MAX_WORKERS,
+            MAX_IDLE_PER_HOST,
+        );
         Ok(Api {
             credentials,
             agent,
@@ -222,6 +261,7 @@ impl Api {
                 next_call: 0,
                 waiting: HashMap::new(),
                 wake_at: None,
+                notices: opts.notices.clone(),
             }),
             auth: opts.auth.clone(),
             data_dir: opts.data_dir.clone(),
@@ -237,11 +277,7 @@ impl Api {
     /// popped ASiC) blocks too while it is written.
     pub fn handle(&self, req: &Request<()>, body: &[u8]) -> Response<Body> {
         if self.draining.load(Ordering::SeqCst) {
-            let e = ApiError {
-                status: 503,
-                ..ApiError::new(Exception::Internal, "efm is shutting down")
-            };
-            return full(error_response(&e, req.uri().path()));
+            return full(draining(req.uri().path()));
         }
         match handle(self, req, body) {
             Answer::Full(r) => full(r),
@@ -312,6 +348,87 @@ impl Api {
     }
 }
 
+/// The API as the HTTP servers of both runtimes see it: bodies are taken as core's
+/// [`body_plan`] says, an upload's streamed to `staging/` as it arrives.
+impl Service for Api {
+    fn plan(&self, req: &Request<()>) -> BodyPlan {
+        let path = req.uri().path();
+        if self.draining.load(Ordering::SeqCst) {
+            return BodyPlan::Answer(full(draining(path)));
+        }
+        let route = match Route::parse(req.method().as_str(), path, req.uri().query().unwrap_or(""))
+        {
+            Ok(r) => r,
+            Err(e) => return BodyPlan::Answer(full(error_response(&e, path))),
+        };
+        // Nobody unknown gets to send us a body.
+        if route.requires_auth() && !authorized(&self.auth, req) {
+            return BodyPlan::Answer(full(unauthorized(path)));
+        }
+        match body_plan(&route, req.headers()) {
+            NodeBodyPlan::Memory { limit } => BodyPlan::Memory { limit },
+            NodeBodyPlan::Refuse(e) => BodyPlan::Answer(full(error_response(&e, path))),
+            NodeBodyPlan::Stage { message, head } => {
+                match run(self, ApiCall::UploadAllowance { message: message.clone() }) {
+                    ApiResponse::Allowance(allowance) => BodyPlan::Stage(StagedBody::new(
+                        &self.data_dir.join(efm_store::STAGING_DIR),
+                        PlannedUpload { message, head, allowance },
+                    )),
+                    other => BodyPlan::Answer(self.answer_of(other, path)),
+                }
+            }
+        }
+    }
+
+    fn answer(&self, req: &Request<()>, body: Received) -> Response<Body> {
+        let path = req.uri().path();
+        match body {
+            Received::Whole(bytes) => self.handle(req, &bytes),
+            Received::TooLarge { limit } => full(error_response(&body_too_large(limit), path)),
+            Received::StagedTooLarge { body, seen, cut } => {
+                let allowance = body.upload.allowance;
+                let e = allowance.exceeded(allowance.used.saturating_add(seen), cut);
+                full(error_response(&e, path))
+            }
+            Received::StagingFailed(why) => {
+                let e = ApiError::new(
+                    Exception::Internal,
+                    format!("The upload could not be staged: {why}"),
+                );
+                full(error_response(&e, path))
+            }
+            Received::Staged(staged) => {
+                if self.draining.load(Ordering::SeqCst) {
+                    return full(draining(path));
+                }
+                let call = ApiCall::UploadStaged {
+                    message: staged.upload.message.clone(),
+                    upload: staged.upload(),
+                };
+                let answer = run(self, call);
+                // The store has moved the file into place, or it is removed now.
+                drop(staged);
+                self.answer_of(answer, path)
+            }
+        }
+    }
+}
+
+impl Api {
+    fn answer_of(&self, answer: ApiResponse, path: &str) -> Response<Body> {
+        match render(answer, path) {
+            Answer::Full(r) => full(r),
+            Answer::Asic { path: asic } => self.asic(&asic, path),
+        }
+    }
+}
+
+/// The refusal of calls during a shutdown.
+fn draining(path: &str) -> Response<Vec<u8>> {
+    let e = ApiError { status: 503, ..ApiError::new(Exception::Internal, "efm is shutting down") };
+    error_response(&e, path)
+}
+
 /// Open the data folder, start the node and listen on threads. Returns once
 /// listening.
 pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
@@ -319,9 +436,12 @@ pub fn start(opts: ServeOptions) -> Result<Serving, ServeError> {
     api.start_ticker()
         .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     let serving_api = api.clone();
-    let config = ServerConfig { answering: api.answering().clone(), ..ServerConfig::default() };
-    let handler = move |req: &Request<()>, body: &[u8]| api.handle(req, body);
-    let server = http_server::spawn_streaming(&opts.listen, config, Arc::new(handler))
+    let config = ServerConfig {
+        answering: api.answering().clone(),
+        tls: opts.tls.clone(),
+        ..ServerConfig::default()
+    };
+    let server = http_server::spawn_service(&opts.listen, config, api)
         .map_err(|source| ServeError::Listen { addr: opts.listen.clone(), source })?;
     Ok(Serving::new(server.local_addr(), serving_api))
 }
@@ -386,6 +506,11 @@ fn render(answer: ApiResponse, path: &str) -> Answer {
         }
         ApiResponse::Error(e) => error_response(&e, path),
         ApiResponse::Asic { path } => return Answer::Asic { path },
+        // An answer for the runtime, never one to send.
+        ApiResponse::Allowance(_) => error_response(
+            &ApiError::new(Exception::Internal, "the node answered with an upload allowance"),
+            path,
+        ),
     })
 }
 
@@ -518,7 +643,7 @@ fn drain(e: &mut Engine) -> Vec<Work> {
                 Ok(p) => http.push(Work::Job(id, p)),
                 Err(err) => e.failed_jobs.push((id, err)),
             },
-            Output::Notice(text) => eprintln!("efm: {text}"),
+            Output::Notice(text) => e.notices.notice(&text),
             Output::Load(lid, q) => {
                 let r = e.store.load(&q);
                 e.node.handle_input(Input::Loaded(lid, r), now());

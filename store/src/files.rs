@@ -1,7 +1,8 @@
 //! Message files in the data folder: `files/<messageId>/<position>`. A file is
-//! written to a temporary name, flushed to disk, renamed into place and its folder
-//! flushed, all before the row naming it commits; a crash leaves at worst an
-//! orphan file, never a row without its content.
+//! written to a temporary name (or streamed to `staging/` by the runtime as it was
+//! uploaded), flushed to disk, renamed into place and its folder flushed, all
+//! before the row naming it commits; a crash leaves at worst an orphan file, never
+//! a row without its content.
 
 use std::fs::{self, File};
 use std::io::Write as _;
@@ -9,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use efm_core::arkivmelding::ConversationFields;
 use efm_core::ids::MessageId;
-use efm_core::node::{StoreError, StoredFile};
+use efm_core::node::{StagedFile, StoreError, StoredFile};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+use crate::incoming_asic::staged_path;
 use crate::unavailable;
 
 const FILES: &str = "files";
@@ -24,13 +26,21 @@ pub(crate) fn message_dir(data: &Path, id: MessageId) -> PathBuf {
     data.join(FILES).join(id.to_string())
 }
 
-/// Write `content` durably and record it as the message's next file.
+/// Where a new file's content comes from.
+pub(crate) enum Source<'a> {
+    /// In memory: written here.
+    Bytes(&'a [u8]),
+    /// Written and flushed by the runtime under `staging/`: moved here.
+    Staged(&'a StagedFile),
+}
+
+/// Put `content` in place durably and record it as the message's next file.
 pub(crate) fn add(
     conn: &mut Connection,
     data: &Path,
     id: MessageId,
     file: &StoredFile,
-    content: &[u8],
+    content: Source<'_>,
     conversation: Option<&ConversationFields>,
 ) -> Result<(), StoreError> {
     let key = id.to_string();
@@ -45,11 +55,32 @@ pub(crate) fn add(
     let dir = message_dir(data, id);
     fs::create_dir_all(&dir).map_err(io)?;
     let path = dir.join(position.to_string());
-    let partial = dir.join(format!("{position}.partial"));
-    let mut f = File::create(&partial).map_err(io)?;
-    f.write_all(content).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&partial, &path).map_err(io)?;
+    match content {
+        Source::Bytes(content) => {
+            let partial = dir.join(format!("{position}.partial"));
+            let mut f = File::create(&partial).map_err(io)?;
+            f.write_all(content).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            fs::rename(&partial, &path).map_err(io)?;
+        }
+        Source::Staged(staged) => {
+            let from = staged_path(data, staged)?;
+            let f = File::open(&from).map_err(io)?;
+            let size = f.metadata().map_err(io)?.len();
+            if size != staged.size || size != file.size {
+                return Err(StoreError::Unavailable(format!(
+                    "staged file {} holds {size} bytes, not the {} announced",
+                    staged.name, file.size
+                )));
+            }
+            // Flushed here whoever wrote it, so that the rename below never makes
+            // a name point at content still only in the page cache.
+            f.sync_all().map_err(io)?;
+            drop(f);
+            fs::rename(&from, &path).map_err(io)?;
+            File::open(data.join(crate::STAGING_DIR)).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+    }
     File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
     let relative = format!("{FILES}/{key}/{position}");
     let inserted = tx.execute(
@@ -127,24 +158,33 @@ pub(crate) fn content(
     id: MessageId,
     filename: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let path: Option<String> = conn
-        .query_row(
-            "SELECT path FROM outgoing_file WHERE message_id = ?1 AND filename = ?2",
-            params![id.to_string(), filename],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(unavailable)?;
+    let path = path(conn, data, id, filename)?;
     let Some(path) = path else { return Ok(None) };
-    let mut bytes = Vec::new();
+    let file = File::open(data.join(&path)).map_err(io)?;
+    read_small(file, filename).map(Some)
+}
+
+/// The content of a staged file, if there is one by that name; like
+/// [`content`], only small files are read.
+pub(crate) fn staged_content(data: &Path, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let path = staged_path(data, &StagedFile { name: name.to_owned(), size: 0 })?;
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    read_small(file, name).map(Some)
+}
+
+/// Read a file of at most [`MAX_READ`] bytes.
+fn read_small(file: File, name: &str) -> Result<Vec<u8>, StoreError> {
     use std::io::Read as _;
-    File::open(data.join(&path))
-        .and_then(|f| f.take(MAX_READ + 1).read_to_end(&mut bytes))
-        .map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_READ + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > MAX_READ {
-        return Err(StoreError::Unavailable(format!("{filename} is larger than {MAX_READ} bytes")));
+        return Err(StoreError::Unavailable(format!("{name} is larger than {MAX_READ} bytes")));
     }
-    Ok(Some(bytes))
+    Ok(bytes)
 }
 
 /// The path of one of a message's files, if it has one by that name.

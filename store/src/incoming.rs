@@ -160,7 +160,7 @@ fn stored(r: &Row<'_>) -> rusqlite::Result<RawRow> {
 }
 
 fn to_stored(r: RawRow) -> Result<StoredIncoming, StoreError> {
-    let sbd = Sbd::from_json(r.sbd.as_bytes()).map_err(|e| {
+    let sbd = Sbd::from_json_received(r.sbd.as_bytes()).map_err(|e| {
         StoreError::Unavailable(format!("a stored incoming SBD does not read back: {e}"))
     })?;
     Ok(StoredIncoming {
@@ -216,7 +216,7 @@ pub(crate) fn find(
     let sbds = texts
         .iter()
         .map(|t| {
-            Sbd::from_json(t.as_bytes()).map_err(|e| {
+            Sbd::from_json_received(t.as_bytes()).map_err(|e| {
                 StoreError::Unavailable(format!("a stored incoming SBD does not read back: {e}"))
             })
         })

@@ -24,7 +24,7 @@ fn message_dir(data: &Path, id: MessageId) -> PathBuf {
 }
 
 /// The staged file's path, if its name is a plain file name.
-fn staged_path(data: &Path, f: &StagedFile) -> Result<PathBuf, StoreError> {
+pub(crate) fn staged_path(data: &Path, f: &StagedFile) -> Result<PathBuf, StoreError> {
     let plain = !f.name.is_empty()
         && f.name != "."
         && f.name != ".."

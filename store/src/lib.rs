@@ -106,6 +106,8 @@ impl Store {
                 files::content(&self.conn, &self.dir, *message_id, filename)
                     .map(|c| Loaded::FileContent(c.map(Into::into)))
             }
+            Query::StagedContent { name } => files::staged_content(&self.dir, name)
+                .map(|c| Loaded::FileContent(c.map(Into::into))),
             Query::Subscriptions { page } => subscriptions::page(&self.conn, page),
             Query::Subscription(id) => subscriptions::by_id(&self.conn, *id),
             Query::SubscriptionNamed { name, push_endpoint } => {
@@ -158,7 +160,15 @@ impl Store {
                 &self.dir,
                 *message_id,
                 file,
-                content,
+                files::Source::Bytes(content),
+                conversation.as_ref(),
+            ),
+            Write::AddStagedFile { message_id, file, staged, conversation } => files::add(
+                &mut self.conn,
+                &self.dir,
+                *message_id,
+                file,
+                files::Source::Staged(staged),
                 conversation.as_ref(),
             ),
             Write::QueueOutgoing { message_id, at } => {

@@ -7,7 +7,7 @@ use efm_core::api::subscription::StatusPush;
 use efm_core::node::{StatusRecord, StoreError};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::sbd::Sbd;
-use efm_core::status::Status;
+use efm_core::status::{Direction, Lifecycle, Status};
 use rusqlite::{ErrorCode, OptionalExtension, Transaction, params};
 
 use crate::{conflict_or_unavailable, part_or_primary, pushes, unavailable};
@@ -91,12 +91,18 @@ pub(crate) fn insert(
 
 /// Record `r` on conversation `c`, with the conversation's flags (a finishing
 /// status ends it and its polling) and the status's webhook pushes. A value the
-/// conversation has already is no error and changes nothing.
+/// conversation has already is no error and changes nothing; nor is one the
+/// lifecycle table would not record after the statuses it has (SENDT after a
+/// receipt already said MOTTATT, LEVETID_UTLOPT after LEVERT): statuses only move
+/// forward, whatever order the writes that tell of them come in.
 pub(crate) fn add_status(
     tx: &Transaction<'_>,
     c: &ConversationRef,
     r: &StatusRecord,
 ) -> Result<(), StoreError> {
+    if !moves_forward(tx, c, r.status)? {
+        return Ok(());
+    }
     let inserted = tx.execute(
         "INSERT INTO message_status (conversation, status, description, last_update, queued)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -137,4 +143,30 @@ pub(crate) fn add_status(
             description: r.description.as_deref(),
         },
     )
+}
+
+/// Whether the lifecycle table records `status` after the conversation's statuses
+/// so far (a conversation's first row is always its OPPRETTET).
+fn moves_forward(
+    tx: &Transaction<'_>,
+    c: &ConversationRef,
+    status: Status,
+) -> Result<bool, StoreError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT status FROM message_status WHERE conversation = ?1 ORDER BY id")
+        .map_err(unavailable)?;
+    let history = stmt
+        .query_map(params![c.id], |row| row.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    if history.is_empty() {
+        return Ok(true);
+    }
+    let direction =
+        if c.direction == "INCOMING" { Direction::Incoming } else { Direction::Outgoing };
+    let lifecycle =
+        Lifecycle::replay(direction, history.iter().filter_map(|s| Status::from_name(s)));
+    let mut next = lifecycle;
+    Ok(next.apply(status).is_recorded())
 }

@@ -6,9 +6,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod cucumber;
+pub mod feature_steps;
 pub mod http;
 pub mod keys;
 pub mod network;
+pub mod recording;
+pub mod reference_network;
+pub mod restdocs;
 pub mod server;
 
 /// The workspace root.

@@ -18,6 +18,8 @@ pub const ARKIVMELDING_STANDARD: &str = "urn:no:difi:arkivmelding:xsd::arkivmeld
 pub const INNSYNSKRAV_PROCESS: &str = "urn:no:difi:profile:einnsyn-innsynskrav:ver1.0";
 pub const INNSYNSKRAV_STANDARD: &str = "urn:no:difi:einnsyn:xsd:innsyn::innsynskrav";
 pub const AUTH: Option<(&str, &str)> = Some(("efm", "secret"));
+/// The Service Bus key the local registry hands out.
+pub const REGISTRY_SAS_KEY: &str = "registry-sas-key";
 
 /// A fresh temporary folder.
 pub fn temp(name: &str) -> PathBuf {
@@ -59,6 +61,8 @@ impl Org {
 pub fn registry_dir(orgs: &[&Org]) -> PathBuf {
     let dir = temp("registry");
     std::fs::create_dir_all(dir.join("identifier")).expect("registry folder");
+    // The Service Bus key for nodes that take it from the registry.
+    std::fs::write(dir.join("sastoken"), REGISTRY_SAS_KEY).expect("sastoken");
     for org in orgs {
         let pem = std::fs::read_to_string(&org.key.cert_pem).expect("certificate");
         let record = |process: &str, doc: &str, service: &str, endpoint: &str| {
@@ -101,8 +105,19 @@ impl Services {
     /// The registry for `orgs`, and the broker and Service Bus started with
     /// `broker_args` / `bus_args` (fault knobs, say).
     pub fn start(orgs: &[&Org], broker_args: &[&str], bus_args: &[&str]) -> Services {
+        Services::with_registry(LocalRegistry::start(&registry_dir(orgs)), broker_args, bus_args)
+    }
+
+    /// As [`start`](Self::start), with a registry that signs its answers with
+    /// `signer`'s key.
+    pub fn start_signed(orgs: &[&Org], signer: &TestKey) -> Services {
+        let registry = LocalRegistry::start_signed(&registry_dir(orgs), &signer.key_pem);
+        Services::with_registry(registry, &[], &[])
+    }
+
+    fn with_registry(registry: LocalRegistry, broker_args: &[&str], bus_args: &[&str]) -> Services {
         Services {
-            registry: LocalRegistry::start(&registry_dir(orgs)),
+            registry,
             broker: LocalService::broker(&temp("broker"), broker_args),
             bus: LocalService::service_bus(&temp("bus"), bus_args),
         }
@@ -110,10 +125,24 @@ impl Services {
 
     /// The environment of a node for `org` in this network.
     pub fn node_env(&self, org: &Org, runtime: &str) -> Vec<(String, String)> {
+        let keystore = org.key.pkcs12("changeit");
+        self.env_for(org.number, &keystore, None, org.dpe_mode, runtime)
+    }
+
+    /// The environment of a node for organisation `org` whose key is in the PKCS#12
+    /// `keystore` (password `changeit`), entry `alias` when it holds several.
+    pub fn env_for(
+        &self,
+        org: &str,
+        keystore: &std::path::Path,
+        alias: Option<&str>,
+        dpe_mode: &str,
+        runtime: &str,
+    ) -> Vec<(String, String)> {
         let broker = &self.broker.url;
-        vec![
-            ("EFM_ORG".into(), org.number.into()),
-            ("EFM_KEYSTORE".into(), org.key.pkcs12("changeit").display().to_string()),
+        let mut env: Vec<(String, String)> = vec![
+            ("EFM_ORG".into(), org.into()),
+            ("EFM_KEYSTORE".into(), keystore.display().to_string()),
             ("EFM_KEYSTORE_PASSWORD".into(), "changeit".into()),
             ("EFM_REGISTRY_URL".into(), self.registry.url.clone()),
             ("EFM_ENABLE".into(), "DPO,DPE".into()),
@@ -124,17 +153,33 @@ impl Services {
                 format!("{broker}/authentication/api/v1/exchange/maskinporten"),
             ),
             ("EFM_DPE_URL".into(), self.bus.url.clone()),
-            ("EFM_DPE_SAS_KEY".into(), "local-key".into()),
-            ("EFM_DPE_MODE".into(), org.dpe_mode.into()),
+            ("EFM_DPE_SAS_KEY".into(), REGISTRY_SAS_KEY.into()),
+            ("EFM_DPE_MODE".into(), dpe_mode.into()),
             ("EFM_POLL_INTERVAL".into(), "1s".into()),
             ("EFM_RETRY_BASE".into(), "1s".into()),
             ("EFM_RUNTIME".into(), runtime.into()),
-        ]
+        ];
+        if let Some(alias) = alias {
+            env.push(("EFM_KEYSTORE_ALIAS".into(), alias.into()));
+        }
+        env
     }
 
     /// Start a node for `org` on `data` (a folder kept across restarts).
     pub fn node(&self, org: &Org, runtime: &str, data: &std::path::Path) -> Served {
-        let env = self.node_env(org, runtime);
+        self.node_with(org, runtime, data, |_| {})
+    }
+
+    /// As [`node`](Self::node), with its environment changed by `edit` first.
+    pub fn node_with(
+        &self,
+        org: &Org,
+        runtime: &str,
+        data: &std::path::Path,
+        edit: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Served {
+        let mut env = self.node_env(org, runtime);
+        edit(&mut env);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Served::start(data, &env)
     }

@@ -21,6 +21,16 @@ impl LocalRegistry {
     }
 
     /// The project's example records (`examples/registry`).
+    /// A registry that signs its answers with `key` (PEM key, or key and chain).
+    pub fn start_signed(dir: &Path, key: &Path) -> LocalRegistry {
+        let dir = dir.to_str().expect("a UTF-8 path");
+        let key = key.to_str().expect("a UTF-8 path");
+        let args =
+            ["registry", "serve", "--listen", "127.0.0.1:0", "--dir", dir, "--sign-keystore", key];
+        let (child, addr) = spawn(&args, &[]);
+        LocalRegistry { child, url: format!("http://{addr}") }
+    }
+
     pub fn examples() -> LocalRegistry {
         LocalRegistry::start(&crate::workspace().join("examples/registry"))
     }
@@ -45,9 +55,10 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("efm prints its address");
+    let line = line.trim();
     let addr = line
-        .trim()
         .strip_prefix("listening on http://")
+        .or_else(|| line.strip_prefix("listening on https://"))
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_owned();
     (child, addr)
@@ -85,6 +96,11 @@ impl Served {
         argv.extend_from_slice(args);
         let (child, addr) = spawn(&argv, &env);
         Served { child, addr }
+    }
+
+    /// The process id, to look at the server from outside (`/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, then wait for the process to end; its exit status.

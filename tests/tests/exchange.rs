@@ -39,9 +39,17 @@ fn end_to_end(runtime: &str) {
     // go to B's data queue, and B's status replies come back to A's innsyn queue.
     let org_a = Org::new("910077473", "innsyn");
     let org_b = Org::new("910075918", "data");
-    let services = Services::start(&[&org_a, &org_b], &[], &[]);
+    // The Service Bus checks every signature against the key.
+    let services = Services::start(
+        &[&org_a, &org_b],
+        &[],
+        &["--check-sas", efm_tests::network::REGISTRY_SAS_KEY],
+    );
     let node_a = services.node(&org_a, runtime, &temp("a"));
-    let node_b = services.node(&org_b, runtime, &temp("b"));
+    // B has no Service Bus key configured: it takes one from the registry.
+    let node_b = services.node_with(&org_b, runtime, &temp("b"), |env| {
+        env.retain(|(k, _)| k != "EFM_DPE_SAS_KEY");
+    });
     let (a, b) = (node_a.addr.as_str(), node_b.addr.as_str());
     let sbd = |process, standard, kind, body| {
         efm_tests::network::sbd(org_a.number, org_b.number, process, standard, kind, body)
@@ -121,5 +129,37 @@ fn end_to_end(runtime: &str) {
             ["OPPRETTET", "INNKOMMENDE_MOTTATT", "INNKOMMENDE_LEVERT"],
             "{id} at B"
         );
+    }
+}
+
+/// With signed registry answers required, lookups are verified against the
+/// registry's key set, and an unsigned registry is refused.
+#[test]
+fn signed_registry_answers_are_verified() {
+    let org_a = Org::new("910077473", "innsyn");
+    let org_b = Org::new("910075918", "data");
+    let signer = efm_tests::keys::TestKey::generate("registry");
+    let signed = Services::start_signed(&[&org_a, &org_b], &signer);
+    let unsigned = Services::start(&[&org_a, &org_b], &[], &[]);
+    for (services, works) in [(&signed, true), (&unsigned, false)] {
+        let node = services.node_with(&org_a, "blocking", &temp("a"), |env| {
+            env.push(("EFM_REGISTRY_SIGNED".into(), "true".into()));
+        });
+        let (id, message) = efm_tests::network::sbd(
+            org_a.number,
+            org_b.number,
+            ARKIVMELDING_PROCESS,
+            ARKIVMELDING_STANDARD,
+            "arkivmelding",
+            json!({ "hoveddokument": "arkivmelding.xml" }),
+        );
+        let r = create(&node.addr, &message);
+        if works {
+            ok(&r, "create with a signed registry");
+            assert_eq!(statuses(&node.addr, &id), ["OPPRETTET"]);
+        } else {
+            assert!(r.status >= 400, "an unsigned answer must be refused: {}", r.status);
+            assert!(statuses(&node.addr, &id).is_empty());
+        }
     }
 }

@@ -17,6 +17,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("zip_read", efm_core::package::fuzzing::zip_read),
     ("cms_parse", efm_core::package::fuzzing::cms_parse),
     ("transport_answers", efm_core::transport::fuzzing::transport_answers),
+    ("node_sim", efm_sim::fuzzing::node_sim),
 ];
 
 #[test]

@@ -45,6 +45,7 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.org.keystore.type", Target::KeystoreType),
     ("difi.move.org.keystore.lockprovider", Only("false")),
     ("difi.move.serviceregistryendpoint", Key("registry_url", Same)),
+    ("difi.move.sign.enable", Key("registry_signed", Same)),
     ("difi.security.enable", Key("api.auth", Same)),
     ("difi.move.feature.enableauth", Key("api.auth", Same)),
     ("difi.security.user.name", Key("api.user", Same)),

@@ -233,21 +233,21 @@ impl Route {
                         _ => None,
                     },
                 },
-                page: page(q, STATUS_SORT)?,
+                page: record_page(q, STATUS_SORT)?,
             },
             ("GET", ["api", "statuses", "peek"]) => Route::PeekStatus,
             ("GET", ["api", "statuses", id]) => Route::StatusesOfMessage {
                 message: MessageRef::parse(id),
-                page: page(q, STATUS_SORT)?,
+                page: record_page(q, STATUS_SORT)?,
             },
             ("DELETE", ["api", "statuses", id]) => Route::DeleteStatus { id: path_number(id)? },
 
             ("GET", ["api", "conversations"]) => Route::FindConversations {
                 filter: conversations(q)?,
-                page: page(q, CONVERSATION_SORT)?,
+                page: record_page(q, CONVERSATION_SORT)?,
             },
             ("GET", ["api", "conversations", "queue"]) => {
-                Route::ConversationQueue { page: page(q, CONVERSATION_SORT)? }
+                Route::ConversationQueue { page: record_page(q, CONVERSATION_SORT)? }
             }
             ("GET", ["api", "conversations", "messageId", id]) => {
                 Route::GetConversationByMessage { message: MessageRef::parse(id) }
@@ -316,10 +316,12 @@ const INCOMING_SORT: &[&str] = &[
     "senderIdentifier",
     "serviceIdentifier",
 ];
-const STATUS_SORT: &[&str] = &["id", "lastUpdate", "status", "conversationId", "messageId"];
+const STATUS_SORT: &[&str] =
+    &["id", "lastUpdate", "lastUpdated", "status", "conversationId", "messageId"];
 const CONVERSATION_SORT: &[&str] = &[
     "id",
     "lastUpdate",
+    "lastUpdated",
     "conversationId",
     "messageId",
     "messageTitle",
@@ -350,6 +352,19 @@ fn text(q: &Query, name: &str) -> Option<String> {
 
 fn page(q: &Query, sortable: &[&str]) -> Result<Pageable, ApiError> {
     Pageable::from_query(q, sortable).map_err(bad)
+}
+
+/// A page of statuses or conversations. Their time property is `lastUpdate`, but the
+/// reference's REST docs sort them by `lastUpdated` (the messages' name for it), so a
+/// client written from the docs sends that: it is taken as `lastUpdate`.
+fn record_page(q: &Query, sortable: &[&str]) -> Result<Pageable, ApiError> {
+    let mut page = page(q, sortable)?;
+    for s in &mut page.sort {
+        if s.property == "lastUpdated" {
+            s.property = "lastUpdate".to_owned();
+        }
+    }
+    Ok(page)
 }
 
 fn number<T: std::str::FromStr>(q: &Query, name: &str) -> Result<Option<T>, ApiError> {
@@ -467,6 +482,7 @@ fn conversations(q: &Query) -> Result<ConversationFilter, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::page::{Sort, SortDirection};
 
     const ID: &str = "e99e5cd1-74de-4cce-b902-cecdf97dc4f3";
 
@@ -556,6 +572,24 @@ mod tests {
         assert_eq!(filter.direction, Some(Direction::Incoming));
         assert_eq!(filter.finished, Some(true));
         assert!(filter.last_update_from.is_some());
+    }
+
+    #[test]
+    fn statuses_and_conversations_sort_by_last_updated_as_the_docs_do() {
+        let by_time = vec![Sort { property: "lastUpdate".into(), direction: SortDirection::Asc }];
+        for target in
+            ["/api/statuses", "/api/statuses/abc", "/api/conversations", "/api/conversations/queue"]
+        {
+            let page = match r("GET", &format!("{target}?sort=lastUpdated%2Casc")).unwrap() {
+                Route::FindStatuses { page, .. }
+                | Route::StatusesOfMessage { page, .. }
+                | Route::FindConversations { page, .. }
+                | Route::ConversationQueue { page } => page,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(page.sort, by_time, "{target}");
+        }
+        assert_eq!(r("GET", "/api/statuses?sort=colour").unwrap_err().status, 400);
     }
 
     #[test]

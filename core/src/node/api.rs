@@ -9,7 +9,10 @@ use crate::api::{
     OutgoingFilter, Pageable, Route, StatusFilter, mime_type, plain_filename,
 };
 use crate::ids::MessageId;
+use crate::registry::model::ServiceIdentifier;
 use crate::sbd::Violation;
+
+use super::store::StagedFile;
 
 #[derive(Debug, PartialEq)]
 #[non_exhaustive]
@@ -42,8 +45,15 @@ pub enum ApiCall {
     Capabilities { receiver: String, security_level: Option<i32>, process: Option<String> },
     /// `POST /api/messages/out/multipart`: create, add the files, send, in one call.
     CreateMultipart { sbd: Bytes, files: Vec<Upload> },
-    /// `PUT /api/messages/out/{messageId}`.
+    /// `PUT /api/messages/out/{messageId}`, with the file in memory.
     UploadFile { message: MessageRef, upload: Upload },
+    /// Before the body of `PUT /api/messages/out/{messageId}` is read: how many
+    /// bytes the message's files may still grow by. Answered with
+    /// [`ApiResponse::Allowance`].
+    UploadAllowance { message: MessageRef },
+    /// `PUT /api/messages/out/{messageId}`, with the file written to staging by the
+    /// runtime as it arrived (see [`BodyPlan::Stage`]).
+    UploadStaged { message: MessageRef, upload: StagedUpload },
     /// `GET /api/messages/out`.
     FindOutgoing { filter: OutgoingFilter, page: Pageable },
     /// `DELETE /api/messages/out/{messageId}`.
@@ -77,6 +87,109 @@ pub struct Upload {
     pub content: Bytes,
 }
 
+/// What an upload's headers say about its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadHead {
+    pub filename: String,
+    pub title: Option<String>,
+    pub mime: String,
+}
+
+/// An uploaded file the runtime wrote to staging as it arrived, hashing and
+/// counting it on the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedUpload {
+    pub head: UploadHead,
+    /// The content; its size is the file's.
+    pub file: StagedFile,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+}
+
+/// How much an outgoing message's files may still grow, under its service's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadAllowance {
+    pub service: ServiceIdentifier,
+    /// The service's limit on the total size of a message's files.
+    pub limit: u64,
+    /// The size of the files the message has.
+    pub used: u64,
+}
+
+impl UploadAllowance {
+    /// The bytes one more file may have.
+    pub fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// The refusal of a file that brings the total to `total` bytes; `cut` when the
+    /// body was not read to its end, so the total is only known to be at least that.
+    pub fn exceeded(&self, total: u64, cut: bool) -> ApiError {
+        let total = if cut { format!("over {total} bytes") } else { format!("{total} bytes") };
+        // 413, where the reference answers 400: efm refuses to read the rest of
+        // the body, which is what 413 says; `exception` is the reference's.
+        ApiError {
+            status: 413,
+            ..ApiError::new(
+                Exception::MaxFileSizeExceeded,
+                format!(
+                    "The combined file size for all attachments ({total}) exceeds the maximum allowed upload size for the target service ({}, {} bytes)",
+                    self.service.as_str(),
+                    self.limit
+                ),
+            )
+        }
+    }
+}
+
+/// The largest body taken into memory for a call that is not an upload (JSON).
+pub const BODY_LIMIT: usize = 5 * 1024 * 1024;
+
+/// The largest one-step multipart body: several files of up to
+/// [`MULTIPART_PART_LIMIT`] each, held in memory while the call runs.
+pub const MULTIPART_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// How the runtime takes a request's body, decided from its route and headers
+/// before any of it is read.
+#[derive(Debug, PartialEq)]
+pub enum BodyPlan {
+    /// Into memory, up to `limit` bytes; more is refused with [`body_too_large`].
+    Memory { limit: usize },
+    /// An upload, streamed to a staging file as it arrives. The runtime first asks
+    /// the node for the message's [`ApiCall::UploadAllowance`] and refuses a body
+    /// that exceeds it (with [`UploadAllowance::exceeded`]), reading no further;
+    /// then hands the staged file over with [`ApiCall::UploadStaged`].
+    Stage { message: MessageRef, head: UploadHead },
+    /// Refused without reading the body.
+    Refuse(ApiError),
+}
+
+/// The plan for the body of a request to `route`.
+pub fn body_plan(route: &Route, headers: &http::HeaderMap) -> BodyPlan {
+    match route {
+        Route::UploadFile { message: MessageRef::NoSuchMessage(raw), .. } => {
+            BodyPlan::Refuse(ApiError::message_not_found(raw))
+        }
+        Route::UploadFile { message, title } => match upload_head(headers, title.clone()) {
+            Ok(head) => BodyPlan::Stage { message: message.clone(), head },
+            Err(e) => BodyPlan::Refuse(e),
+        },
+        Route::CreateMultipart => BodyPlan::Memory { limit: MULTIPART_BODY_LIMIT },
+        _ => BodyPlan::Memory { limit: BODY_LIMIT },
+    }
+}
+
+/// The refusal of a body larger than a [`BodyPlan::Memory`] limit.
+pub fn body_too_large(limit: usize) -> ApiError {
+    ApiError {
+        status: 413,
+        ..ApiError::new(
+            Exception::MessageNotReadable,
+            format!("The request body is larger than the {limit} bytes this endpoint takes"),
+        )
+    }
+}
+
 /// A conversation by its number, or by its messageId.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConversationKey {
@@ -103,6 +216,8 @@ pub enum ApiResponse {
     /// stored CMS envelope, relative to the data folder: the runtime decrypts it with
     /// our key while it streams the answer, never holding it whole.
     Asic { path: String },
+    /// The answer to [`ApiCall::UploadAllowance`], for the runtime: never sent.
+    Allowance(UploadAllowance),
 }
 
 /// What to do with a routed request.
@@ -198,6 +313,15 @@ fn upload(
     title: Option<String>,
     content: Bytes,
 ) -> Result<Upload, ApiError> {
+    let UploadHead { filename, title, mime } = upload_head(headers, title)?;
+    Ok(Upload { filename, title, mime, content })
+}
+
+/// What an upload's headers say, or why they are refused.
+pub fn upload_head(
+    headers: &http::HeaderMap,
+    title: Option<String>,
+) -> Result<UploadHead, ApiError> {
     let header = |name: &'static str| -> Result<String, ApiError> {
         let value = headers.get(name).ok_or_else(|| {
             ApiError::new(
@@ -228,11 +352,10 @@ fn upload(
             Some(Value::String(filename.clone())),
         )])
     })?;
-    Ok(Upload {
+    Ok(UploadHead {
         mime: mime_type(Some(&content_type), &filename),
         title: title.or(disposition.name).filter(|t| !t.is_empty()),
         filename,
-        content,
     })
 }
 

@@ -105,9 +105,10 @@ pub(super) enum Step {
     Sending {
         out: Outbound,
     },
-    /// The outcome is being recorded.
+    /// The outcome is being recorded; `event` tells of it once it is durable.
     Recording {
         key: InFlight,
+        event: Option<super::StatusEvent>,
     },
 }
 
@@ -291,11 +292,13 @@ impl Node {
         };
         let sbd = out.sbd();
         let manifest = EformidlingManifest {
-            receiver: party(sbd.header.receiver.as_ref().map(|p| p.value.clone())),
-            sender: party(sbd.header.sender.as_ref().map(|p| p.value.clone())),
+            receiver: sbd.header.receiver.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+            sender: sbd.header.sender.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+            // The first document is the manifest's hoveddokument, primary or not, as
+            // in the reference (AsicHandlerImpl: `documents.getFirst()`): an avtalt or
+            // innsynskrav message names none, and its manifest still has one.
             primary: files
-                .iter()
-                .find(|f| f.primary)
+                .first()
                 .map(|f| PrimaryDocument { href: f.filename.clone(), mime: f.mime.clone() }),
         };
         let form = match service {
@@ -341,8 +344,9 @@ impl Node {
             return self.retry(out, "DPO is not configured".into());
         };
         let sbd = out.sbd();
-        let sender = party(sbd.header.sender.as_ref().map(|p| p.identifier.primary()));
-        let recipient = party(sbd.header.receiver.as_ref().map(|p| p.identifier.primary()));
+        let sender = sbd.header.sender.as_ref().map(|p| p.identifier.primary()).unwrap_or_default();
+        let recipient =
+            sbd.header.receiver.as_ref().map(|p| p.identifier.primary()).unwrap_or_default();
         let reference = self.entropy.uuid().hyphenated().to_string();
         let transfer = NewFileTransfer {
             sender: &broker_party(&sender),
@@ -353,15 +357,19 @@ impl Node {
         self.request(req, Step::Initiating { out, parcel });
     }
 
-    fn send_dpe(&mut self, out: Outbound, queue: Option<String>, cms: Option<Bytes>) {
-        let Some(settings) = self.config.dpe.clone() else {
+    pub(super) fn send_dpe(&mut self, out: Outbound, queue: Option<String>, cms: Option<Bytes>) {
+        if self.config.dpe.is_none() {
             return self.retry(out, "DPE is not configured".into());
-        };
+        }
         let Some(queue) = queue else {
             return self.finish(out, Status::Feil, Some("No DPE queue for the receiver".into()));
         };
+        let Some(endpoint) = self.service_bus() else {
+            self.sas.waiting.push(super::sas::Deferred { out, queue: Some(queue), cms });
+            return;
+        };
         let payload = service_bus::encode_payload(&out.sbd().to_json_value(), cms.as_deref());
-        let req = service_bus::send(&settings.service_bus, &queue, payload, self.now);
+        let req = service_bus::send(&endpoint, &queue, payload, self.now);
         self.request(req, Step::Sending { out });
     }
 
@@ -392,13 +400,22 @@ impl Node {
                 }
             }
             Step::Uploading { out } => {
+                let conflict = matches!(&answer, Ok(r) if r.status == 409);
                 match answer.and_then(|r| altinn_broker::parse_uploaded(r.status, &r.body)) {
                     Ok(()) => self.handed_off(out),
+                    // The transfer has had an upload already: ours, sent twice on the
+                    // way (a retrying proxy), or a failed one. Not a refusal of the
+                    // message: as the broker says, a new transfer tries again (and the
+                    // receiver drops a repeat by its messageId).
+                    Err(f) if conflict => self.retry(out, f.reason().to_owned()),
                     Err(f) => self.failed(out, f),
                 }
             }
             Step::Sending { out } => {
-                match answer.and_then(|r| service_bus::parse_sent(r.status, &r.body)) {
+                match answer.and_then(|r| {
+                    self.sas_refused(r.status);
+                    service_bus::parse_sent(r.status, &r.body)
+                }) {
                     Ok(()) => self.handed_off(out),
                     Err(f) => self.failed(out, f),
                 }
@@ -421,7 +438,10 @@ impl Node {
                 let wid = self.persist(Write::ReplyDone(id));
                 self.writes.insert(
                     wid,
-                    Pending::Delivery(Box::new(Step::Recording { key: InFlight::Reply(id) })),
+                    Pending::Delivery(Box::new(Step::Recording {
+                        key: InFlight::Reply(id),
+                        event: None,
+                    })),
                 );
             }
             out @ Outbound::Message { .. } => self.finish(out, Status::Sendt, None),
@@ -444,16 +464,17 @@ impl Node {
                     at: self.now,
                     queued: self.config.status_queue_includes.contains(&message.service),
                 };
-                self.outputs.push_back(Output::Status(super::StatusEvent {
+                let event = super::StatusEvent {
                     message_id,
                     conversation_id: message.sbd.header.conversation_id(),
                     direction: crate::status::Direction::Outgoing,
                     status,
                     description: record.description.clone(),
                     at: self.now,
-                }));
+                };
                 let wid = self.persist(Write::HandOff(record));
-                self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+                let step = Step::Recording { key, event: Some(event) };
+                self.writes.insert(wid, Pending::Delivery(Box::new(step)));
             }
             // A reply that cannot be sent is dropped: the sender's own expiry
             // settles its message.
@@ -462,13 +483,14 @@ impl Node {
                     self.note_failure(format!("status reply {id} dropped: {d}"));
                 }
                 let wid = self.persist(Write::ReplyDone(id));
-                self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+                let step = Step::Recording { key, event: None };
+                self.writes.insert(wid, Pending::Delivery(Box::new(step)));
             }
         }
     }
 
     /// Try again later, counting the attempt.
-    fn retry(&mut self, out: Outbound, reason: String) {
+    pub(super) fn retry(&mut self, out: Outbound, reason: String) {
         let key = out.key();
         let attempts = out.attempts().saturating_add(1);
         let delay = self.config.pacing.backoff(attempts, self.entropy.next_u64());
@@ -489,18 +511,23 @@ impl Node {
             Outbound::Reply { id, .. } => Write::ReplyRetry { id: *id, at },
         };
         let wid = self.persist(write);
-        self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key })));
+        self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key, event: None })));
         self.delivery.next = min_time(self.delivery.next, Some(at));
     }
 
     pub(super) fn delivery_persisted(&mut self, step: Step, result: Result<(), StoreError>) {
-        let Step::Recording { key } = step else {
+        let Step::Recording { key, event } = step else {
             self.stale_answers += 1;
             return;
         };
         self.delivery.in_flight.remove(&key);
         match result {
             Ok(()) => {
+                // Told only now: an outcome that was not recorded is tried again,
+                // and told of then.
+                if let Some(event) = event {
+                    self.outputs.push_back(Output::Status(event));
+                }
                 self.deliver_pushes();
                 // A slot is free: more may be waiting.
                 self.kick_delivery();
@@ -540,10 +567,6 @@ fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
     Some(lookup)
 }
 
-fn party(id: Option<String>) -> String {
-    id.unwrap_or_default()
-}
-
 /// The broker names organisations `0192:<orgnr>`.
 fn broker_party(org: &str) -> String {
     if org.contains(':') { org.to_owned() } else { format!("0192:{org}") }
@@ -567,4 +590,14 @@ pub(super) struct Delivery {
     pub in_flight: std::collections::HashSet<InFlight>,
     /// When the next queued message or retry is due.
     pub next: Option<crate::Timestamp>,
+}
+
+impl Delivery {
+    /// When the node wants a tick for sending: never while a look is under way or
+    /// every slot is taken, since a tick could do nothing then (the look's answer, or
+    /// the write that frees a slot, looks again); asking anyway would have the
+    /// runtime spin on a time already past.
+    pub(super) fn wake_at(&self, parallel: usize) -> Option<crate::Timestamp> {
+        if self.looking || self.in_flight.len() >= parallel { None } else { self.next }
+    }
 }

@@ -60,6 +60,9 @@ pub enum Credential {
     /// An Altinn token: a Maskinporten grant for `scopes` (with the systemuser
     /// claim), exchanged at Altinn.
     Altinn { scopes: Vec<String> },
+    /// A Maskinporten token for `scopes` (the service registry's protected
+    /// resources).
+    Maskinporten { scopes: Vec<String> },
 }
 
 impl HttpResponse {

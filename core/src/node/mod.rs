@@ -17,17 +17,22 @@ mod pushes;
 mod reads;
 mod receive;
 mod records;
+mod sas;
 mod send;
 mod services;
 mod store;
 mod subscriptions;
 mod upload;
 
-pub use api::{ApiCall, ApiResponse, ConversationKey, Dispatch, Upload, dispatch};
+pub use api::{
+    ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
+    StagedUpload, Upload, UploadAllowance, UploadHead, body_plan, body_too_large, dispatch,
+};
 pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
+pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
 pub use services::{DpeSettings, DpoSettings, Pacing};
 pub use store::{
@@ -40,6 +45,8 @@ use std::collections::{HashMap, VecDeque};
 use crate::api::{ApiError, Exception};
 use crate::entropy::Entropy;
 use crate::ids::MessageId;
+use crate::jose::jwks_cache::{JWKS_PATH, JwksCache, PendingVerification};
+use crate::registry;
 use crate::registry::answer::{
     Body as RegistryBody, LookupError, classify, parse_identifier_resource,
 };
@@ -161,7 +168,19 @@ enum Pending {
     UploadLookup {
         call: CallId,
         message_id: MessageId,
-        upload: Upload,
+        file: upload::NewFile,
+    },
+    /// An upload's allowance: the message is being loaded.
+    UploadAllowance {
+        call: CallId,
+        message_id: MessageId,
+    },
+    /// A staged arkivmelding.xml is being read for the conversation's fields.
+    UploadArkivmelding {
+        call: CallId,
+        message_id: MessageId,
+        file: upload::NewFile,
+        stored: StoredFile,
     },
     /// `GET /api/capabilities/{id}`: waiting for the registry.
     Capabilities {
@@ -228,6 +247,14 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// The expiry sweep of outgoing conversations.
     Swept,
+    /// The Service Bus key, from the service registry.
+    SasKey,
+    /// The registry's key set, for a signed answer to `lookup`; `then` waits for it.
+    Jwks {
+        pending: PendingVerification,
+        lookup: IdentifierLookup,
+        then: Box<Pending>,
+    },
 }
 
 pub struct Node {
@@ -252,6 +279,9 @@ pub struct Node {
     jobs: HashMap<JobId, Pending>,
     delivery: delivery::Delivery,
     receive: receive::Receive,
+    sas: sas::SasKey,
+    /// The registry's signing keys.
+    jwks: JwksCache,
     next_id: u64,
     now: Timestamp,
     stale_answers: u64,
@@ -277,6 +307,8 @@ impl Node {
             jobs: HashMap::new(),
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
+            sas: sas::SasKey::default(),
+            jwks: JwksCache::new(),
             next_id: 0,
             now,
             stale_answers: 0,
@@ -293,7 +325,13 @@ impl Node {
                 self.loads.insert(id, Pending::Get { call, message_id });
             }
             Input::Api(call, ApiCall::UploadFile { message, upload }) => {
-                self.upload(call, message, upload)
+                self.upload(call, message, upload::NewFile::held(upload))
+            }
+            Input::Api(call, ApiCall::UploadStaged { message, upload }) => {
+                self.upload(call, message, upload::NewFile::staged(upload))
+            }
+            Input::Api(call, ApiCall::UploadAllowance { message }) => {
+                self.upload_allowance(call, message)
             }
             Input::Api(call, ApiCall::SendMessage { message }) => self.send(call, message),
             Input::Api(call, ApiCall::Capabilities { receiver, security_level, process }) => {
@@ -335,8 +373,14 @@ impl Node {
                 Some(Pending::SendHandedOff { call, message_id }) => {
                     self.on_send_handed_off(call, message_id, result)
                 }
-                Some(Pending::UploadLookup { call, message_id, upload }) => {
-                    self.on_upload_lookup(call, message_id, upload, result)
+                Some(Pending::UploadLookup { call, message_id, file }) => {
+                    self.on_upload_lookup(call, message_id, file, result)
+                }
+                Some(Pending::UploadAllowance { call, message_id }) => {
+                    self.on_upload_allowance(call, message_id, result)
+                }
+                Some(Pending::UploadArkivmelding { call, message_id, file, stored }) => {
+                    self.on_staged_arkivmelding(call, message_id, file, stored, result)
                 }
                 Some(p) => self.on_loaded(p, result),
                 None => self.stale_answers += 1,
@@ -385,6 +429,10 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
+                Some(Pending::SasKey) => self.on_sas_key(result),
+                Some(Pending::Jwks { pending, lookup, then }) => {
+                    self.on_jwks(pending, lookup, *then, result)
+                }
                 Some(p) => self.on_http(p, result),
                 None => self.stale_answers += 1,
             },
@@ -419,11 +467,18 @@ impl Node {
     }
 
     pub fn poll_output(&mut self) -> Output {
-        let wake_at =
-            [self.push_next, self.incoming.wake_at(), self.delivery.next, self.receive.wake_at()]
-                .into_iter()
-                .flatten()
-                .min();
+        // Only what a tick can act on: a look at the push outbox under way sets
+        // `push_next` again when it is answered.
+        let pushes = if self.pushes_loading { None } else { self.push_next };
+        let wake_at = [
+            pushes,
+            self.incoming.wake_at(),
+            self.delivery.wake_at(self.config.pacing.parallel),
+            self.receive.wake_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         self.outputs.pop_front().unwrap_or(Output::Idle { wake_at })
     }
 
@@ -524,6 +579,15 @@ impl Node {
                     let id = existing.message_id().map(|m| m.to_string()).unwrap_or_default();
                     self.respond(call, ApiResponse::Error(ApiError::message_already_exists(id)));
                 }
+                // The write conflicted, yet no message is there: its messageId belongs
+                // to a conversation whose message has left the queue (sent, failed,
+                // expired or deleted), and whose request went with it, so a repeat
+                // cannot be told from a clash. Either way the messageId is taken;
+                // writing again would only conflict again.
+                None if attempts > 0 => {
+                    let id = message.message_id().map(|m| m.to_string()).unwrap_or_default();
+                    self.respond(call, ApiResponse::Error(ApiError::message_already_exists(id)));
+                }
                 // A message seen before needs no new lookup; a new one is routed.
                 None if message.service != ServiceIdentifier::Unknown => {
                     self.write_new(call, message, attempts)
@@ -595,21 +659,57 @@ impl Node {
                 return;
             }
         };
-        let answer = result.map_err(|e| LookupError::Transport(e.to_string())).and_then(|r| {
-            let content_type = r
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                .map(|(_, v)| v.as_str());
-            match classify(r.status, content_type, &r.body)? {
-                RegistryBody::Plain(b) => parse_identifier_resource(&b),
-                // Verifying signed answers needs the registry's key set, which the
-                // node does not fetch yet: refuse rather than trust unverified data.
-                RegistryBody::Signed(_) => Err(LookupError::BadAnswer(
-                    "a signed answer arrived, but signature verification is not configured".into(),
-                )),
-            }
+        let decoded = result.map_err(|e| LookupError::Transport(e.to_string())).and_then(|r| {
+            let content_type = r.header("content-type");
+            // A signed answer is verified whether or not one was asked for: data
+            // that says it is signed is never trusted unverified.
+            let signed = self.config.registry.signed
+                || matches!(classify(r.status, content_type, &r.body), Ok(RegistryBody::Signed(_)));
+            registry::decode(r.status, content_type, &r.body, signed, &self.jwks)
         });
+        match decoded {
+            Ok(registry::Decoded::NeedJwks(pending)) => {
+                // The signing key is not among those we hold: fetch the key set once.
+                let url = format!("{}/{JWKS_PATH}", self.config.registry_url.trim_end_matches('/'));
+                let req = HttpRequest::new(Method::Get, url).header("Accept", "application/json");
+                let id = ReqId(self.next());
+                self.outputs.push_back(Output::Http(id, req));
+                self.requests.insert(id, Pending::Jwks { pending, lookup, then: Box::new(p) });
+            }
+            Ok(registry::Decoded::Payload(payload)) => {
+                self.lookup_answered(p, lookup, parse_identifier_resource(&payload))
+            }
+            Err(e) => self.lookup_answered(p, lookup, Err(e)),
+        }
+    }
+
+    /// The registry's key set arrived for a signed answer: verify it and go on.
+    fn on_jwks(
+        &mut self,
+        pending: PendingVerification,
+        lookup: IdentifierLookup,
+        then: Pending,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        let body = match &result {
+            Ok(r) if (200..300).contains(&r.status) => Ok(r.body.as_ref()),
+            Ok(r) => Err(format!("GET jwk answered {}", r.status)),
+            Err(e) => Err(e.to_string()),
+        };
+        let answer = self
+            .jwks
+            .complete(pending, body)
+            .map_err(LookupError::from)
+            .and_then(|payload| parse_identifier_resource(&payload));
+        self.lookup_answered(then, lookup, answer);
+    }
+
+    fn lookup_answered(
+        &mut self,
+        p: Pending,
+        lookup: IdentifierLookup,
+        answer: Result<IdentifierResource, LookupError>,
+    ) {
         self.registry_cache.record(Lookup::Identifier(lookup).cache_key(), &answer, self.now);
         self.looked_up(p, answer);
     }
@@ -794,6 +894,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Read { call, .. }
         | Pending::Delete { call }
         | Pending::UploadLookup { call, .. }
+        | Pending::UploadAllowance { call, .. }
+        | Pending::UploadArkivmelding { call, .. }
         | Pending::UploadWrite { call, .. }
         | Pending::SendLookup { call, .. }
         | Pending::SendHandedOff { call, .. }
@@ -808,10 +910,14 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::PushWritten
         | Pending::Delivery(_)
         | Pending::Receive(_)
-        | Pending::Swept => return None,
+        | Pending::Swept
+        | Pending::SasKey => return None,
+        Pending::Jwks { then, .. } => return call_of(then),
     })
 }
 
+#[cfg(test)]
+mod exchange_tests;
 #[cfg(test)]
 mod incoming_tests;
 #[cfg(test)]

@@ -161,6 +161,8 @@ impl Node {
             ApiCall::CreateMessage { .. }
             | ApiCall::GetOutgoing { .. }
             | ApiCall::UploadFile { .. }
+            | ApiCall::UploadAllowance { .. }
+            | ApiCall::UploadStaged { .. }
             | ApiCall::SendMessage { .. }
             | ApiCall::CreateMultipart { .. }
             | ApiCall::Capabilities { .. }

@@ -58,9 +58,9 @@ pub(super) enum Step {
 #[derive(Debug, Default)]
 pub(super) struct Receive {
     pub dpo_next: Option<Timestamp>,
-    /// List requests of this poll not yet answered (one per polled recipient
-    /// status); the next poll is planned when the last is in.
-    pub dpo_listing: usize,
+    /// Listings under way (a poll makes two: new transfers, and downloads started
+    /// but never confirmed).
+    pub dpo_listing: u8,
     /// Transfers being fetched now, so a poll does not take them twice.
     pub dpo_in_flight: std::collections::HashSet<String>,
     /// Transfers listed but not yet taken (no free slot).
@@ -115,11 +115,11 @@ impl Node {
 
     fn list_dpo(&mut self) {
         let Some(settings) = self.config.dpo.clone() else { return };
-        for status in altinn_broker::POLLED_RECIPIENT_STATUSES {
-            self.receive.dpo_listing += 1;
-            let req = altinn_broker::list_published(&settings.broker, status);
-            self.receive_request(req, Step::DpoList);
-        }
+        self.receive.dpo_listing = 2;
+        let req = altinn_broker::list_published(&settings.broker);
+        self.receive_request(req, Step::DpoList);
+        let req = altinn_broker::list_download_started(&settings.broker);
+        self.receive_request(req, Step::DpoList);
     }
 
     fn receive_request(&mut self, req: HttpRequest, step: Step) {
@@ -256,8 +256,13 @@ impl Node {
             self.receive.dpe_running = false;
             return;
         };
+        // Without a key yet: polled again once it arrives.
+        let Some(endpoint) = self.service_bus() else {
+            self.receive.dpe_running = false;
+            return;
+        };
         let queue = service_bus::queue_name(&org, settings.mode);
-        let req = service_bus::peek_lock(&settings.service_bus, &queue, self.now);
+        let req = service_bus::peek_lock(&endpoint, &queue, self.now);
         self.receive_request(req, Step::DpePeek);
     }
 
@@ -284,8 +289,10 @@ impl Node {
     fn receive_http_dpe(&mut self, step: Step, answer: Result<HttpResponse, Failure>) {
         match step {
             Step::DpePeek => {
-                let peeked =
-                    answer.and_then(|r| service_bus::parse_peeked(r.status, &r.headers, &r.body));
+                let peeked = answer.and_then(|r| {
+                    self.sas_refused(r.status);
+                    service_bus::parse_peeked(r.status, &r.headers, &r.body)
+                });
                 match peeked {
                     Ok(Some(p)) => {
                         let ack = Ack::Dpe { message_id: p.message_id, lock_token: p.lock_token };
@@ -369,7 +376,7 @@ impl Node {
         service: ServiceIdentifier,
         ack: Ack,
     ) {
-        let sbd = match Sbd::from_json(sbd) {
+        let sbd = match Sbd::from_json_received(sbd) {
             Ok(s) if s.message_id().is_some() => s,
             Ok(_) | Err(_) => {
                 self.note_failure(format!(
@@ -483,14 +490,14 @@ impl Node {
             Ack::Dpe { message_id, lock_token } => {
                 let Some(dpe) = self.config.dpe.clone() else { return };
                 let Some(org) = self.config.own_org.clone() else { return };
+                // Without a key the lock runs out and the message comes again; the
+                // store drops the repeat.
+                let Some(endpoint) = self.service_bus() else {
+                    return self.dpe_round_over();
+                };
                 let queue = service_bus::queue_name(&org, dpe.mode);
-                let req = service_bus::complete(
-                    &dpe.service_bus,
-                    &queue,
-                    message_id,
-                    lock_token,
-                    self.now,
-                );
+                let req =
+                    service_bus::complete(&endpoint, &queue, message_id, lock_token, self.now);
                 self.receive_request(req, Step::Acking { ack });
             }
         }

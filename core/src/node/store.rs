@@ -33,6 +33,11 @@ pub enum Query {
         message_id: MessageId,
         filename: String,
     },
+    /// The content of a staged file (small files only: an arkivmelding.xml being
+    /// uploaded), as `Loaded::FileContent`; none if there is no such file.
+    StagedContent {
+        name: String,
+    },
     /// Webhook pushes whose time has come (at most `limit`).
     DuePushes {
         now: Timestamp,
@@ -181,6 +186,16 @@ pub enum Write {
         file: StoredFile,
         content: bytes::Bytes,
         /// From an arkivmelding.xml: the conversation's title and reference.
+        conversation: Option<crate::arkivmelding::ConversationFields>,
+    },
+    /// As `AddFile`, for content the runtime staged: the store moves the staged file
+    /// into place durably (flushed, renamed, its folder flushed) before the row that
+    /// names it commits. The staged file must hold `file.size` bytes. When the write
+    /// fails, whatever is left of it in staging is the runtime's to remove.
+    AddStagedFile {
+        message_id: MessageId,
+        file: StoredFile,
+        staged: StagedFile,
         conversation: Option<crate::arkivmelding::ConversationFields>,
     },
     /// Take a status out of the status queue.

@@ -45,8 +45,29 @@ fn unreadable(e: impl fmt::Display) -> SbdError {
     SbdError::Unreadable(format!("JSON parse error: {e}"))
 }
 
+/// Which of the reference's constraints a read applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Checks {
+    /// All: the header's and the business message's `@NotNull`s, as on the API.
+    Created,
+    /// The header's only. The reference validates the business message of what its
+    /// fagsystem creates (the API's `@Valid`), not of what a peer sends it: a received
+    /// innsynskrav without `orgnr` is delivered as it came.
+    Received,
+}
+
 impl Sbd {
     pub fn from_json(bytes: &[u8]) -> Result<Self, SbdError> {
+        Sbd::read_json(bytes, Checks::Created)
+    }
+
+    /// An SBD another integration point sent (or one stored as received): read as
+    /// [`Sbd::from_json`] reads, without the business message's constraints.
+    pub fn from_json_received(bytes: &[u8]) -> Result<Self, SbdError> {
+        Sbd::read_json(bytes, Checks::Received)
+    }
+
+    fn read_json(bytes: &[u8], checks: Checks) -> Result<Self, SbdError> {
         let Entries(entries) = serde_json::from_slice(bytes).map_err(unreadable)?;
         let mut header = None;
         let mut business = None;
@@ -61,7 +82,7 @@ impl Sbd {
         }
         let header = header.ok_or_else(|| unreadable(format!("missing '{HEADER_KEY}'")))?;
         let (key, body) = business.ok_or_else(|| unreadable("missing the business message"))?;
-        Sbd::from_parts(header, &key, body, true)
+        Sbd::from_parts(header, &key, body, true, checks)
     }
 
     /// Shared by the JSON and XML readers: the header as JSON, the business message's
@@ -72,6 +93,7 @@ impl Sbd {
         key: &str,
         body: Value,
         strict_type: bool,
+        checks: Checks,
     ) -> Result<Self, SbdError> {
         let header: WireHeader = from_value(HEADER_KEY, header)?;
         let declared = header.document_identification.as_ref().and_then(|d| d.r#type.clone());
@@ -108,7 +130,9 @@ impl Sbd {
             .map_err(|e| unreadable(format!("{}.{e}", message_type.name())))?;
         let mut violations = Vec::new();
         let header = header.into_model(message_type, &mut violations);
-        violations.extend(message.violations());
+        if checks == Checks::Created {
+            violations.extend(message.violations());
+        }
         match header {
             Some(header) if violations.is_empty() => Ok(Sbd { header, message }),
             _ => Err(SbdError::Invalid(violations)),
@@ -175,6 +199,18 @@ mod tests {
             format!(r#"{{"{key}":{b},"{HEADER_KEY}":{h}}}"#)
         }
         .into_bytes()
+    }
+
+    #[test]
+    fn a_received_sbd_skips_only_the_business_messages_constraints() {
+        // An innsynskrav without orgnr and epost, as the reference's DPE feature has one.
+        let bytes = sbd(true, "innsynskrav", "innsynskrav");
+        assert!(matches!(Sbd::from_json(&bytes), Err(SbdError::Invalid(v)) if v.len() == 2));
+        let s = Sbd::from_json_received(&bytes).unwrap();
+        assert_eq!(s.message_type(), MessageType::Innsynskrav);
+        // The header's constraints still hold.
+        let text = String::from_utf8(bytes).unwrap().replace("\"headerVersion\":\"1.0\",", "");
+        assert!(matches!(Sbd::from_json_received(text.as_bytes()), Err(SbdError::Invalid(_))));
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Sbd {
         };
         // XML documents of the pre-NextMove era put the service (`DPO`) in Type; the
         // business element names the message type, so that decides.
-        Sbd::from_parts(header_json, &business.name, body, false)
+        Sbd::from_parts(header_json, &business.name, body, false, super::json::Checks::Created)
     }
 
     /// The SBD as XML, with the reference's prefixes: `ns2` for the header's

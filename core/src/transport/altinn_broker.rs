@@ -2,9 +2,9 @@
 //! point makes, as requests, and readers for their answers.
 //!
 //! Sending is `initiate` (metadata, answers a `fileTransferId`) then `upload` (the
-//! `sbd.zip` parcel as the body). Receiving is `list_published` (for each of
-//! [`POLLED_RECIPIENT_STATUSES`]), `details` for each id
-//! (to apply the message-channel filter and order by creation), `download`, and
+//! `sbd.zip` parcel as the body). Receiving is `list_published` (and
+//! `list_download_started`, the same call for downloads never confirmed), `details`
+//! for each id (to apply the message-channel filter and order by creation), `download`, and
 //! `confirm_download` once the message is stored. Every call carries an Altinn token
 //! (Maskinporten token exchanged at Altinn, scope [`WRITE_SCOPE`] or [`READ_SCOPE`]).
 
@@ -132,21 +132,24 @@ pub fn parse_uploaded(status: u16, body: &[u8]) -> Result<(), Failure> {
     ok_status(status, body)
 }
 
-/// The recipient statuses a poll lists, one request each: the transfers not yet
-/// downloaded, and those whose download began but was never confirmed. A download
-/// moves our status to `DownloadStarted`, so a download whose answer was lost, or a
-/// crash between download and confirm, would otherwise leave the transfer unlisted
-/// for good; taking it again is harmless, since the store drops a known messageId
-/// and the confirm follows.
-pub const POLLED_RECIPIENT_STATUSES: [&str; 2] = ["Initialized", "DownloadStarted"];
+/// `GET {base}/filetransfer?resourceId=…&status=Published&recipientStatus=Initialized`:
+/// the transfers published to us that we have not started to download.
+pub fn list_published(ep: &BrokerEndpoint) -> HttpRequest {
+    list_with_recipient_status(ep, "Initialized")
+}
 
-/// `GET {base}/filetransfer?resourceId=…&status=Published&recipientStatus=…`: the
-/// transfers published to us whose recipient status (ours) is `recipient_status`.
-pub fn list_published(ep: &BrokerEndpoint, recipient_status: &str) -> HttpRequest {
+/// `…&recipientStatus=DownloadStarted`: transfers we started to download and never
+/// confirmed. A download moves us out of the `Initialized` listing, so a transfer
+/// whose download answer was lost, or whose message we had not stored when we
+/// stopped, is found only here; without this look it would never be fetched again.
+pub fn list_download_started(ep: &BrokerEndpoint) -> HttpRequest {
+    list_with_recipient_status(ep, "DownloadStarted")
+}
+
+fn list_with_recipient_status(ep: &BrokerEndpoint, status: &str) -> HttpRequest {
     let url = ep.url(&format!(
-        "filetransfer?resourceId={}&status=Published&recipientStatus={}",
-        query_value(&ep.resource_id),
-        query_value(recipient_status)
+        "filetransfer?resourceId={}&status=Published&recipientStatus={status}",
+        query_value(&ep.resource_id)
     ));
     request(Method::Get, url, READ_SCOPE, true)
 }
@@ -372,16 +375,15 @@ mod tests {
 
     #[test]
     fn listing() {
-        let r = list_published(&ep(), "Initialized");
+        let r = list_published(&ep());
         assert_eq!(r.method, Method::Get);
         assert_eq!(
             r.url,
             "http://localhost:9099/broker/api/v1/filetransfer?resourceId=eformidling-dpo-meldingsutveksling&status=Published&recipientStatus=Initialized"
         );
-        assert!(
-            list_published(&ep(), "DownloadStarted")
-                .url
-                .ends_with("&recipientStatus=DownloadStarted")
+        assert_eq!(
+            list_download_started(&ep()).url,
+            "http://localhost:9099/broker/api/v1/filetransfer?resourceId=eformidling-dpo-meldingsutveksling&status=Published&recipientStatus=DownloadStarted"
         );
         let body = format!(r#"["{ID}","{}"]"#, ID.replace('0', "1"));
         assert_eq!(parse_list(200, body.as_bytes()).unwrap().len(), 2);

@@ -1,0 +1,420 @@
+//! Sending and receiving, driven step by step: the test plays store, registry,
+//! broker, Service Bus and payload runtime, answering each output by hand, so every
+//! decision the node makes on an answer is pinned.
+
+use serde_json::json;
+
+use super::*;
+use crate::crypto::key_unwrap::KeyTransport;
+use crate::transport::altinn_broker::BrokerEndpoint;
+use crate::transport::service_bus::{QueueMode, ServiceBusEndpoint};
+
+const NOW: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
+const ID: &str = "00000000-0000-4000-8000-0000000000a1";
+const TRANSFER: &str = "11111111-2222-4333-8444-555555555555";
+
+fn config() -> Config {
+    let mut c = Config::new("910077473");
+    c.registry_url = "http://registry.test".into();
+    c.enabled_services = vec![ServiceIdentifier::Dpo, ServiceIdentifier::Dpe];
+    c.dpo = Some(DpoSettings {
+        broker: BrokerEndpoint {
+            base_url: "http://broker.test/broker/api/v1".into(),
+            resource_id: "eformidling-dpo-meldingsutveksling".into(),
+        },
+        message_channel: None,
+        poll_interval: Duration::from_secs(15),
+    });
+    c.dpe = Some(DpeSettings {
+        service_bus: ServiceBusEndpoint {
+            base_url: "http://bus.test".into(),
+            key_name: "policy".into(),
+            key: "key".into(),
+        },
+        mode: QueueMode::Data,
+        receipt_queue: None,
+        poll_interval: Duration::from_secs(20),
+        read_max: 50,
+    });
+    c
+}
+
+fn sbd(id: &str, kind: &str, expires: &str) -> Sbd {
+    let body = json!({
+        "standardBusinessDocumentHeader": {
+            "headerVersion": "1.0",
+            "sender": [{"identifier": {"value": "0192:910077473", "authority": "iso6523-actorid-upis"}}],
+            "receiver": [{"identifier": {"value": "0192:910075918", "authority": "iso6523-actorid-upis"}}],
+            "documentIdentification": {"standard": format!("urn:no:difi:arkivmelding:xsd::{kind}"),
+                "typeVersion": "2.0", "instanceIdentifier": id, "type": kind,
+                "creationDateAndTime": "2027-01-15T09:00:00+01:00"},
+            "businessScope": {"scope": [{"type": "ConversationId",
+                "instanceIdentifier": "b4567a25-672c-4c2e-9a0f-08c52c54254b",
+                "identifier": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0",
+                "scopeInformation": [{"expectedResponseDateTime": expires}]}]}
+        },
+        kind: {"hoveddokument": "a.txt"}
+    });
+    Sbd::from_json(body.to_string().as_bytes()).unwrap()
+}
+
+/// A queued DPO message with one file, expiring a day after NOW.
+fn queued(attempts: u32) -> (OutgoingMessage, u32) {
+    let sbd = sbd(ID, "arkivmelding", "2027-01-16T09:00:00+01:00");
+    let message = OutgoingMessage {
+        sbd,
+        request: String::new(),
+        created: NOW,
+        expiry: NOW + Duration::from_hours(24),
+        service: ServiceIdentifier::Dpo,
+        files: vec![StoredFile {
+            filename: "a.txt".into(),
+            title: None,
+            mime: "text/plain".into(),
+            size: 3,
+            sha256: String::new(),
+            primary: true,
+        }],
+        queued: Some(NOW),
+        lifecycle: Lifecycle::new(Direction::Outgoing),
+    };
+    (message, attempts)
+}
+
+fn registry_answer() -> HttpResponse {
+    let body = json!({
+        "infoRecord": {"identifier": "910075918", "organizationName": "B"},
+        "serviceRecords": [{
+            "organisationNumber": "910075918",
+            "pemCertificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            "process": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0",
+            "documentTypes": ["urn:no:difi:arkivmelding:xsd::arkivmelding"],
+            "service": {"identifier": "DPO", "endpointUrl": ""}
+        }]
+    });
+    response(200, &body.to_string())
+}
+
+fn response(status: u16, body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: Bytes::from(body.to_owned()),
+    }
+}
+
+use bytes::Bytes;
+
+/// Everything the node put out until it went idle, and when it wants waking.
+fn drain(node: &mut Node) -> (Vec<Output>, Option<Timestamp>) {
+    let mut out = Vec::new();
+    loop {
+        match node.poll_output() {
+            Output::Idle { wake_at } => return (out, wake_at),
+            o => out.push(o),
+        }
+    }
+}
+
+/// Answer the tick's looks at the queues: `due` outgoing, no replies; answer the
+/// sweep's look and write; leave the rest for the test.
+fn tick_with(node: &mut Node, due: Vec<(OutgoingMessage, u32)>, now: Timestamp) -> Vec<Output> {
+    node.handle_input(Input::Tick, now);
+    let mut due = Some(due);
+    let mut rest = Vec::new();
+    let mut pending = drain(node).0;
+    while let Some(o) = pending.pop() {
+        match o {
+            Output::Load(id, Query::DueOutgoing { .. }) => {
+                let loaded =
+                    Loaded::DueOutgoing { due: due.take().unwrap_or_default(), next: None };
+                node.handle_input(Input::Loaded(id, Ok(loaded)), now);
+                pending.extend(drain(node).0);
+            }
+            Output::Load(id, Query::DueReplies { .. }) => {
+                let loaded = Loaded::Replies { due: Vec::new(), next: None };
+                node.handle_input(Input::Loaded(id, Ok(loaded)), now);
+                pending.extend(drain(node).0);
+            }
+            Output::Load(id, Query::ExpiredIncoming { .. }) => {
+                let loaded = Loaded::ExpiredIncoming { due: Vec::new(), next: None };
+                node.handle_input(Input::Loaded(id, Ok(loaded)), now);
+                pending.extend(drain(node).0);
+            }
+            Output::Load(id, Query::DuePushes { .. }) => {
+                let loaded = Loaded::Pushes { due: Vec::new(), next: None };
+                node.handle_input(Input::Loaded(id, Ok(loaded)), now);
+                pending.extend(drain(node).0);
+            }
+            Output::Persist(id, Write::ExpireConversations { .. }) => {
+                node.handle_input(Input::Persisted(id, Ok(())), now);
+                pending.extend(drain(node).0);
+            }
+            other => rest.push(other),
+        }
+    }
+    rest
+}
+
+fn take_http(outputs: &mut Vec<Output>, url_part: &str) -> (ReqId, HttpRequest) {
+    let pos = outputs
+        .iter()
+        .position(|o| matches!(o, Output::Http(_, r) if r.url.contains(url_part)))
+        .unwrap_or_else(|| panic!("no request to {url_part} in {outputs:#?}"));
+    match outputs.remove(pos) {
+        Output::Http(id, r) => (id, r),
+        _ => unreachable!(),
+    }
+}
+
+/// A node with only DPO switched on, so no DPE poll joins the outputs.
+fn dpo_node() -> Node {
+    let mut c = config();
+    c.enabled_services = vec![ServiceIdentifier::Dpo];
+    Node::new(c, [7; 32], NOW)
+}
+
+/// The tick's DPO list poll, answered empty.
+fn answer_list_empty(node: &mut Node, outputs: &mut Vec<Output>) {
+    let (id, _) = take_http(outputs, "filetransfer?resourceId");
+    node.handle_input(Input::Http(id, Ok(response(200, "[]"))), NOW);
+    outputs.extend(drain(node).0);
+}
+
+/// Drive a due message through the lookup and sealing to the broker's initiate.
+fn to_initiate(node: &mut Node, attempts: u32) -> (ReqId, HttpRequest, Vec<Output>) {
+    let mut outputs = tick_with(node, vec![queued(attempts)], NOW);
+    answer_list_empty(node, &mut outputs);
+    let (id, lookup) = take_http(&mut outputs, "registry.test/identifier/910075918");
+    assert!(lookup.auth.is_none(), "registry lookups carry no token");
+    node.handle_input(Input::Http(id, Ok(registry_answer())), NOW);
+    let (mut outputs, _) = drain(node);
+    let pos = outputs.iter().position(|o| matches!(o, Output::Job(..))).expect("a seal job");
+    let Output::Job(job_id, Job::Seal(job)) = outputs.remove(pos) else { panic!() };
+    assert_eq!(job.key_transport, KeyTransport::RsaOaepSha256);
+    assert_eq!(job.files.len(), 1);
+    assert!(matches!(job.form, SealForm::DpoParcel { .. }));
+    node.handle_input(
+        Input::JobDone(job_id, Ok(JobResult::Staged { name: "parcel".into(), size: 10 })),
+        NOW,
+    );
+    let (mut outputs, _) = drain(node);
+    let (id, req) = take_http(&mut outputs, "/filetransfer/");
+    (id, req, outputs)
+}
+
+#[test]
+fn a_dpo_message_is_initiated_uploaded_and_recorded_sendt() {
+    let mut node = dpo_node();
+    let (id, initiate, _) = to_initiate(&mut node, 0);
+    assert_eq!(initiate.method, Method::Post);
+    let body: serde_json::Value = serde_json::from_slice(&initiate.body).unwrap();
+    assert_eq!(body["sender"], "0192:910077473");
+    assert_eq!(body["recipients"], json!(["0192:910075918"]));
+    assert!(matches!(initiate.auth, Some(Credential::Altinn { .. })));
+    node.handle_input(
+        Input::Http(id, Ok(response(200, &format!(r#"{{"fileTransferId":"{TRANSFER}"}}"#)))),
+        NOW,
+    );
+    let (mut outputs, _) = drain(&mut node);
+    let (id, upload) = take_http(&mut outputs, "/upload");
+    assert!(upload.url.contains(TRANSFER));
+    assert_eq!(upload.body_file.as_deref(), Some("parcel"), "the parcel streams from disk");
+    node.handle_input(Input::Http(id, Ok(response(200, "{}"))), NOW);
+    let (outputs, _) = drain(&mut node);
+    let handed: Vec<&StatusRecord> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Persist(_, Write::HandOff(r)) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].status, Status::Sendt);
+}
+
+#[test]
+fn a_refusal_is_feil_at_once_with_the_reason() {
+    let mut node = dpo_node();
+    let (id, _, _) = to_initiate(&mut node, 0);
+    let refusal = response(400, r#"{"title":"Bad sender","detail":"not allowed"}"#);
+    node.handle_input(Input::Http(id, Ok(refusal)), NOW);
+    let (outputs, _) = drain(&mut node);
+    let Some(Output::Persist(_, Write::HandOff(r))) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(_, Write::HandOff(_))))
+    else {
+        panic!("{outputs:#?}")
+    };
+    assert_eq!(r.status, Status::Feil);
+    let reason = r.description.as_deref().unwrap_or_default();
+    assert!(reason.contains("400") && reason.contains("Bad sender"), "{reason}");
+}
+
+#[test]
+fn a_transient_failure_retries_later_and_counts_the_attempt() {
+    let mut node = dpo_node();
+    let (id, _, _) = to_initiate(&mut node, 2);
+    node.handle_input(Input::Http(id, Err(TransportError::Timeout)), NOW);
+    let (outputs, wake) = drain(&mut node);
+    let Some(Output::Persist(wid, Write::RetryOutgoing { at, .. })) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(_, Write::RetryOutgoing { .. })))
+    else {
+        panic!("{outputs:#?}")
+    };
+    // The third retry: 20 s tripled twice (180 s), jittered down by at most a quarter.
+    let delay = *at - NOW;
+    assert!(delay <= Duration::from_secs(180) && delay >= Duration::from_secs(135), "{delay:?}");
+    assert!(outputs.iter().any(|o| matches!(o, Output::Notice(n) if n.contains("timed out"))));
+    assert!(wake.is_some_and(|w| w <= *at));
+    node.handle_input(Input::Persisted(*wid, Ok(())), NOW);
+    // Not recorded as anything else: no status write.
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Persist(_, Write::HandOff(_)))));
+}
+
+#[test]
+fn an_expired_message_is_levetid_utlopt_without_being_sent() {
+    let mut node = dpo_node();
+    let later = NOW + Duration::from_hours(25);
+    let mut outputs = tick_with(&mut node, vec![queued(0)], later);
+    let _ = take_http(&mut outputs, "filetransfer?resourceId");
+    let Some(Output::Persist(_, Write::HandOff(r))) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(_, Write::HandOff(_))))
+    else {
+        panic!("{outputs:#?}")
+    };
+    assert_eq!(r.status, Status::LevetidUtlopt);
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Http(_, r) if r.url.contains("registry"))));
+}
+
+/// The DPO poll: list, details, download to staging, unpack, store, confirm.
+fn receive_one(sbd_json: &str) -> (Node, Vec<Output>) {
+    let mut node = dpo_node();
+    let mut outputs = tick_with(&mut node, Vec::new(), NOW);
+    let (id, _) = take_http(&mut outputs, "recipientStatus=Initialized");
+    // Downloads started and never confirmed are looked for too (their answer lost,
+    // or the node stopped before storing): none here.
+    let (started, _) = take_http(&mut outputs, "recipientStatus=DownloadStarted");
+    node.handle_input(Input::Http(started, Ok(response(200, "[]"))), NOW);
+    node.handle_input(Input::Http(id, Ok(response(200, &format!(r#"["{TRANSFER}"]"#)))), NOW);
+    let (mut outputs, _) = drain(&mut node);
+    let (id, _) = take_http(&mut outputs, &format!("filetransfer/{TRANSFER}"));
+    let details =
+        format!(r#"{{"fileTransferId":"{TRANSFER}","sendersFileTransferReference":"{}"}}"#, ID);
+    node.handle_input(Input::Http(id, Ok(response(200, &details))), NOW);
+    let (mut outputs, _) = drain(&mut node);
+    let (id, download) = take_http(&mut outputs, "/download");
+    let staged = download.save_to.clone().expect("the download is saved to staging");
+    node.handle_input(Input::Http(id, Ok(response(200, ""))), NOW);
+    let (mut outputs, _) = drain(&mut node);
+    let pos = outputs.iter().position(|o| matches!(o, Output::Job(..))).expect("an unpack job");
+    let Output::Job(job, Job::Unpack(u)) = outputs.remove(pos) else { panic!() };
+    assert_eq!(u.staged, staged);
+    let unpacked = JobResult::Unpacked {
+        sbd: Bytes::from(sbd_json.to_owned()),
+        asic: Some((u.asic_to.clone(), 42)),
+    };
+    node.handle_input(Input::JobDone(job, Ok(unpacked)), NOW);
+    let (outputs, _) = drain(&mut node);
+    (node, outputs)
+}
+
+fn confirm_after(
+    node: &mut Node,
+    outputs: Vec<Output>,
+    write: impl Fn(&Write) -> bool,
+    result: Result<(), StoreError>,
+) -> Vec<Output> {
+    let Some(Output::Persist(wid, _)) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(_, w) if write(w)))
+    else {
+        panic!("{outputs:#?}")
+    };
+    assert!(
+        !outputs
+            .iter()
+            .any(|o| matches!(o, Output::Http(_, r) if r.url.contains("confirmdownload"))),
+        "nothing is confirmed before it is stored"
+    );
+    node.handle_input(Input::Persisted(*wid, result), NOW);
+    drain(node).0
+}
+
+#[test]
+fn a_received_message_is_stored_with_a_mottatt_reply_then_confirmed() {
+    let json = sbd(ID, "arkivmelding", "2027-01-16T09:00:00+01:00").to_json_value().to_string();
+    let (mut node, outputs) = receive_one(&json);
+    let Some(Output::Persist(_, Write::CreateIncoming { message, reply })) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(_, Write::CreateIncoming { .. })))
+    else {
+        panic!("{outputs:#?}")
+    };
+    assert_eq!(message.service, ServiceIdentifier::Dpo);
+    assert_eq!(message.asic.as_ref().map(|a| a.size), Some(42));
+    let reply = reply.as_ref().expect("DPO senders get MOTTATT back");
+    assert!(
+        matches!(&reply.sbd.message, crate::sbd::BusinessMessage::Status(s) if s.status == Some(Status::Mottatt))
+    );
+    let after =
+        confirm_after(&mut node, outputs, |w| matches!(w, Write::CreateIncoming { .. }), Ok(()));
+    assert!(after.iter().any(|o| matches!(o, Output::Http(_, r) if r.url.ends_with(&format!("{TRANSFER}/confirmdownload")))));
+}
+
+#[test]
+fn a_repeat_is_confirmed_and_a_store_failure_is_not() {
+    let json = sbd(ID, "arkivmelding", "2027-01-16T09:00:00+01:00").to_json_value().to_string();
+    let (mut node, outputs) = receive_one(&json);
+    let after = confirm_after(
+        &mut node,
+        outputs,
+        |w| matches!(w, Write::CreateIncoming { .. }),
+        Err(StoreError::Conflict),
+    );
+    assert!(
+        after.iter().any(|o| matches!(o, Output::Http(_, r) if r.url.contains("confirmdownload")))
+    );
+
+    let (mut node, outputs) = receive_one(&json);
+    let after = confirm_after(
+        &mut node,
+        outputs,
+        |w| matches!(w, Write::CreateIncoming { .. }),
+        Err(StoreError::Unavailable("disk full".into())),
+    );
+    assert!(
+        !after.iter().any(|o| matches!(o, Output::Http(_, r) if r.url.contains("confirmdownload")))
+    );
+}
+
+#[test]
+fn an_expired_arrival_is_recorded_not_stored_and_a_bad_one_is_dropped() {
+    let json = sbd(ID, "arkivmelding", "2020-01-01T00:00:00+01:00").to_json_value().to_string();
+    let (_, outputs) = receive_one(&json);
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Persist(_, Write::RecordIncomingExpired { .. })))
+    );
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Persist(_, Write::CreateIncoming { .. }))));
+
+    let (_, outputs) = receive_one("{not an sbd");
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Persist(..))));
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Http(_, r) if r.url.contains("confirmdownload")))
+    );
+    assert!(outputs.iter().any(|o| matches!(o, Output::Notice(n) if n.contains("dropped"))));
+}
+
+#[test]
+fn a_status_from_the_receiver_moves_the_outgoing_conversation() {
+    let mut status = sbd(ID, "status", "2027-01-16T09:00:00+01:00").to_json_value();
+    status["status"] = json!({"status": "LEVERT"});
+    let (_, outputs) = receive_one(&status.to_string());
+    let Some(Output::Persist(_, Write::ApplyReceivedStatus(r))) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(_, Write::ApplyReceivedStatus(_))))
+    else {
+        panic!("{outputs:#?}")
+    };
+    assert_eq!((r.message_id.to_string().as_str(), r.status), (ID, Status::Levert));
+}
