@@ -22,7 +22,7 @@ use efm_core::node::{
     TransportError, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
-use efm_store::Store;
+use efm_store::{Durability, GroupSync, Store};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use ring::rand::SecureRandom;
 
@@ -196,6 +196,8 @@ pub struct Api {
     /// The threads that carry out HTTP requests and payload jobs, from
     /// [`Api::start_ticker`] on.
     workers: OnceLock<Workers<Work>>,
+    /// The store's group fsync (none: each write is durable when it returns).
+    group_sync: Option<Arc<GroupSync>>,
     /// Threads the pool keeps however idle.
     min_workers: usize,
     credentials: Option<Credentials>,
@@ -217,7 +219,10 @@ impl Api {
     /// Open the data folder and start the node.
     pub fn open(opts: &ServeOptions) -> Result<Api, ServeError> {
         let started = now();
-        let store = Store::open(&opts.data_dir, started)?;
+        // Grouped: many writes share one fsync, and nothing a write leads to
+        // leaves the node before it is durable (see [`Drained`]).
+        let store = Store::open_with(&opts.data_dir, started, Durability::Grouped)?;
+        let group_sync = store.group_sync();
         let mut seed = [0u8; 32];
         ring::rand::SystemRandom::new().fill(&mut seed).map_err(|_| ServeError::Randomness)?;
         let mut config = Config::new(String::new());
@@ -252,6 +257,7 @@ impl Api {
             credentials,
             agent,
             workers: OnceLock::new(),
+            group_sync,
             // Deliveries and receptions may each have `parallel` requests in flight.
             min_workers: opts.pacing.parallel.saturating_mul(2).clamp(4, 64),
             engine: Mutex::new(Engine {
@@ -401,6 +407,15 @@ impl Service for Api {
                 if self.draining.load(Ordering::SeqCst) {
                     return full(draining(path));
                 }
+                // Flushed here, outside the node's lock, so that the store's own
+                // flush before it names the file finds nothing left to write.
+                if let Err(e) = std::fs::File::open(staged.path()).and_then(|f| f.sync_data()) {
+                    let e = ApiError::new(
+                        Exception::Internal,
+                        format!("The upload could not be staged: {e}"),
+                    );
+                    return full(error_response(&e, path));
+                }
                 let call = ApiCall::UploadStaged {
                     message: staged.upload.message.clone(),
                     upload: staged.upload(),
@@ -522,7 +537,7 @@ fn render(answer: ApiResponse, path: &str) -> Answer {
 /// whichever thread drains them.
 fn run(api: &Api, call: ApiCall) -> ApiResponse {
     let (tx, rx) = mpsc::channel();
-    let work = {
+    let drained = {
         let mut e = lock(&api.engine);
         e.next_call += 1;
         let id = CallId(e.next_call);
@@ -530,6 +545,7 @@ fn run(api: &Api, call: ApiCall) -> ApiResponse {
         e.node.handle_input(Input::Api(id, call), now());
         drain(&mut e)
     };
+    let work = release(api, drained);
     submit(api, work);
     rx.recv_timeout(ANSWER_TIMEOUT).unwrap_or_else(|_| {
         ApiResponse::Error(ApiError::new(
@@ -574,18 +590,51 @@ fn perform_one(api: &Api, w: Work) -> Vec<Work> {
             Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
         }
     };
-    let mut e = lock(&api.engine);
-    e.node.handle_input(input, now());
-    drain(&mut e)
+    let drained = {
+        let mut e = lock(&api.engine);
+        e.node.handle_input(input, now());
+        drain(&mut e)
+    };
+    release(api, drained)
+}
+
+/// What a drain let out of the node, held until the writes it saw are durable.
+struct Drained {
+    work: Vec<Work>,
+    answers: Vec<(mpsc::Sender<ApiResponse>, ApiResponse)>,
+    /// The store's commit count when the drain ended (see [`GroupSync::written`]).
+    written: u64,
+}
+
+/// Once every write made so far is durable (one group fsync, outside the lock),
+/// send the drain's API answers and return its work. Not only its own writes:
+/// the node may answer from a write another thread made and has not yet seen
+/// synced. An fsync that fails leaves no safe way on: what the node believes
+/// stored may not be, and acknowledging it would break the promise made to the
+/// fagsystem and the senders. The process ends at once, like a crash, and the
+/// restart goes on from what is durable.
+fn release(api: &Api, drained: Drained) -> Vec<Work> {
+    if let Some(g) = &api.group_sync
+        && let Err(e) = g.sync_through(drained.written)
+    {
+        eprintln!("efm: {e}; stopping before acknowledging anything not durable");
+        std::process::abort();
+    }
+    for (tx, answer) in drained.answers {
+        // The caller may have timed out and gone; nothing to do then.
+        let _ = tx.send(answer);
+    }
+    drained.work
 }
 
 /// Feed the node a tick and hand on what follows (deliveries, polls, pushes).
 fn tick(api: &Api) {
-    let work = {
+    let drained = {
         let mut e = lock(&api.engine);
         e.node.handle_input(Input::Tick, now());
         drain(&mut e)
     };
+    let work = release(api, drained);
     submit(api, work);
 }
 
@@ -626,9 +675,10 @@ fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
 }
 
 /// Drain the node to idle; return the work it asked for that runs outside the
-/// lock (HTTP requests, payload jobs).
-fn drain(e: &mut Engine) -> Vec<Work> {
+/// lock (HTTP requests, payload jobs) and its API answers, for [`release`].
+fn drain(e: &mut Engine) -> Drained {
     let mut http = Vec::new();
+    let mut answers = Vec::new();
     loop {
         if let Some((id, err)) = e.failed_jobs.pop() {
             e.node.handle_input(Input::JobDone(id, Err(err)), now());
@@ -637,7 +687,8 @@ fn drain(e: &mut Engine) -> Vec<Work> {
         match e.node.poll_output() {
             Output::Idle { wake_at } => {
                 e.wake_at = wake_at;
-                return http;
+                let written = e.store.group_sync().map_or(0, |g| g.written());
+                return Drained { work: http, answers, written };
             }
             Output::Job(id, job) => match payloads::prepare(&e.store, job) {
                 Ok(p) => http.push(Work::Job(id, p)),
@@ -655,8 +706,7 @@ fn drain(e: &mut Engine) -> Vec<Work> {
             Output::Http(id, req) => http.push(Work::Http(id, req)),
             Output::Respond(call, r) => {
                 if let Some(tx) = e.waiting.remove(&call) {
-                    // The caller may have timed out and gone; nothing to do then.
-                    let _ = tx.send(r);
+                    answers.push((tx, r));
                 }
             }
             // Statuses go to webhooks and the status queue once those exist; the
@@ -728,9 +778,10 @@ fn perform(api: &Api, req: &HttpRequest) -> Result<HttpResponse, TransportError>
             |e: std::io::Error| TransportError::Staging(format!("{}: {e}", path.display()));
         let mut file = std::fs::File::create(&path).map_err(staged)?;
         let mut body = response.into_body();
+        // Not fsynced: what is kept of a download is the ASiC the unpack job
+        // writes (and flushes) from it; staging does not outlive a restart.
         std::io::copy(&mut body.as_reader(), &mut file)
             .map_err(|e| TransportError::Io(e.to_string()))?;
-        file.sync_all().map_err(staged)?;
         return Ok(HttpResponse { status, headers, body: bytes::Bytes::new() });
     }
     let body = response

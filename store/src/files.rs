@@ -77,8 +77,9 @@ pub(crate) fn add(
             // a name point at content still only in the page cache.
             f.sync_all().map_err(io)?;
             drop(f);
+            // `staging/` itself is not flushed: should the old name come back
+            // after a power cut, staging is emptied when the store opens.
             fs::rename(&from, &path).map_err(io)?;
-            File::open(data.join(crate::STAGING_DIR)).and_then(|d| d.sync_all()).map_err(io)?;
         }
     }
     File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;

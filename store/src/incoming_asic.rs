@@ -60,9 +60,9 @@ pub(crate) fn place(data: &Path, id: MessageId, f: &StagedFile) -> Result<String
     let dir = message_dir(data, id);
     fs::create_dir_all(&dir).map_err(|e| io("incoming folder", e))?;
     fs::rename(&staged, dir.join(ASIC_FILE)).map_err(|e| io("placing the ASiC", e))?;
-    let synced = sync_dir(&dir)
-        .and_then(|()| sync_dir(&data.join(INCOMING_DIR)))
-        .and_then(|()| sync_dir(&data.join(STAGING_DIR)));
+    // `staging/` is not flushed: should the old name come back after a power
+    // cut, staging is emptied when the store opens.
+    let synced = sync_dir(&dir).and_then(|()| sync_dir(&data.join(INCOMING_DIR)));
     if let Err(e) = synced {
         unplace(data, id, f);
         return Err(e);

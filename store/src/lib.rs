@@ -4,14 +4,18 @@
 //! `staging/` for received files on their way in). The whole folder can be backed
 //! up by copying it.
 //!
-//! A write returns only after SQLite has made it durable (WAL with `synchronous=FULL`),
-//! which is what lets the node acknowledge an API call after `Persisted(Ok)`.
+//! With [`Durability::EachCommit`] (what [`Store::open`] gives) a write returns only
+//! after SQLite has made it durable (WAL with `synchronous=FULL`), which is what lets
+//! the node acknowledge an API call after `Persisted(Ok)`. With
+//! [`Durability::Grouped`] a write returns once committed, and the runtime makes it
+//! durable before acting on it, for many writes at once (see [`group_sync`]).
 
 #![forbid(unsafe_code)]
 
 mod conversations;
 mod delivery;
 mod files;
+pub mod group_sync;
 mod incoming;
 mod incoming_asic;
 mod migrations;
@@ -21,6 +25,7 @@ mod replies;
 mod subscriptions;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use efm_core::Timestamp;
 use efm_core::api::subscription::StatusPush;
@@ -31,6 +36,7 @@ use efm_core::sbd::{PartnerIdentifier, Sbd};
 use efm_core::status::{Direction, Lifecycle, Status};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+pub use group_sync::{GroupSync, SyncError};
 pub use incoming_asic::STAGING_DIR;
 pub use migrations::MigrationError;
 
@@ -46,14 +52,39 @@ pub enum OpenError {
     Migration { path: PathBuf, source: MigrationError },
 }
 
+/// How a committed write becomes durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Each commit fsyncs the WAL before it returns (`synchronous=FULL`).
+    #[default]
+    EachCommit,
+    /// Commits return once written to the WAL (`synchronous=NORMAL`); the caller
+    /// makes them durable with [`Store::group_sync`] before it acknowledges
+    /// anything that depends on them. Falls back to `EachCommit` if the WAL file
+    /// cannot be opened.
+    Grouped,
+}
+
 pub struct Store {
     conn: Connection,
     dir: PathBuf,
+    /// With [`Durability::Grouped`]: where the runtime waits for durability.
+    group: Option<Arc<GroupSync>>,
 }
 
 impl Store {
-    /// Open (or create) the data folder `dir` and bring its schema up to date.
+    /// Open (or create) the data folder `dir` and bring its schema up to date;
+    /// every write durable when it returns.
     pub fn open(dir: &Path, now: Timestamp) -> Result<Store, OpenError> {
+        Store::open_with(dir, now, Durability::EachCommit)
+    }
+
+    /// As [`Store::open`], with the durability of writes chosen.
+    pub fn open_with(
+        dir: &Path,
+        now: Timestamp,
+        durability: Durability,
+    ) -> Result<Store, OpenError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| OpenError::Folder { path: dir.to_owned(), source })?;
         let path = dir.join(DATABASE_FILE);
@@ -74,7 +105,19 @@ impl Store {
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging)
             .map_err(|source| OpenError::Folder { path: staging, source })?;
-        Ok(Store { conn, dir: dir.to_owned() })
+        let group = match durability {
+            Durability::EachCommit => None,
+            Durability::Grouped => grouped(&conn, &path).map_err(db_err)?,
+        };
+        Ok(Store { conn, dir: dir.to_owned(), group })
+    }
+
+    /// With [`Durability::Grouped`], what makes commits durable: take
+    /// [`GroupSync::written`] after a write and wait on
+    /// [`GroupSync::sync_through`] before acknowledging it. `None`: every write is
+    /// durable when it returns.
+    pub fn group_sync(&self) -> Option<Arc<GroupSync>> {
+        self.group.clone()
     }
 
     pub fn dir(&self) -> &Path {
@@ -141,8 +184,19 @@ impl Store {
         }
     }
 
-    /// Carry out a write, durably, in one transaction.
+    /// Carry out a write in one transaction: durable when it returns, or (grouped)
+    /// once [`GroupSync::sync_through`] has covered it.
     pub fn persist(&mut self, w: &Write) -> Result<(), StoreError> {
+        let result = self.write(w);
+        // Counted whatever the outcome: a failed write's rollback needs no fsync,
+        // but counting it costs at most one fsync that finds nothing to do.
+        if let Some(g) = &self.group {
+            g.committed();
+        }
+        result
+    }
+
+    fn write(&mut self, w: &Write) -> Result<(), StoreError> {
         match w {
             Write::CreateOutgoing { message, status } => self.create_outgoing(message, status),
             Write::DeleteConversations(key) => conversations::delete(&mut self.conn, key),
@@ -381,6 +435,19 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Switch a migrated store to `synchronous=NORMAL` and open its WAL for the
+/// group fsyncs. Without a WAL file to open (not in WAL mode after all) it stays
+/// at `FULL`, each commit durable by itself.
+fn grouped(conn: &Connection, db: &Path) -> Result<Option<Arc<GroupSync>>, rusqlite::Error> {
+    // A read opens (and creates) the WAL if the migrations wrote nothing.
+    let _: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let Ok(file) = std::fs::File::open(&wal) else { return Ok(None) };
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    Ok(Some(Arc::new(GroupSync::new(file))))
 }
 
 /// The on-behalf-of organisation when there is one, else the primary identifier.

@@ -350,3 +350,31 @@ fn a_status_behind_the_current_one_is_not_recorded() {
         [Status::Opprettet, Status::Mottatt, Status::Levert]
     );
 }
+
+#[test]
+fn a_grouped_store_counts_its_commits_and_keeps_them_once_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let synchronous =
+        |s: &Store| -> i64 { s.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap() };
+    {
+        let mut store = Store::open_with(dir.path(), NOW, Durability::Grouped).unwrap();
+        // NORMAL (1): commits are not fsynced by SQLite, but by the group sync.
+        assert_eq!(synchronous(&store), 1);
+        let group = store.group_sync().expect("a WAL to sync");
+        let before = group.written();
+        let mut node = node(5);
+        let answer = call(&mut node, &mut store, create(sbd_json("a.pdf")));
+        assert!(matches!(answer, ApiResponse::Json(_)), "{answer:?}");
+        assert!(group.written() > before, "the create was counted");
+        group.sync_through(group.written()).unwrap();
+    }
+    // Opened as usual (FULL, 2), the message is there.
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    assert_eq!(synchronous(&store), 2);
+    assert!(store.group_sync().is_none());
+    let Ok(Loaded::OutgoingMessage(Some(_))) =
+        store.load(&Query::OutgoingMessage(ID.parse().unwrap()))
+    else {
+        panic!("the message written by the grouped store")
+    };
+}

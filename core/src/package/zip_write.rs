@@ -81,10 +81,43 @@ struct CentralEntry {
 
 enum Stream {
     /// Header not written yet: waiting for the first input to choose the level.
-    Undecided {
-        auto: bool,
-    },
-    Deflating(Box<Compress>),
+    Undecided { auto: bool },
+    /// Deflating at the level given (to hand the compressor back to the spares).
+    Deflating(Box<Compress>, u32),
+}
+
+/// Compressors kept for the next entry, one per level. A compressor's state (window,
+/// hash chains: a few hundred KiB) costs more to allocate and clear than a small
+/// entry costs to deflate, and every ASiC and parcel has several small entries
+/// (manifests, sbd.json, signatures): `reset` reuses it instead.
+#[derive(Default)]
+struct Spares([Option<Box<Compress>>; 3]);
+
+impl Spares {
+    fn slot(level: u32) -> usize {
+        match level {
+            0 => 0,
+            1 => 1,
+            _ => 2,
+        }
+    }
+
+    /// A compressor at `level` (0, 1 or [`DEFLATE_LEVEL`]), fresh or reset.
+    fn take(&mut self, level: u32) -> Box<Compress> {
+        match self.0.get_mut(Self::slot(level)).and_then(Option::take) {
+            Some(mut c) => {
+                c.reset();
+                c
+            }
+            None => Box::new(Compress::new(Compression::new(level), false)),
+        }
+    }
+
+    fn give(&mut self, level: u32, c: Box<Compress>) {
+        if let Some(slot) = self.0.get_mut(Self::slot(level)) {
+            *slot = Some(c);
+        }
+    }
 }
 
 struct OpenEntry {
@@ -106,6 +139,7 @@ pub struct ZipWriter {
     open: Option<OpenEntry>,
     finished: bool,
     scratch: Vec<u8>,
+    spares: Spares,
 }
 
 impl ZipWriter {
@@ -119,6 +153,7 @@ impl ZipWriter {
             open: None,
             finished: false,
             scratch: Vec::new(),
+            spares: Spares::default(),
         }
     }
 
@@ -209,7 +244,10 @@ impl ZipWriter {
         let deflated = match method {
             Method::Stored => None,
             Method::Deflate | Method::Auto => {
-                let d = deflate_all(data, name)?;
+                let mut c = self.spares.take(DEFLATE_LEVEL);
+                let d = deflate_all(&mut c, data, name);
+                self.spares.give(DEFLATE_LEVEL, c);
+                let d = d?;
                 if method == Method::Auto && d.len() >= data.len() { None } else { Some(d) }
             }
         };
@@ -262,7 +300,7 @@ impl ZipWriter {
         let level = if auto && !self.shrinks(sample) { 0 } else { DEFLATE_LEVEL };
         entry.offset = self.produced;
         self.push_local_header(&entry.name, entry.flags, METHOD_DEFLATED, 0, 0, 0);
-        entry.stream = Stream::Deflating(Box::new(Compress::new(Compression::new(level), false)));
+        entry.stream = Stream::Deflating(self.spares.take(level), level);
         self.open = Some(entry);
         Ok(())
     }
@@ -272,12 +310,14 @@ impl ZipWriter {
         let sample = sample.get(..SAMPLE_LEN.min(sample.len())).unwrap_or(sample);
         self.scratch.clear();
         self.scratch.reserve(sample.len() + 1024);
-        let mut c = Compress::new(Compression::new(1), false);
-        match c.compress_vec(sample, &mut self.scratch, FlushCompress::Finish) {
+        let mut c = self.spares.take(1);
+        let shrinks = match c.compress_vec(sample, &mut self.scratch, FlushCompress::Finish) {
             Ok(Status::StreamEnd) => (self.scratch.len() as u64) * 100 < (sample.len() as u64) * 95,
             // Output did not fit in sample + 1 KiB: it certainly does not shrink.
             _ => false,
-        }
+        };
+        self.spares.give(1, c);
+        shrinks
     }
 
     /// Streams entry data: first hands out queued bytes, then compresses `input` into
@@ -297,7 +337,7 @@ impl ZipWriter {
         let Some(entry) = self.open.as_mut() else {
             return Err(ZipWriteError::NoEntryOpen);
         };
-        let Stream::Deflating(c) = &mut entry.stream else {
+        let Stream::Deflating(c, _) = &mut entry.stream else {
             return Err(ZipWriteError::NoEntryOpen);
         };
         let dst = out.get_mut(written..).unwrap_or_default();
@@ -325,7 +365,7 @@ impl ZipWriter {
         let Some(entry) = self.open.take() else {
             return Err(ZipWriteError::NoEntryOpen);
         };
-        let Stream::Deflating(mut c) = entry.stream else {
+        let Stream::Deflating(mut c, level) = entry.stream else {
             return Err(ZipWriteError::NoEntryOpen);
         };
         loop {
@@ -344,6 +384,7 @@ impl ZipWriter {
         }
         let crc = entry.crc.finalize();
         let (compressed, size) = (c.total_out(), c.total_in());
+        self.spares.give(level, c);
         if compressed > u64::from(u32::MAX)
             || size > u64::from(u32::MAX)
             || self.produced > u64::from(u32::MAX)
@@ -423,8 +464,7 @@ impl ZipWriter {
     }
 }
 
-fn deflate_all(data: &[u8], name: &str) -> Result<Vec<u8>, ZipWriteError> {
-    let mut c = Compress::new(Compression::new(DEFLATE_LEVEL), false);
+fn deflate_all(c: &mut Compress, data: &[u8], name: &str) -> Result<Vec<u8>, ZipWriteError> {
     let mut out = Vec::with_capacity(data.len() / 2 + 64);
     loop {
         out.reserve(data.len() / 2 + 1024);
