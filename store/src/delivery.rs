@@ -30,7 +30,7 @@ pub(crate) fn due(
             .prepare_cached(
                 "SELECT message_id, attempts, COALESCE(next_attempt, queued_at) AS due
                  FROM outgoing_message WHERE queued_at IS NOT NULL
-                 ORDER BY due, message_id LIMIT ?1",
+                 ORDER BY COALESCE(next_attempt, queued_at), message_id LIMIT ?1",
             )
             .map_err(unavailable)?;
         stmt.query_map(params![rows_wanted], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

@@ -74,8 +74,11 @@ pub(crate) fn add(
                 )));
             }
             // Flushed here whoever wrote it, so that the rename below never makes
-            // a name point at content still only in the page cache.
-            f.sync_all().map_err(io)?;
+            // a name point at content still only in the page cache. The content
+            // and its size are what matter (`sync_data`): when the runtime flushed
+            // it already, nothing is left to write, whereas a full `sync_all`
+            // would commit the file system's journal again for the times alone.
+            f.sync_data().map_err(io)?;
             drop(f);
             // `staging/` itself is not flushed: should the old name come back
             // after a power cut, staging is emptied when the store opens.

@@ -54,8 +54,10 @@ pub(crate) fn place(data: &Path, id: MessageId, f: &StagedFile) -> Result<String
             f.name, f.size
         )));
     }
-    // The runtime flushed it; again costs little and makes this write not depend on it.
-    file.sync_all().map_err(|e| io("staged ASiC", e))?;
+    // The runtime flushed it; again costs little and makes this write not depend on
+    // it. Content and size only (`sync_data`): a full `sync_all` would commit the
+    // file system's journal again for the times alone.
+    file.sync_data().map_err(|e| io("staged ASiC", e))?;
     drop(file);
     let dir = message_dir(data, id);
     fs::create_dir_all(&dir).map_err(|e| io("incoming folder", e))?;

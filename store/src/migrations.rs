@@ -175,6 +175,15 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX outgoing_message_due ON outgoing_message (queued_at, next_attempt);
     ",
     ),
+    (
+        11,
+        "
+    -- The sending queue in the order it is taken (delivery::due), so that finding
+    -- the next few reads those rows, not the whole queue sorted each time.
+    CREATE INDEX outgoing_message_queue ON outgoing_message
+        (COALESCE(next_attempt, queued_at), message_id) WHERE queued_at IS NOT NULL;
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -378,3 +378,23 @@ fn a_grouped_store_counts_its_commits_and_keeps_them_once_synced() {
         panic!("the message written by the grouped store")
     };
 }
+
+#[test]
+fn the_sending_queue_is_read_by_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), NOW).unwrap();
+    let plan: Vec<String> = store
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT message_id, attempts, COALESCE(next_attempt, queued_at) AS due
+             FROM outgoing_message WHERE queued_at IS NOT NULL
+             ORDER BY COALESCE(next_attempt, queued_at), message_id LIMIT 10",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(plan.iter().any(|p| p.contains("outgoing_message_queue")), "{plan:?}");
+    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort: {plan:?}");
+}
