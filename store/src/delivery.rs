@@ -20,16 +20,20 @@ pub(crate) fn due(
 ) -> Result<Loaded, StoreError> {
     let skip: Vec<String> = skip.iter().map(ToString::to_string).collect();
     let now_ms = now.as_unix_millis();
+    // Enough rows for `limit` messages not skipped, and one more that says when
+    // the next is due; not the whole queue, which a backlog makes long and every
+    // finished delivery looks at again.
+    let rows_wanted = i64::from(limit).saturating_add(skip.len() as i64).saturating_add(1);
     let rows: Vec<(String, i64, i64)> = {
         let mut stmt = store
             .conn
             .prepare_cached(
                 "SELECT message_id, attempts, COALESCE(next_attempt, queued_at) AS due
                  FROM outgoing_message WHERE queued_at IS NOT NULL
-                 ORDER BY due, message_id",
+                 ORDER BY due, message_id LIMIT ?1",
             )
             .map_err(unavailable)?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        stmt.query_map(params![rows_wanted], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(unavailable)?
             .collect::<Result<_, _>>()
             .map_err(unavailable)?
@@ -62,7 +66,10 @@ pub(crate) fn hand_off(
 ) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(unavailable)?;
     let id = record.message_id.to_string();
-    if let Some(conversation) = records::find(&tx, &id, "OUTGOING")? {
+    if let Some(conversation) = records::find(&tx, &id, "OUTGOING")?
+        && !(matches!(record.status, Status::Sendt | Status::Feil)
+            && received(&tx, conversation.id)?)
+    {
         records::add_status(&tx, &conversation, record)?;
     }
     remove_queued(&tx, &id)?;
@@ -70,6 +77,21 @@ pub(crate) fn hand_off(
     // The rows are gone: the files are garbage now, and a crash before they are
     // removed leaves only that.
     files::remove(dir, record.message_id)
+}
+
+/// Whether the receiver has answered for the message already (MOTTATT, LEVERT or
+/// LEST). A delivery attempt's outcome can come after that: an earlier attempt
+/// reached the receiver but its answer was lost, and this one was a repeat. Its
+/// SENDT (or FEIL) would then move the conversation backwards, so it is not
+/// recorded; the message leaves the queue all the same.
+fn received(tx: &rusqlite::Transaction<'_>, conversation: i64) -> Result<bool, StoreError> {
+    tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM message_status
+             WHERE conversation = ?1 AND status IN ('MOTTATT', 'LEVERT', 'LEST'))",
+        params![conversation],
+        |r| r.get(0),
+    )
+    .map_err(unavailable)
 }
 
 pub(crate) fn retry(

@@ -196,6 +196,80 @@ fn status_pages_sort_and_count() {
 }
 
 #[test]
+fn due_outgoing_takes_the_oldest_not_in_flight_and_says_when_more_are_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(3);
+    let ids: Vec<efm_core::ids::MessageId> = [
+        "11111111-74de-4cce-b902-cecdf97dc4f3",
+        "22222222-74de-4cce-b902-cecdf97dc4f3",
+        "33333333-74de-4cce-b902-cecdf97dc4f3",
+        "44444444-74de-4cce-b902-cecdf97dc4f3",
+    ]
+    .iter()
+    .map(|id| id.parse().unwrap())
+    .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let body = sbd_json("a.pdf").replace(ID, &id.to_string());
+        assert!(matches!(call(&mut node, &mut store, create(body)), ApiResponse::Json(_)));
+        // Queued one millisecond apart: the queue's order is 0, 1, 2, 3.
+        let at = NOW + efm_core::Duration::from_millis(i as i64);
+        store.persist(&Write::QueueOutgoing { message_id: *id, at }).unwrap();
+    }
+    let later = NOW + efm_core::Duration::from_secs(1);
+    let mut due = |limit: u32, skip: Vec<efm_core::ids::MessageId>| match store
+        .load(&Query::DueOutgoing { now: later, limit, skip })
+        .unwrap()
+    {
+        Loaded::DueOutgoing { due, next } => {
+            (due.iter().map(|(m, _)| m.message_id().unwrap()).collect::<Vec<_>>(), next)
+        }
+        other => panic!("{other:?}"),
+    };
+    // The first in flight: the next two, and more are due at once.
+    assert_eq!(due(2, vec![ids[0]]), (vec![ids[1], ids[2]], Some(later)));
+    // Two in flight, room for all: the rest, and nothing more queued.
+    assert_eq!(due(5, vec![ids[0], ids[2]]), (vec![ids[1], ids[3]], None));
+    assert_eq!(due(1, vec![]), (vec![ids[0]], Some(later)));
+}
+
+#[test]
+fn a_repeat_attempts_sendt_after_the_receivers_answer_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(4);
+    assert!(matches!(call(&mut node, &mut store, create(sbd_json("a.pdf"))), ApiResponse::Json(_)));
+    let message_id: efm_core::ids::MessageId = ID.parse().unwrap();
+    store.persist(&Write::QueueOutgoing { message_id, at: NOW }).unwrap();
+    let record =
+        |status| StatusRecord { message_id, status, description: None, at: NOW, queued: false };
+    // The first attempt's copy arrived and was answered; the repeat's SENDT comes last.
+    store.persist(&Write::ApplyReceivedStatus(record(Status::Mottatt))).unwrap();
+    store.persist(&Write::HandOff(record(Status::Sendt))).unwrap();
+    let statuses: Vec<String> = store
+        .conn
+        .prepare(
+            "SELECT s.status FROM message_status s JOIN conversation c ON s.conversation = c.id
+             WHERE c.message_id = ?1 AND c.direction = 'OUTGOING' ORDER BY s.id",
+        )
+        .unwrap()
+        .query_map(params![ID], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(statuses, ["OPPRETTET", "MOTTATT"]);
+    let queued: i64 = store
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM outgoing_message WHERE message_id = ?1",
+            params![ID],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 0, "the message left the queue all the same");
+}
+
+#[test]
 fn a_staged_upload_is_moved_into_place_and_a_wrong_one_is_refused() {
     use efm_core::node::{StagedFile, StagedUpload, UploadHead};
     let dir = tempfile::tempdir().unwrap();

@@ -414,8 +414,17 @@ impl MemStore {
     }
 
     /// `delivery::hand_off`: the status, and the message's row and files removed.
+    /// As `delivery::hand_off`: an attempt's SENDT or FEIL after the receiver
+    /// answered (a repeat of an attempt whose answer was lost) is not recorded.
     fn hand_off(&mut self, r: &StatusRecord) {
-        if let Some(conv) = self.conv_of(&r.message_id.to_string(), false) {
+        let id = r.message_id.to_string();
+        let received = self
+            .statuses_of(&id, false)
+            .iter()
+            .any(|s| matches!(s, Status::Mottatt | Status::Levert | Status::Lest));
+        if let Some(conv) = self.conv_of(&id, false)
+            && !(matches!(r.status, Status::Sendt | Status::Feil) && received)
+        {
             self.add_status(conv, r);
         }
         self.remove_outgoing(r.message_id);
