@@ -19,7 +19,7 @@ use efm_core::crypto::keys::Identity;
 use efm_core::node::{
     ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
     DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId,
-    TransportError, body_plan, body_too_large, dispatch,
+    TransportError, WatchSettings, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::{Durability, GroupSync, Store};
@@ -75,6 +75,8 @@ pub struct ServeOptions {
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
     pub pacing: Pacing,
+    /// How often the receipts of DPV, DPF and DPI messages are polled for.
+    pub watch: WatchSettings,
     /// Where the Altinn tokens DPO needs come from.
     pub tokens: Option<TokenSettings>,
     /// Where the node's notices go.
@@ -240,6 +242,7 @@ impl Api {
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
         config.pacing = opts.pacing.clone();
+        config.watch = opts.watch.clone();
         let node = Node::new(config, seed, started);
         let credentials = match (&opts.tokens, &opts.identity) {
             (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),

@@ -72,10 +72,7 @@ pub(crate) fn hand_off(
     {
         records::add_status(&tx, &conversation, record)?;
     }
-    tx.execute("DELETE FROM outgoing_file WHERE message_id = ?1", params![id])
-        .map_err(unavailable)?;
-    tx.execute("DELETE FROM outgoing_message WHERE message_id = ?1", params![id])
-        .map_err(unavailable)?;
+    remove_queued(&tx, &id)?;
     tx.commit().map_err(unavailable)?;
     // The rows are gone: the files are garbage now, and a crash before they are
     // removed leaves only that.
@@ -108,6 +105,15 @@ pub(crate) fn retry(
         params![message_id.to_string(), at.as_unix_millis()],
     )
     .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The queued message's rows (its files on disk are removed after the commit).
+pub(crate) fn remove_queued(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM outgoing_file WHERE message_id = ?1", params![id])
+        .map_err(unavailable)?;
+    tx.execute("DELETE FROM outgoing_message WHERE message_id = ?1", params![id])
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -163,7 +169,7 @@ pub(crate) fn apply_received(
     let moves_forward = match (finished, record.status) {
         (None, _) => false,
         // After LEVERT, only the reading (or a failure to) is news.
-        (Some(true), Status::Lest | Status::Feil) => !has_final(&tx, record)?,
+        (Some(true), Status::Lest | Status::Feil) => !has_final(&tx, record.message_id)?,
         (Some(true), _) => false,
         (Some(false), _) => true,
     };
@@ -176,12 +182,15 @@ pub(crate) fn apply_received(
 }
 
 /// Whether the conversation already ended in LEST, FEIL or LEVETID_UTLOPT.
-fn has_final(tx: &rusqlite::Transaction<'_>, record: &StatusRecord) -> Result<bool, StoreError> {
+pub(crate) fn has_final(
+    tx: &rusqlite::Transaction<'_>,
+    message_id: MessageId,
+) -> Result<bool, StoreError> {
     tx.query_row(
         "SELECT COUNT(*) FROM message_status s JOIN conversation c ON s.conversation = c.id
          WHERE c.message_id = ?1 AND c.direction = 'OUTGOING'
            AND s.status IN ('LEST', 'FEIL', 'LEVETID_UTLOPT')",
-        params![record.message_id.to_string()],
+        params![message_id.to_string()],
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)
