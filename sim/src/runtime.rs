@@ -55,6 +55,7 @@ impl World {
                     self.model.on_status_event(h, &s, store);
                 }
                 Output::Notice(text) => self.note(|| format!("node {h}: notice: {text}")),
+                Output::Mail(m) => self.note(|| format!("node {h}: mail: {}", m.subject)),
             }
         }
         self.model.violations.push(format!(
