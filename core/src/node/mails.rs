@@ -35,7 +35,7 @@ impl Node {
 
     /// A status is durable: tell it, and mail a FEIL.
     pub(super) fn status_recorded(&mut self, event: StatusEvent) {
-        let feil = (event.status == Status::Feil && self.mails_on_feil()).then(|| FeilMail {
+        let feil = (event.status == Status::Feil && self.mails_on_feil()).then_some(FeilMail {
             message_id: event.message_id,
             conversation_id: event.conversation_id,
             direction: event.direction,
@@ -50,7 +50,7 @@ impl Node {
     /// What to mail once `record`, a status the receiving side sent back, is
     /// written: a FEIL, if mail on FEIL is on.
     pub(super) fn received_feil(&self, record: &StatusRecord) -> Option<FeilMail> {
-        (record.status == Status::Feil && self.mails_on_feil()).then(|| FeilMail {
+        (record.status == Status::Feil && self.mails_on_feil()).then_some(FeilMail {
             message_id: record.message_id,
             conversation_id: None,
             direction: Direction::Outgoing,
