@@ -3,6 +3,7 @@
 //! without a mail server. Plain SMTP only: point `mail.starttls` at `off` or
 //! leave it `opportunistic`.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,14 +44,17 @@ pub fn run(args: SmtpArgs) -> ExitCode {
     };
     // The first line on stdout, so that scripts and tests can find the port.
     println!("listening on smtp://{}", sink.local_addr());
-    // Name each mail as it arrives; the sink runs until the process is stopped.
+    // Name each mail as it arrives; the sink runs until the process is stopped. A
+    // reader that went away after the first line is no reason to stop.
     let mut told = 0;
     loop {
         std::thread::sleep(Duration::from_millis(250));
         let Ok(mails) = sink.mails() else { continue };
+        let mut out = std::io::stdout().lock();
         for m in mails.iter().skip(told) {
-            println!("received {}", m.display());
+            let _ = writeln!(out, "received {}", m.display());
         }
+        let _ = out.flush();
         told = told.max(mails.len());
     }
 }

@@ -269,3 +269,49 @@ fn svarinn_mail_carries_files_at_level_3_and_only_a_notice_at_level_4() {
     let raw = std::fs::read(&received[1]).unwrap();
     assert!(!raw.windows(8).any(|w| w == b"%PDF-1.7"), "the file's bytes are not in the mail");
 }
+
+/// `efm smtp serve` prints its address first and keeps each mail as an `.eml` file.
+#[test]
+fn efm_smtp_serve_keeps_what_it_is_sent() {
+    use std::io::BufRead as _;
+    let dir = temp("smtp-cli");
+    let mut child = Command::new(efm_tests::efm_bin())
+        .args(["smtp", "serve", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("efm starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("efm prints its address");
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on smtp://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .parse()
+        .expect("an address");
+    let mut s = MailSettings::new("127.0.0.1", "efm@example.no", "arkiv@example.no");
+    s.smtp_port = addr.port();
+    let mail = efm_core::mail::Mail {
+        to: s.receiver.clone(),
+        from: s.sender.clone(),
+        subject: "Integrasjonspunkt: prøve".into(),
+        body: "hei\n".into(),
+        attachments: Vec::new(),
+    };
+    efm_blocking::mailer::send(&s, &dir, &mail).expect("sent");
+    wait_for("the mail on disk", Duration::from_secs(10), || {
+        efm_blocking::local_smtp::received(&dir).is_ok_and(|m| m.len() == 1)
+    });
+    // Still serving after its reader went away.
+    efm_blocking::mailer::send(&s, &dir, &mail).expect("sent again");
+    let _ = child.kill();
+    let _ = child.wait();
+    let received = efm_blocking::local_smtp::received(&dir).expect("the folder");
+    assert_eq!(received.len(), 2);
+    let m = parsed(&received[0]);
+    assert_eq!(m["subject"], "Integrasjonspunkt: prøve");
+    // lettre ends the text with a line break of its own; the text is what counts.
+    assert_eq!(m["body"].as_str().map(str::trim_end), Some("hei"));
+}
