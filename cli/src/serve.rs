@@ -8,7 +8,7 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpoSettings, Pacing};
+use efm_core::node::{DpeSettings, DpoSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
@@ -172,6 +172,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpo: transports.dpo,
         dpe: transports.dpe,
         pacing: transports.pacing,
+        watch: transports.watch,
         tokens: transports.tokens,
         notices: Notices::Stderr,
         mail: mail(&c.mail),
@@ -207,6 +208,7 @@ struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
     pacing: Pacing,
+    watch: WatchSettings,
     tokens: Option<TokenSettings>,
 }
 
@@ -246,6 +248,11 @@ fn transports(c: &Config) -> Transports {
         retry_cap: duration(t.retry.cap),
         ..Pacing::default()
     };
+    let watch = WatchSettings {
+        min_interval: duration(t.receipts.min_interval),
+        max_interval: duration(t.receipts.max_interval),
+        ..WatchSettings::default()
+    };
     let tokens = c.org.as_ref().map(|org| TokenSettings {
         token_url: t.oidc.token_url.as_str().to_owned(),
         audience: t.oidc.audience.clone(),
@@ -262,7 +269,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, pacing, tokens }
+    Transports { dpo, dpe, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

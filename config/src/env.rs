@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 36] = [
+pub const VARS: [(&str, &str); 37] = [
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -33,6 +33,7 @@ pub const VARS: [(&str, &str); 36] = [
     ("EFM_DPE_MODE", "dpe.mode"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
+    ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),
     ("EFM_MAIL_ERROR_STATUS", "mail.enabled"),
     ("EFM_MAIL_SMTP_HOST", "mail.smtp_host"),
     ("EFM_MAIL_SMTP_PORT", "mail.smtp_port"),

@@ -34,6 +34,7 @@ pub struct Transports {
     pub dpo: DpoTransport,
     pub dpe: DpeTransport,
     pub retry: Retry,
+    pub receipts: ReceiptPolling,
 }
 
 /// The Maskinporten JWT grant every service's access token starts from.
@@ -103,6 +104,17 @@ pub struct Retry {
     pub cap: Interval,
 }
 
+/// How often the receipts of handed-off DPV, DPF and DPI messages are polled for:
+/// from `min_interval` for a new message, growing linearly with its age to
+/// `max_interval` at 30 days (the reference's `LinearInterpolationPolling`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptPolling {
+    /// Default 1 min.
+    pub min_interval: Interval,
+    /// Default 1 h.
+    pub max_interval: Interval,
+}
+
 impl Default for Transports {
     fn default() -> Self {
         Transports {
@@ -127,6 +139,10 @@ impl Default for Transports {
                 read_max: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
+            receipts: ReceiptPolling {
+                min_interval: Interval::mins(1),
+                max_interval: Interval::mins(60),
+            },
         }
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! Every status the node records itself is told as a [`StatusEvent`] after its
 //! write ([`Node::status_recorded`]); a FEIL among them is mailed. A FEIL that a
-//! received status or receipt implies is written by `ApplyReceivedStatus`, which
-//! records it only if it moves the conversation on: the conversation read after
-//! the write tells whether this write recorded it (a FEIL stamped with this
+//! received status or receipt implies (`ApplyReceivedStatus`), or that a receipt
+//! poll found (`Watched`), is recorded only if it is news: the conversation read
+//! after the write tells whether this write recorded it (a FEIL stamped with this
 //! write's time), so a repeated receipt is not mailed again. A mail is sent at most
 //! once: after a crash between the write and the send it is not sent, as the
 //! reference, which mails inside its status transaction, does not either.
@@ -40,6 +40,22 @@ impl Node {
             conversation_id: event.conversation_id,
             direction: event.direction,
             only_if_recorded_at: None,
+        });
+        self.outputs.push_back(Output::Status(event));
+        if let Some(feil) = feil {
+            self.read_for_mail(feil);
+        }
+    }
+
+    /// As [`Node::status_recorded`], for a status whose write may have found it
+    /// there already (a receipt poll answered again): its FEIL is mailed only if
+    /// this write recorded it.
+    pub(super) fn status_maybe_recorded(&mut self, event: StatusEvent) {
+        let feil = (event.status == Status::Feil && self.mails_on_feil()).then_some(FeilMail {
+            message_id: event.message_id,
+            conversation_id: event.conversation_id,
+            direction: event.direction,
+            only_if_recorded_at: Some(event.at),
         });
         self.outputs.push_back(Output::Status(event));
         if let Some(feil) = feil {
