@@ -774,3 +774,33 @@ fn a_polled_feil_is_mailed_only_if_this_write_recorded_it() {
         assert_eq!(mails(&outputs).len(), expected, "FEIL recorded at {recorded_at:?}");
     }
 }
+
+#[test]
+fn an_undeliverable_svarinn_forsendelse_is_mailed_only_when_switched_on() {
+    let forsendelse = crate::mail::UndeliverableForsendelse {
+        id: "f-1".into(),
+        title: None,
+        sender: None,
+        security_level: Some(3),
+        files: Vec::new(),
+        reason: "refused".into(),
+        kept_at: None,
+    };
+    // FEIL mail on, mailOnError off; then no mail settings at all.
+    let mut node = mailing_node();
+    assert!(!node.mail_undeliverable(&forsendelse));
+    assert!(mails(&drain(&mut node).0).is_empty());
+    assert!(!dpo_node().mail_undeliverable(&forsendelse));
+    let mut c = config();
+    let mut settings =
+        crate::mail::MailSettings::new("smtp.test", "efm@example.no", "arkiv@example.no");
+    settings.svarinn_on_error = true;
+    c.mail = Some(settings);
+    let mut node = Node::new(c, [7; 32], NOW);
+    assert!(node.mail_undeliverable(&forsendelse));
+    let (outputs, _) = drain(&mut node);
+    let sent = mails(&outputs);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "arkiv@example.no");
+    assert!(sent[0].subject.contains("f-1"));
+}

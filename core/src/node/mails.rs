@@ -74,6 +74,25 @@ impl Node {
         })
     }
 
+    /// A SvarInn forsendelse the fagsystem cannot take: mailed instead of lost, when
+    /// `mailOnError` is on (see [`crate::mail::svarinn_mail`]). Whether it was mailed;
+    /// call it only once the forsendelse's files are durable in the store, since a
+    /// level-4 mail points there.
+    #[cfg_attr(not(test), allow(dead_code))] // Wired into SvarInn receiving when that lands.
+    pub(super) fn mail_undeliverable(
+        &mut self,
+        forsendelse: &crate::mail::UndeliverableForsendelse,
+    ) -> bool {
+        let Some(settings) = self.config.mail.as_ref() else { return false };
+        match crate::mail::svarinn_mail(settings, forsendelse) {
+            Some(mail) => {
+                self.outputs.push_back(Output::Mail(mail));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A received FEIL is written: mail it if the write recorded it.
     pub(super) fn mail_if_recorded(&mut self, feil: FeilMail) {
         self.read_for_mail(feil);
