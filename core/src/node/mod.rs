@@ -28,7 +28,7 @@ pub use api::{
     ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
     StagedUpload, Upload, UploadAllowance, UploadHead, body_plan, body_too_large, dispatch,
 };
-pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
+pub use http::{BodyPart, Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
