@@ -8,6 +8,7 @@
 
 mod api;
 mod delivery;
+mod dpv;
 mod http;
 mod incoming;
 mod io;
@@ -34,7 +35,7 @@ pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpoSettings, Pacing};
+pub use services::{DpeSettings, DpoSettings, DpvSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
@@ -99,6 +100,8 @@ pub struct Config {
     pub dpo: Option<DpoSettings>,
     /// DPE over Azure Service Bus, when configured.
     pub dpe: Option<DpeSettings>,
+    /// DPV over Altinn 3 Correspondence, when configured.
+    pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
 }
 
@@ -131,6 +134,7 @@ impl Config {
             ttl_check_interval: Duration::from_secs(30),
             dpo: None,
             dpe: None,
+            dpv: None,
             pacing: Pacing::default(),
         }
     }

@@ -1,0 +1,279 @@
+//! Sending over DPV: an Altinn 3 correspondence, uploaded through Digdir's proxy.
+//!
+//! After the receiver's service record (which names the Altinn resource), the sender's
+//! name is looked up in the registry (the correspondence shows it), an arkivmelding's
+//! `arkivmelding.xml` is read for the texts, and the correspondence goes up as one
+//! multipart form with the files streamed from the store. A 409 means an earlier
+//! attempt got through: the correspondence is then found by our reference. The
+//! correspondence id is kept to poll its overview for LEVERT and LEST.
+//!
+//! Receipts (arkivmelding_kvittering and the like) have no place in Altinn: as in the
+//! reference they are not sent, and recorded as SENDT, LEVERT and LEST at once.
+
+use super::delivery::{Outbound, Step};
+use super::http::HttpResponse;
+use super::store::{Loaded, OutgoingMessage, Query, StoreError};
+use super::{Node, Pending};
+use crate::registry::answer::LookupError;
+use crate::registry::model::{IdentifierResource, ServiceRecord};
+use crate::registry::request::IdentifierLookup;
+use crate::sbd::{BusinessMessage, PartnerIdentifier};
+use crate::status::Status;
+use crate::transport::correspondence::{self, Attachment, Content, NewCorrespondence, Uploaded};
+use crate::transport::failure::Failure;
+
+/// The digitalpost info process: a `digital_dpv` message under it ignores the
+/// recipient's reservation against digital mail.
+const INFO_PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
+
+/// Where one DPV delivery is.
+#[derive(Debug)]
+pub(super) enum DpvStep {
+    /// Asking the registry for the sender's name.
+    SenderName { out: Outbound, resource: String, lookup: IdentifierLookup },
+    /// Reading the message's arkivmelding.xml.
+    Arkivmelding { out: Outbound, resource: String, sender_name: String },
+    /// The correspondence is being uploaded.
+    Uploading { out: Outbound },
+    /// After a 409: looking for the correspondence by our reference.
+    Finding { out: Outbound },
+}
+
+impl DpvStep {
+    pub(super) fn lookup(&self) -> Option<&IdentifierLookup> {
+        match self {
+            DpvStep::SenderName { lookup, .. } => Some(lookup),
+            _ => None,
+        }
+    }
+}
+
+fn message(out: &Outbound) -> Option<&OutgoingMessage> {
+    match out {
+        Outbound::Message { message, .. } => Some(message),
+        Outbound::Reply { .. } => None,
+    }
+}
+
+impl Node {
+    /// The receiver's service record is in: go on to the sender's name.
+    pub(super) fn deliver_dpv(&mut self, out: Outbound, record: &ServiceRecord) {
+        let resource = record.service.resource.clone().filter(|r| !r.trim().is_empty());
+        let Some(resource) = resource else {
+            let reason = "Service Registry returned empty Altinn resource id. Resource id cannot be null or blank, contact Digdir for support.";
+            return self.finish(out, Status::Feil, Some(reason.into()));
+        };
+        let Some(org) = self.name_org(&out) else {
+            return self.finish(out, Status::Feil, Some("The message has no sender".into()));
+        };
+        let lookup = IdentifierLookup::new(&org);
+        let step = DpvStep::SenderName { out, resource, lookup: lookup.clone() };
+        self.registry_lookup(lookup, Pending::Delivery(Box::new(Step::Dpv(Box::new(step)))));
+    }
+
+    /// Whose name the correspondence shows: the on-behalf-of organisation when the
+    /// sender names one, else our own (as the reference), else the SBD's sender.
+    fn name_org(&self, out: &Outbound) -> Option<String> {
+        let sender = out.sbd().header.sender.as_ref()?;
+        if let PartnerIdentifier::Organization(o) = &sender.identifier
+            && let Some(part) = o.on_behalf_of()
+        {
+            return Some(part.to_owned());
+        }
+        self.config.own_org.clone().or_else(|| Some(sender.identifier.primary()))
+    }
+
+    pub(super) fn dpv_looked_up(
+        &mut self,
+        step: DpvStep,
+        answer: Result<IdentifierResource, LookupError>,
+    ) {
+        let DpvStep::SenderName { out, resource, lookup } = step else {
+            self.stale_answers += 1;
+            return;
+        };
+        let name = match answer {
+            Ok(r) => r.info_record.and_then(|i| i.organization_name),
+            Err(e) => return self.retry(out, format!("service registry, sender's name: {e}")),
+        };
+        let Some(sender_name) = name.filter(|n| !n.is_empty()) else {
+            let reason = format!("The registry has no name for {}", lookup.identifier);
+            return self.retry(out, reason);
+        };
+        if matches!(out.sbd().message, BusinessMessage::Arkivmelding(_)) {
+            let Some(message_id) = out.sbd().message_id() else {
+                return self.finish(out, Status::Feil, Some("The message has no messageId".into()));
+            };
+            let q =
+                Query::FileContent { message_id, filename: super::send::ARKIVMELDING_FILE.into() };
+            let id = self.load(q);
+            let step = DpvStep::Arkivmelding { out, resource, sender_name };
+            self.loads.insert(id, Pending::Delivery(Box::new(Step::Dpv(Box::new(step)))));
+            return;
+        }
+        match &out.sbd().message {
+            BusinessMessage::DigitalDpv(d) => {
+                let content = Content::from_digital_dpv(
+                    d.tittel.clone(),
+                    d.sammendrag.clone(),
+                    d.innhold.clone(),
+                );
+                self.upload_dpv(out, &resource, &sender_name, &content, None)
+            }
+            other => {
+                let reason = format!(
+                    "A {} message cannot be sent over DPV (only arkivmelding and digital_dpv)",
+                    other.message_type().name()
+                );
+                self.finish(out, Status::Feil, Some(reason))
+            }
+        }
+    }
+
+    pub(super) fn dpv_loaded(&mut self, step: DpvStep, result: Result<Loaded, StoreError>) {
+        let DpvStep::Arkivmelding { out, resource, sender_name } = step else {
+            self.stale_answers += 1;
+            return;
+        };
+        let xml = match result {
+            Ok(Loaded::FileContent(Some(xml))) => xml,
+            Ok(_) => {
+                let reason =
+                    format!("{} not found for the message", super::send::ARKIVMELDING_FILE);
+                return self.finish(out, Status::Feil, Some(reason));
+            }
+            Err(e) => return self.retry(out, format!("reading arkivmelding.xml: {e}")),
+        };
+        let parsed = crate::arkivmelding::journal_post_titles(&xml)
+            .and_then(|t| crate::arkivmelding::referenced_files(&xml).map(|f| (t, f)));
+        match parsed {
+            Ok(((title, public_title), named)) => {
+                let content = Content::from_journal_post(title, public_title);
+                self.upload_dpv(out, &resource, &sender_name, &content, Some(&named))
+            }
+            Err(e) => {
+                self.finish(out, Status::Feil, Some(format!("Failed to get Arkivmelding: {e}")))
+            }
+        }
+    }
+
+    /// Build the form and upload it; `named` limits the files to those the
+    /// arkivmelding names (arkivmelding.xml itself is not one of them).
+    fn upload_dpv(
+        &mut self,
+        out: Outbound,
+        resource: &str,
+        sender_name: &str,
+        content: &Content,
+        named: Option<&[String]>,
+    ) {
+        let Some(settings) = self.config.dpv.clone() else {
+            return self.retry(out, "DPV is not configured".into());
+        };
+        let Some(m) = message(&out) else {
+            return self.finish(out, Status::Feil, Some("A reply cannot go over DPV".into()));
+        };
+        let (Some(message_id), Some(sender), Some(receiver)) =
+            (m.message_id(), m.sbd.header.sender.as_ref(), m.sbd.header.receiver.as_ref())
+        else {
+            let reason = "The message has no messageId, sender or receiver";
+            return self.finish(out, Status::Feil, Some(reason.into()));
+        };
+        let attachments: Vec<Attachment> = m
+            .files
+            .iter()
+            .filter(|f| named.is_none_or(|n| n.contains(&f.filename)))
+            .map(|f| Attachment {
+                file_name: f.filename.clone(),
+                display_name: f.title.clone(),
+                content_type: f.mime.clone(),
+            })
+            .collect();
+        let sender_id = if sender.value.contains(':') {
+            sender.value.clone()
+        } else {
+            format!("0192:{}", sender.value)
+        };
+        let sender_org = match &sender.identifier {
+            PartnerIdentifier::Organization(o) => o.on_behalf_of().unwrap_or(o.org()).to_owned(),
+            other => other.primary(),
+        };
+        let (dpv, ignore_reservation) = match &m.sbd.message {
+            BusinessMessage::Arkivmelding(a) => (a.dpv.as_ref(), false),
+            BusinessMessage::DigitalDpv(d) => {
+                (d.dpv.as_ref(), m.sbd.header.process() == Some(INFO_PROCESS))
+            }
+            _ => (None, false),
+        };
+        let receiver = receiver.identifier.primary();
+        let c = NewCorrespondence {
+            resource_id: resource,
+            sender: &sender_id,
+            sender_org_number: &sender_org,
+            sender_name,
+            receiver: &receiver,
+            message_id,
+            now: self.now,
+            content,
+            dpv,
+            ignore_reservation,
+            attachments: &attachments,
+        };
+        let fields = correspondence::form_fields(&c, &settings.form);
+        let boundary = self.entropy.uuid().simple().to_string();
+        let req = correspondence::upload(
+            &settings.endpoint,
+            &fields,
+            message_id,
+            &attachments,
+            &boundary,
+        );
+        self.request(req, Step::Dpv(Box::new(DpvStep::Uploading { out })));
+    }
+
+    pub(super) fn dpv_http(&mut self, step: DpvStep, answer: Result<HttpResponse, Failure>) {
+        match step {
+            DpvStep::Uploading { out } => {
+                match answer.and_then(|r| correspondence::parse_uploaded(r.status, &r.body)) {
+                    Ok(Uploaded::Created(id)) => self.dpv_handed_off(out, Some(id)),
+                    Ok(Uploaded::AlreadySent) => {
+                        let (Some(settings), Some(message_id)) =
+                            (self.config.dpv.clone(), out.sbd().message_id())
+                        else {
+                            return self.dpv_handed_off(out, None);
+                        };
+                        let req = correspondence::find(&settings.endpoint, message_id);
+                        self.request(req, Step::Dpv(Box::new(DpvStep::Finding { out })));
+                    }
+                    Err(f) => self.failed(out, f),
+                }
+            }
+            DpvStep::Finding { out } => {
+                match answer.and_then(|r| correspondence::parse_found(r.status, &r.body)) {
+                    Ok(Some(id)) => self.dpv_handed_off(out, Some(id)),
+                    // As the reference: sent, but with nothing to poll.
+                    Ok(None) => {
+                        self.note_failure(
+                            "DPV: the correspondence exists (409) but was not found by its reference; its status will not be polled".into(),
+                        );
+                        self.dpv_handed_off(out, None)
+                    }
+                    Err(f) => {
+                        self.note_failure(format!(
+                            "DPV: the correspondence exists (409) but could not be looked up ({}); its status will not be polled",
+                            f.reason()
+                        ));
+                        self.dpv_handed_off(out, None)
+                    }
+                }
+            }
+            _ => self.stale_answers += 1,
+        }
+    }
+
+    /// Altinn has it: SENDT, and the correspondence is watched for LEVERT and LEST.
+    fn dpv_handed_off(&mut self, out: Outbound, correspondence_id: Option<String>) {
+        let _ = correspondence_id;
+        self.handed_off(out)
+    }
+}
