@@ -8,7 +8,7 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpoSettings, DpvSettings, Pacing};
+use efm_core::node::{DpeSettings, DpoSettings, DpvSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
@@ -174,6 +174,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpe: transports.dpe,
         dpv: transports.dpv,
         pacing: transports.pacing,
+        watch: transports.watch,
         tokens: transports.tokens,
         notices: Notices::Stderr,
         tls,
@@ -186,6 +187,7 @@ struct Transports {
     dpe: Option<DpeSettings>,
     dpv: Option<DpvSettings>,
     pacing: Pacing,
+    watch: WatchSettings,
     tokens: Option<TokenSettings>,
 }
 
@@ -240,6 +242,11 @@ fn transports(c: &Config) -> Transports {
         retry_cap: duration(t.retry.cap),
         ..Pacing::default()
     };
+    let watch = WatchSettings {
+        min_interval: duration(t.receipts.min_interval),
+        max_interval: duration(t.receipts.max_interval),
+        ..WatchSettings::default()
+    };
     let tokens = c.org.as_ref().map(|org| TokenSettings {
         token_url: t.oidc.token_url.as_str().to_owned(),
         audience: t.oidc.audience.clone(),
@@ -256,7 +263,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpv, pacing, tokens }
+    Transports { dpo, dpe, dpv, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

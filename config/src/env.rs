@@ -34,6 +34,7 @@ pub const VARS: [(&str, &str); 25] = [
     ("EFM_DPV_URL", "dpv.correspondence_url"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
+    ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),
 ];
 
 /// Sets every `<service>.enabled`.

@@ -11,9 +11,9 @@
 //! reference they are not sent, and recorded as SENDT, LEVERT and LEST at once.
 
 use super::delivery::{Outbound, Step};
-use super::http::HttpResponse;
-use super::store::{Loaded, OutgoingMessage, Query, StoreError};
-use super::{Node, Pending};
+use super::http::{HttpResponse, TransportError};
+use super::store::{Loaded, OutgoingMessage, Query, StoreError, Watch};
+use super::{Node, Output, Pending, ReqId};
 use crate::registry::answer::LookupError;
 use crate::registry::model::{IdentifierResource, ServiceRecord};
 use crate::registry::request::IdentifierLookup;
@@ -272,8 +272,51 @@ impl Node {
     }
 
     /// Altinn has it: SENDT, and the correspondence is watched for LEVERT and LEST.
+    /// Without its id there is nothing to poll: SENDT only, as the reference.
     fn dpv_handed_off(&mut self, out: Outbound, correspondence_id: Option<String>) {
-        let _ = correspondence_id;
-        self.handed_off(out)
+        match correspondence_id {
+            Some(id) => self.handed_off_watched(out, Some(id), &[]),
+            None => self.handed_off(out),
+        }
+    }
+
+    /// Ask for the overview of each due correspondence.
+    pub(super) fn poll_dpv(&mut self, due: Vec<Watch>) {
+        for watch in due {
+            let (Some(settings), Some(id)) = (self.config.dpv.as_ref(), watch.reference.as_deref())
+            else {
+                // Sent without an id (or DPV no longer configured): nothing to ask.
+                self.watch_answered(watch, Vec::new(), false);
+                continue;
+            };
+            let req = correspondence::overview(&settings.endpoint, id);
+            let rid = ReqId(self.next());
+            self.outputs.push_back(Output::Http(rid, req));
+            self.requests.insert(rid, Pending::DpvPoll(Box::new(watch)));
+        }
+    }
+
+    pub(super) fn dpv_polled(
+        &mut self,
+        watch: Watch,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        let answer = result
+            .map_err(|e| Failure::from(&e))
+            .and_then(|r| correspondence::parse_overview(r.status, &r.body, self.now));
+        match answer {
+            Ok(progress) => self.watch_answered(watch, progress.statuses, progress.keep),
+            // As the reference: a failed look is logged, and the next one comes as
+            // the message's age says.
+            Err(f) => {
+                self.note_failure(format!(
+                    "DPV status of {} ({}): {}",
+                    watch.message_id,
+                    watch.reference.as_deref().unwrap_or_default(),
+                    f.reason()
+                ));
+                self.watch_answered(watch, Vec::new(), true)
+            }
+        }
     }
 }

@@ -24,6 +24,7 @@ mod services;
 mod store;
 mod subscriptions;
 mod upload;
+mod watch;
 
 pub use api::{
     ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
@@ -38,8 +39,9 @@ pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
 pub use services::{DpeSettings, DpoSettings, DpvSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
-    StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
+    StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
 };
+pub use watch::WatchSettings;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -103,6 +105,8 @@ pub struct Config {
     /// DPV over Altinn 3 Correspondence, when configured.
     pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
+    /// How often the receipts of handed-off DPV, DPF and DPI messages are polled for.
+    pub watch: WatchSettings,
 }
 
 const MB: u64 = 1024 * 1024;
@@ -136,6 +140,7 @@ impl Config {
             dpe: None,
             dpv: None,
             pacing: Pacing::default(),
+            watch: WatchSettings::default(),
         }
     }
 }
@@ -249,6 +254,10 @@ enum Pending {
     Delivery(Box<delivery::Step>),
     /// A step of receiving (see `receive`).
     Receive(Box<receive::Step>),
+    /// A step of polling for receipts (see `watch`).
+    Watch(Box<watch::Step>),
+    /// A DPV correspondence's overview, asked for a watched message.
+    DpvPoll(Box<Watch>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -283,6 +292,7 @@ pub struct Node {
     jobs: HashMap<JobId, Pending>,
     delivery: delivery::Delivery,
     receive: receive::Receive,
+    watching: watch::Watching,
     sas: sas::SasKey,
     /// The registry's signing keys.
     jwks: JwksCache,
@@ -311,6 +321,7 @@ impl Node {
             jobs: HashMap::new(),
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
+            watching: watch::Watching::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
             next_id: 0,
@@ -364,6 +375,7 @@ impl Node {
                 Some(Pending::Pushes) => self.on_pushes(result),
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
+                Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -395,6 +407,7 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_persisted(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
+                Some(Pending::Watch(step)) => self.watch_persisted(*step, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
                         self.deliver_pushes();
@@ -433,6 +446,7 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
+                Some(Pending::DpvPoll(watch)) => self.dpv_polled(*watch, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -457,6 +471,7 @@ impl Node {
             self.kick_delivery();
         }
         self.poll_services();
+        self.kick_watches();
     }
 
     /// Something went wrong that no caller waits for: told to the operator.
@@ -479,6 +494,7 @@ impl Node {
             self.incoming.wake_at(),
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
+            self.watching.wake_at(),
         ]
         .into_iter()
         .flatten()
@@ -914,6 +930,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::PushWritten
         | Pending::Delivery(_)
         | Pending::Receive(_)
+        | Pending::Watch(_)
+        | Pending::DpvPoll(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),
