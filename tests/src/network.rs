@@ -185,6 +185,21 @@ impl Services {
     }
 }
 
+/// Lets a node with environment `env` send over DPV to `correspondence` (an `efm
+/// correspondence serve` taking this network's broker's tokens), and poll its
+/// receipts every second.
+pub fn with_dpv(env: &mut Vec<(String, String)>, correspondence: &LocalService) {
+    let enabled = env.iter().find(|(k, _)| k == "EFM_ENABLE").map(|(_, v)| v.clone());
+    env.retain(|(k, _)| k != "EFM_ENABLE");
+    let enabled = match enabled.filter(|e| !e.is_empty()) {
+        Some(e) => format!("{e},DPV"),
+        None => "DPV".to_owned(),
+    };
+    env.push(("EFM_ENABLE".into(), enabled));
+    env.push(("EFM_DPV_URL".into(), format!("{}/correspondence/api/v1", correspondence.url)));
+    env.push(("EFM_RECEIPT_POLL_MIN".into(), "1s".into()));
+}
+
 /// A new SBD from `from` to `to`, with a fresh messageId (returned) and
 /// conversationId.
 pub fn sbd(
