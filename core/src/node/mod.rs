@@ -939,6 +939,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
 }
 
 #[cfg(test)]
+mod dpv_tests;
+#[cfg(test)]
 mod exchange_tests;
 #[cfg(test)]
 mod incoming_tests;
