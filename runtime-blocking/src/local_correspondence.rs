@@ -401,3 +401,190 @@ fn server_error(e: &dyn std::fmt::Display) -> Problem {
     eprintln!("efm correspondence: {e}");
     problem(500, &format!("the correspondence could not be stored: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_broker::token::Claims;
+
+    const BOUNDARY: &str = "b0undary";
+    const KEY: &str = "abc8849c-e281-4809-8555-7cd54952b926";
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        service: LocalCorrespondence,
+        tokens: Tokens,
+        secret: PathBuf,
+    }
+
+    fn fixture(read_after: Option<Duration>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("token-secret");
+        let tokens = Tokens::new(&files::secret(&secret).unwrap());
+        let service =
+            LocalCorrespondence::open(&dir.path().join("c"), Some(&secret), read_after).unwrap();
+        Fixture { _dir: dir, service, tokens, secret }
+    }
+
+    impl Fixture {
+        fn token(&self, org: &str, kind: Kind, scope: &str) -> String {
+            let claims = Claims {
+                org: org.into(),
+                kind,
+                scopes: vec![scope.into()],
+                expires: clock::now().as_unix_millis() / 1000 + 600,
+            };
+            self.tokens.issue(&claims, 1)
+        }
+
+        fn call(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+            let mut b = Request::builder().method(method).uri(path);
+            if let Some(t) = token {
+                b = b.header("Authorization", format!("Bearer {t}"));
+            }
+            if method == "POST" {
+                b = b.header("Content-Type", format!("multipart/form-data; boundary={BOUNDARY}"));
+            }
+            let outcome = self.service.handle(&b.body(()).unwrap(), body, false);
+            let status = outcome.response.status().as_u16();
+            (status, serde_json::from_slice(outcome.response.body()).unwrap_or(Value::Null))
+        }
+    }
+
+    fn form(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (k, v) in fields {
+            out.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (name, content) in files {
+            out.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"attachments\"; filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes());
+            out.extend_from_slice(content);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        out
+    }
+
+    fn fields(key: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("correspondence.resourceId", "eformidling-dpv-administrasjon".into()),
+            ("correspondence.sender", "0192:910077473".into()),
+            ("correspondence.sendersReference", key.into()),
+            ("correspondence.content.language", "nb".into()),
+            ("correspondence.content.messageTitle", "T".into()),
+            ("correspondence.content.messageSummary", "S".into()),
+            ("correspondence.content.messageBody", "B".into()),
+            ("correspondence.content.attachments[0].fileName", "a.txt".into()),
+            ("recipients[0]", "urn:altinn:organization:identifier-no:910075946".into()),
+            ("idempotentKey", key.into()),
+        ]
+    }
+
+    fn upload_body(key: &str) -> Vec<u8> {
+        let f = fields(key);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form(&f, &[("a.txt", b"Testing 1 2 3")])
+    }
+
+    const UPLOAD: &str = "/correspondence/api/v1/correspondence/upload";
+
+    #[test]
+    fn an_upload_is_kept_published_found_and_not_repeated() {
+        let f = fixture(None);
+        let token = f.token("910077473", Kind::Altinn, SCOPE);
+        let (status, answer) = f.call("POST", UPLOAD, Some(&token), &upload_body(KEY));
+        assert_eq!(status, 200, "{answer}");
+        let id = answer["correspondences"][0]["correspondenceId"].as_str().unwrap().to_owned();
+        assert_eq!(answer["attachmentIds"].as_array().map(Vec::len), Some(1));
+        // Kept: the fields in order and the file on disk.
+        let dir = f.service.dir.clone();
+        let record: Value = serde_json::from_slice(
+            &std::fs::read(dir.join(format!("correspondences/{id}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            record["fields"][0],
+            json!(["correspondence.resourceId", "eformidling-dpv-administrasjon"])
+        );
+        let stored = record["attachments"][0]["file"].as_str().unwrap();
+        assert_eq!(std::fs::read(dir.join(stored)).unwrap(), b"Testing 1 2 3");
+        assert!(dir.join(format!("uploads/{id}.form")).exists());
+
+        let path = format!("/correspondence/api/v1/correspondence/{id}");
+        let (status, o) = f.call("GET", &path, Some(&token), b"");
+        assert_eq!(status, 200);
+        assert_eq!(o["status"], "Published");
+        assert!(o["published"].is_string() && o.get("read").is_none(), "{o}");
+
+        // The same idempotentKey again: 409; found by its reference.
+        let (status, _) = f.call("POST", UPLOAD, Some(&token), &upload_body(KEY));
+        assert_eq!(status, 409);
+        let search = format!("/correspondence/api/v1/correspondence?sendersReference={KEY}");
+        let (status, found) = f.call("GET", &search, Some(&token), b"");
+        assert_eq!((status, found), (200, json!({ "ids": [id.clone()] })));
+        // Another organisation sees none of it.
+        let other = f.token("910075946", Kind::Altinn, SCOPE);
+        assert_eq!(f.call("GET", &search, Some(&other), b"").1, json!({"ids": []}));
+        assert_eq!(f.call("GET", &path, Some(&other), b"").0, 404);
+
+        // Read when marked so; kept across a restart.
+        let (status, _) = f.call("POST", &format!("{path}/markasread"), None, b"");
+        assert_eq!(status, 200);
+        let again = LocalCorrespondence::open(&dir, Some(&f.secret), None).unwrap();
+        let f2 = Fixture { service: again, ..f };
+        let (_, o) = f2.call("GET", &path, Some(&token), b"");
+        assert_eq!(o["status"], "Read");
+        assert!(o["read"].is_string());
+    }
+
+    #[test]
+    fn read_after_a_delay() {
+        let f = fixture(Some(Duration::ZERO));
+        let token = f.token("910077473", Kind::Altinn, SCOPE);
+        let (_, answer) = f.call("POST", UPLOAD, Some(&token), &upload_body(KEY));
+        let id = answer["correspondences"][0]["correspondenceId"].as_str().unwrap().to_owned();
+        let (_, o) = f.call(
+            "GET",
+            &format!("/correspondence/api/v1/correspondence/{id}"),
+            Some(&token),
+            b"",
+        );
+        assert_eq!(o["status"], "Read");
+        assert_eq!(o["read"], o["published"]);
+    }
+
+    #[test]
+    fn refusals() {
+        let f = fixture(None);
+        let token = f.token("910077473", Kind::Altinn, SCOPE);
+        assert_eq!(f.call("POST", UPLOAD, None, &upload_body(KEY)).0, 401);
+        let maskinporten = f.token("910077473", Kind::Maskinporten, SCOPE);
+        assert_eq!(f.call("POST", UPLOAD, Some(&maskinporten), &upload_body(KEY)).0, 401);
+        let broker = f.token("910077473", Kind::Altinn, "altinn:broker.write");
+        assert_eq!(f.call("POST", UPLOAD, Some(&broker), &upload_body(KEY)).0, 403);
+        let someone_else = f.token("910075946", Kind::Altinn, SCOPE);
+        assert_eq!(f.call("POST", UPLOAD, Some(&someone_else), &upload_body(KEY)).0, 401);
+
+        // A missing field, and a file without its metadata.
+        let mut missing = fields(KEY);
+        missing.retain(|(k, _)| *k != "correspondence.resourceId");
+        let missing: Vec<(&str, &str)> = missing.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, p) = f.call("POST", UPLOAD, Some(&token), &form(&missing, &[("a.txt", b"x")]));
+        assert_eq!(status, 400);
+        assert!(p["errors"]["correspondence.resourceId"].is_array(), "{p}");
+        let all = fields(KEY);
+        let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, p) = f.call("POST", UPLOAD, Some(&token), &form(&all, &[("b.txt", b"x")]));
+        assert_eq!(status, 400);
+        assert!(p["errors"]["correspondence.content.attachments[0].fileName"].is_array(), "{p}");
+        let (status, p) = f.call("POST", UPLOAD, Some(&token), &form(&all, &[]));
+        assert_eq!(status, 400, "metadata of a file never sent: {p}");
+        assert_eq!(f.call("POST", UPLOAD, Some(&token), b"not a form").0, 400);
+        assert_eq!(f.call("GET", "/correspondence/api/v1/nothing", Some(&token), b"").0, 404);
+    }
+}
