@@ -185,6 +185,33 @@ impl Services {
     }
 }
 
+/// The Altinn resource DPV records name in these tests (the reference's).
+pub const DPV_RESOURCE: &str = "eformidling-dpv-administrasjon";
+pub const DIGITAL_DPV_PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
+pub const DIGITAL_DPV_STANDARD: &str = "urn:no:difi:digitalpost:xsd:digital::digital_dpv";
+
+/// Adds to a registry folder a receiver `id` (an organisation or a person) that
+/// takes arkivmelding and `digital_dpv` over DPV, under [`DPV_RESOURCE`], named
+/// `name`: DPV records carry no certificate, and must name their Altinn resource.
+pub fn add_dpv_receiver(dir: &std::path::Path, id: &str, name: &str) {
+    let record = |process: &str, doc: &str| {
+        json!({
+            "organisationNumber": id, "process": process, "documentTypes": [doc],
+            "service": { "identifier": "DPV", "resource": DPV_RESOURCE }
+        })
+    };
+    let answer = json!({
+        "infoRecord": { "identifier": id, "organizationName": name, "entityType": { "name": "ORGL" } },
+        "serviceRecords": [
+            record(ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD),
+            record(DIGITAL_DPV_PROCESS, DIGITAL_DPV_STANDARD),
+        ]
+    });
+    let folder = dir.join("identifier");
+    std::fs::create_dir_all(&folder).expect("registry folder");
+    std::fs::write(folder.join(format!("{id}.json")), answer.to_string()).expect("registry answer");
+}
+
 /// Lets a node with environment `env` send over DPV to `correspondence` (an `efm
 /// correspondence serve` taking this network's broker's tokens), and poll its
 /// receipts every second.

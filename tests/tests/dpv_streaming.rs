@@ -10,14 +10,16 @@ use std::path::Path;
 
 use efm_tests::feature_steps::{send, wait_for_statuses};
 use efm_tests::keys::TestKey;
-use efm_tests::network::{random_uuid, temp, with_dpv};
+use efm_tests::network::{
+    DIGITAL_DPV_PROCESS, DIGITAL_DPV_STANDARD, add_dpv_receiver, random_uuid, temp, with_dpv,
+};
 use efm_tests::server::{LocalRegistry, LocalService, Served};
 use serde_json::{Value, json};
 
 const SENDER: &str = "910077473";
 const PERSON: &str = "17912099997";
-const PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
-const STANDARD: &str = "urn:no:difi:digitalpost:xsd:digital::digital_dpv";
+const PROCESS: &str = DIGITAL_DPV_PROCESS;
+const STANDARD: &str = DIGITAL_DPV_STANDARD;
 const MIB: u64 = 1024 * 1024;
 /// Far more than the node may hold.
 const LARGE: u64 = 100 * MIB;
@@ -28,21 +30,13 @@ efm_tests::on_both_runtimes!(a_large_file_streams_through_dpv);
 
 fn registry() -> LocalRegistry {
     let dir = temp("dpv-registry");
-    std::fs::create_dir_all(dir.join("identifier")).unwrap();
-    let person = json!({
-        "infoRecord": {"identifier": PERSON, "organizationName": "Mottaker", "entityType": {"name": "ORGL"}},
-        "serviceRecords": [{
-            "organisationNumber": PERSON, "process": PROCESS, "documentTypes": [STANDARD],
-            "service": {"identifier": "DPV", "resource": "eformidling-dpv-administrasjon"}
-        }]
-    });
+    add_dpv_receiver(&dir, PERSON, "Mottaker");
+    // The sender's name, which the correspondence shows.
     let sender = json!({
         "infoRecord": {"identifier": SENDER, "organizationName": "Avsender AS", "entityType": {"name": "ORGL"}},
         "serviceRecords": []
     });
-    for (id, v) in [(PERSON, person), (SENDER, sender)] {
-        std::fs::write(dir.join(format!("identifier/{id}.json")), v.to_string()).unwrap();
-    }
+    std::fs::write(dir.join(format!("identifier/{SENDER}.json")), sender.to_string()).unwrap();
     LocalRegistry::start(&dir)
 }
 
