@@ -139,6 +139,21 @@ fn run(runtime: &str, file: &str) {
         );
     }
 
+    // The token: a Maskinporten grant for eformidling:dpv naming no systemuser (as
+    // the reference's DpvTokenProducer), exchanged at Altinn.
+    let grants: Vec<Value> = net
+        .broker_requests()
+        .iter()
+        .filter(|r| r.path == "/maskinporten/token" && r.accepted())
+        .map(|r| grant_claims(&String::from_utf8_lossy(&r.bytes())))
+        .filter(|c| c["scope"] == "eformidling:dpv")
+        .collect();
+    assert!(!grants.is_empty(), "{file}: a grant for eformidling:dpv");
+    for c in &grants {
+        assert!(c.get("authorization_details").is_none(), "{file}: no systemuser claim: {c}");
+        assert_eq!(c["iss"], format!("MOVE_IP_{SENDER}"));
+    }
+
     // LEVERT and LEST came from the correspondence's overview.
     wait_for("an overview polled", Duration::from_secs(5), || {
         recording::read(&dir).iter().any(|r| {
@@ -147,6 +162,18 @@ fn run(runtime: &str, file: &str) {
                 && r.accepted()
         })
     });
+}
+
+/// The claims of the JWT grant in a token request's form body.
+fn grant_claims(form: &str) -> Value {
+    use base64::Engine as _;
+    let assertion = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("assertion="))
+        .unwrap_or_else(|| panic!("no assertion in {form}"));
+    let payload = assertion.split('.').nth(1).expect("a JWS");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&json).expect("JSON claims")
 }
 
 /// The feature's fixed times, checked against ours and then made the feature's.

@@ -305,7 +305,16 @@ impl Node {
             .map_err(|e| Failure::from(&e))
             .and_then(|r| correspondence::parse_overview(r.status, &r.body, self.now));
         match answer {
-            Ok(progress) => self.watch_answered(watch, progress.statuses, progress.keep),
+            Ok(progress) => {
+                if !progress.keep {
+                    self.note_failure(format!(
+                        "DPV: correspondence {} of {} is gone or purged; its status is no longer polled",
+                        watch.reference.as_deref().unwrap_or_default(),
+                        watch.message_id
+                    ));
+                }
+                self.watch_answered(watch, progress.statuses, progress.keep)
+            }
             // As the reference: a failed look is logged, and the next one comes as
             // the message's age says.
             Err(f) => {

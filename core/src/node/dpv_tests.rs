@@ -176,7 +176,7 @@ fn an_arkivmelding_goes_up_as_a_form_with_its_named_files_and_is_watched() {
     let (id, req) =
         to_upload(&mut node, message("arkivmelding", json!({"hoveddokument": "a.txt"})));
     assert_eq!(req.url, "http://proxy.test/correspondence/api/v1/correspondence/upload");
-    assert_eq!(req.auth, Some(Credential::Altinn { scopes: vec!["eformidling:dpv".into()] }));
+    assert_eq!(req.auth, Some(Credential::AltinnProxy { scopes: vec!["eformidling:dpv".into()] }));
     let (text, files) = form_text(&req);
     assert_eq!(files, ["a.txt"], "arkivmelding.xml itself is not an attachment");
     for (name, value) in [

@@ -76,6 +76,9 @@ pub enum Credential {
     /// An Altinn token: a Maskinporten grant for `scopes` (with the systemuser
     /// claim), exchanged at Altinn.
     Altinn { scopes: Vec<String> },
+    /// An Altinn token for Digdir's Altinn proxy (DPV): as `Altinn`, but the grant
+    /// names no systemuser, as the reference's DPV token producer asks for none.
+    AltinnProxy { scopes: Vec<String> },
     /// A Maskinporten token for `scopes` (the service registry's protected
     /// resources).
     Maskinporten { scopes: Vec<String> },

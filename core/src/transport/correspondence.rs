@@ -283,11 +283,12 @@ fn notification_text<'a>(
     }
 }
 
-/// A request to the proxy, with the Altinn token for [`SCOPE`] the runtime adds.
+/// A request to the proxy, with the Altinn token for [`SCOPE`] the runtime adds (its
+/// grant names no systemuser: the proxy serves the organisation itself).
 fn request(method: Method, url: String) -> HttpRequest {
     let mut r = HttpRequest::new(method, url);
     r.headers.push(("Accept".to_owned(), "application/json".to_owned()));
-    r.auth = Some(Credential::Altinn { scopes: vec![SCOPE.to_owned()] });
+    r.auth = Some(Credential::AltinnProxy { scopes: vec![SCOPE.to_owned()] });
     r
 }
 
@@ -650,7 +651,7 @@ mod tests {
         let r = upload(&ep(), &fields, message_id, &files, "BOUNDARY");
         assert_eq!(r.method, Method::Post);
         assert_eq!(r.url, "http://localhost:9099/correspondence/api/v1/correspondence/upload");
-        assert_eq!(r.auth, Some(Credential::Altinn { scopes: vec![SCOPE.into()] }));
+        assert_eq!(r.auth, Some(Credential::AltinnProxy { scopes: vec![SCOPE.into()] }));
         assert_eq!(r.header_value("content-type"), Some("multipart/form-data; boundary=BOUNDARY"));
         // Rendered with stand-in contents, the body parses as the form it should be.
         let mut body = Vec::new();
