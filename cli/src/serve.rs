@@ -236,6 +236,7 @@ fn transports(c: &Config) -> Transports {
             sensitive_notification_text: t.dpv.sensitive_notification_text.clone(),
             email_subject: t.dpv.email_subject.clone(),
         },
+        arkivmelding_receipts: c.messages.arkivmelding_receipts,
     });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),

@@ -29,6 +29,7 @@ const TABLES: [(&str, &[&str]); 10] = [
             "ttl_check_interval",
             "status_services",
             "status_queue_includes",
+            "arkivmelding_receipts",
         ],
     ),
     (
@@ -198,6 +199,7 @@ fn set(
         "messages.ttl_check_interval" => c.messages.ttl_check_interval = raw.interval()?,
         "messages.status_services" => c.messages.status_services = raw.services()?,
         "messages.status_queue_includes" => c.messages.status_queue_includes = raw.services()?,
+        "messages.arkivmelding_receipts" => c.messages.arkivmelding_receipts = raw.bool()?,
         "status_polling.interval" => c.status_polling.interval = raw.interval()?,
         "status_polling.page_size" => c.status_polling.page_size = raw.positive(100_000)?,
         "status_polling.backoff_threshold_days" => {

@@ -9,7 +9,8 @@
 //! Checked: the upload's form, parsed by Python's `email` package (not by our
 //! parser), has exactly the fields and values the feature pins; its files are the
 //! feature's, with their content; the node's statuses are SENDT, then LEVERT and
-//! LEST from polling the correspondence's overview.
+//! LEST from polling the correspondence's overview; the arkivmelding is answered
+//! with an OK receipt in the sender's incoming queue once published.
 //!
 //! Where we differ from the reference, on purpose, the test asserts our behaviour and
 //! says why:
@@ -152,6 +153,20 @@ fn run(runtime: &str, file: &str) {
     for c in &grants {
         assert!(c.get("authorization_details").is_none(), "{file}: no systemuser claim: {c}");
         assert_eq!(c["iss"], format!("MOVE_IP_{SENDER}"));
+    }
+
+    // Once published, an arkivmelding is answered with an OK arkivmelding_kvittering
+    // in the sender's incoming queue (the reference's generate-arkivmelding-receipts,
+    // on by default); a digital_dpv message is not.
+    let receipt = efm_tests::feature_steps::peek(addr);
+    if file == "nextmove_send_dpv.feature" {
+        let receipt = receipt.unwrap_or_else(|| panic!("{file}: a receipt to peek"));
+        let kind = &receipt["standardBusinessDocumentHeader"]["documentIdentification"]["type"];
+        assert_eq!(kind, "arkivmelding_kvittering", "{receipt}");
+        assert_eq!(receipt["arkivmelding_kvittering"]["receiptType"], "OK");
+        assert_eq!(receipt["arkivmelding_kvittering"]["relatedToMessageId"], id.as_str());
+    } else {
+        assert!(receipt.is_none(), "{file}: nothing to peek: {receipt:?}");
     }
 
     // LEVERT and LEST came from the correspondence's overview.

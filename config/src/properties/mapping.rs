@@ -111,6 +111,10 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.dpo.altinntokenexchangeurl", Key("dpo.token_exchange_url", Same)),
     ("difi.move.dpo.systemuser.orgid", Key("dpo.system_user_org", Same)),
     ("difi.move.dpo.systemuser.name", Key("dpo.system_user_name", Same)),
+    (
+        "difi.move.arkivmelding.generatearkivmeldingreceipts",
+        Key("messages.arkivmelding_receipts", Same),
+    ),
     ("difi.move.dpv.correspondenceserviceurl", Key("dpv.correspondence_url", Same)),
     ("difi.move.dpv.notifyemail", Key("dpv.notify_email", Same)),
     ("difi.move.dpv.notifysms", Key("dpv.notify_sms", Same)),

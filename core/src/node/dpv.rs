@@ -12,19 +12,78 @@
 
 use super::delivery::{Outbound, Step};
 use super::http::{HttpResponse, TransportError};
-use super::store::{Loaded, OutgoingMessage, Query, StoreError, Watch};
+use super::records::ConversationRow;
+use super::store::{
+    IncomingMessage, Loaded, OutgoingMessage, Query, StoreError, StoredConversationKey, Watch,
+    Write,
+};
 use super::{Node, Output, Pending, ReqId};
+use crate::Timestamp;
+use crate::ids::MessageId;
 use crate::registry::answer::LookupError;
+use crate::registry::model::ServiceIdentifier;
 use crate::registry::model::{IdentifierResource, ServiceRecord};
 use crate::registry::request::IdentifierLookup;
-use crate::sbd::{BusinessMessage, PartnerIdentifier};
+use crate::sbd::status_reply::ARKIVMELDING_RECEIPT_PROCESS;
+use crate::sbd::{BusinessMessage, DateTime, MessageType, PartnerIdentifier, Sbd};
+use crate::status::DEFAULT_TTL;
 use crate::status::Status;
-use crate::transport::correspondence::{self, Attachment, Content, NewCorrespondence, Uploaded};
+use crate::transport::correspondence::{
+    self, Attachment, Content, NewCorrespondence, Progress, Uploaded,
+};
 use crate::transport::failure::Failure;
+use serde_json::json;
 
 /// The digitalpost info process: a `digital_dpv` message under it ignores the
 /// recipient's reservation against digital mail.
 const INFO_PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
+
+/// Where one poll of a DPV correspondence is.
+#[derive(Debug)]
+pub(super) enum Polling {
+    /// Asking for the overview.
+    Overview(Watch),
+    /// Published: reading the conversation, to answer an arkivmelding.
+    Conversation { watch: Watch, progress: Progress },
+    /// Storing the arkivmelding's receipt.
+    Receipt { watch: Watch, progress: Progress },
+}
+
+/// The OK arkivmelding_kvittering for the arkivmelding `message_id` of `row`: from
+/// its receiver to its sender, in its conversation, under the receipt process.
+fn receipt_sbd(
+    row: &ConversationRow,
+    message_id: MessageId,
+    now: Timestamp,
+) -> Result<Sbd, String> {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("efm dpv arkivmelding receipt {message_id}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let party = |v: &Option<String>| json!([{"identifier": {"authority": "iso6523-actorid-upis", "value": v.clone().unwrap_or_default()}}]);
+    let kind = MessageType::ArkivmeldingKvittering;
+    let body = json!({
+        "standardBusinessDocumentHeader": {
+            "headerVersion": "1.0",
+            "sender": party(&row.receiver),
+            "receiver": party(&row.sender),
+            "documentIdentification": {
+                "standard": kind.default_standard(), "typeVersion": "2.0",
+                "instanceIdentifier": id.hyphenated().to_string(), "type": kind.name(),
+                "creationDateAndTime": DateTime::oslo(now).to_rfc3339()
+            },
+            "businessScope": {"scope": [{
+                "type": "ConversationId",
+                "instanceIdentifier": row.conversation_id,
+                "identifier": ARKIVMELDING_RECEIPT_PROCESS,
+                "scopeInformation": [{"expectedResponseDateTime": DateTime::oslo(now + DEFAULT_TTL).to_rfc3339()}]
+            }]}
+        },
+        kind.name(): {"receiptType": "OK", "relatedToMessageId": message_id.to_string(), "messages": []}
+    });
+    Sbd::from_json(body.to_string().as_bytes()).map_err(|e| e.to_string())
+}
 
 /// Where one DPV delivery is.
 #[derive(Debug)]
@@ -292,15 +351,19 @@ impl Node {
             let req = correspondence::overview(&settings.endpoint, id);
             let rid = ReqId(self.next());
             self.outputs.push_back(Output::Http(rid, req));
-            self.requests.insert(rid, Pending::DpvPoll(Box::new(watch)));
+            self.requests.insert(rid, Pending::Dpv(Box::new(Polling::Overview(watch))));
         }
     }
 
     pub(super) fn dpv_polled(
         &mut self,
-        watch: Watch,
+        polling: Polling,
         result: Result<HttpResponse, TransportError>,
     ) {
+        let Polling::Overview(watch) = polling else {
+            self.stale_answers += 1;
+            return;
+        };
         let answer = result
             .map_err(|e| Failure::from(&e))
             .and_then(|r| correspondence::parse_overview(r.status, &r.body, self.now));
@@ -313,6 +376,17 @@ impl Node {
                         watch.message_id
                     ));
                 }
+                let receipts = self.config.dpv.as_ref().is_some_and(|s| s.arkivmelding_receipts);
+                if receipts && progress.statuses.iter().any(|(s, ..)| *s == Status::Levert) {
+                    // Published: an arkivmelding gets its receipt, once (see below).
+                    let q = Query::OutgoingConversation(StoredConversationKey::MessageId(
+                        watch.message_id,
+                    ));
+                    let lid = self.load(q);
+                    let p = Polling::Conversation { watch, progress };
+                    self.loads.insert(lid, Pending::Dpv(Box::new(p)));
+                    return;
+                }
                 self.watch_answered(watch, progress.statuses, progress.keep)
             }
             // As the reference: a failed look is logged, and the next one comes as
@@ -323,6 +397,77 @@ impl Node {
                     watch.message_id,
                     watch.reference.as_deref().unwrap_or_default(),
                     f.reason()
+                ));
+                self.watch_answered(watch, Vec::new(), true)
+            }
+        }
+    }
+
+    /// The reference's `generate-arkivmelding-receipts`: when an arkivmelding sent
+    /// over DPV is published, an OK arkivmelding_kvittering from its receiver is put
+    /// in our incoming queue, as the archive system expects an answer to every
+    /// arkivmelding and Altinn sends none. Done before LEVERT is recorded, with a
+    /// messageId drawn from the message's own, so a crash in between cannot make a
+    /// second one (the store takes a messageId once).
+    pub(super) fn dpv_conversation_loaded(
+        &mut self,
+        polling: Polling,
+        result: Result<Loaded, StoreError>,
+    ) {
+        let Polling::Conversation { watch, progress } = polling else {
+            self.stale_answers += 1;
+            return;
+        };
+        let row = match result {
+            Ok(Loaded::Conversation(Some(row))) => row,
+            Ok(_) => return self.watch_answered(watch, progress.statuses, progress.keep),
+            Err(e) => {
+                self.note_failure(format!(
+                    "DPV: the conversation of {} not read: {e}",
+                    watch.message_id
+                ));
+                return self.watch_answered(watch, Vec::new(), true);
+            }
+        };
+        let arkivmelding = row.document_identifier.as_deref()
+            == Some(MessageType::Arkivmelding.default_standard());
+        let levert_before = row.statuses.iter().any(|s| s.status == Status::Levert);
+        if !arkivmelding || levert_before {
+            return self.watch_answered(watch, progress.statuses, progress.keep);
+        }
+        let sbd = match receipt_sbd(&row, watch.message_id, self.now) {
+            Ok(sbd) => sbd,
+            Err(e) => {
+                self.note_failure(format!("DPV: no receipt made for {}: {e}", watch.message_id));
+                return self.watch_answered(watch, progress.statuses, progress.keep);
+            }
+        };
+        let message = IncomingMessage {
+            expiry: self.now + self.config.default_ttl,
+            sbd,
+            service: ServiceIdentifier::Dpv,
+            received: self.now,
+            asic: None,
+        };
+        let wid = self.persist(Write::CreateIncoming { message: Box::new(message), reply: None });
+        self.writes.insert(wid, Pending::Dpv(Box::new(Polling::Receipt { watch, progress })));
+    }
+
+    pub(super) fn dpv_receipt_written(&mut self, polling: Polling, result: Result<(), StoreError>) {
+        let Polling::Receipt { watch, progress } = polling else {
+            self.stale_answers += 1;
+            return;
+        };
+        match result {
+            // Made now, or by an earlier poll that did not get to record LEVERT.
+            Ok(()) | Err(StoreError::Conflict) => {
+                self.deliver_pushes();
+                self.watch_answered(watch, progress.statuses, progress.keep)
+            }
+            Err(e) => {
+                self.note_failure(format!(
+                    "DPV: the receipt of {} not stored: {e}",
+                    watch.message_id
                 ));
                 self.watch_answered(watch, Vec::new(), true)
             }

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::delivery::{Outbound, Step};
+use super::records::StatusRow;
 use super::*;
 use crate::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 
@@ -25,6 +26,7 @@ fn node() -> Node {
             base_url: "http://proxy.test/correspondence/api/v1".into(),
         },
         form: FormSettings::default(),
+        arkivmelding_receipts: false,
     });
     let mut node = Node::new(c, [7; 32], NOW);
     node.now = NOW;
@@ -354,4 +356,101 @@ fn a_receipt_over_dpv_is_recorded_sendt_levert_lest_without_sending() {
     let Write::HandOffWatched { statuses, .. } = the_write(&outputs) else { panic!() };
     let got: Vec<Status> = statuses.iter().map(|s| s.status).collect();
     assert_eq!(got, [Status::Sendt, Status::Levert, Status::Lest]);
+}
+
+fn conversation(statuses: &[Status]) -> ConversationRow {
+    ConversationRow {
+        id: 1,
+        conversation_id: Some("b4567a25-672c-4c2e-9a0f-08c52c54254b".into()),
+        message_id: ID.into(),
+        sender: Some("0192:910077473".into()),
+        sender_identifier: Some("910077473".into()),
+        receiver: Some("0192:910075918".into()),
+        receiver_identifier: Some("910075918".into()),
+        process_identifier: Some("urn:no:difi:profile:arkivmelding:administrasjon:ver1.0".into()),
+        document_identifier: Some("urn:no:difi:arkivmelding:xsd::arkivmelding".into()),
+        message_reference: None,
+        message_title: None,
+        last_update: NOW,
+        finished: false,
+        expiry: None,
+        direction: Direction::Outgoing,
+        service_identifier: ServiceIdentifier::Dpv,
+        statuses: statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StatusRow {
+                id: i as i64,
+                conv_id: 1,
+                conversation_id: None,
+                message_id: ID.into(),
+                status: *s,
+                description: None,
+                raw_receipt: None,
+                last_update: NOW,
+            })
+            .collect(),
+    }
+}
+
+/// Published: with receipts on, an arkivmelding is answered with an OK receipt in
+/// our incoming queue before LEVERT is recorded, once.
+fn published_with_receipts(already: &[Status]) -> (Node, Vec<Output>) {
+    let mut node = node();
+    if let Some(s) = node.config.dpv.as_mut() {
+        s.arkivmelding_receipts = true;
+    }
+    node.poll_dpv(vec![watch(Some(CORRESPONDENCE))]);
+    let mut outputs = drain(&mut node);
+    let (id, _) = take_http(&mut outputs, "/correspondence/");
+    let overview = r#"{"created":"2027-01-15T08:00:00Z","published":"2027-01-15T08:00:01Z"}"#;
+    node.handle_input(Input::Http(id, Ok(response(200, overview))), NOW);
+    let outputs = drain(&mut node);
+    let Some(Output::Load(lid, Query::OutgoingConversation(_))) = outputs.first() else {
+        panic!("{outputs:#?}")
+    };
+    let loaded = Loaded::Conversation(Some(Box::new(conversation(already))));
+    node.handle_input(Input::Loaded(*lid, Ok(loaded)), NOW);
+    let outputs = drain(&mut node);
+    (node, outputs)
+}
+
+#[test]
+fn a_published_arkivmelding_is_answered_with_a_receipt_once() {
+    let (mut node, outputs) = published_with_receipts(&[Status::Opprettet, Status::Sendt]);
+    let Some(Output::Persist(wid, Write::CreateIncoming { message, reply: None })) =
+        outputs.first()
+    else {
+        panic!("{outputs:#?}")
+    };
+    let sbd = &message.sbd;
+    assert_eq!(message.service, ServiceIdentifier::Dpv);
+    assert_eq!(sbd.message_type(), crate::sbd::MessageType::ArkivmeldingKvittering);
+    assert_eq!(sbd.header.sender.as_ref().map(|p| p.value.as_str()), Some("0192:910075918"));
+    assert_eq!(sbd.header.receiver.as_ref().map(|p| p.value.as_str()), Some("0192:910077473"));
+    assert_eq!(
+        sbd.header.conversation_id().map(|c| c.to_string()).as_deref(),
+        Some("b4567a25-672c-4c2e-9a0f-08c52c54254b")
+    );
+    assert_eq!(sbd.header.process(), Some(crate::sbd::status_reply::ARKIVMELDING_RECEIPT_PROCESS));
+    let body = sbd.to_json_value();
+    assert_eq!(body["arkivmelding_kvittering"]["receiptType"], "OK");
+    assert_eq!(body["arkivmelding_kvittering"]["relatedToMessageId"], ID);
+    // The same receipt id each time, so a second try is a repeat the store drops.
+    let (_, again) = published_with_receipts(&[Status::Opprettet, Status::Sendt]);
+    let Some(Output::Persist(_, Write::CreateIncoming { message: m2, .. })) = again.first() else {
+        panic!()
+    };
+    assert_eq!(m2.sbd.message_id(), sbd.message_id());
+    assert_ne!(sbd.message_id().map(|m| m.to_string()).as_deref(), Some(ID));
+
+    // Stored (or there already): LEVERT is recorded.
+    node.handle_input(Input::Persisted(*wid, Err(StoreError::Conflict)), NOW);
+    let outputs = drain(&mut node);
+    let Write::Watched { statuses, .. } = the_write(&outputs) else { panic!("{outputs:#?}") };
+    assert_eq!(statuses[0].status, Status::Levert);
+
+    // LEVERT recorded before: no second receipt.
+    let (_, outputs) = published_with_receipts(&[Status::Opprettet, Status::Sendt, Status::Levert]);
+    assert!(matches!(the_write(&outputs), Write::Watched { .. }), "{outputs:#?}");
 }

@@ -256,8 +256,8 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// A step of polling for receipts (see `watch`).
     Watch(Box<watch::Step>),
-    /// A DPV correspondence's overview, asked for a watched message.
-    DpvPoll(Box<Watch>),
+    /// A step of polling a DPV correspondence (see `dpv`).
+    Dpv(Box<dpv::Polling>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -376,6 +376,7 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_conversation_loaded(*p, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -408,6 +409,7 @@ impl Node {
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
                 Some(Pending::Watch(step)) => self.watch_persisted(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_receipt_written(*p, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
                         self.deliver_pushes();
@@ -446,7 +448,7 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
-                Some(Pending::DpvPoll(watch)) => self.dpv_polled(*watch, result),
+                Some(Pending::Dpv(p)) => self.dpv_polled(*p, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -931,7 +933,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Delivery(_)
         | Pending::Receive(_)
         | Pending::Watch(_)
-        | Pending::DpvPoll(_)
+        | Pending::Dpv(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),

@@ -38,6 +38,10 @@ pub struct DpvSettings {
     pub endpoint: CorrespondenceEndpoint,
     /// The `difi.move.dpv.*` settings that shape a correspondence.
     pub form: FormSettings,
+    /// An arkivmelding, once published, is answered with an OK
+    /// arkivmelding_kvittering in our incoming queue
+    /// (`difi.move.arkivmelding.generate-arkivmelding-receipts`, true).
+    pub arkivmelding_receipts: bool,
 }
 
 /// How sending retries and how often the node looks for work.
