@@ -5,7 +5,9 @@
 //! `arkivmelding.xml` is read for the texts, and the correspondence goes up as one
 //! multipart form with the files streamed from the store. A 409 means an earlier
 //! attempt got through: the correspondence is then found by our reference. The
-//! correspondence id is kept to poll its overview for LEVERT and LEST.
+//! correspondence id is kept to poll its overview for LEVERT and LEST; a published
+//! arkivmelding is answered with an OK arkivmelding_kvittering in our own incoming
+//! queue (`messages.arkivmelding_receipts`), as Altinn sends the archive none.
 //!
 //! Receipts (arkivmelding_kvittering and the like) have no place in Altinn: as in the
 //! reference they are not sent, and recorded as SENDT, LEVERT and LEST at once.
