@@ -316,6 +316,8 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
+        // No DPV leg in the demo yet.
+        dpv: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         watch: WatchSettings::default(),
         tokens: Some(TokenSettings {

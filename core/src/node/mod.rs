@@ -8,6 +8,7 @@
 
 mod api;
 mod delivery;
+mod dpv;
 mod http;
 mod incoming;
 mod io;
@@ -30,13 +31,13 @@ pub use api::{
     ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
     StagedUpload, Upload, UploadAllowance, UploadHead, body_plan, body_too_large, dispatch,
 };
-pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
+pub use http::{BodyPart, Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpoSettings, Pacing};
+pub use services::{DpeSettings, DpoSettings, DpvSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
@@ -102,6 +103,8 @@ pub struct Config {
     pub dpo: Option<DpoSettings>,
     /// DPE over Azure Service Bus, when configured.
     pub dpe: Option<DpeSettings>,
+    /// DPV over Altinn 3 Correspondence, when configured.
+    pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
     /// Where mail goes, and which paths send it (none unless configured).
     pub mail: Option<crate::mail::MailSettings>,
@@ -138,6 +141,7 @@ impl Config {
             ttl_check_interval: Duration::from_secs(30),
             dpo: None,
             dpe: None,
+            dpv: None,
             pacing: Pacing::default(),
             mail: None,
             watch: WatchSettings::default(),
@@ -256,6 +260,8 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// A step of polling for receipts (see `watch`).
     Watch(Box<watch::Step>),
+    /// A step of polling a DPV correspondence (see `dpv`).
+    Dpv(Box<dpv::Polling>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -379,6 +385,7 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_conversation_loaded(*p, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -417,6 +424,7 @@ impl Node {
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
                 Some(Pending::Watch(step)) => self.watch_persisted(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_receipt_written(*p, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
                         self.deliver_pushes();
@@ -455,6 +463,7 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_polled(*p, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -941,12 +950,15 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Delivery(_)
         | Pending::Receive(_)
         | Pending::Watch(_)
+        | Pending::Dpv(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),
     })
 }
 
+#[cfg(test)]
+mod dpv_tests;
 #[cfg(test)]
 mod exchange_tests;
 #[cfg(test)]
