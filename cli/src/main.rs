@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod broker;
 mod capabilities;
 mod config_cmd;
+mod correspondence;
 mod demo;
 mod local_service;
 mod package;
@@ -15,6 +16,7 @@ mod registry;
 mod sbd;
 mod serve;
 mod servicebus;
+mod smtp;
 
 #[derive(Parser)]
 #[command(name = "efm", version, about = "eFormidling integration point")]
@@ -42,8 +44,12 @@ enum Command {
     Registry(registry::RegistryArgs),
     /// A local Altinn 3 Broker (DPO) with Maskinporten and the Altinn token exchange, for demos and tests.
     Broker(broker::BrokerArgs),
+    /// A local Altinn 3 Correspondence (DPV) behind Digdir's proxy, for demos and tests.
+    Correspondence(correspondence::CorrespondenceArgs),
     /// A local Azure Service Bus (DPE) for demos and tests.
     Servicebus(servicebus::ServiceBusArgs),
+    /// A local SMTP sink that writes each mail to a folder, for demos and tests.
+    Smtp(smtp::SmtpArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
@@ -59,7 +65,9 @@ fn main() -> ExitCode {
         Command::Unpackage(args) => report(package::run_unpackage(args)),
         Command::Registry(args) => registry::run(args),
         Command::Broker(args) => broker::run(args),
+        Command::Correspondence(args) => correspondence::run(args),
         Command::Servicebus(args) => servicebus::run(args),
+        Command::Smtp(args) => smtp::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
     }

@@ -8,9 +8,10 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpoSettings, Pacing, WatchSettings};
+use efm_core::node::{DpeSettings, DpoSettings, DpvSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
+use efm_core::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
 use ring::rand::SecureRandom;
 
@@ -171,18 +172,44 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         ttl_check_interval: duration(c.messages.ttl_check_interval),
         dpo: transports.dpo,
         dpe: transports.dpe,
+        dpv: transports.dpv,
         pacing: transports.pacing,
         watch: transports.watch,
         tokens: transports.tokens,
         notices: Notices::Stderr,
+        mail: mail(&c.mail),
         tls,
     })
+}
+
+/// The node's mail settings: none unless a mail path is switched on (the
+/// configuration then has a server).
+fn mail(m: &efm_config::Mail) -> Option<efm_core::mail::MailSettings> {
+    use efm_core::mail::{MailSettings, SmtpLogin, StartTls};
+    let smtp = m.smtp.as_ref()?;
+    let mut s = MailSettings::new(smtp.host.clone(), smtp.sender.clone(), smtp.receiver.clone());
+    s.smtp_port = smtp.port;
+    s.starttls = match smtp.starttls {
+        efm_config::StartTls::Opportunistic => StartTls::Opportunistic,
+        efm_config::StartTls::Required => StartTls::Required,
+        efm_config::StartTls::Off => StartTls::Off,
+    };
+    s.login = smtp.auth.as_ref().map(|a| SmtpLogin {
+        username: a.username.clone(),
+        password: a.password.expose().to_owned(),
+    });
+    s.trust = smtp.trust.clone();
+    s.mail_error_status = m.on_feil;
+    s.svarinn_on_error = m.svarinn_on_error;
+    s.svarinn_subject = m.svarinn_subject.clone();
+    Some(s)
 }
 
 /// The transport settings of the node and the runtime, from the configuration.
 struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
+    dpv: Option<DpvSettings>,
     pacing: Pacing,
     watch: WatchSettings,
     tokens: Option<TokenSettings>,
@@ -219,6 +246,22 @@ fn transports(c: &Config) -> Transports {
         poll_interval: interval(efm_config::Service::Dpe, 20),
         read_max: t.dpe.read_max.get(),
     });
+    let dpv = Some(DpvSettings {
+        endpoint: CorrespondenceEndpoint {
+            base_url: t.dpv.correspondence_url.as_str().trim_end_matches('/').to_owned(),
+        },
+        form: FormSettings {
+            notify_email: t.dpv.notify_email,
+            notify_sms: t.dpv.notify_sms,
+            days_to_reply: t.dpv.days_to_reply,
+            enable_due_date: t.dpv.enable_due_date,
+            sensitive_resource: t.dpv.sensitive_resource.clone(),
+            notification_text: t.dpv.notification_text.clone(),
+            sensitive_notification_text: t.dpv.sensitive_notification_text.clone(),
+            email_subject: t.dpv.email_subject.clone(),
+        },
+        arkivmelding_receipts: c.messages.arkivmelding_receipts,
+    });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),
         retry_cap: duration(t.retry.cap),
@@ -245,7 +288,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, pacing, watch, tokens }
+    Transports { dpo, dpe, dpv, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

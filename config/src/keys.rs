@@ -17,7 +17,7 @@ use crate::transports::{SAS_KEY_PLACEHOLDER, party_id, queue_suffix};
 const TOP: [&str; 5] = ["listen", "data_dir", "org", "registry_url", "registry_signed"];
 
 /// Tables and their keys (service tables are added from [`SERVICE_KEYS`]).
-const TABLES: [(&str, &[&str]); 10] = [
+const TABLES: &[(&str, &[&str])] = &[
     ("keystore", &["path", "alias", "password"]),
     ("api", &["auth", "user", "password"]),
     ("tls", &["cert", "key"]),
@@ -29,6 +29,7 @@ const TABLES: [(&str, &[&str]); 10] = [
             "ttl_check_interval",
             "status_services",
             "status_queue_includes",
+            "arkivmelding_receipts",
         ],
     ),
     (
@@ -47,6 +48,10 @@ const TABLES: [(&str, &[&str]); 10] = [
             "username",
             "password",
             "trust",
+            "starttls",
+            "auth",
+            "svarinn_on_error",
+            "svarinn_subject",
         ],
     ),
     ("oidc", &["url", "audience", "client_id"]),
@@ -57,7 +62,7 @@ const TABLES: [(&str, &[&str]); 10] = [
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 2] = [
+const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
     (
         Service::Dpo,
         &[
@@ -72,6 +77,20 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 2] = [
     (
         Service::Dpe,
         &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
+    ),
+    (
+        Service::Dpv,
+        &[
+            "correspondence_url",
+            "notify_email",
+            "notify_sms",
+            "days_to_reply",
+            "enable_due_date",
+            "sensitive_resource",
+            "notification_text",
+            "sensitive_notification_text",
+            "email_subject",
+        ],
     ),
 ];
 
@@ -184,6 +203,7 @@ fn set(
         "messages.ttl_check_interval" => c.messages.ttl_check_interval = raw.interval()?,
         "messages.status_services" => c.messages.status_services = raw.services()?,
         "messages.status_queue_includes" => c.messages.status_queue_includes = raw.services()?,
+        "messages.arkivmelding_receipts" => c.messages.arkivmelding_receipts = raw.bool()?,
         "status_polling.interval" => c.status_polling.interval = raw.interval()?,
         "status_polling.page_size" => c.status_polling.page_size = raw.positive(100_000)?,
         "status_polling.backoff_threshold_days" => {
@@ -202,6 +222,10 @@ fn set(
         "mail.username" => draft.mail_username = Draft::set(raw.non_empty()?, origin, shown_key),
         "mail.password" => draft.mail_password = Draft::set(secret(raw)?, origin, shown_key),
         "mail.trust" => draft.mail_trust = Draft::set(raw.non_empty()?, origin, shown_key),
+        "mail.starttls" => draft.mail_starttls = Draft::set(starttls(raw)?, origin, shown_key),
+        "mail.auth" => draft.mail_auth = Draft::set(raw.bool()?, origin, shown_key),
+        "mail.svarinn_on_error" => draft.mail_svarinn = Draft::set(raw.bool()?, origin, shown_key),
+        "mail.svarinn_subject" => c.mail.svarinn_subject = Some(raw.non_empty()?),
         "dpo.message_channel" => c.services.dpo_message_channel = Some(raw.parse()?),
         "oidc.url" => c.transports.oidc.token_url = raw.parse()?,
         "oidc.audience" => c.transports.oidc.audience = raw.non_empty()?,
@@ -219,6 +243,17 @@ fn set(
         "dpe.mode" => c.transports.dpe.mode = raw.parse()?,
         "dpe.receipt_queue" => c.transports.dpe.receipt_queue = receipt_queue(raw)?,
         "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
+        "dpv.correspondence_url" => c.transports.dpv.correspondence_url = raw.parse()?,
+        "dpv.notify_email" => c.transports.dpv.notify_email = raw.bool()?,
+        "dpv.notify_sms" => c.transports.dpv.notify_sms = raw.bool()?,
+        "dpv.days_to_reply" => c.transports.dpv.days_to_reply = raw.positive(3650)?.get(),
+        "dpv.enable_due_date" => c.transports.dpv.enable_due_date = raw.bool()?,
+        "dpv.sensitive_resource" => c.transports.dpv.sensitive_resource = raw.non_empty()?,
+        "dpv.notification_text" => c.transports.dpv.notification_text = raw.non_empty()?,
+        "dpv.sensitive_notification_text" => {
+            c.transports.dpv.sensitive_notification_text = raw.non_empty()?
+        }
+        "dpv.email_subject" => c.transports.dpv.email_subject = raw.non_empty()?,
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);
@@ -353,6 +388,16 @@ fn port(raw: &Raw) -> Result<u16, Expected> {
         Ok(0) => Err(Expected::because("a port from 1 to 65535", "port 0")),
         Ok(p) => Ok(p),
         Err(why) => Err(Expected::because("a port from 1 to 65535", why)),
+    }
+}
+
+fn starttls(raw: &Raw) -> Result<crate::model::StartTls, Expected> {
+    use crate::model::StartTls;
+    match raw.non_empty()?.trim().to_ascii_lowercase().as_str() {
+        "opportunistic" => Ok(StartTls::Opportunistic),
+        "required" => Ok(StartTls::Required),
+        "off" => Ok(StartTls::Off),
+        _ => Err(Expected::new("opportunistic, required or off")),
     }
 }
 

@@ -17,9 +17,9 @@ use std::time::Duration;
 use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
-    ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
-    DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId,
-    TransportError, WatchSettings, body_plan, body_too_large, dispatch,
+    ApiCall, ApiResponse, BodyPart, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch,
+    DpeSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node,
+    Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::{Durability, GroupSync, Store};
@@ -74,6 +74,7 @@ pub struct ServeOptions {
     pub ttl_check_interval: efm_core::Duration,
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
+    pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
     /// How often the receipts of DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
@@ -81,6 +82,8 @@ pub struct ServeOptions {
     pub tokens: Option<TokenSettings>,
     /// Where the node's notices go.
     pub notices: Notices,
+    /// Where mail goes and which paths send it (none: no mail).
+    pub mail: Option<efm_core::mail::MailSettings>,
     /// Serve HTTPS with this configuration (see [`crate::tls::server_config`]);
     /// plain HTTP without.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -99,7 +102,7 @@ pub enum Notices {
 }
 
 impl Notices {
-    fn notice(&self, text: &str) {
+    pub(crate) fn notice(&self, text: &str) {
         match self {
             Notices::Stderr => eprintln!("efm: {text}"),
             Notices::To(f) => f(text),
@@ -122,6 +125,8 @@ pub enum ServeError {
     Store(#[from] efm_store::OpenError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("cannot start the mail thread: {source}")]
+    Mailer { source: std::io::Error },
     #[error("the operating system gave no randomness")]
     Randomness,
 }
@@ -183,6 +188,8 @@ struct Engine {
     /// When the node last asked to be woken.
     wake_at: Option<efm_core::Timestamp>,
     notices: Notices,
+    /// Sends the node's mails; none when mail is not configured.
+    mailer: Option<crate::mailer::Mailer>,
 }
 
 /// How long an API call waits for the node's answer before giving up on it. Far
@@ -241,8 +248,21 @@ impl Api {
         config.ttl_check_interval = opts.ttl_check_interval;
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
+        config.dpv = opts.dpv.clone();
         config.pacing = opts.pacing.clone();
         config.watch = opts.watch.clone();
+        config.mail = opts.mail.clone();
+        let mailer = match &opts.mail {
+            Some(settings) => Some(
+                crate::mailer::Mailer::start(
+                    settings.clone(),
+                    opts.data_dir.clone(),
+                    opts.notices.clone(),
+                )
+                .map_err(|source| ServeError::Mailer { source })?,
+            ),
+            None => None,
+        };
         let node = Node::new(config, seed, started);
         let credentials = match (&opts.tokens, &opts.identity) {
             (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),
@@ -271,6 +291,7 @@ impl Api {
                 waiting: HashMap::new(),
                 wake_at: None,
                 notices: opts.notices.clone(),
+                mailer,
             }),
             auth: opts.auth.clone(),
             data_dir: opts.data_dir.clone(),
@@ -715,6 +736,19 @@ fn drain(e: &mut Engine) -> Drained {
             // Statuses go to webhooks and the status queue once those exist; the
             // record itself is already in the store.
             Output::Status(_) => {}
+            // Sent on the mail thread; the node waits for nothing.
+            Output::Mail(mail) => match &e.mailer {
+                Some(mailer) => {
+                    let subject = mail.subject.clone();
+                    if let Err(err) = mailer.queue(mail) {
+                        e.notices.notice(&format!("mail {subject:?} not sent: {err}"));
+                    }
+                }
+                None => e.notices.notice(&format!(
+                    "mail {:?} not sent: no mail server configured",
+                    mail.subject
+                )),
+            },
         }
     }
 }
@@ -747,6 +781,17 @@ fn perform(api: &Api, req: &HttpRequest) -> Result<HttpResponse, TransportError>
         other => TransportError::Io(other.to_string()),
     };
     let response = match &req.body_file {
+        _ if !req.body_parts.is_empty() => {
+            let (len, reader) = {
+                let engine = lock(&api.engine);
+                parts_reader(&engine.store, &req.body_parts)?
+            };
+            let builder = builder.header("Content-Length", len.to_string());
+            let request = builder
+                .body(ureq::SendBody::from_owned_reader(reader))
+                .map_err(|e| TransportError::Io(e.to_string()))?;
+            api.agent.run(request).map_err(transport)?
+        }
         Some(name) => {
             let path = staging.join(name);
             let file = std::fs::File::open(&path)
@@ -794,6 +839,40 @@ fn perform(api: &Api, req: &HttpRequest) -> Result<HttpResponse, TransportError>
         .read_to_vec()
         .map_err(|e| TransportError::Io(e.to_string()))?;
     Ok(HttpResponse { status, headers, body: body.into() })
+}
+
+/// A body of pieces ([`HttpRequest::body_parts`]) as one reader and its length: the
+/// stored files are opened now (so a missing one fails before sending) and read as
+/// the request goes out, never held in memory whole.
+fn parts_reader(
+    store: &Store,
+    parts: &[BodyPart],
+) -> Result<(u64, Box<dyn std::io::Read + Send + Sync>), TransportError> {
+    use std::io::Read as _;
+    let mut len = 0u64;
+    let mut reader: Box<dyn std::io::Read + Send + Sync> = Box::new(std::io::empty());
+    for part in parts {
+        let next: Box<dyn std::io::Read + Send + Sync> = match part {
+            BodyPart::Bytes(b) => {
+                len += b.len() as u64;
+                Box::new(std::io::Cursor::new(b.clone()))
+            }
+            BodyPart::StoredFile { message_id, filename } => {
+                let missing =
+                    || TransportError::Staging(format!("{message_id}/{filename}: not stored"));
+                let path = store
+                    .file_path(*message_id, filename)
+                    .map_err(|e| TransportError::Staging(e.to_string()))?
+                    .ok_or_else(missing)?;
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| TransportError::Staging(format!("{}: {e}", path.display())))?;
+                len += file.metadata().map(|m| m.len()).unwrap_or(0);
+                Box::new(file)
+            }
+        };
+        reader = Box::new(reader.chain(next));
+    }
+    Ok((len, reader))
 }
 
 /// The largest answer kept in memory; payloads are saved to disk instead.

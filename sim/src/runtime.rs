@@ -55,6 +55,11 @@ impl World {
                     self.model.on_status_event(h, &s, store);
                 }
                 Output::Notice(text) => self.note(|| format!("node {h}: notice: {text}")),
+                Output::Mail(m) => {
+                    self.note(|| format!("node {h}: mail: {}", m.subject));
+                    let store = &self.hosts[h].store;
+                    self.model.on_mail(h, &m, store);
+                }
             }
         }
         self.model.violations.push(format!(
@@ -278,6 +283,11 @@ impl World {
                 Err(TransportError::Connect(format!("{}: no route", req.url))),
             );
         };
+        if !req.body_parts.is_empty() {
+            // No simulated service takes a streamed form.
+            let e = TransportError::Staging("streamed bodies are not simulated".into());
+            return self.answer_later(h, id, 1, Err(e));
+        }
         let body = match &req.body_file {
             Some(name) => match self.hosts[h].staging.get(name) {
                 Some(b) => b.clone(),

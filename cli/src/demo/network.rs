@@ -290,6 +290,7 @@ fn options(
                 (ServiceIdentifier::from_name(s.name()), limit)
             })
             .collect(),
+        mail: None,
         own_certificate_expiry: Some(certificate.not_after().map_err(|e| e.to_string())?),
         status_queue_includes: services_of(defaults.messages.status_queue_includes),
         identity: Some(org.identity.clone()),
@@ -315,6 +316,8 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
+        // No DPV leg in the demo yet.
+        dpv: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         watch: WatchSettings::default(),
         tokens: Some(TokenSettings {

@@ -8,10 +8,12 @@
 
 mod api;
 mod delivery;
+mod dpv;
 mod http;
 mod incoming;
 mod io;
 mod jobs;
+mod mails;
 mod multipart;
 mod pushes;
 mod reads;
@@ -29,13 +31,13 @@ pub use api::{
     ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
     StagedUpload, Upload, UploadAllowance, UploadHead, body_plan, body_too_large, dispatch,
 };
-pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
+pub use http::{BodyPart, Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpoSettings, Pacing};
+pub use services::{DpeSettings, DpoSettings, DpvSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
@@ -101,7 +103,11 @@ pub struct Config {
     pub dpo: Option<DpoSettings>,
     /// DPE over Azure Service Bus, when configured.
     pub dpe: Option<DpeSettings>,
+    /// DPV over Altinn 3 Correspondence, when configured.
+    pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
+    /// Where mail goes, and which paths send it (none unless configured).
+    pub mail: Option<crate::mail::MailSettings>,
     /// How often the receipts of handed-off DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
 }
@@ -135,7 +141,9 @@ impl Config {
             ttl_check_interval: Duration::from_secs(30),
             dpo: None,
             dpe: None,
+            dpv: None,
             pacing: Pacing::default(),
+            mail: None,
             watch: WatchSettings::default(),
         }
     }
@@ -252,10 +260,17 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// A step of polling for receipts (see `watch`).
     Watch(Box<watch::Step>),
+    /// A step of polling a DPV correspondence (see `dpv`).
+    Dpv(Box<dpv::Polling>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
     SasKey,
+    /// A FEIL was recorded: its conversation is read for the mail.
+    FeilMail(mails::FeilMail),
+    /// A status the receiving side sent back was written; a FEIL among them is
+    /// mailed if this write recorded it.
+    ReceivedStatus(Option<mails::FeilMail>),
     /// The registry's key set, for a signed answer to `lookup`; `then` waits for it.
     Jwks {
         pending: PendingVerification,
@@ -370,10 +385,12 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_conversation_loaded(*p, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
+                Some(Pending::FeilMail(feil)) => self.feil_mail_loaded(feil, result),
                 Some(Pending::Subscription { call, step }) => {
                     self.subscription_loaded(call, step, result)
                 }
@@ -398,10 +415,16 @@ impl Node {
             Input::Persisted(id, result) => match self.writes.remove(&id) {
                 // A failed outcome write leaves the push due again: delivered at least once.
                 Some(Pending::PushWritten) => {}
+                Some(Pending::ReceivedStatus(feil)) => {
+                    if let (Ok(()), Some(feil)) = (result, feil) {
+                        self.mail_if_recorded(feil)
+                    }
+                }
                 Some(Pending::Incoming(step)) => self.incoming_persisted(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
                 Some(Pending::Watch(step)) => self.watch_persisted(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_receipt_written(*p, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
                         self.deliver_pushes();
@@ -440,6 +463,7 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_polled(*p, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -829,14 +853,14 @@ impl Node {
                 self.deliver_pushes();
                 let body = message.sbd.to_json_value();
                 if let Some(message_id) = message.message_id() {
-                    self.outputs.push_back(Output::Status(StatusEvent {
+                    self.status_recorded(StatusEvent {
                         message_id,
                         conversation_id: message.sbd.header.conversation_id(),
                         direction: Direction::Outgoing,
                         status: Status::Opprettet,
                         description: None,
                         at: message.created,
-                    }));
+                    });
                 }
                 self.respond(call, ApiResponse::Json(body));
             }
@@ -921,15 +945,20 @@ fn call_of(p: &Pending) -> Option<CallId> {
         Pending::Pushes
         | Pending::Push { .. }
         | Pending::PushWritten
+        | Pending::FeilMail(_)
+        | Pending::ReceivedStatus(_)
         | Pending::Delivery(_)
         | Pending::Receive(_)
         | Pending::Watch(_)
+        | Pending::Dpv(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),
     })
 }
 
+#[cfg(test)]
+mod dpv_tests;
 #[cfg(test)]
 mod exchange_tests;
 #[cfg(test)]

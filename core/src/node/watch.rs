@@ -221,6 +221,7 @@ impl Node {
         match service {
             // DPO and DPE tell of their progress with status messages, not polls.
             ServiceIdentifier::Dpo | ServiceIdentifier::Dpe => self.unwatch(due),
+            ServiceIdentifier::Dpv => self.poll_dpv(due),
             _ => self.unwatch(due),
         }
     }
@@ -300,7 +301,7 @@ impl Node {
                 // Told only now that they are durable; a store that has them
                 // already (a repeat) tells the subscriber once more at worst.
                 for event in events {
-                    self.outputs.push_back(super::Output::Status(event));
+                    self.status_maybe_recorded(event);
                 }
                 self.deliver_pushes();
             }
