@@ -188,8 +188,6 @@ struct Engine {
     /// When the node last asked to be woken.
     wake_at: Option<efm_core::Timestamp>,
     notices: Notices,
-    /// Sends the node's mails; none when mail is not configured.
-    mailer: Option<crate::mailer::Mailer>,
 }
 
 /// How long an API call waits for the node's answer before giving up on it. Far
@@ -207,6 +205,11 @@ pub struct Api {
     workers: OnceLock<Workers<Work>>,
     /// The store's group fsync (none: each write is durable when it returns).
     group_sync: Option<Arc<GroupSync>>,
+    /// Sends the node's mails; none when mail is not configured. Fed by
+    /// [`release`], after the writes the mails tell of are durable.
+    mailer: Option<crate::mailer::Mailer>,
+    /// Where a mail that cannot be queued is told.
+    mail_notices: Notices,
     /// Threads the pool keeps however idle.
     min_workers: usize,
     credentials: Option<Credentials>,
@@ -291,8 +294,9 @@ impl Api {
                 waiting: HashMap::new(),
                 wake_at: None,
                 notices: opts.notices.clone(),
-                mailer,
             }),
+            mailer,
+            mail_notices: opts.notices.clone(),
             auth: opts.auth.clone(),
             data_dir: opts.data_dir.clone(),
             identity: opts.identity.clone(),
@@ -626,14 +630,15 @@ fn perform_one(api: &Api, w: Work) -> Vec<Work> {
 struct Drained {
     work: Vec<Work>,
     answers: Vec<(mpsc::Sender<ApiResponse>, ApiResponse)>,
+    mails: Vec<efm_core::mail::Mail>,
     /// The store's commit count when the drain ended (see [`GroupSync::written`]).
     written: u64,
 }
 
 /// Once every write made so far is durable (one group fsync, outside the lock),
-/// send the drain's API answers and return its work. Not only its own writes:
-/// the node may answer from a write another thread made and has not yet seen
-/// synced. An fsync that fails leaves no safe way on: what the node believes
+/// send the drain's API answers, queue its mails and return its work. Not only
+/// its own writes: the node may answer from a write another thread made and has
+/// not yet seen synced. An fsync that fails leaves no safe way on: what the node believes
 /// stored may not be, and acknowledging it would break the promise made to the
 /// fagsystem and the senders. The process ends at once, like a crash, and the
 /// restart goes on from what is durable.
@@ -647,6 +652,20 @@ fn release(api: &Api, drained: Drained) -> Vec<Work> {
     for (tx, answer) in drained.answers {
         // The caller may have timed out and gone; nothing to do then.
         let _ = tx.send(answer);
+    }
+    for mail in drained.mails {
+        // Sent on the mail thread; the node waits for nothing.
+        match &api.mailer {
+            Some(mailer) => {
+                let subject = mail.subject.clone();
+                if let Err(err) = mailer.queue(mail) {
+                    api.mail_notices.notice(&format!("mail {subject:?} not sent: {err}"));
+                }
+            }
+            None => api
+                .mail_notices
+                .notice(&format!("mail {:?} not sent: no mail server configured", mail.subject)),
+        }
     }
     drained.work
 }
@@ -703,6 +722,7 @@ fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
 fn drain(e: &mut Engine) -> Drained {
     let mut http = Vec::new();
     let mut answers = Vec::new();
+    let mut mails = Vec::new();
     loop {
         if let Some((id, err)) = e.failed_jobs.pop() {
             e.node.handle_input(Input::JobDone(id, Err(err)), now());
@@ -712,7 +732,7 @@ fn drain(e: &mut Engine) -> Drained {
             Output::Idle { wake_at } => {
                 e.wake_at = wake_at;
                 let written = e.store.group_sync().map_or(0, |g| g.written());
-                return Drained { work: http, answers, written };
+                return Drained { work: http, answers, mails, written };
             }
             Output::Job(id, job) => match payloads::prepare(&e.store, job) {
                 Ok(p) => http.push(Work::Job(id, p)),
@@ -736,19 +756,8 @@ fn drain(e: &mut Engine) -> Drained {
             // Statuses go to webhooks and the status queue once those exist; the
             // record itself is already in the store.
             Output::Status(_) => {}
-            // Sent on the mail thread; the node waits for nothing.
-            Output::Mail(mail) => match &e.mailer {
-                Some(mailer) => {
-                    let subject = mail.subject.clone();
-                    if let Err(err) = mailer.queue(mail) {
-                        e.notices.notice(&format!("mail {subject:?} not sent: {err}"));
-                    }
-                }
-                None => e.notices.notice(&format!(
-                    "mail {:?} not sent: no mail server configured",
-                    mail.subject
-                )),
-            },
+            // Queued for the mail thread by `release`.
+            Output::Mail(mail) => mails.push(mail),
         }
     }
 }
