@@ -14,6 +14,8 @@ pub mod failure;
 pub mod fuzzing;
 mod percent;
 pub mod service_bus;
+pub mod svarinn;
+pub mod svarut;
 
 pub use failure::{Failure, classify};
 
