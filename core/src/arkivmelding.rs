@@ -207,26 +207,23 @@ pub fn journal_post(xml: &[u8]) -> Result<JournalPost, ArkivmeldingError> {
                     extra_child = Some((e.name().as_ref().to_owned(), false));
                 } else if depth > 4
                     && path.get(3).is_some_and(|p| p == "virksomhetsspesifikkeMetadata")
+                    && let Some((_, nested)) = extra_child.as_mut()
                 {
-                    if let Some((_, nested)) = extra_child.as_mut() {
-                        *nested = true;
-                    }
+                    *nested = true;
                 }
                 path.push(name);
                 current.clear();
             }
-            Event::Empty(e) => {
+            Event::Empty(_) => {
                 if path.is_empty() {
                     return Err(ArkivmeldingError("the document is empty".into()));
                 }
                 if path.len() > 4
                     && path.get(3).is_some_and(|p| p == "virksomhetsspesifikkeMetadata")
+                    && let Some((_, nested)) = extra_child.as_mut()
                 {
-                    if let Some((_, nested)) = extra_child.as_mut() {
-                        *nested = true;
-                    }
+                    *nested = true;
                 }
-                let _ = e;
             }
             Event::Text(t) => current.push_str(&t.xml10_content()),
             Event::CData(t) => current.push_str(&t.xml10_content()),

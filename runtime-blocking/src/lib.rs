@@ -2,6 +2,7 @@
 pub mod asic_stream;
 pub mod clock;
 pub mod credentials;
+pub mod fiks_payloads;
 pub mod http_server;
 pub mod local_broker;
 pub mod local_registry;

@@ -39,14 +39,14 @@ pub(super) enum Outbound {
 }
 
 impl Outbound {
-    fn sbd(&self) -> &Sbd {
+    pub(super) fn sbd(&self) -> &Sbd {
         match self {
             Outbound::Message { message, .. } => &message.sbd,
             Outbound::Reply { reply, .. } => &reply.sbd,
         }
     }
 
-    fn service(&self) -> ServiceIdentifier {
+    pub(super) fn service(&self) -> ServiceIdentifier {
         match self {
             Outbound::Message { message, .. } => message.service,
             Outbound::Reply { reply, .. } => reply.service,
@@ -211,6 +211,7 @@ impl Node {
                 let step = Step::Lookup { out, lookup: lookup.clone() };
                 self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
             }
+            (Outbound::Message { .. }, ServiceIdentifier::Dpf) => self.deliver_dpf(out),
             (_, other) => {
                 let reason =
                     format!("Sending over {} is not supported by this version", other.as_str());
@@ -424,7 +425,7 @@ impl Node {
         }
     }
 
-    fn failed(&mut self, out: Outbound, failure: Failure) {
+    pub(super) fn failed(&mut self, out: Outbound, failure: Failure) {
         match failure {
             Failure::Transient(reason) => self.retry(out, reason),
             Failure::Permanent(reason) => self.finish(out, Status::Feil, Some(reason)),
@@ -432,7 +433,7 @@ impl Node {
     }
 
     /// The message service has it: SENDT (a reply is simply done).
-    fn handed_off(&mut self, out: Outbound) {
+    pub(super) fn handed_off(&mut self, out: Outbound) {
         match out {
             Outbound::Reply { id, .. } => {
                 let wid = self.persist(Write::ReplyDone(id));
@@ -449,7 +450,7 @@ impl Node {
     }
 
     /// Record the message's outcome, which takes it from the queue.
-    fn finish(&mut self, out: Outbound, status: Status, description: Option<String>) {
+    pub(super) fn finish(&mut self, out: Outbound, status: Status, description: Option<String>) {
         let key = out.key();
         match out {
             Outbound::Message { message, .. } => {
@@ -552,7 +553,7 @@ impl Node {
 }
 
 /// The registry question for a message's receiver, as at create.
-fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
+pub(super) fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
     let receiver = sbd.header.receiver.as_ref()?;
     let mut lookup = IdentifierLookup::new(&receiver.identifier.primary());
     if let Some(p) = sbd.header.process() {

@@ -8,6 +8,7 @@
 
 mod api;
 mod delivery;
+mod dpf;
 mod http;
 mod incoming;
 mod io;
@@ -30,11 +31,11 @@ pub use api::{
 };
 pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
-pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
+pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, SvarInnJob, SvarUtSealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpoSettings, Pacing};
+pub use services::{DpeSettings, DpfSettings, DpoSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
@@ -99,6 +100,8 @@ pub struct Config {
     pub dpo: Option<DpoSettings>,
     /// DPE over Azure Service Bus, when configured.
     pub dpe: Option<DpeSettings>,
+    /// DPF over KS FIKS SvarUt and SvarInn, when configured.
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
 }
 
@@ -131,6 +134,7 @@ impl Config {
             ttl_check_interval: Duration::from_secs(30),
             dpo: None,
             dpe: None,
+            dpf: None,
             pacing: Pacing::default(),
         }
     }
@@ -245,6 +249,8 @@ enum Pending {
     Delivery(Box<delivery::Step>),
     /// A step of receiving (see `receive`).
     Receive(Box<receive::Step>),
+    /// A step of DPF sending, receiving or status polling (see `dpf`).
+    Dpf(Box<dpf::Step>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -279,6 +285,7 @@ pub struct Node {
     jobs: HashMap<JobId, Pending>,
     delivery: delivery::Delivery,
     receive: receive::Receive,
+    dpf: dpf::Dpf,
     sas: sas::SasKey,
     /// The registry's signing keys.
     jwks: JwksCache,
@@ -307,6 +314,7 @@ impl Node {
             jobs: HashMap::new(),
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
+            dpf: dpf::Dpf::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
             next_id: 0,
@@ -360,6 +368,7 @@ impl Node {
                 Some(Pending::Pushes) => self.on_pushes(result),
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
+                Some(Pending::Dpf(step)) => self.dpf_loaded(*step, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -429,6 +438,7 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
+                Some(Pending::Dpf(step)) if step.lookup().is_none() => self.dpf_http(*step, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -439,6 +449,7 @@ impl Node {
             Input::JobDone(id, result) => match self.jobs.remove(&id) {
                 Some(Pending::Delivery(step)) => self.delivery_job_done(*step, result),
                 Some(Pending::Receive(step)) => self.receive_job_done(*step, result),
+                Some(Pending::Dpf(step)) => self.dpf_job_done(*step, result),
                 _ => self.stale_answers += 1,
             },
             // Ticks come at `wake_at` (and at start, to resume after a restart).
@@ -453,6 +464,7 @@ impl Node {
             self.kick_delivery();
         }
         self.poll_services();
+        self.poll_svarinn();
     }
 
     /// Something went wrong that no caller waits for: told to the operator.
@@ -475,6 +487,7 @@ impl Node {
             self.incoming.wake_at(),
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
+            self.dpf.wake_at(),
         ]
         .into_iter()
         .flatten()
@@ -654,6 +667,9 @@ impl Node {
             Pending::Delivery(step) if step.lookup().is_some() => {
                 step.lookup().cloned().unwrap_or_else(|| IdentifierLookup::new(""))
             }
+            Pending::Dpf(step) if step.lookup().is_some() => {
+                step.lookup().cloned().unwrap_or_else(|| IdentifierLookup::new(""))
+            }
             _ => {
                 self.stale_answers += 1;
                 return;
@@ -721,6 +737,7 @@ impl Node {
                 self.routed(call, message, &lookup, answer, attempts)
             }
             Pending::Delivery(step) => self.delivery_looked_up(*step, answer),
+            Pending::Dpf(step) => self.dpf_looked_up(*step, answer),
             Pending::Capabilities { call, lookup } => {
                 let response = match answer {
                     Ok(resource) => {
@@ -910,6 +927,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::PushWritten
         | Pending::Delivery(_)
         | Pending::Receive(_)
+        | Pending::Dpf(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),

@@ -4,6 +4,8 @@
 use crate::Duration;
 use crate::transport::altinn_broker::BrokerEndpoint;
 use crate::transport::service_bus::{QueueMode, ServiceBusEndpoint};
+use crate::transport::svarinn::SvarInnEndpoint;
+use crate::transport::svarut::{SvarUtEndpoint, SvarUtOptions};
 
 /// DPO over the Altinn 3 Broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +30,19 @@ pub struct DpeSettings {
     pub poll_interval: Duration,
     /// Messages read per poll before looking again (`readMaxMessages`, 50).
     pub read_max: u32,
+}
+
+/// DPF over KS FIKS: SvarUt for sending, SvarInn for receiving.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpfSettings {
+    pub svarut: SvarUtEndpoint,
+    pub options: SvarUtOptions,
+    /// SvarInn, when receiving is on (`difi.move.fiks.inn.enable`).
+    pub svarinn: Option<SvarInnEndpoint>,
+    /// The reference polls SvarInn every 15 minutes (`difi.move.fiks.pollingrate`).
+    pub poll_interval: Duration,
+    /// The sender of a forsendelse that names none (`fiks.inn.fallback-sender-org-nr`).
+    pub fallback_sender: String,
 }
 
 /// How sending retries and how often the node looks for work.
