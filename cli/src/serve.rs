@@ -8,10 +8,12 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpoSettings, Pacing};
+use efm_core::node::{DpeSettings, DpfSettings, DpoSettings, Pacing};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
+use efm_core::transport::svarinn::{self, SvarInnEndpoint};
+use efm_core::transport::svarut::{self, SvarUtEndpoint, SvarUtOptions};
 use ring::rand::SecureRandom;
 
 use crate::config_cmd::process_env;
@@ -171,6 +173,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         ttl_check_interval: duration(c.messages.ttl_check_interval),
         dpo: transports.dpo,
         dpe: transports.dpe,
+        dpf: transports.dpf,
         pacing: transports.pacing,
         tokens: transports.tokens,
         notices: Notices::Stderr,
@@ -182,6 +185,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
 struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
+    dpf: Option<DpfSettings>,
     pacing: Pacing,
     tokens: Option<TokenSettings>,
 }
@@ -217,6 +221,28 @@ fn transports(c: &Config) -> Transports {
         poll_interval: interval(efm_config::Service::Dpe, 20),
         read_max: t.dpe.read_max.get(),
     });
+    let f = &t.dpf;
+    let receive = f.receive.unwrap_or(true);
+    let dpf = Some(DpfSettings {
+        svarut: SvarUtEndpoint {
+            url: format!("{}{}", f.svarut_url.as_str().trim_end_matches('/'), svarut::WS_PATH),
+            username: f.svarut_username.clone().unwrap_or_default(),
+            password: f.svarut_password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+        },
+        options: SvarUtOptions::default(),
+        // As the reference: SvarInn is polled for our org only with a user name set.
+        svarinn: (receive && f.svarinn_username.is_some()).then(|| SvarInnEndpoint {
+            base_url: f.svarinn_url.as_str().trim_end_matches('/').to_owned(),
+            username: f.svarinn_username.clone().unwrap_or_default(),
+            password: f
+                .svarinn_password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default(),
+        }),
+        poll_interval: interval(efm_config::Service::Dpf, 900),
+        fallback_sender: svarinn::FALLBACK_SENDER.to_owned(),
+    });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),
         retry_cap: duration(t.retry.cap),
@@ -238,7 +264,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, pacing, tokens }
+    Transports { dpo, dpe, dpf, pacing, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

@@ -56,7 +56,7 @@ const TABLES: [(&str, &[&str]); 9] = [
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 2] = [
+const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
     (
         Service::Dpo,
         &[
@@ -71,6 +71,18 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 2] = [
     (
         Service::Dpe,
         &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
+    ),
+    (
+        Service::Dpf,
+        &[
+            "svarut_url",
+            "svarut_username",
+            "svarut_password",
+            "svarinn_url",
+            "svarinn_username",
+            "svarinn_password",
+            "receive",
+        ],
     ),
 ];
 
@@ -218,6 +230,13 @@ fn set(
         "dpe.mode" => c.transports.dpe.mode = raw.parse()?,
         "dpe.receipt_queue" => c.transports.dpe.receipt_queue = receipt_queue(raw)?,
         "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
+        "dpf.svarut_url" => c.transports.dpf.svarut_url = raw.parse()?,
+        "dpf.svarut_username" => c.transports.dpf.svarut_username = Some(raw.non_empty()?),
+        "dpf.svarut_password" => c.transports.dpf.svarut_password = Some(secret(raw)?),
+        "dpf.svarinn_url" => c.transports.dpf.svarinn_url = raw.parse()?,
+        "dpf.svarinn_username" => c.transports.dpf.svarinn_username = Some(raw.non_empty()?),
+        "dpf.svarinn_password" => c.transports.dpf.svarinn_password = Some(secret(raw)?),
+        "dpf.receive" => c.transports.dpf.receive = Some(raw.bool()?),
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

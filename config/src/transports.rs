@@ -24,6 +24,10 @@ pub const DEFAULT_SERVICE_BUS_URL: &str = "https://efm-dpe-qa.servicebus.windows
 /// The host of [`DEFAULT_SERVICE_BUS_URL`], as the reference's `serviceBus.baseUrl` writes it.
 pub(crate) const DEFAULT_SERVICE_BUS_HOST: &str = "efm-dpe-qa.servicebus.windows.net";
 pub const DEFAULT_SAS_KEY_NAME: &str = "MoveDPE-pilotPolicy";
+/// `difi.move.fiks.ut.endpointUrl`: SvarUt's web service lives under it.
+pub const DEFAULT_SVARUT_URL: &str = "https://test.svarut.ks.no";
+/// `difi.move.fiks.inn.baseUrl`.
+pub const DEFAULT_SVARINN_URL: &str = "https://test.svarut.ks.no/tjenester/svarinn";
 
 /// The reference's `sasToken` default: a placeholder that means "not set".
 pub(crate) const SAS_KEY_PLACEHOLDER: &str = "<token>";
@@ -33,7 +37,25 @@ pub struct Transports {
     pub oidc: Oidc,
     pub dpo: DpoTransport,
     pub dpe: DpeTransport,
+    pub dpf: DpfTransport,
     pub retry: Retry,
+}
+
+/// KS FIKS: SvarUt, which DPF sends through (SOAP web service, HTTP Basic), and
+/// SvarInn, which it receives through (REST, HTTP Basic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpfTransport {
+    /// SvarUt's base URL; the web service is `<url>/tjenester/forsendelseservice/
+    /// ForsendelsesServiceV9`. Default `https://test.svarut.ks.no`.
+    pub svarut_url: HttpUrl,
+    pub svarut_username: Option<String>,
+    pub svarut_password: Option<Secret>,
+    /// Default `https://test.svarut.ks.no/tjenester/svarinn`.
+    pub svarinn_url: HttpUrl,
+    pub svarinn_username: Option<String>,
+    pub svarinn_password: Option<Secret>,
+    /// Whether SvarInn is polled (`fiks.inn.enable`). None: whenever DPF is enabled.
+    pub receive: Option<bool>,
 }
 
 /// The Maskinporten JWT grant every service's access token starts from.
@@ -125,6 +147,15 @@ impl Default for Transports {
                 mode: DpeMode::Innsyn,
                 receipt_queue: None,
                 read_max: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+            },
+            dpf: DpfTransport {
+                svarut_url: HttpUrl::known(DEFAULT_SVARUT_URL),
+                svarut_username: None,
+                svarut_password: None,
+                svarinn_url: HttpUrl::known(DEFAULT_SVARINN_URL),
+                svarinn_username: None,
+                svarinn_password: None,
+                receive: None,
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
         }

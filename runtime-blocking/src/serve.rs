@@ -17,8 +17,8 @@ use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
     ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
-    DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId,
-    TransportError, body_plan, body_too_large, dispatch,
+    DpfSettings, DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output,
+    Pacing, ReqId, TransportError, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -72,6 +72,7 @@ pub struct ServeOptions {
     pub ttl_check_interval: efm_core::Duration,
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// Where the Altinn tokens DPO needs come from.
     pub tokens: Option<TokenSettings>,
@@ -232,6 +233,7 @@ impl Api {
         config.ttl_check_interval = opts.ttl_check_interval;
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
+        config.dpf = opts.dpf.clone();
         config.pacing = opts.pacing.clone();
         let node = Node::new(config, seed, started);
         let credentials = match (&opts.tokens, &opts.identity) {

@@ -315,6 +315,7 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
+        dpf: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         tokens: Some(TokenSettings {
             token_url: format!("{broker}/maskinporten/token"),
