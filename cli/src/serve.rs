@@ -8,7 +8,7 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpfSettings, DpoSettings, Pacing};
+use efm_core::node::{DpeSettings, DpfSettings, DpoSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
@@ -175,6 +175,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpe: transports.dpe,
         dpf: transports.dpf,
         pacing: transports.pacing,
+        watch: transports.watch,
         tokens: transports.tokens,
         notices: Notices::Stderr,
         tls,
@@ -187,6 +188,7 @@ struct Transports {
     dpe: Option<DpeSettings>,
     dpf: Option<DpfSettings>,
     pacing: Pacing,
+    watch: WatchSettings,
     tokens: Option<TokenSettings>,
 }
 
@@ -248,6 +250,11 @@ fn transports(c: &Config) -> Transports {
         retry_cap: duration(t.retry.cap),
         ..Pacing::default()
     };
+    let watch = WatchSettings {
+        min_interval: duration(t.receipts.min_interval),
+        max_interval: duration(t.receipts.max_interval),
+        ..WatchSettings::default()
+    };
     let tokens = c.org.as_ref().map(|org| TokenSettings {
         token_url: t.oidc.token_url.as_str().to_owned(),
         audience: t.oidc.audience.clone(),
@@ -264,7 +271,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpf, pacing, tokens }
+    Transports { dpo, dpe, dpf, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 30] = [
+pub const VARS: [(&str, &str); 31] = [
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -39,6 +39,7 @@ pub const VARS: [(&str, &str); 30] = [
     ("EFM_SVARINN_PASSWORD", "dpf.svarinn_password"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
+    ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),
 ];
 
 /// Sets every `<service>.enabled`.

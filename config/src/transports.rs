@@ -39,6 +39,7 @@ pub struct Transports {
     pub dpe: DpeTransport,
     pub dpf: DpfTransport,
     pub retry: Retry,
+    pub receipts: ReceiptPolling,
 }
 
 /// KS FIKS: SvarUt, which DPF sends through (SOAP web service, HTTP Basic), and
@@ -125,6 +126,17 @@ pub struct Retry {
     pub cap: Interval,
 }
 
+/// How often the receipts of handed-off DPV, DPF and DPI messages are polled for:
+/// from `min_interval` for a new message, growing linearly with its age to
+/// `max_interval` at 30 days (the reference's `LinearInterpolationPolling`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptPolling {
+    /// Default 1 min.
+    pub min_interval: Interval,
+    /// Default 1 h.
+    pub max_interval: Interval,
+}
+
 impl Default for Transports {
     fn default() -> Self {
         Transports {
@@ -158,6 +170,10 @@ impl Default for Transports {
                 receive: None,
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
+            receipts: ReceiptPolling {
+                min_interval: Interval::mins(1),
+                max_interval: Interval::mins(60),
+            },
         }
     }
 }

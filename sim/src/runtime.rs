@@ -562,5 +562,7 @@ fn write_name(w: &efm_core::node::Write) -> &'static str {
         W::RetryOutgoing { .. } => "RetryOutgoing",
         W::ExpireConversations { .. } => "ExpireConversations",
         W::ApplyReceivedStatus(_) => "ApplyReceivedStatus",
+        W::HandOffWatched { .. } => "HandOffWatched",
+        W::Watched { .. } => "Watched",
     }
 }

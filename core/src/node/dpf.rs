@@ -22,7 +22,7 @@ use super::delivery::{Outbound, receiver_lookup};
 use super::http::{HttpRequest, HttpResponse, TransportError};
 use super::jobs::{Job, JobError, JobResult, SvarInnJob, SvarUtSealJob};
 use super::receive::Ack;
-use super::store::{Loaded, Query, StagedFile, StoreError};
+use super::store::{Loaded, Query, StagedFile, StoreError, Watch};
 use super::{JobId, Node, Output, Pending, ReqId};
 use crate::Timestamp;
 use crate::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument};
@@ -73,6 +73,8 @@ pub(super) enum Step {
     Open { forsendelse: Box<Incoming>, sbd: Bytes },
     /// SvarInn: the acknowledgement.
     Ack { forsendelse: String },
+    /// SvarUt: the statuses of these watched forsendelser.
+    Statuses { watches: Vec<Watch> },
 }
 
 impl Step {
@@ -371,6 +373,7 @@ impl Node {
                 }
             }
             Step::List => self.svarinn_listed(answer),
+            Step::Statuses { watches } => self.dpf_statuses(watches, answer),
             Step::Download { forsendelse, staged } => match answer {
                 Ok(r) if (200..300).contains(&r.status) => self.open_svarinn(forsendelse, staged),
                 Ok(r) => {
@@ -406,10 +409,61 @@ impl Node {
         }
     }
 
-    /// SvarUt took the forsendelse: SENDT and LEVERT.
+    /// SvarUt took the forsendelse: SENDT and LEVERT at once (SvarUt guarantees
+    /// delivery from here), and watched under its forsendelsesId until LEST.
     fn dpf_handed_off(&mut self, out: Outbound, forsendelses_id: String) {
-        let _ = forsendelses_id;
-        self.handed_off(out);
+        self.handed_off_watched(out, Some(forsendelses_id), &[Status::Levert]);
+    }
+
+    /// Ask SvarUt how far the due forsendelser have got: one request for them all
+    /// (the reference batches per sender; we have one SvarUt account).
+    pub(super) fn poll_dpf(&mut self, due: Vec<Watch>) {
+        let Some(settings) = self.config.dpf.clone() else {
+            for w in due {
+                self.watch_answered(w, Vec::new(), true);
+            }
+            return;
+        };
+        let (known, unknown): (Vec<Watch>, Vec<Watch>) =
+            due.into_iter().partition(|w| w.reference.is_some());
+        for w in unknown {
+            // As the reference when SvarUt has no id for the message.
+            let feil =
+                (Status::Feil, Some("forsendelseId finnes ikke i SvarUt.".to_owned()), self.now);
+            self.watch_answered(w, vec![feil], false);
+        }
+        if known.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = known.iter().filter_map(|w| w.reference.clone()).collect();
+        let req = svarut::statuses_request(&settings.svarut, &ids);
+        self.dpf_request(req, Step::Statuses { watches: known });
+    }
+
+    fn dpf_statuses(&mut self, watches: Vec<Watch>, answer: Result<HttpResponse, Failure>) {
+        let parsed = answer
+            .and_then(|r| svarut::parse_statuses(r.status, r.header("content-type"), &r.body));
+        match parsed {
+            Ok(results) => {
+                for w in watches {
+                    let read = results
+                        .iter()
+                        .any(|r| Some(&r.forsendelses_id) == w.reference.as_ref() && r.is_read());
+                    if read {
+                        // LEST ends the conversation, and with it the watch.
+                        self.watch_answered(w, vec![(Status::Lest, None, self.now)], false);
+                    } else {
+                        self.watch_answered(w, Vec::new(), true);
+                    }
+                }
+            }
+            Err(f) => {
+                self.note_failure(format!("SvarUt status poll failed: {}", f.reason()));
+                for w in watches {
+                    self.watch_answered(w, Vec::new(), true);
+                }
+            }
+        }
     }
 
     /// Start a SvarInn poll when one is due.

@@ -24,6 +24,7 @@ mod services;
 mod store;
 mod subscriptions;
 mod upload;
+mod watch;
 
 pub use api::{
     ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
@@ -38,8 +39,9 @@ pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
 pub use services::{DpeSettings, DpfSettings, DpoSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
-    StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
+    StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
 };
+pub use watch::WatchSettings;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -103,6 +105,8 @@ pub struct Config {
     /// DPF over KS FIKS SvarUt and SvarInn, when configured.
     pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
+    /// How often the receipts of handed-off DPV, DPF and DPI messages are polled for.
+    pub watch: WatchSettings,
 }
 
 const MB: u64 = 1024 * 1024;
@@ -136,6 +140,7 @@ impl Config {
             dpe: None,
             dpf: None,
             pacing: Pacing::default(),
+            watch: WatchSettings::default(),
         }
     }
 }
@@ -251,6 +256,8 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// A step of DPF sending, receiving or status polling (see `dpf`).
     Dpf(Box<dpf::Step>),
+    /// A step of polling for receipts (see `watch`).
+    Watch(Box<watch::Step>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -286,6 +293,7 @@ pub struct Node {
     delivery: delivery::Delivery,
     receive: receive::Receive,
     dpf: dpf::Dpf,
+    watching: watch::Watching,
     sas: sas::SasKey,
     /// The registry's signing keys.
     jwks: JwksCache,
@@ -315,6 +323,7 @@ impl Node {
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
             dpf: dpf::Dpf::default(),
+            watching: watch::Watching::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
             next_id: 0,
@@ -369,6 +378,7 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::Dpf(step)) => self.dpf_loaded(*step, result),
+                Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -400,6 +410,7 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_persisted(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
+                Some(Pending::Watch(step)) => self.watch_persisted(*step, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
                         self.deliver_pushes();
@@ -465,6 +476,7 @@ impl Node {
         }
         self.poll_services();
         self.poll_svarinn();
+        self.kick_watches();
     }
 
     /// Something went wrong that no caller waits for: told to the operator.
@@ -488,6 +500,7 @@ impl Node {
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
             self.dpf.wake_at(),
+            self.watching.wake_at(),
         ]
         .into_iter()
         .flatten()
@@ -928,6 +941,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Delivery(_)
         | Pending::Receive(_)
         | Pending::Dpf(_)
+        | Pending::Watch(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),
