@@ -563,6 +563,59 @@ pub fn multipart_boundary(content_type: &str) -> Option<String> {
     })
 }
 
+/// One part of a multipart body: its headers (names lower case) and content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part<'a> {
+    pub headers: Vec<(String, String)>,
+    pub content: &'a [u8],
+}
+
+impl Part<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The Content-ID without its angle brackets.
+    pub fn content_id(&self) -> Option<&str> {
+        self.header("content-id").map(|v| v.trim().trim_start_matches('<').trim_end_matches('>'))
+    }
+}
+
+/// The parts of a multipart body (a SvarUt request as a service receives it).
+pub fn multipart_parts<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>, String> {
+    let boundary = multipart_boundary(content_type).ok_or("not a multipart body")?;
+    let delimiter = format!("--{boundary}");
+    let mut rest = body;
+    let start = find(rest, delimiter.as_bytes()).ok_or("no first boundary")?;
+    rest = &rest[start + delimiter.len()..];
+    let mut parts = Vec::new();
+    loop {
+        if rest.starts_with(b"--") {
+            return Ok(parts);
+        }
+        let rest_after_crlf =
+            rest.strip_prefix(b"\r\n").ok_or("a boundary line not ended by CRLF")?;
+        let head_end = find(rest_after_crlf, b"\r\n\r\n");
+        let (head, content_start) = match head_end {
+            Some(i) => (&rest_after_crlf[..i], &rest_after_crlf[i + 4..]),
+            // A part with no headers at all.
+            None if rest_after_crlf.starts_with(b"\r\n") => {
+                (&rest_after_crlf[..0], &rest_after_crlf[2..])
+            }
+            None => return Err("a part's headers do not end".into()),
+        };
+        let next = find(content_start, format!("\r\n{delimiter}").as_bytes())
+            .ok_or("a part does not end with a boundary")?;
+        let headers = String::from_utf8_lossy(head)
+            .split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        parts.push(Part { headers, content: &content_start[..next] });
+        rest = &content_start[next + 2 + delimiter.len()..];
+    }
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
@@ -920,6 +973,11 @@ mod tests {
         assert_eq!(href, Some(format!("cid:{}", document_cid(1))));
         assert!(fs.child("signaturtype").unwrap().nil);
         assert_eq!(fs.child("tittel").unwrap().text, "Nye lysrør & pærer");
+        let parsed = multipart_parts(&ct, &body).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed[2].content, b"two");
+        assert_eq!(parsed[1].content_id(), Some(document_cid(0).as_str()));
+        assert_eq!(parsed[0].content, xml);
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains(&format!(
             "Content-ID: <{}>\r\n\r\ntwo\r\n--uuid:b0undary--",
