@@ -72,7 +72,19 @@ impl ReferenceNetwork {
     /// `efm serve` as organisation `org` (its key: the keystore entry of that name),
     /// reading its `dpe_mode` Service Bus queue.
     pub fn node(&self, org: &str, dpe_mode: &str, runtime: &str) -> Served {
-        let env = self.services.env_for(org, &self.keystore, Some(org), dpe_mode, runtime);
+        self.node_with(org, dpe_mode, runtime, |_| {})
+    }
+
+    /// As [`node`](Self::node), with its environment changed by `edit` first.
+    pub fn node_with(
+        &self,
+        org: &str,
+        dpe_mode: &str,
+        runtime: &str,
+        edit: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Served {
+        let mut env = self.services.env_for(org, &self.keystore, Some(org), dpe_mode, runtime);
+        edit(&mut env);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Served::start(&temp(&format!("node-{org}")), &env)
     }
