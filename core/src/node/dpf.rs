@@ -121,6 +121,11 @@ impl Node {
         if self.config.dpf.is_none() {
             return self.retry(out, "DPF is not configured".into());
         }
+        // SvarUt carries no receipts: as the reference, one is recorded as gone all
+        // the way (SENDT, LEVERT, LEST) and not sent.
+        if out.sbd().message_type().is_receipt() {
+            return self.handed_off_watched(out, None, &[Status::Levert, Status::Lest]);
+        }
         let Some(lookup) = receiver_lookup(out.sbd()) else {
             return self.finish(out, Status::Feil, Some("The message has no receiver".into()));
         };
