@@ -623,3 +623,148 @@ impl Node {
 fn safe_name(s: &str) -> String {
     s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, DpfSettings, Input, Write};
+    use super::*;
+    use crate::Duration;
+    use crate::node::HttpResponse;
+    use crate::transport::svarinn::SvarInnEndpoint;
+    use crate::transport::svarut::{SvarUtEndpoint, SvarUtOptions};
+
+    const NOW: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
+
+    fn node() -> Node {
+        let mut c = Config::new("910077473");
+        c.enabled_services = vec![ServiceIdentifier::Dpf];
+        c.dpf = Some(DpfSettings {
+            svarut: SvarUtEndpoint {
+                url: "http://fiks.test/svarut".into(),
+                username: "u".into(),
+                password: "p".into(),
+            },
+            options: SvarUtOptions::default(),
+            svarinn: Some(SvarInnEndpoint {
+                base_url: "http://fiks.test/svarinn".into(),
+                username: "910077473".into(),
+                password: "p".into(),
+            }),
+            poll_interval: Duration::from_mins(15),
+            fallback_sender: svarinn::FALLBACK_SENDER.into(),
+        });
+        Node::new(c, [7; 32], NOW)
+    }
+
+    fn drain(node: &mut Node) -> Vec<Output> {
+        let mut out = Vec::new();
+        loop {
+            match node.poll_output() {
+                Output::Idle { .. } => return out,
+                o => out.push(o),
+            }
+        }
+    }
+
+    fn http(outputs: &[Output], part: &str) -> Option<(ReqId, HttpRequest)> {
+        outputs.iter().find_map(|o| match o {
+            Output::Http(id, r) if r.url.contains(part) => Some((*id, r.clone())),
+            _ => None,
+        })
+    }
+
+    fn ok(body: &str) -> Result<HttpResponse, TransportError> {
+        Ok(HttpResponse { status: 200, headers: Vec::new(), body: Bytes::from(body.to_owned()) })
+    }
+
+    const LISTING: &str = r#"[
+      {"id": "81264cfa-1ba5-4fb5-a95d-48c824ed3bbb", "tittel": "T",
+       "mottaker": {"orgnr": "910077473"}, "svarSendesTil": {"orgnr": "910229028"},
+       "filmetadata": [{"filnavn": "a.txt", "mimetype": "text/plain"}],
+       "downloadUrl": "/mottaker/forsendelse/81264cfa-1ba5-4fb5-a95d-48c824ed3bbb"},
+      {"id": "broken", "mottaker": "nobody"}
+    ]"#;
+
+    /// Up to the store write of the one good forsendelse; the outputs then.
+    fn received(node: &mut Node) -> Vec<Output> {
+        node.handle_input(Input::Tick, NOW);
+        let out = drain(node);
+        let (list, req) = http(&out, "hentNyeForsendelser").expect("a listing");
+        assert!(req.header_value("Authorization").is_some_and(|a| a.starts_with("Basic ")));
+        node.handle_input(Input::Http(list, ok(LISTING)), NOW);
+        let out = drain(node);
+        // The malformed one is reported, not downloaded.
+        assert!(out.iter().any(|o| matches!(o, Output::Notice(n) if n.contains("broken"))));
+        let downloads: Vec<_> = out
+            .iter()
+            .filter(|o| matches!(o, Output::Http(_, r) if r.url.contains("/forsendelse/")))
+            .collect();
+        assert_eq!(downloads.len(), 1, "{out:#?}");
+        let (dl, req) = http(&out, "/mottaker/forsendelse/").expect("a download");
+        assert_eq!(
+            req.url,
+            "http://fiks.test/svarinn/mottaker/forsendelse/81264cfa-1ba5-4fb5-a95d-48c824ed3bbb"
+        );
+        assert!(req.save_to.is_some());
+        node.handle_input(Input::Http(dl, ok("")), NOW);
+        let out = drain(node);
+        let (job, open) = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Job(id, Job::OpenSvarInn(j)) => Some((*id, j.clone())),
+                _ => None,
+            })
+            .expect("the download is opened");
+        assert_eq!(open.mime_types, [("a.txt".to_owned(), "text/plain".to_owned())]);
+        assert!(
+            String::from_utf8_lossy(&open.arkivmelding).contains("<referanseDokumentfil>a.txt")
+        );
+        let staged = JobResult::Staged { name: open.asic_to.clone(), size: 10 };
+        node.handle_input(Input::JobDone(job, Ok(staged)), NOW);
+        let out = drain(node);
+        assert!(http(&out, "kvitterMottak").is_none(), "not acknowledged before it is stored");
+        out
+    }
+
+    #[test]
+    fn a_forsendelse_is_acknowledged_only_once_stored() {
+        let mut node = node();
+        let out = received(&mut node);
+        let (wid, message) = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Persist(id, Write::CreateIncoming { message, .. }) => Some((*id, message)),
+                _ => None,
+            })
+            .expect("stored as an incoming message");
+        assert_eq!(message.service, ServiceIdentifier::Dpf);
+        assert_eq!(
+            message.sbd.header.sender.as_ref().map(|p| p.value.as_str()),
+            Some("0192:910229028")
+        );
+        node.handle_input(Input::Persisted(wid, Ok(())), NOW);
+        let out = drain(&mut node);
+        let (_, ack) = http(&out, "kvitterMottak").expect("acknowledged once stored");
+        assert_eq!(
+            ack.url,
+            "http://fiks.test/svarinn/kvitterMottak/forsendelse/81264cfa-1ba5-4fb5-a95d-48c824ed3bbb"
+        );
+    }
+
+    #[test]
+    fn a_forsendelse_not_stored_is_not_acknowledged() {
+        let mut node = node();
+        let out = received(&mut node);
+        let wid = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Persist(id, Write::CreateIncoming { .. }) => Some(*id),
+                _ => None,
+            })
+            .expect("a store write");
+        node.handle_input(Input::Persisted(wid, Err(StoreError::Unavailable("disk".into()))), NOW);
+        let out = drain(&mut node);
+        assert!(http(&out, "kvitterMottak").is_none(), "{out:#?}");
+        assert!(node.dpf.in_flight.is_empty(), "its slot is free for the next poll");
+    }
+}
