@@ -244,6 +244,7 @@ fn transports(c: &Config) -> Transports {
         }),
         poll_interval: interval(efm_config::Service::Dpf, 900),
         fallback_sender: svarinn::FALLBACK_SENDER.to_owned(),
+        generate_receipts: true,
     });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),

@@ -1,6 +1,7 @@
 //! DPF sending on a generated network, both runtimes: a receiver whose registry
 //! record names DPF, `efm fiks serve` as SvarUt. A message goes SENDT and LEVERT at
-//! once and LEST when SvarUt says so; a second message under the same SenderRef
+//! once and LEST when SvarUt says so (with an OK arkivmelding_kvittering offered to
+//! the fagsystem, as the reference makes one); a second message under the same SenderRef
 //! (the same forsendelsesid) meets SvarUt's "Duplikat" fault, which is final: FEIL
 //! with the fault's text, and no retry.
 
@@ -71,6 +72,13 @@ fn svarut_takes_a_message_and_refuses_its_duplicate(runtime: &str) {
     let first = send_one(addr, a.number, b.number, &sender_ref);
     wait_for("LEST", Duration::from_secs(30), || statuses(addr, &first).contains(&"LEST".into()));
     assert_eq!(statuses(addr, &first), ["OPPRETTET", "SENDT", "LEVERT", "LEST"]);
+    // As the reference, SvarUt's LEST also gives the fagsystem an OK receipt.
+    let receipt = efm_tests::feature_steps::peek(addr).expect("an arkivmelding_kvittering");
+    assert_eq!(receipt["arkivmelding_kvittering"]["receiptType"], "OK", "{receipt}");
+    assert_eq!(receipt["arkivmelding_kvittering"]["relatedToMessageId"], first.as_str());
+    let h = &receipt["standardBusinessDocumentHeader"];
+    assert_eq!(h["sender"][0]["identifier"]["value"], format!("0192:{}", b.number));
+    assert_eq!(h["receiver"][0]["identifier"]["value"], format!("0192:{}", a.number));
 
     let second = send_one(addr, a.number, b.number, &sender_ref);
     wait_for("FEIL", Duration::from_secs(30), || statuses(addr, &second).contains(&"FEIL".into()));

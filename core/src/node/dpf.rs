@@ -22,7 +22,7 @@ use super::delivery::{Outbound, receiver_lookup};
 use super::http::{HttpRequest, HttpResponse, TransportError};
 use super::jobs::{Job, JobError, JobResult, SvarInnJob, SvarUtSealJob};
 use super::receive::Ack;
-use super::store::{Loaded, Query, StagedFile, StoreError, Watch};
+use super::store::{IncomingMessage, Loaded, Query, StagedFile, StoreError, Watch, Write};
 use super::{JobId, Node, Output, Pending, ReqId};
 use crate::Timestamp;
 use crate::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument};
@@ -30,11 +30,13 @@ use crate::registry::answer::LookupError;
 use crate::registry::model::{IdentifierResource, InfoRecord, ServiceIdentifier};
 use crate::registry::request::IdentifierLookup;
 use crate::routing;
-use crate::sbd::{BusinessMessage, ScopeType};
-use crate::status::Status;
+use crate::sbd::status_reply::ARKIVMELDING_RECEIPT_PROCESS;
+use crate::sbd::{BusinessMessage, DateTime, Sbd, ScopeType};
+use crate::status::{Status, expiry};
 use crate::transport::failure::Failure;
 use crate::transport::svarinn::{self, Forsendelse as Incoming};
 use crate::transport::svarut::{self, Forsendelse, Mapping};
+use serde_json::json;
 
 /// What the registry told about the receiver.
 #[derive(Debug)]
@@ -455,6 +457,9 @@ impl Node {
                         .iter()
                         .any(|r| Some(&r.forsendelses_id) == w.reference.as_ref() && r.is_read());
                     if read {
+                        if self.config.dpf.as_ref().is_some_and(|d| d.generate_receipts) {
+                            self.offer_read_receipt(&w);
+                        }
                         // LEST ends the conversation, and with it the watch.
                         self.watch_answered(w, vec![(Status::Lest, None, self.now)], false);
                     } else {
@@ -469,6 +474,61 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// The arkivmelding_kvittering (OK) the reference makes for the fagsystem when
+    /// SvarUt reports a forsendelse read: from the receiver, in the same
+    /// conversation, about the message. Stored as an incoming DPF message; should
+    /// that write fail the receipt is not made again, but the LEST it stands for is
+    /// recorded regardless.
+    fn offer_read_receipt(&mut self, w: &Watch) {
+        let party = |p: &str| {
+            let org = p.rsplit(':').next().unwrap_or(p).trim();
+            json!([{ "identifier": {
+                "authority": "iso6523-actorid-upis", "value": format!("0192:{org}") } }])
+        };
+        let ttl = self.config.default_ttl;
+        let receipt_id = self.entropy.uuid().hyphenated().to_string();
+        let conversation = w.conversation_id.map(|c| c.to_string()).unwrap_or_default();
+        let sbd = json!({
+            "standardBusinessDocumentHeader": {
+                "headerVersion": "1.0",
+                "sender": party(&w.receiver),
+                "receiver": party(&w.sender),
+                "documentIdentification": {
+                    "standard": "urn:no:difi:arkivmelding:xsd::arkivmelding_kvittering",
+                    "typeVersion": "2.0",
+                    "instanceIdentifier": receipt_id,
+                    "type": "arkivmelding_kvittering",
+                    "creationDateAndTime": DateTime::oslo(self.now).to_rfc3339(),
+                },
+                "businessScope": { "scope": [ {
+                    "type": "ConversationId",
+                    "instanceIdentifier": conversation,
+                    "identifier": ARKIVMELDING_RECEIPT_PROCESS,
+                    "scopeInformation": [ {
+                        "expectedResponseDateTime": DateTime::oslo(self.now + ttl).to_rfc3339() } ],
+                } ] },
+            },
+            "arkivmelding_kvittering": {
+                "receiptType": "OK",
+                "relatedToMessageId": w.message_id.to_string(),
+                "messages": [],
+            },
+        });
+        let sbd = match Sbd::from_json_received(sbd.to_string().as_bytes()) {
+            Ok(s) => s,
+            Err(e) => return self.note_failure(format!("DPF read receipt not made: {e}")),
+        };
+        let message = IncomingMessage {
+            expiry: expiry(None, self.now, ttl),
+            sbd,
+            service: ServiceIdentifier::Dpf,
+            received: self.now,
+            asic: None,
+        };
+        let wid = self.persist(Write::CreateIncoming { message: Box::new(message), reply: None });
+        self.writes.insert(wid, Pending::PushWritten);
     }
 
     /// Start a SvarInn poll when one is due.
@@ -626,7 +686,7 @@ fn safe_name(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Config, DpfSettings, Input, Write};
+    use super::super::{Config, DpfSettings, Input};
     use super::*;
     use crate::Duration;
     use crate::node::HttpResponse;
@@ -652,6 +712,7 @@ mod tests {
             }),
             poll_interval: Duration::from_mins(15),
             fallback_sender: svarinn::FALLBACK_SENDER.into(),
+            generate_receipts: true,
         });
         Node::new(c, [7; 32], NOW)
     }

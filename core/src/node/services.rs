@@ -43,6 +43,10 @@ pub struct DpfSettings {
     pub poll_interval: Duration,
     /// The sender of a forsendelse that names none (`fiks.inn.fallback-sender-org-nr`).
     pub fallback_sender: String,
+    /// When SvarUt reports a forsendelse read, also offer the fagsystem an
+    /// arkivmelding_kvittering (OK) for it, as the reference does
+    /// (`arkivmelding.generate-arkivmelding-receipts`, true).
+    pub generate_receipts: bool,
 }
 
 /// How sending retries and how often the node looks for work.
