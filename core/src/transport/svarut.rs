@@ -1039,4 +1039,48 @@ mod tests {
             String::from_utf8_lossy(&types_request(&e).body).contains("retreiveForsendelseTyper")
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever SvarUt (or a proxy) answers, and whatever a client sends the
+        /// work-alike, the readers answer with a value or an error, never a panic.
+        #[test]
+        fn readers_never_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            status in 100u16..600,
+            multipart in proptest::prelude::any::<bool>(),
+        ) {
+            let ct = multipart.then_some("multipart/related; boundary=\"b\"");
+            let _ = parse_sent(status, ct, &body);
+            let _ = parse_types(status, ct, &body);
+            let _ = parse_statuses(status, ct, &body);
+            let _ = multipart_parts("multipart/related; boundary=b", &body);
+            let _ = parse_tree(&body);
+            let _ = crate::arkivmelding::journal_post(&body);
+            let _ = crate::transport::svarinn::parse_list(status, &body);
+        }
+
+        /// A framed body always splits back into its parts.
+        #[test]
+        fn mtom_framing_round_trips(
+            docs in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 1..200), 0..4),
+        ) {
+            let f = Forsendelse {
+                dokumenter: docs.iter().enumerate().map(|(i, _)| Dokument {
+                    filnavn: format!("f{i}.bin"),
+                    mimetype: "application/octet-stream".into(),
+                    ekskluderes_fra_print: false,
+                }).collect(),
+                ..Forsendelse::default()
+            };
+            let parts = send_parts(&f, "id", "uuid:0b1d2a3c-4e5f-4061-8273-a4b5c6d7e8f9");
+            let body = parts.assemble(&docs);
+            let read = multipart_parts(&parts.content_type(), &body).unwrap();
+            proptest::prop_assert_eq!(read.len(), docs.len() + 1);
+            for (i, d) in docs.iter().enumerate() {
+                proptest::prop_assert_eq!(read[i + 1].content, d.as_slice());
+            }
+        }
+    }
 }
