@@ -69,8 +69,8 @@ pub(super) enum Step {
     Sending { out: Outbound, forsendelses_id: String },
     /// SvarInn: the listing.
     List,
-    /// SvarInn: a forsendelse's zip is downloading.
-    Download { forsendelse: Box<Incoming>, staged: String },
+    /// SvarInn: a forsendelse's zip is downloading; its arkivmelding is made.
+    Download { forsendelse: Box<Incoming>, staged: String, arkivmelding: Bytes },
     /// SvarInn: the runtime opens the download into an ASiC.
     Open { forsendelse: Box<Incoming>, sbd: Bytes },
     /// SvarInn: the acknowledgement.
@@ -381,8 +381,10 @@ impl Node {
             }
             Step::List => self.svarinn_listed(answer),
             Step::Statuses { watches } => self.dpf_statuses(watches, answer),
-            Step::Download { forsendelse, staged } => match answer {
-                Ok(r) if (200..300).contains(&r.status) => self.open_svarinn(forsendelse, staged),
+            Step::Download { forsendelse, staged, arkivmelding } => match answer {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    self.open_svarinn(forsendelse, staged, arkivmelding)
+                }
                 Ok(r) => {
                     let f = crate::transport::failure::classify(r.status, &r.body);
                     self.note_failure(format!(
@@ -579,15 +581,33 @@ impl Node {
             if !self.dpf.in_flight.insert(forsendelse.id.clone()) {
                 continue;
             }
+            // The arkivmelding first: a forsendelse it cannot be made for is not
+            // worth downloading.
+            let now = self.now;
+            let entropy = &mut self.entropy;
+            let xml = svarinn::arkivmelding_xml(
+                &forsendelse,
+                || entropy.uuid().hyphenated().to_string(),
+                now,
+            );
+            let arkivmelding = match xml {
+                Ok(x) => Bytes::from(x),
+                Err(e) => {
+                    self.svarinn_undeliverable(&forsendelse, &e.to_string());
+                    self.dpf.in_flight.remove(&forsendelse.id);
+                    continue;
+                }
+            };
             let staged = format!("svarinn-{}-{}", self.next(), safe_name(&forsendelse.id));
             let mut req = svarinn::download(&endpoint, &forsendelse.download_url);
             req.save_to = Some(staged.clone());
-            self.dpf_request(req, Step::Download { forsendelse: Box::new(forsendelse), staged });
+            let forsendelse = Box::new(forsendelse);
+            self.dpf_request(req, Step::Download { forsendelse, staged, arkivmelding });
         }
     }
 
-    /// The zip is downloaded: make the arkivmelding and have the runtime open it.
-    fn open_svarinn(&mut self, forsendelse: Box<Incoming>, staged: String) {
+    /// The zip is downloaded: have the runtime open it.
+    fn open_svarinn(&mut self, forsendelse: Box<Incoming>, staged: String, arkivmelding: Bytes) {
         let fallback = self
             .config
             .dpf
@@ -595,21 +615,6 @@ impl Node {
             .map(|d| d.fallback_sender.clone())
             .unwrap_or_else(|| svarinn::FALLBACK_SENDER.to_owned());
         let now = self.now;
-        let entropy = &mut self.entropy;
-        let xml = svarinn::arkivmelding_xml(
-            &forsendelse,
-            || entropy.uuid().hyphenated().to_string(),
-            now,
-        );
-        let xml = match xml {
-            Ok(x) => x,
-            Err(e) => {
-                self.svarinn_undeliverable(&forsendelse, &e.to_string());
-                // The download is not needed: the runtime removes what a job opens,
-                // so nothing is left behind on a later successful try.
-                return self.svarinn_done(&forsendelse.id);
-            }
-        };
         let sbd = svarinn::sbd_json(&forsendelse, &fallback, now, self.config.default_ttl);
         let party =
             |org: Option<&str>| org.map(|o| format!("0192:{}", o.trim())).unwrap_or_default();
@@ -631,7 +636,7 @@ impl Node {
         let job = SvarInnJob {
             staged,
             manifest,
-            arkivmelding: Bytes::from(xml),
+            arkivmelding,
             mime_types: forsendelse
                 .filmetadata
                 .iter()
@@ -827,5 +832,23 @@ mod tests {
         let out = drain(&mut node);
         assert!(http(&out, "kvitterMottak").is_none(), "{out:#?}");
         assert!(node.dpf.in_flight.is_empty(), "its slot is free for the next poll");
+    }
+
+    #[test]
+    fn a_forsendelse_no_arkivmelding_can_be_made_for_is_not_downloaded() {
+        let mut node = node();
+        node.handle_input(Input::Tick, NOW);
+        let out = drain(&mut node);
+        let (list, _) = http(&out, "hentNyeForsendelser").expect("a listing");
+        let listing = r#"[{"id": "f-1", "mottaker": {"orgnr": "910077473"},
+            "metadataFraAvleverendeSystem": {"ekstraMetadata": [{"key": "<bad", "value": "x"}]},
+            "downloadUrl": "/mottaker/forsendelse/f-1"}]"#;
+        node.handle_input(Input::Http(list, ok(listing)), NOW);
+        let out = drain(&mut node);
+        assert!(http(&out, "/forsendelse/").is_none(), "{out:#?}");
+        assert!(out.iter().any(|o| matches!(o, Output::Notice(n) if n.contains("f-1"))));
+        assert!(node.dpf.in_flight.is_empty());
+        // Listed again at the next poll, not before.
+        assert_eq!(node.dpf.wake_at(), Some(NOW + Duration::from_mins(15)));
     }
 }
