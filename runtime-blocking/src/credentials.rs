@@ -56,6 +56,14 @@ impl Credentials {
         }
     }
 
+    /// The bare token for `credential` (DPI puts it inside the message as well).
+    pub fn token(&self, credential: &Credential) -> Result<String, String> {
+        match credential {
+            Credential::Altinn { scopes } => self.altinn(scopes),
+            Credential::Maskinporten { scopes } => self.maskinporten(scopes),
+        }
+    }
+
     /// The `Authorization` value for `credential`.
     pub fn authorization(&self, credential: &Credential) -> Result<String, String> {
         match credential {

@@ -550,7 +550,10 @@ fn perform_one(api: &Api, w: Work) -> Input {
     match w {
         Work::Http(id, req) => Input::Http(id, perform(api, &req)),
         Work::Job(id, job) => {
-            Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
+            Input::JobDone(
+                id,
+                payloads::run(job, api.identity.as_deref(), api.credentials.as_ref(), now()),
+            )
         }
     }
 }

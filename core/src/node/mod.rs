@@ -30,7 +30,7 @@ pub use api::{
 };
 pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
-pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
+pub use jobs::{DpiSeal, Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};

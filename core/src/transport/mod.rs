@@ -8,6 +8,7 @@
 //! these functions whole.
 
 pub mod altinn_broker;
+pub mod dpi;
 pub mod dpo_parcel;
 pub mod failure;
 #[cfg(feature = "fuzzing")]
