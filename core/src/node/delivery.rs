@@ -201,22 +201,24 @@ impl Node {
                 }
             }
             (Outbound::Message { .. }, ServiceIdentifier::Dpo | ServiceIdentifier::Dpe) => {
-                let Some(lookup) = receiver_lookup(out.sbd()) else {
-                    return self.finish(
-                        out,
-                        Status::Feil,
-                        Some("The message has no receiver".into()),
-                    );
-                };
-                let step = Step::Lookup { out, lookup: lookup.clone() };
-                self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
+                self.lookup_receiver(out)
             }
+            (Outbound::Message { .. }, ServiceIdentifier::Dpi) => self.deliver_dpi(out),
             (_, other) => {
                 let reason =
                     format!("Sending over {} is not supported by this version", other.as_str());
                 self.finish(out, Status::Feil, Some(reason))
             }
         }
+    }
+
+    /// Ask the registry for the receiver's service record.
+    pub(super) fn lookup_receiver(&mut self, out: Outbound) {
+        let Some(lookup) = receiver_lookup(out.sbd()) else {
+            return self.finish(out, Status::Feil, Some("The message has no receiver".into()));
+        };
+        let step = Step::Lookup { out, lookup: lookup.clone() };
+        self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
     }
 
     /// The receiver's service record is in (or the lookup failed).
@@ -253,6 +255,9 @@ impl Node {
             }
             Err(e) => return self.retry(out, format!("service registry: {e}")),
         };
+        if service == ServiceIdentifier::Dpi {
+            return self.dpi_record(out, Some(record));
+        }
         let Some(certificate) = record.pem_certificate() else {
             return self.finish(
                 out,
@@ -424,7 +429,7 @@ impl Node {
         }
     }
 
-    fn failed(&mut self, out: Outbound, failure: Failure) {
+    pub(super) fn failed(&mut self, out: Outbound, failure: Failure) {
         match failure {
             Failure::Transient(reason) => self.retry(out, reason),
             Failure::Permanent(reason) => self.finish(out, Status::Feil, Some(reason)),
@@ -432,7 +437,7 @@ impl Node {
     }
 
     /// The message service has it: SENDT (a reply is simply done).
-    fn handed_off(&mut self, out: Outbound) {
+    pub(super) fn handed_off(&mut self, out: Outbound) {
         match out {
             Outbound::Reply { id, .. } => {
                 let wid = self.persist(Write::ReplyDone(id));
@@ -449,7 +454,7 @@ impl Node {
     }
 
     /// Record the message's outcome, which takes it from the queue.
-    fn finish(&mut self, out: Outbound, status: Status, description: Option<String>) {
+    pub(super) fn finish(&mut self, out: Outbound, status: Status, description: Option<String>) {
         let key = out.key();
         match out {
             Outbound::Message { message, .. } => {

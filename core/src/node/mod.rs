@@ -8,6 +8,7 @@
 
 mod api;
 mod delivery;
+mod dpi;
 mod http;
 mod incoming;
 mod io;
@@ -34,7 +35,7 @@ pub use jobs::{DpiSeal, Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpoSettings, Pacing};
+pub use services::{DpeSettings, DpiSettings, DpoSettings, Pacing, PrintProvider};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
@@ -99,6 +100,8 @@ pub struct Config {
     pub dpo: Option<DpoSettings>,
     /// DPE over Azure Service Bus, when configured.
     pub dpe: Option<DpeSettings>,
+    /// DPI over the corner 2 API, when configured.
+    pub dpi: Option<DpiSettings>,
     pub pacing: Pacing,
 }
 
@@ -131,6 +134,7 @@ impl Config {
             ttl_check_interval: Duration::from_secs(30),
             dpo: None,
             dpe: None,
+            dpi: None,
             pacing: Pacing::default(),
         }
     }
@@ -245,6 +249,8 @@ enum Pending {
     Delivery(Box<delivery::Step>),
     /// A step of receiving (see `receive`).
     Receive(Box<receive::Step>),
+    /// A step of DPI sending or receipt polling (see `dpi`).
+    Dpi(Box<dpi::Step>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -279,6 +285,7 @@ pub struct Node {
     jobs: HashMap<JobId, Pending>,
     delivery: delivery::Delivery,
     receive: receive::Receive,
+    dpi: dpi::DpiReceipts,
     sas: sas::SasKey,
     /// The registry's signing keys.
     jwks: JwksCache,
@@ -307,6 +314,7 @@ impl Node {
             jobs: HashMap::new(),
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
+            dpi: dpi::DpiReceipts::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
             next_id: 0,
@@ -360,6 +368,7 @@ impl Node {
                 Some(Pending::Pushes) => self.on_pushes(result),
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
+                Some(Pending::Dpi(step)) => self.dpi_loaded(*step, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -390,6 +399,7 @@ impl Node {
                 Some(Pending::PushWritten) => {}
                 Some(Pending::Incoming(step)) => self.incoming_persisted(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
+                Some(Pending::Dpi(step)) => self.dpi_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
@@ -429,6 +439,7 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
+                Some(Pending::Dpi(step)) => self.dpi_http(*step, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -439,6 +450,7 @@ impl Node {
             Input::JobDone(id, result) => match self.jobs.remove(&id) {
                 Some(Pending::Delivery(step)) => self.delivery_job_done(*step, result),
                 Some(Pending::Receive(step)) => self.receive_job_done(*step, result),
+                Some(Pending::Dpi(step)) => self.dpi_job_done(*step, result),
                 _ => self.stale_answers += 1,
             },
             // Ticks come at `wake_at` (and at start, to resume after a restart).
@@ -453,6 +465,7 @@ impl Node {
             self.kick_delivery();
         }
         self.poll_services();
+        self.poll_dpi_receipts();
     }
 
     /// Something went wrong that no caller waits for: told to the operator.
@@ -475,6 +488,7 @@ impl Node {
             self.incoming.wake_at(),
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
+            self.dpi.wake_at(),
         ]
         .into_iter()
         .flatten()
@@ -910,6 +924,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::PushWritten
         | Pending::Delivery(_)
         | Pending::Receive(_)
+        | Pending::Dpi(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),

@@ -30,6 +30,43 @@ pub struct DpeSettings {
     pub read_max: u32,
 }
 
+/// DPI over the corner 2 REST API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpiSettings {
+    /// `difi.move.dpi.uri`, e.g. `https://edi.edigard.com/api/v2/dpi`.
+    pub base_url: String,
+    /// `difi.move.dpi.mpcId`: the channel (dots become underscores); none sends
+    /// without `kanal`.
+    pub mpc_id: Option<String>,
+    /// How often receipts are fetched (`difi.move.dpi.pollingrate`, 10 s).
+    pub receipt_interval: Duration,
+    /// The language of manifest titles when the message names none
+    /// (`difi.move.dpi.language`, `NO`).
+    pub language: String,
+    /// The print provider (KRR's print details), for print messages; without one
+    /// the receiver's record's provider is used.
+    pub print: Option<PrintProvider>,
+}
+
+/// Where print goes: the provider's organisation number and certificate (PEM).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrintProvider {
+    pub orgnr: String,
+    pub certificate: String,
+}
+
+impl DpiSettings {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        DpiSettings {
+            base_url: base_url.into(),
+            mpc_id: Some(crate::transport::dpi::DEFAULT_MPC_ID.to_owned()),
+            receipt_interval: Duration::from_secs(10),
+            language: "NO".into(),
+            print: None,
+        }
+    }
+}
+
 /// How sending retries and how often the node looks for work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pacing {
