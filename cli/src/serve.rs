@@ -8,7 +8,7 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpoSettings, Pacing};
+use efm_core::node::{DpeSettings, DpiSettings, DpoSettings, Pacing};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
@@ -171,6 +171,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         ttl_check_interval: duration(c.messages.ttl_check_interval),
         dpo: transports.dpo,
         dpe: transports.dpe,
+        dpi: transports.dpi,
         pacing: transports.pacing,
         tokens: transports.tokens,
         notices: Notices::Stderr,
@@ -182,6 +183,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
 struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
+    dpi: Option<DpiSettings>,
     pacing: Pacing,
     tokens: Option<TokenSettings>,
 }
@@ -217,6 +219,11 @@ fn transports(c: &Config) -> Transports {
         poll_interval: interval(efm_config::Service::Dpe, 20),
         read_max: t.dpe.read_max.get(),
     });
+    let dpi = Some(DpiSettings {
+        mpc_id: Some(t.dpi.mpc_id.clone()),
+        receipt_interval: interval(efm_config::Service::Dpi, 10),
+        ..DpiSettings::new(t.dpi.url.as_str().trim_end_matches('/'))
+    });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),
         retry_cap: duration(t.retry.cap),
@@ -238,7 +245,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, pacing, tokens }
+    Transports { dpo, dpe, dpi, pacing, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 24] = [
+pub const VARS: [(&str, &str); 25] = [
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -31,6 +31,7 @@ pub const VARS: [(&str, &str); 24] = [
     ("EFM_DPE_URL", "dpe.service_bus_url"),
     ("EFM_DPE_SAS_KEY", "dpe.sas_key"),
     ("EFM_DPE_MODE", "dpe.mode"),
+    ("EFM_DPI_URL", "dpi.url"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
 ];

@@ -56,7 +56,7 @@ const TABLES: [(&str, &[&str]); 9] = [
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 2] = [
+const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
     (
         Service::Dpo,
         &[
@@ -72,6 +72,7 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 2] = [
         Service::Dpe,
         &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
     ),
+    (Service::Dpi, &["url", "mpc_id"]),
 ];
 
 /// The names of every table.
@@ -218,6 +219,8 @@ fn set(
         "dpe.mode" => c.transports.dpe.mode = raw.parse()?,
         "dpe.receipt_queue" => c.transports.dpe.receipt_queue = receipt_queue(raw)?,
         "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
+        "dpi.url" => c.transports.dpi.url = raw.parse()?,
+        "dpi.mpc_id" => c.transports.dpi.mpc_id = raw.non_empty()?,
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

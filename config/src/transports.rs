@@ -33,8 +33,22 @@ pub struct Transports {
     pub oidc: Oidc,
     pub dpo: DpoTransport,
     pub dpe: DpeTransport,
+    pub dpi: DpiTransport,
     pub retry: Retry,
 }
+
+/// The DPI corner 2 REST API (digital post to citizens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpiTransport {
+    /// `difi.move.dpi.uri`. Default `https://sandbox1.ediex.no/api/v2/dpi` (production
+    /// `https://edi.edigard.com/api/v2/dpi`).
+    pub url: HttpUrl,
+    /// `difi.move.dpi.mpcId`, the channel. Default `no.difi.move.integrasjonspunkt`.
+    pub mpc_id: String,
+}
+
+/// The reference's test corner 2.
+pub const DEFAULT_DPI_URL: &str = "https://sandbox1.ediex.no/api/v2/dpi";
 
 /// The Maskinporten JWT grant every service's access token starts from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +139,10 @@ impl Default for Transports {
                 mode: DpeMode::Innsyn,
                 receipt_queue: None,
                 read_max: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+            },
+            dpi: DpiTransport {
+                url: HttpUrl::known(DEFAULT_DPI_URL),
+                mpc_id: "no.difi.move.integrasjonspunkt".to_owned(),
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
         }

@@ -72,6 +72,8 @@ pub struct ServeOptions {
     pub ttl_check_interval: efm_core::Duration,
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
+    /// DPI over the corner 2 API.
+    pub dpi: Option<efm_core::node::DpiSettings>,
     pub pacing: Pacing,
     /// Where the Altinn tokens DPO needs come from.
     pub tokens: Option<TokenSettings>,
@@ -232,6 +234,7 @@ impl Api {
         config.ttl_check_interval = opts.ttl_check_interval;
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
+        config.dpi = opts.dpi.clone();
         config.pacing = opts.pacing.clone();
         let node = Node::new(config, seed, started);
         let credentials = match (&opts.tokens, &opts.identity) {

@@ -315,6 +315,8 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
+        // The demo's network has no corner 2 yet.
+        dpi: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         tokens: Some(TokenSettings {
             token_url: format!("{broker}/maskinporten/token"),

@@ -118,6 +118,8 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.nextmove.servicebus.mode", Key("dpe.mode", Same)),
     ("difi.move.nextmove.servicebus.receiptqueue", Key("dpe.receipt_queue", Same)),
     ("difi.move.nextmove.servicebus.readmaxmessages", Key("dpe.read_max", Same)),
+    ("difi.move.dpi.uri", Key("dpi.url", Same)),
+    ("difi.move.dpi.mpcid", Key("dpi.mpc_id", Same)),
     // efm reads the queue over REST (peek-lock), the reference's default.
     ("difi.move.nextmove.servicebus.batchread", Only("false")),
 ];
