@@ -9,6 +9,7 @@ mod broker;
 mod capabilities;
 mod config_cmd;
 mod demo;
+mod dpi;
 mod local_service;
 mod package;
 mod registry;
@@ -44,6 +45,8 @@ enum Command {
     Broker(broker::BrokerArgs),
     /// A local Azure Service Bus (DPE) for demos and tests.
     Servicebus(servicebus::ServiceBusArgs),
+    /// A local DPI corner 2 (digital post to citizens) for demos and tests.
+    Dpi(dpi::DpiArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Registry(args) => registry::run(args),
         Command::Broker(args) => broker::run(args),
         Command::Servicebus(args) => servicebus::run(args),
+        Command::Dpi(args) => dpi::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
     }
