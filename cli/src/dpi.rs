@@ -35,9 +35,9 @@ struct ServeArgs {
 
 pub fn run(args: DpiArgs) -> ExitCode {
     let DpiCommand::Serve(a) = args.command;
-    let served = LocalDpi::open(&a.listen_args.dir)
-        .map_err(|e| e.to_string())
-        .and_then(|dpi| serve("efm dpi serve", &a.listen, &a.listen_args, &a.faults, Arc::new(dpi)));
+    let served = LocalDpi::open(&a.listen_args.dir).map_err(|e| e.to_string()).and_then(|dpi| {
+        serve("efm dpi serve", &a.listen, &a.listen_args, &a.faults, Arc::new(dpi))
+    });
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,7 +8,7 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpiSettings, DpoSettings, Pacing};
+use efm_core::node::{DpeSettings, DpiSettings, DpoSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
@@ -173,6 +173,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpe: transports.dpe,
         dpi: transports.dpi,
         pacing: transports.pacing,
+        watch: transports.watch,
         tokens: transports.tokens,
         notices: Notices::Stderr,
         tls,
@@ -185,6 +186,7 @@ struct Transports {
     dpe: Option<DpeSettings>,
     dpi: Option<DpiSettings>,
     pacing: Pacing,
+    watch: WatchSettings,
     tokens: Option<TokenSettings>,
 }
 
@@ -229,6 +231,11 @@ fn transports(c: &Config) -> Transports {
         retry_cap: duration(t.retry.cap),
         ..Pacing::default()
     };
+    let watch = WatchSettings {
+        min_interval: duration(t.receipts.min_interval),
+        max_interval: duration(t.receipts.max_interval),
+        ..WatchSettings::default()
+    };
     let tokens = c.org.as_ref().map(|org| TokenSettings {
         token_url: t.oidc.token_url.as_str().to_owned(),
         audience: t.oidc.audience.clone(),
@@ -245,7 +252,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpi, pacing, tokens }
+    Transports { dpo, dpe, dpi, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

@@ -17,7 +17,7 @@ use crate::transports::{SAS_KEY_PLACEHOLDER, party_id, queue_suffix};
 const TOP: [&str; 5] = ["listen", "data_dir", "org", "registry_url", "registry_signed"];
 
 /// Tables and their keys (service tables are added from [`SERVICE_KEYS`]).
-const TABLES: [(&str, &[&str]); 9] = [
+const TABLES: [(&str, &[&str]); 10] = [
     ("keystore", &["path", "alias", "password"]),
     ("api", &["auth", "user", "password"]),
     ("tls", &["cert", "key"]),
@@ -51,6 +51,7 @@ const TABLES: [(&str, &[&str]); 9] = [
     ),
     ("oidc", &["url", "audience", "client_id"]),
     ("retry", &["base", "cap"]),
+    ("receipts", &["min_interval", "max_interval"]),
 ];
 
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
@@ -229,6 +230,8 @@ fn set(
             c.transports.retry.cap = raw.interval()?;
             draft.retry_cap = Draft::set(raw.shown(), origin, shown_key);
         }
+        "receipts.min_interval" => c.transports.receipts.min_interval = raw.interval()?,
+        "receipts.max_interval" => c.transports.receipts.max_interval = raw.interval()?,
         _ => return apply_service(draft, key, raw, origin, shown_key),
     }
     Ok(())

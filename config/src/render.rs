@@ -111,6 +111,10 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
     w.value("base", quote(&t.retry.base.to_string()));
     w.value("cap", quote(&t.retry.cap.to_string()));
 
+    w.table("receipts");
+    w.value("min_interval", quote(&t.receipts.min_interval.to_string()));
+    w.value("max_interval", quote(&t.receipts.max_interval.to_string()));
+
     for svc in Service::ALL {
         let s = config.services.get(svc);
         w.table(svc.table());

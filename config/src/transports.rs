@@ -35,6 +35,7 @@ pub struct Transports {
     pub dpe: DpeTransport,
     pub dpi: DpiTransport,
     pub retry: Retry,
+    pub receipts: ReceiptPolling,
 }
 
 /// The DPI corner 2 REST API (digital post to citizens).
@@ -117,6 +118,17 @@ pub struct Retry {
     pub cap: Interval,
 }
 
+/// How often the receipts of handed-off DPV, DPF and DPI messages are polled for:
+/// from `min_interval` for a new message, growing linearly with its age to
+/// `max_interval` at 30 days (the reference's `LinearInterpolationPolling`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptPolling {
+    /// Default 1 min.
+    pub min_interval: Interval,
+    /// Default 1 h.
+    pub max_interval: Interval,
+}
+
 impl Default for Transports {
     fn default() -> Self {
         Transports {
@@ -145,6 +157,10 @@ impl Default for Transports {
                 mpc_id: "no.difi.move.integrasjonspunkt".to_owned(),
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
+            receipts: ReceiptPolling {
+                min_interval: Interval::mins(1),
+                max_interval: Interval::mins(60),
+            },
         }
     }
 }

@@ -1,14 +1,19 @@
 //! Pop's answer: an incoming message's stored ASiC, kept as it arrived (a CMS
 //! envelope to our certificate), decrypted with our key while the answer is sent.
 //! Memory stays at two buffers whatever the size of the ASiC.
+//!
+//! The content key is unwrapped once per pop: [`check`] unwraps it while reading
+//! the envelope's header and hands it to [`body`], which would otherwise repeat
+//! the RSA private-key operation, most of a small message's pop.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use efm_core::crypto::envelope_read::{CmsDecryptor, DecryptError};
-use efm_core::crypto::key_unwrap::RsaKeyUnwrap;
+use efm_core::crypto::key_unwrap::{CEK_LEN, KeyTransport, KeyUnwrap, RsaKeyUnwrap};
 use efm_core::crypto::keys::Identity;
 use ring::rand::SystemRandom;
 
@@ -35,17 +40,65 @@ fn recipient(identity: &Identity) -> Result<Vec<u8>, AsicError> {
     cert.issuer_and_serial().map_err(|e| AsicError::Certificate(e.to_string()))
 }
 
-/// Whether the ASiC at `path` is there (`Ok(false)`: it is not) and opens with our
+/// What [`check`] learnt for [`body`]: the content key, when the header had one.
+#[derive(Debug, Default)]
+pub struct Checked(Option<UnwrappedKey>);
+
+/// A content key as the envelope's header gave it and as our key unwrapped it.
+struct UnwrappedKey {
+    scheme: KeyTransport,
+    encrypted: Vec<u8>,
+    key: [u8; CEK_LEN],
+}
+
+impl std::fmt::Debug for UnwrappedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnwrappedKey").field("scheme", &self.scheme).finish_non_exhaustive()
+    }
+}
+
+/// Unwraps with `rsa`, but answers from `known` when asked for the same
+/// encrypted key, and remembers the last unwrap. Whatever `rsa` gave (a key, or
+/// the random stand-in of a failed unwrap) is what is remembered, so a repeat
+/// behaves exactly as a second unwrap would.
+struct Remembering<'a> {
+    rsa: RsaKeyUnwrap<'a>,
+    known: RefCell<Option<UnwrappedKey>>,
+}
+
+impl KeyUnwrap for Remembering<'_> {
+    fn unwrap_cek(
+        &self,
+        scheme: KeyTransport,
+        encrypted_key: &[u8],
+        rng: &dyn ring::rand::SecureRandom,
+    ) -> [u8; CEK_LEN] {
+        if let Some(k) = self.known.borrow().as_ref()
+            && k.scheme == scheme
+            && k.encrypted == encrypted_key
+        {
+            return k.key;
+        }
+        let key = self.rsa.unwrap_cek(scheme, encrypted_key, rng);
+        *self.known.borrow_mut() =
+            Some(UnwrappedKey { scheme, encrypted: encrypted_key.to_vec(), key });
+        key
+    }
+}
+
+/// Whether the ASiC at `path` is there (`Ok(None)`: it is not) and opens with our
 /// key: its envelope header names us and parses. Checked before any byte of the
-/// answer goes out, so that these failures are proper error answers.
-pub fn check(path: &Path, identity: Option<&Identity>) -> Result<bool, AsicError> {
+/// answer goes out, so that these failures are proper error answers. The content
+/// key found on the way is for [`body`].
+pub fn check(path: &Path, identity: Option<&Identity>) -> Result<Option<Checked>, AsicError> {
     let identity = identity.ok_or(AsicError::NoKey)?;
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let unwrap = RsaKeyUnwrap { key: identity.key.unwrapper() };
+    let unwrap =
+        Remembering { rsa: RsaKeyUnwrap { key: identity.key.unwrapper() }, known: None.into() };
     let rng = SystemRandom::new();
     let mut cms = CmsDecryptor::new(&unwrap, recipient(identity)?, &rng);
     let mut input = vec![0u8; CHUNK];
@@ -66,16 +119,22 @@ pub fn check(path: &Path, identity: Option<&Identity>) -> Result<bool, AsicError
             data = data.get(p.consumed..).unwrap_or_default();
         }
     }
-    Ok(true)
+    drop(cms);
+    Ok(Some(Checked(unwrap.known.into_inner())))
 }
 
 /// The decrypted ASiC at `path`, written to the answer as it is decrypted. A
 /// failure part way (the file changed, the content does not decrypt) ends the
-/// answer early; the padding and the envelope's end are checked last.
-pub fn body(path: PathBuf, identity: Arc<Identity>) -> BodyWriter {
+/// answer early; the padding and the envelope's end are checked last. The content
+/// key [`check`] unwrapped is reused; a different encrypted key (the file was
+/// replaced meanwhile) is unwrapped anew.
+pub fn body(path: PathBuf, identity: Arc<Identity>, checked: Checked) -> BodyWriter {
     Box::new(move |out: &mut dyn Write| {
         let me = recipient(&identity).map_err(io::Error::other)?;
-        let unwrap = RsaKeyUnwrap { key: identity.key.unwrapper() };
+        let unwrap = Remembering {
+            rsa: RsaKeyUnwrap { key: identity.key.unwrapper() },
+            known: checked.0.into(),
+        };
         let rng = SystemRandom::new();
         let mut cms = CmsDecryptor::new(&unwrap, me, &rng);
         let mut file = File::open(&path)?;

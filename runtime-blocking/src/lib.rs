@@ -15,3 +15,4 @@ pub mod registry_client;
 pub mod serve;
 pub mod staged_body;
 pub mod tls;
+pub mod workers;

@@ -18,3 +18,20 @@ pub fn agent((connect, global): (Duration, Duration)) -> ureq::Agent {
         .build()
         .into()
 }
+
+/// As [`agent`], keeping up to `idle` idle connections, `idle_per_host` of them to
+/// one service: for a pool of workers that talk to the same few services at once.
+pub fn pooled_agent(
+    (connect, global): (Duration, Duration),
+    idle: usize,
+    idle_per_host: usize,
+) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect))
+        .timeout_global(Some(global))
+        .max_idle_connections(idle)
+        .max_idle_connections_per_host(idle_per_host)
+        .build()
+        .into()
+}

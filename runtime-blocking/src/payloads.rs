@@ -13,9 +13,7 @@ use efm_core::Timestamp;
 use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::envelope_write::CmsEncryptor;
 use efm_core::crypto::keys::Identity;
-use efm_core::node::{
-    DpiSeal, Job, JobError, JobResult, SealForm, SealJob, StoredFile, UnpackJob,
-};
+use efm_core::node::{DpiSeal, Job, JobError, JobResult, SealForm, SealJob, StoredFile, UnpackJob};
 use efm_core::transport::dpi;
 
 use crate::credentials::Credentials;

@@ -3,14 +3,15 @@
 //! goes back. An upload's body goes to `staging/` as it arrives (`impl Service for
 //! Api`); the node gets the staged file. One lock around node and store keeps the
 //! node's single-mutation contract (feed one input, drain to idle) across
-//! connection threads.
+//! connection threads. The node's HTTP requests and payload jobs run outside the
+//! lock on a pool of worker threads (see [`Workers`]), several at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use efm_core::api::{ApiError, Exception, Route};
@@ -18,7 +19,7 @@ use efm_core::crypto::keys::Identity;
 use efm_core::node::{
     ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
     DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output, Pacing, ReqId,
-    TransportError, body_plan, body_too_large, dispatch,
+    TransportError, WatchSettings, body_plan, body_too_large, dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -30,6 +31,7 @@ use crate::credentials::{Credentials, TokenSettings};
 use crate::http_server::{self, Body, BodyPlan, Received, ServerConfig, Service};
 use crate::payloads::{self, Prepared};
 use crate::staged_body::{PlannedUpload, StagedBody};
+use crate::workers::Workers;
 
 /// Who may call the API.
 #[derive(Clone, Debug)]
@@ -75,6 +77,8 @@ pub struct ServeOptions {
     /// DPI over the corner 2 API.
     pub dpi: Option<efm_core::node::DpiSettings>,
     pub pacing: Pacing,
+    /// How often the receipts of DPV, DPF and DPI messages are polled for.
+    pub watch: WatchSettings,
     /// Where the Altinn tokens DPO needs come from.
     pub tokens: Option<TokenSettings>,
     /// Where the node's notices go.
@@ -192,12 +196,12 @@ pub use crate::clock::now;
 /// The integration point behind its HTTP framing: the node and the store, driven by
 /// whichever thread brings a request. Both runtimes serve through this.
 pub struct Api {
-    /// Outbound work (HTTP requests, payload jobs) waits here for the workers,
-    /// so deliveries and receptions run side by side, and an API call is answered
-    /// without waiting for the work its answer set off.
-    work: Mutex<mpsc::Sender<Work>>,
-    work_queue: Arc<Mutex<mpsc::Receiver<Work>>>,
     engine: Mutex<Engine>,
+    /// The threads that carry out HTTP requests and payload jobs, from
+    /// [`Api::start_ticker`] on.
+    workers: OnceLock<Workers<Work>>,
+    /// Threads the pool keeps however idle.
+    min_workers: usize,
     credentials: Option<Credentials>,
     agent: ureq::Agent,
     auth: ApiAuth,
@@ -236,18 +240,26 @@ impl Api {
         config.dpe = opts.dpe.clone();
         config.dpi = opts.dpi.clone();
         config.pacing = opts.pacing.clone();
+        config.watch = opts.watch.clone();
         let node = Node::new(config, seed, started);
         let credentials = match (&opts.tokens, &opts.identity) {
             (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),
             _ => None,
         };
-        let agent = crate::outbound::agent(crate::outbound::TRANSFER);
-        let (work, work_queue) = mpsc::channel();
+        // Keep a connection for every worker that may talk to the same service at
+        // once (ureq keeps 3 per host by default), so that busy periods reuse
+        // connections instead of opening one per request.
+        let agent = crate::outbound::pooled_agent(
+            crate::outbound::TRANSFER,
+            MAX_WORKERS,
+            MAX_IDLE_PER_HOST,
+        );
         Ok(Api {
-            work: Mutex::new(work),
-            work_queue: Arc::new(Mutex::new(work_queue)),
             credentials,
             agent,
+            workers: OnceLock::new(),
+            // Deliveries and receptions may each have `parallel` requests in flight.
+            min_workers: opts.pacing.parallel.saturating_mul(2).clamp(4, 64),
             engine: Mutex::new(Engine {
                 node,
                 store,
@@ -283,9 +295,9 @@ impl Api {
     /// in the reference, and a file we cannot open is an error answer.
     fn asic(&self, relative: &str, request_path: &str) -> Response<Body> {
         let path = self.data_dir.join(relative);
-        match asic_stream::check(&path, self.identity.as_deref()) {
-            Ok(true) => {}
-            Ok(false) => {
+        let known = match asic_stream::check(&path, self.identity.as_deref()) {
+            Ok(Some(known)) => known,
+            Ok(None) => {
                 let mut r = Response::new(Body::Full(Vec::new()));
                 *r.status_mut() = StatusCode::NO_CONTENT;
                 return r;
@@ -294,12 +306,12 @@ impl Api {
                 let e = ApiError::new(Exception::AsicRead, e.to_string());
                 return full(error_response(&e, request_path));
             }
-        }
+        };
         let Some(identity) = self.identity.clone() else {
             let e = ApiError::new(Exception::AsicRead, asic_stream::AsicError::NoKey.to_string());
             return full(error_response(&e, request_path));
         };
-        let mut r = Response::new(Body::Stream(asic_stream::body(path, identity)));
+        let mut r = Response::new(Body::Stream(asic_stream::body(path, identity, known)));
         let h = r.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -312,33 +324,22 @@ impl Api {
         r
     }
 
-    /// Start the clock side of the node (see [`ticker`]); it ends with the last
-    /// reference to the `Api`.
+    /// Start the node's own threads: the clock side (see [`ticker`]) and the pool
+    /// that carries out its HTTP requests and payload jobs (see [`Workers`]). They
+    /// end with the last reference to the `Api`. Until the pool runs, work is done
+    /// by the thread that brought it.
     pub fn start_ticker(self: &Arc<Self>) -> std::io::Result<()> {
         let weak = Arc::downgrade(self);
-        std::thread::Builder::new().name("efm-ticker".into()).spawn(move || ticker(weak))?;
-        for n in 0..WORKERS {
-            let weak = Arc::downgrade(self);
-            let queue = self.work_queue.clone();
-            std::thread::Builder::new()
-                .name(format!("efm-worker-{n}"))
-                .spawn(move || worker(&weak, &queue))?;
-        }
-        Ok(())
-    }
-
-    /// Hand work to the workers; done here if they are gone.
-    fn dispatch(&self, work: Vec<Work>) {
-        let mut inline = Vec::new();
-        {
-            let tx = self.work.lock().unwrap_or_else(|p| p.into_inner());
-            for w in work {
-                if let Err(mpsc::SendError(w)) = tx.send(w) {
-                    inline.push(w);
+        let _ =
+            self.workers.set(Workers::new("efm-worker", self.min_workers, MAX_WORKERS, move |w| {
+                if let Some(api) = weak.upgrade() {
+                    let follow = perform_one(&api, w);
+                    submit(&api, follow);
                 }
-            }
-        }
-        perform_all(self, &mut inline);
+            }));
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new().name("efm-ticker".into()).spawn(move || ticker(weak))?;
+        Ok(())
     }
 
     /// The count the servers keep of requests being answered.
@@ -521,11 +522,13 @@ fn render(answer: ApiResponse, path: &str) -> Answer {
 
 /// Feed one API call and wait for its answer. The calling thread drives the node
 /// for as long as it holds the lock: store outputs are carried out at once (they are
-/// local and short), HTTP requests after the lock is released, so a slow registry
-/// never stalls other callers. Answers for other calls reach their own threads.
+/// local and short), HTTP requests and payload jobs go to the pool, so a slow
+/// registry never stalls other callers and a send is answered once it is queued,
+/// not after the deliveries it sets off. Answers reach their callers' threads from
+/// whichever thread drains them.
 fn run(api: &Api, call: ApiCall) -> ApiResponse {
     let (tx, rx) = mpsc::channel();
-    let mut work = {
+    let work = {
         let mut e = lock(&api.engine);
         e.next_call += 1;
         let id = CallId(e.next_call);
@@ -533,7 +536,7 @@ fn run(api: &Api, call: ApiCall) -> ApiResponse {
         e.node.handle_input(Input::Api(id, call), now());
         drain(&mut e)
     };
-    api.dispatch(std::mem::take(&mut work));
+    submit(api, work);
     rx.recv_timeout(ANSWER_TIMEOUT).unwrap_or_else(|_| {
         ApiResponse::Error(ApiError::new(
             Exception::Internal,
@@ -548,84 +551,78 @@ enum Work {
     Job(JobId, Prepared),
 }
 
-/// Carry out one item of outbound work; the answer is the node's next input.
-fn perform_one(api: &Api, w: Work) -> Input {
-    match w {
-        Work::Http(id, req) => Input::Http(id, perform(api, &req)),
-        Work::Job(id, job) => {
-            Input::JobDone(
-                id,
-                payloads::run(job, api.identity.as_deref(), api.credentials.as_ref(), now()),
-            )
+/// The most pool threads: far more than the node keeps in flight, so only a
+/// runaway could reach it.
+const MAX_WORKERS: usize = 256;
+
+/// Idle connections kept per service (host and port).
+const MAX_IDLE_PER_HOST: usize = 64;
+
+/// Hand work to the pool; before it is started, do it here.
+fn submit(api: &Api, mut work: Vec<Work>) {
+    if let Some(pool) = api.workers.get() {
+        for w in work {
+            pool.submit(w);
         }
+        return;
     }
-}
-
-/// Carry out the node's HTTP requests and payload jobs here, outside the lock,
-/// feeding each answer back and adding what it leads to (when no worker is left).
-fn perform_all(api: &Api, work: &mut Vec<Work>) {
     while let Some(w) = work.pop() {
-        let input = perform_one(api, w);
-        let mut e = lock(&api.engine);
-        e.node.handle_input(input, now());
-        work.extend(drain(&mut e));
+        work.extend(perform_one(api, w));
     }
 }
 
-/// Feed the node a tick and hand what follows (deliveries, polls, pushes) to the
-/// workers.
+/// Carry out one HTTP request or payload job, outside the lock, and feed its
+/// outcome to the node; the work that follows from it.
+fn perform_one(api: &Api, w: Work) -> Vec<Work> {
+    let input = match w {
+        Work::Http(id, req) => Input::Http(id, perform(api, &req)),
+        Work::Job(id, job) => Input::JobDone(
+            id,
+            payloads::run(job, api.identity.as_deref(), api.credentials.as_ref(), now()),
+        ),
+    };
+    let mut e = lock(&api.engine);
+    e.node.handle_input(input, now());
+    drain(&mut e)
+}
+
+/// Feed the node a tick and hand on what follows (deliveries, polls, pushes).
 fn tick(api: &Api) {
     let work = {
         let mut e = lock(&api.engine);
         e.node.handle_input(Input::Tick, now());
         drain(&mut e)
     };
-    api.dispatch(work);
+    submit(api, work);
 }
 
-/// Workers carrying out outbound work at once: the node keeps at most a few
-/// deliveries and receptions in flight per kind, so this bounds the threads.
-const WORKERS: usize = 16;
-
-/// One worker: take an item, do it outside the lock, feed the answer back, and
-/// queue what it leads to. Ends with the `Api`.
-fn worker(api: &std::sync::Weak<Api>, queue: &Mutex<mpsc::Receiver<Work>>) {
-    loop {
-        let next = queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .recv_timeout(Duration::from_millis(250));
-        let w = match next {
-            Ok(w) => w,
-            Err(mpsc::RecvTimeoutError::Timeout) if api.strong_count() > 0 => continue,
-            Err(_) => return,
-        };
-        let Some(api) = api.upgrade() else { return };
-        let input = perform_one(&api, w);
-        let more = {
-            let mut e = lock(&api.engine);
-            e.node.handle_input(input, now());
-            drain(&mut e)
-        };
-        api.dispatch(more);
-    }
-}
+/// How often the clock looks at the node's `wake_at` at the least, and at the most.
+const TICK_LONGEST: Duration = Duration::from_millis(250);
+const TICK_SHORTEST: Duration = Duration::from_millis(5);
 
 /// The clock side of the node: a tick at start, to take up work left by a restart,
-/// then whenever the node's `wake_at` comes, looking at least every second.
+/// then whenever the node's `wake_at` comes: sleeping until then, but never longer
+/// than [`TICK_LONGEST`] (an answer may move `wake_at` earlier meanwhile). A
+/// `wake_at` the tick left in the past is work waiting for a free slot, which an
+/// answer will take up: the clock looks again after [`TICK_LONGEST`] rather than
+/// spin on it.
 fn ticker(api: std::sync::Weak<Api>) {
     let mut first = true;
     while let Some(api) = api.upgrade() {
-        let due = {
-            let e = lock(&api.engine);
-            e.wake_at.is_some_and(|w| w <= now())
-        };
-        if first || due {
+        let wake_at = lock(&api.engine).wake_at;
+        if first || wake_at.is_some_and(|w| w <= now()) {
             tick(&api);
             first = false;
         }
+        let next = lock(&api.engine).wake_at;
         drop(api);
-        std::thread::sleep(Duration::from_millis(250));
+        let longest = TICK_LONGEST.as_millis() as i64;
+        let until = next.map_or(longest, |w| match (w - now()).as_millis() {
+            ms if ms <= 0 => longest,
+            ms => ms.min(longest),
+        });
+        let until = Duration::from_millis(u64::try_from(until).unwrap_or(0));
+        std::thread::sleep(until.max(TICK_SHORTEST));
     }
 }
 

@@ -218,9 +218,7 @@ impl World {
                         Ok(JobResult::Bytes(Bytes::from(envelope)))
                     }
                     // The simulated network has no DPI.
-                    SealForm::Dpi(_) => {
-                        Err(JobError::Invalid("DPI is not simulated".into()))
-                    }
+                    SealForm::Dpi(_) => Err(JobError::Invalid("DPI is not simulated".into())),
                 }
             })(),
             Job::Unpack(u) => match host.staging.remove(&u.staged) {
@@ -562,5 +560,7 @@ fn write_name(w: &efm_core::node::Write) -> &'static str {
         W::RetryOutgoing { .. } => "RetryOutgoing",
         W::ExpireConversations { .. } => "ExpireConversations",
         W::ApplyReceivedStatus(_) => "ApplyReceivedStatus",
+        W::HandOffWatched { .. } => "HandOffWatched",
+        W::Watched { .. } => "Watched",
     }
 }

@@ -20,16 +20,20 @@ pub(crate) fn due(
 ) -> Result<Loaded, StoreError> {
     let skip: Vec<String> = skip.iter().map(ToString::to_string).collect();
     let now_ms = now.as_unix_millis();
+    // Enough rows for `limit` messages not skipped, and one more that says when
+    // the next is due; not the whole queue, which a backlog makes long and every
+    // finished delivery looks at again.
+    let rows_wanted = i64::from(limit).saturating_add(skip.len() as i64).saturating_add(1);
     let rows: Vec<(String, i64, i64)> = {
         let mut stmt = store
             .conn
             .prepare_cached(
                 "SELECT message_id, attempts, COALESCE(next_attempt, queued_at) AS due
                  FROM outgoing_message WHERE queued_at IS NOT NULL
-                 ORDER BY due, message_id",
+                 ORDER BY due, message_id LIMIT ?1",
             )
             .map_err(unavailable)?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        stmt.query_map(params![rows_wanted], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(unavailable)?
             .collect::<Result<_, _>>()
             .map_err(unavailable)?
@@ -62,17 +66,32 @@ pub(crate) fn hand_off(
 ) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(unavailable)?;
     let id = record.message_id.to_string();
-    if let Some(conversation) = records::find(&tx, &id, "OUTGOING")? {
+    if let Some(conversation) = records::find(&tx, &id, "OUTGOING")?
+        && !(matches!(record.status, Status::Sendt | Status::Feil)
+            && received(&tx, conversation.id)?)
+    {
         records::add_status(&tx, &conversation, record)?;
     }
-    tx.execute("DELETE FROM outgoing_file WHERE message_id = ?1", params![id])
-        .map_err(unavailable)?;
-    tx.execute("DELETE FROM outgoing_message WHERE message_id = ?1", params![id])
-        .map_err(unavailable)?;
+    remove_queued(&tx, &id)?;
     tx.commit().map_err(unavailable)?;
     // The rows are gone: the files are garbage now, and a crash before they are
     // removed leaves only that.
     files::remove(dir, record.message_id)
+}
+
+/// Whether the receiver has answered for the message already (MOTTATT, LEVERT or
+/// LEST). A delivery attempt's outcome can come after that: an earlier attempt
+/// reached the receiver but its answer was lost, and this one was a repeat. Its
+/// SENDT (or FEIL) would then move the conversation backwards, so it is not
+/// recorded; the message leaves the queue all the same.
+fn received(tx: &rusqlite::Transaction<'_>, conversation: i64) -> Result<bool, StoreError> {
+    tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM message_status
+             WHERE conversation = ?1 AND status IN ('MOTTATT', 'LEVERT', 'LEST'))",
+        params![conversation],
+        |r| r.get(0),
+    )
+    .map_err(unavailable)
 }
 
 pub(crate) fn retry(
@@ -86,6 +105,15 @@ pub(crate) fn retry(
         params![message_id.to_string(), at.as_unix_millis()],
     )
     .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The queued message's rows (its files on disk are removed after the commit).
+pub(crate) fn remove_queued(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM outgoing_file WHERE message_id = ?1", params![id])
+        .map_err(unavailable)?;
+    tx.execute("DELETE FROM outgoing_message WHERE message_id = ?1", params![id])
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -141,7 +169,7 @@ pub(crate) fn apply_received(
     let moves_forward = match (finished, record.status) {
         (None, _) => false,
         // After LEVERT, only the reading (or a failure to) is news.
-        (Some(true), Status::Lest | Status::Feil) => !has_final(&tx, record)?,
+        (Some(true), Status::Lest | Status::Feil) => !has_final(&tx, record.message_id)?,
         (Some(true), _) => false,
         (Some(false), _) => true,
     };
@@ -154,12 +182,15 @@ pub(crate) fn apply_received(
 }
 
 /// Whether the conversation already ended in LEST, FEIL or LEVETID_UTLOPT.
-fn has_final(tx: &rusqlite::Transaction<'_>, record: &StatusRecord) -> Result<bool, StoreError> {
+pub(crate) fn has_final(
+    tx: &rusqlite::Transaction<'_>,
+    message_id: MessageId,
+) -> Result<bool, StoreError> {
     tx.query_row(
         "SELECT COUNT(*) FROM message_status s JOIN conversation c ON s.conversation = c.id
          WHERE c.message_id = ?1 AND c.direction = 'OUTGOING'
            AND s.status IN ('LEST', 'FEIL', 'LEVETID_UTLOPT')",
-        params![record.message_id.to_string()],
+        params![message_id.to_string()],
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)

@@ -19,6 +19,7 @@ mod pushes;
 mod records;
 mod replies;
 mod subscriptions;
+mod watches;
 
 use std::path::{Path, PathBuf};
 
@@ -115,6 +116,9 @@ impl Store {
             }
             Query::QueuedStatus(id) => conversations::queued_status(&self.conn, Some(*id)),
             Query::DueOutgoing { now, limit, skip } => delivery::due(self, *now, *limit, skip),
+            Query::DueWatches { service, now, limit, skip } => {
+                watches::due(&self.conn, *service, *now, *limit, skip)
+            }
             Query::Health => {
                 let count = |sql: &str| -> Result<u64, StoreError> {
                     let n: i64 = self.conn.query_row(sql, [], |r| r.get(0)).map_err(unavailable)?;
@@ -188,6 +192,17 @@ impl Store {
             }
             Write::ExpireConversations { now } => delivery::expire(&mut self.conn, &self.dir, *now),
             Write::ApplyReceivedStatus(record) => delivery::apply_received(&mut self.conn, record),
+            Write::HandOffWatched { statuses, service, reference, next_poll } => watches::hand_off(
+                &mut self.conn,
+                &self.dir,
+                statuses,
+                *service,
+                reference.as_deref(),
+                *next_poll,
+            ),
+            Write::Watched { message_id, statuses, next_poll } => {
+                watches::polled(&mut self.conn, *message_id, statuses, *next_poll)
+            }
             Write::SaveSubscription { id, spec } => subscriptions::save(&self.conn, *id, spec),
             Write::DeleteSubscriptions(id) => subscriptions::delete(&self.conn, *id),
             Write::PushDone(id) => pushes::done(&self.conn, *id),

@@ -175,6 +175,22 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX outgoing_message_due ON outgoing_message (queued_at, next_attempt);
     ",
     ),
+    (
+        11,
+        "
+    -- Handed-off messages whose receipts are polled for (DPV, DPF, DPI), written
+    -- with the hand-off; gone when the conversation ends.
+    CREATE TABLE receipt_watch (
+        message_id TEXT    PRIMARY KEY,
+        service    TEXT    NOT NULL,
+        -- The message service's own id for the message, if it gave one.
+        reference  TEXT,
+        handed_off INTEGER NOT NULL,
+        next_poll  INTEGER NOT NULL
+    );
+    CREATE INDEX receipt_watch_due ON receipt_watch (service, next_poll);
+    ",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -130,6 +130,13 @@ pub(crate) fn add_status(
         params![c.id, r.at.as_unix_millis(), finishing, ends_polling],
     )
     .map_err(unavailable)?;
+    if ends_polling && c.direction == "OUTGOING" {
+        tx.execute(
+            "DELETE FROM receipt_watch WHERE message_id = ?1",
+            params![r.message_id.to_string()],
+        )
+        .map_err(unavailable)?;
+    }
     let message_id = r.message_id.to_string();
     pushes::enqueue(
         tx,

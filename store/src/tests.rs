@@ -196,6 +196,80 @@ fn status_pages_sort_and_count() {
 }
 
 #[test]
+fn due_outgoing_takes_the_oldest_not_in_flight_and_says_when_more_are_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(3);
+    let ids: Vec<efm_core::ids::MessageId> = [
+        "11111111-74de-4cce-b902-cecdf97dc4f3",
+        "22222222-74de-4cce-b902-cecdf97dc4f3",
+        "33333333-74de-4cce-b902-cecdf97dc4f3",
+        "44444444-74de-4cce-b902-cecdf97dc4f3",
+    ]
+    .iter()
+    .map(|id| id.parse().unwrap())
+    .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let body = sbd_json("a.pdf").replace(ID, &id.to_string());
+        assert!(matches!(call(&mut node, &mut store, create(body)), ApiResponse::Json(_)));
+        // Queued one millisecond apart: the queue's order is 0, 1, 2, 3.
+        let at = NOW + efm_core::Duration::from_millis(i as i64);
+        store.persist(&Write::QueueOutgoing { message_id: *id, at }).unwrap();
+    }
+    let later = NOW + efm_core::Duration::from_secs(1);
+    let mut due = |limit: u32, skip: Vec<efm_core::ids::MessageId>| match store
+        .load(&Query::DueOutgoing { now: later, limit, skip })
+        .unwrap()
+    {
+        Loaded::DueOutgoing { due, next } => {
+            (due.iter().map(|(m, _)| m.message_id().unwrap()).collect::<Vec<_>>(), next)
+        }
+        other => panic!("{other:?}"),
+    };
+    // The first in flight: the next two, and more are due at once.
+    assert_eq!(due(2, vec![ids[0]]), (vec![ids[1], ids[2]], Some(later)));
+    // Two in flight, room for all: the rest, and nothing more queued.
+    assert_eq!(due(5, vec![ids[0], ids[2]]), (vec![ids[1], ids[3]], None));
+    assert_eq!(due(1, vec![]), (vec![ids[0]], Some(later)));
+}
+
+#[test]
+fn a_repeat_attempts_sendt_after_the_receivers_answer_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(4);
+    assert!(matches!(call(&mut node, &mut store, create(sbd_json("a.pdf"))), ApiResponse::Json(_)));
+    let message_id: efm_core::ids::MessageId = ID.parse().unwrap();
+    store.persist(&Write::QueueOutgoing { message_id, at: NOW }).unwrap();
+    let record =
+        |status| StatusRecord { message_id, status, description: None, at: NOW, queued: false };
+    // The first attempt's copy arrived and was answered; the repeat's SENDT comes last.
+    store.persist(&Write::ApplyReceivedStatus(record(Status::Mottatt))).unwrap();
+    store.persist(&Write::HandOff(record(Status::Sendt))).unwrap();
+    let statuses: Vec<String> = store
+        .conn
+        .prepare(
+            "SELECT s.status FROM message_status s JOIN conversation c ON s.conversation = c.id
+             WHERE c.message_id = ?1 AND c.direction = 'OUTGOING' ORDER BY s.id",
+        )
+        .unwrap()
+        .query_map(params![ID], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(statuses, ["OPPRETTET", "MOTTATT"]);
+    let queued: i64 = store
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM outgoing_message WHERE message_id = ?1",
+            params![ID],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 0, "the message left the queue all the same");
+}
+
+#[test]
 fn a_staged_upload_is_moved_into_place_and_a_wrong_one_is_refused() {
     use efm_core::node::{StagedFile, StagedUpload, UploadHead};
     let dir = tempfile::tempdir().unwrap();
@@ -274,5 +348,152 @@ fn a_status_behind_the_current_one_is_not_recorded() {
     assert_eq!(
         store.statuses(ID, Direction::Outgoing).unwrap(),
         [Status::Opprettet, Status::Mottatt, Status::Levert]
+    );
+}
+
+/// A watch is written with its hand-off, comes due at its time, is rescheduled or
+/// dropped by a poll, and ends with its conversation by whatever write ends it.
+#[test]
+fn a_watch_follows_its_hand_off_until_the_conversation_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(1);
+    assert!(matches!(call(&mut node, &mut store, create(sbd_json("a.pdf"))), ApiResponse::Json(_)));
+    let id: MessageId = ID.parse().unwrap();
+    let record =
+        |status| StatusRecord { message_id: id, status, description: None, at: NOW, queued: false };
+    let minute = efm_core::Duration::from_mins(1);
+    let due = |store: &mut Store, now: Timestamp| match store.load(&Query::DueWatches {
+        service: ServiceIdentifier::Dpf,
+        now,
+        limit: 10,
+        skip: Vec::new(),
+    }) {
+        Ok(Loaded::Watches { due, next }) => (due, next),
+        other => panic!("{other:?}"),
+    };
+    store
+        .persist(&Write::HandOffWatched {
+            statuses: vec![record(Status::Sendt), record(Status::Levert)],
+            service: ServiceIdentifier::Dpf,
+            reference: Some("forsendelse-1".into()),
+            next_poll: NOW + minute,
+        })
+        .unwrap();
+    // Out of the queue, both statuses recorded, watched from a minute on.
+    assert!(matches!(store.load(&Query::OutgoingMessage(id)), Ok(Loaded::OutgoingMessage(None))));
+    assert_eq!(
+        store.statuses(ID, Direction::Outgoing).unwrap(),
+        [Status::Opprettet, Status::Sendt, Status::Levert]
+    );
+    assert_eq!(due(&mut store, NOW), (Vec::new(), Some(NOW + minute)));
+    let (watches, _) = due(&mut store, NOW + minute);
+    assert_eq!(watches.len(), 1);
+    let w = &watches[0];
+    assert_eq!(
+        (w.message_id, w.reference.as_deref(), w.handed_off, w.receiver.as_str()),
+        (id, Some("forsendelse-1"), NOW, "910075918")
+    );
+    // Another service's look does not see it; one being polled is skipped.
+    let Ok(Loaded::Watches { due: other, .. }) = store.load(&Query::DueWatches {
+        service: ServiceIdentifier::Dpv,
+        now: NOW + minute,
+        limit: 10,
+        skip: Vec::new(),
+    }) else {
+        panic!()
+    };
+    assert!(other.is_empty());
+    let Ok(Loaded::Watches { due: skipped, .. }) = store.load(&Query::DueWatches {
+        service: ServiceIdentifier::Dpf,
+        now: NOW + minute,
+        limit: 10,
+        skip: vec![id],
+    }) else {
+        panic!()
+    };
+    assert!(skipped.is_empty());
+    // A poll with nothing new reschedules it.
+    store
+        .persist(&Write::Watched {
+            message_id: id,
+            statuses: Vec::new(),
+            next_poll: Some(NOW + efm_core::Duration::from_mins(3)),
+        })
+        .unwrap();
+    assert_eq!(
+        due(&mut store, NOW + efm_core::Duration::from_mins(2)),
+        (Vec::new(), Some(NOW + efm_core::Duration::from_mins(3)))
+    );
+    // LEST by any path ends the watch.
+    store.persist(&Write::ApplyReceivedStatus(record(Status::Lest))).unwrap();
+    assert_eq!(due(&mut store, NOW + efm_core::Duration::from_mins(10)), (Vec::new(), None));
+    // A poll answering after that changes nothing.
+    store
+        .persist(&Write::Watched {
+            message_id: id,
+            statuses: vec![record(Status::Feil)],
+            next_poll: Some(NOW),
+        })
+        .unwrap();
+    assert_eq!(due(&mut store, NOW + efm_core::Duration::from_mins(10)), (Vec::new(), None));
+    assert_eq!(
+        store.statuses(ID, Direction::Outgoing).unwrap(),
+        [Status::Opprettet, Status::Sendt, Status::Levert, Status::Lest]
+    );
+}
+
+/// A poll that says there is nothing more to learn ends the watch, and an expired
+/// conversation is never watched.
+#[test]
+fn a_watch_ends_when_its_service_has_nothing_more_and_never_starts_after_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    let mut node = node(1);
+    assert!(matches!(call(&mut node, &mut store, create(sbd_json("a.pdf"))), ApiResponse::Json(_)));
+    let id: MessageId = ID.parse().unwrap();
+    let record =
+        |status| StatusRecord { message_id: id, status, description: None, at: NOW, queued: false };
+    let hand_off = Write::HandOffWatched {
+        statuses: vec![record(Status::Sendt)],
+        service: ServiceIdentifier::Dpv,
+        reference: None,
+        next_poll: NOW,
+    };
+    store.persist(&hand_off).unwrap();
+    store
+        .persist(&Write::Watched {
+            message_id: id,
+            statuses: vec![record(Status::Levert)],
+            next_poll: None,
+        })
+        .unwrap();
+    let due = Query::DueWatches {
+        service: ServiceIdentifier::Dpv,
+        now: NOW,
+        limit: 10,
+        skip: Vec::new(),
+    };
+    assert_eq!(store.load(&due).unwrap(), Loaded::Watches { due: Vec::new(), next: None });
+    assert_eq!(
+        store.statuses(ID, Direction::Outgoing).unwrap(),
+        [Status::Opprettet, Status::Sendt, Status::Levert]
+    );
+    // An expired conversation: a late hand-off records nothing and watches nothing.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut store2 = Store::open(dir2.path(), NOW).unwrap();
+    let mut node2 = self::node(2);
+    assert!(matches!(
+        call(&mut node2, &mut store2, create(sbd_json("a.pdf"))),
+        ApiResponse::Json(_)
+    ));
+    store2
+        .persist(&Write::ExpireConversations { now: NOW + efm_core::Duration::from_hours(48) })
+        .unwrap();
+    store2.persist(&hand_off).unwrap();
+    assert_eq!(store2.load(&due).unwrap(), Loaded::Watches { due: Vec::new(), next: None });
+    assert_eq!(
+        store2.statuses(ID, Direction::Outgoing).unwrap(),
+        [Status::Opprettet, Status::LevetidUtlopt]
     );
 }

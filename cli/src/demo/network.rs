@@ -21,7 +21,7 @@ use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::issue;
 use efm_core::crypto::keys::{Identity, PrivateKey};
 use efm_core::http_framing::Limits;
-use efm_core::node::{DpeSettings, DpoSettings, Pacing};
+use efm_core::node::{DpeSettings, DpoSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::sbd::MessageType;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
@@ -318,6 +318,7 @@ fn options(
         // The demo's network has no corner 2 yet.
         dpi: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
+        watch: WatchSettings::default(),
         tokens: Some(TokenSettings {
             token_url: format!("{broker}/maskinporten/token"),
             audience: t.oidc.audience.clone(),

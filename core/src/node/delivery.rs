@@ -60,7 +60,7 @@ impl Outbound {
     }
 
     /// The key it is tracked under while in flight.
-    fn key(&self) -> InFlight {
+    pub(super) fn key(&self) -> InFlight {
         match self {
             Outbound::Message { message, .. } => InFlight::Message(
                 message.message_id().unwrap_or(MessageId::from_uuid(uuid::Uuid::nil())),
@@ -105,10 +105,10 @@ pub(super) enum Step {
     Sending {
         out: Outbound,
     },
-    /// The outcome is being recorded; `event` tells of it once it is durable.
+    /// The outcome is being recorded; `events` tell of it once it is durable.
     Recording {
         key: InFlight,
-        event: Option<super::StatusEvent>,
+        events: Vec<super::StatusEvent>,
     },
 }
 
@@ -378,7 +378,7 @@ impl Node {
         self.request(req, Step::Sending { out });
     }
 
-    fn request(&mut self, req: HttpRequest, step: Step) {
+    pub(super) fn request(&mut self, req: HttpRequest, step: Step) {
         let id = ReqId(self.next());
         self.outputs.push_back(Output::Http(id, req));
         self.requests.insert(id, Pending::Delivery(Box::new(step)));
@@ -445,7 +445,7 @@ impl Node {
                     wid,
                     Pending::Delivery(Box::new(Step::Recording {
                         key: InFlight::Reply(id),
-                        event: None,
+                        events: Vec::new(),
                     })),
                 );
             }
@@ -478,7 +478,7 @@ impl Node {
                     at: self.now,
                 };
                 let wid = self.persist(Write::HandOff(record));
-                let step = Step::Recording { key, event: Some(event) };
+                let step = Step::Recording { key, events: vec![event] };
                 self.writes.insert(wid, Pending::Delivery(Box::new(step)));
             }
             // A reply that cannot be sent is dropped: the sender's own expiry
@@ -488,7 +488,7 @@ impl Node {
                     self.note_failure(format!("status reply {id} dropped: {d}"));
                 }
                 let wid = self.persist(Write::ReplyDone(id));
-                let step = Step::Recording { key, event: None };
+                let step = Step::Recording { key, events: Vec::new() };
                 self.writes.insert(wid, Pending::Delivery(Box::new(step)));
             }
         }
@@ -516,12 +516,13 @@ impl Node {
             Outbound::Reply { id, .. } => Write::ReplyRetry { id: *id, at },
         };
         let wid = self.persist(write);
-        self.writes.insert(wid, Pending::Delivery(Box::new(Step::Recording { key, event: None })));
+        self.writes
+            .insert(wid, Pending::Delivery(Box::new(Step::Recording { key, events: Vec::new() })));
         self.delivery.next = min_time(self.delivery.next, Some(at));
     }
 
     pub(super) fn delivery_persisted(&mut self, step: Step, result: Result<(), StoreError>) {
-        let Step::Recording { key, event } = step else {
+        let Step::Recording { key, events } = step else {
             self.stale_answers += 1;
             return;
         };
@@ -530,7 +531,7 @@ impl Node {
             Ok(()) => {
                 // Told only now: an outcome that was not recorded is tried again,
                 // and told of then.
-                if let Some(event) = event {
+                for event in events {
                     self.outputs.push_back(Output::Status(event));
                 }
                 self.deliver_pushes();

@@ -13,7 +13,7 @@
 use super::delivery::Outbound;
 use super::http::{HttpResponse, TransportError};
 use super::jobs::{DpiSeal, Job, JobError, JobResult, SealForm, SealJob};
-use super::store::{Loaded, Query, StatusRecord, StoreError, Write};
+use super::store::{Loaded, Query, StatusRecord, StoreError, Watch, Write};
 use super::{JobId, Node, Output, Pending, ReqId};
 use crate::api::{ConversationFilter, Pageable};
 use crate::crypto::key_unwrap::KeyTransport;
@@ -40,6 +40,8 @@ pub(super) enum Step {
     ReceiptConversation { receipt: Receipt },
     /// A receipt's status being recorded.
     ReceiptRecorded,
+    /// A handed-off message's statuses at corner 2.
+    Statuses { watch: Box<Watch> },
 }
 
 /// The receipt poll's state.
@@ -120,7 +122,11 @@ impl Node {
             files: ordered,
             receiver_certificate: certificate,
             key_transport: KeyTransport::RsaOaepSha256,
-            manifest: EformidlingManifest { receiver: String::new(), sender: String::new(), primary: None },
+            manifest: EformidlingManifest {
+                receiver: String::new(),
+                sender: String::new(),
+                primary: None,
+            },
             form: SealForm::Dpi(Box::new(DpiSeal {
                 sbd: shipment.sbd,
                 manifest: shipment.manifest.into_bytes().into(),
@@ -169,7 +175,7 @@ impl Node {
         match step {
             Step::Sending { out } => {
                 match answer.and_then(|r| dpi::parse_sent(r.status, &r.body)) {
-                    Ok(()) => self.handed_off(out),
+                    Ok(()) => self.handed_off_watched(out, None, &[]),
                     Err(f) => self.failed(out, f),
                 }
             }
@@ -196,9 +202,12 @@ impl Node {
                             direction: Some(Direction::Outgoing),
                             ..ConversationFilter::default()
                         };
-                        let id = self.load(Query::Conversations { filter, page: Pageable::default() });
-                        self.loads
-                            .insert(id, Pending::Dpi(Box::new(Step::ReceiptConversation { receipt })));
+                        let id =
+                            self.load(Query::Conversations { filter, page: Pageable::default() });
+                        self.loads.insert(
+                            id,
+                            Pending::Dpi(Box::new(Step::ReceiptConversation { receipt })),
+                        );
                     }
                     Err(f) => {
                         self.note_failure(format!("DPI receipt not acknowledged: {}", f.reason()));
@@ -206,7 +215,46 @@ impl Node {
                     }
                 }
             }
+            Step::Statuses { watch } => {
+                match answer.and_then(|r| dpi::parse_statuses(r.status, &r.body)) {
+                    Ok(list) => {
+                        // Polling ends once corner 3 has it (MOTTATT) or it was
+                        // delivered, as the reference's DpiStatusStrategy stops.
+                        let keep = !list
+                            .iter()
+                            .any(|(s, _, _)| matches!(s, Status::Mottatt | Status::Levert));
+                        let now = self.now;
+                        let statuses = list
+                            .into_iter()
+                            .map(|(s, d, at)| (s, Some(d), at.unwrap_or(now)))
+                            .collect();
+                        self.watch_answered(*watch, statuses, keep);
+                    }
+                    Err(f) => {
+                        self.note_failure(format!(
+                            "DPI statuses of {}: {}",
+                            watch.message_id,
+                            f.reason()
+                        ));
+                        self.watch_answered(*watch, Vec::new(), true);
+                    }
+                }
+            }
             _ => self.stale_answers += 1,
+        }
+    }
+
+    /// Ask corner 2 for the statuses of handed-off messages.
+    pub(super) fn poll_dpi(&mut self, due: Vec<Watch>) {
+        let Some(settings) = self.config.dpi.clone() else {
+            for watch in due {
+                self.watch_answered(watch, Vec::new(), true);
+            }
+            return;
+        };
+        for watch in due {
+            let req = dpi::statuses(&settings.base_url, &watch.message_id.to_string());
+            self.dpi_request(req, Step::Statuses { watch: Box::new(watch) });
         }
     }
 

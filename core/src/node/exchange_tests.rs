@@ -418,3 +418,111 @@ fn a_status_from_the_receiver_moves_the_outgoing_conversation() {
     };
     assert_eq!((r.message_id.to_string().as_str(), r.status), (ID, Status::Levert));
 }
+
+/// A hand-off that is watched: SENDT and what comes with it, out of the queue and
+/// watched in one write, told of only once durable; the first poll a minute on.
+#[test]
+fn a_watched_hand_off_is_one_write_and_polls_from_a_minute_on() {
+    let mut c = config();
+    c.enabled_services.push(ServiceIdentifier::Dpf);
+    let mut node = Node::new(c, [7; 32], NOW);
+    node.now = NOW;
+    let (mut message, _) = queued(0);
+    message.service = ServiceIdentifier::Dpf;
+    let message_id: MessageId = ID.parse().unwrap();
+    node.delivery.in_flight.insert(delivery::InFlight::Message(message_id));
+    let out = delivery::Outbound::Message { message: Box::new(message), attempts: 0 };
+    node.handed_off_watched(out, Some("f-1".into()), &[Status::Levert]);
+    let (outputs, wake_at) = drain(&mut node);
+    let [Output::Persist(wid, Write::HandOffWatched { statuses, service, reference, next_poll })] =
+        outputs.as_slice()
+    else {
+        panic!("{outputs:?}")
+    };
+    let names: Vec<Status> = statuses.iter().map(|s| s.status).collect();
+    assert_eq!(names, [Status::Sendt, Status::Levert]);
+    assert_eq!(
+        (*service, reference.as_deref(), *next_poll),
+        (ServiceIdentifier::Dpf, Some("f-1"), NOW + Duration::from_mins(1))
+    );
+    assert_eq!(wake_at, Some(NOW + Duration::from_mins(1)));
+    node.handle_input(Input::Persisted(*wid, Ok(())), NOW);
+    let (outputs, _) = drain(&mut node);
+    let told: Vec<Status> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Status(e) => Some(e.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [Status::Sendt, Status::Levert]);
+    assert!(node.delivery.in_flight.is_empty());
+}
+
+/// Due watches are looked for per watched service; one this version cannot poll
+/// is dropped with a notice, and a poll that keeps watching is rescheduled by age.
+#[test]
+fn due_watches_are_polled_and_rescheduled_by_age() {
+    let mut c = config();
+    c.enabled_services = vec![ServiceIdentifier::Dpv];
+    let mut node = Node::new(c, [7; 32], NOW);
+    node.handle_input(Input::Tick, NOW);
+    let (outputs, _) = drain(&mut node);
+    let looks: Vec<&LoadId> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Load(id, Query::DueWatches { service: ServiceIdentifier::Dpv, .. }) => Some(id),
+            Output::Load(_, Query::DueWatches { service, .. }) => {
+                panic!("{service:?} is not enabled")
+            }
+            _ => None,
+        })
+        .collect();
+    let [look] = looks.as_slice() else { panic!("{outputs:?}") };
+    let watch = Watch {
+        message_id: ID.parse().unwrap(),
+        conversation_id: None,
+        service: ServiceIdentifier::Dpv,
+        sender: "910077473".into(),
+        receiver: "910075918".into(),
+        reference: Some("c-1".into()),
+        handed_off: NOW + Duration::from_hours(-15 * 24),
+        next_poll: NOW,
+    };
+    let later = NOW + Duration::from_hours(2);
+    node.handle_input(
+        Input::Loaded(**look, Ok(Loaded::Watches { due: vec![watch.clone()], next: Some(later) })),
+        NOW,
+    );
+    let (outputs, wake_at) = drain(&mut node);
+    assert!(outputs.iter().any(|o| matches!(o, Output::Notice(n) if n.contains("not polled"))));
+    let Some(Output::Persist(wid, Write::Watched { next_poll: None, .. })) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(..)))
+    else {
+        panic!("{outputs:?}")
+    };
+    assert_eq!(wake_at, Some(later));
+    // Being polled, it is not looked for again until its write is in.
+    node.handle_input(Input::Tick, later);
+    let (outputs, _) = drain(&mut node);
+    let skip = outputs.iter().find_map(|o| match o {
+        Output::Load(_, Query::DueWatches { skip, .. }) => Some(skip.clone()),
+        _ => None,
+    });
+    assert_eq!(skip, Some(vec![watch.message_id]));
+    node.handle_input(Input::Persisted(*wid, Ok(())), later);
+    // A poll that keeps watching: next in 1 min + 59 min × 15/30 days of age.
+    node.now = later;
+    node.watching.in_flight.insert(watch.message_id);
+    node.watch_answered(watch, vec![(Status::Levert, None, later)], true);
+    let (outputs, _) = drain(&mut node);
+    let Some(Output::Persist(_, Write::Watched { statuses, next_poll: Some(at), .. })) =
+        outputs.iter().find(|o| matches!(o, Output::Persist(_, Write::Watched { .. })))
+    else {
+        panic!("{outputs:?}")
+    };
+    assert_eq!(statuses.len(), 1);
+    let age = Duration::from_hours(15 * 24 + 2);
+    assert_eq!(*at, later + WatchSettings::default().interval(age));
+    assert!(*at > later + Duration::from_mins(30));
+}

@@ -24,6 +24,7 @@ mod services;
 mod store;
 mod subscriptions;
 mod upload;
+mod watch;
 
 pub use api::{
     ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
@@ -38,8 +39,9 @@ pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
 pub use services::{DpeSettings, DpiSettings, DpoSettings, Pacing, PrintProvider};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
-    StoreError, StoredConversationKey, StoredFile, StoredIncoming, Write,
+    StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
 };
+pub use watch::WatchSettings;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -103,6 +105,8 @@ pub struct Config {
     /// DPI over the corner 2 API, when configured.
     pub dpi: Option<DpiSettings>,
     pub pacing: Pacing,
+    /// How often the receipts of handed-off DPV, DPF and DPI messages are polled for.
+    pub watch: WatchSettings,
 }
 
 const MB: u64 = 1024 * 1024;
@@ -136,6 +140,7 @@ impl Config {
             dpe: None,
             dpi: None,
             pacing: Pacing::default(),
+            watch: WatchSettings::default(),
         }
     }
 }
@@ -251,6 +256,8 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// A step of DPI sending or receipt polling (see `dpi`).
     Dpi(Box<dpi::Step>),
+    /// A step of polling for receipts (see `watch`).
+    Watch(Box<watch::Step>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -286,6 +293,7 @@ pub struct Node {
     delivery: delivery::Delivery,
     receive: receive::Receive,
     dpi: dpi::DpiReceipts,
+    watching: watch::Watching,
     sas: sas::SasKey,
     /// The registry's signing keys.
     jwks: JwksCache,
@@ -315,6 +323,7 @@ impl Node {
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
             dpi: dpi::DpiReceipts::default(),
+            watching: watch::Watching::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
             next_id: 0,
@@ -369,6 +378,7 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::Dpi(step)) => self.dpi_loaded(*step, result),
+                Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -401,6 +411,7 @@ impl Node {
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Dpi(step)) => self.dpi_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
+                Some(Pending::Watch(step)) => self.watch_persisted(*step, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
                         self.deliver_pushes();
@@ -466,6 +477,7 @@ impl Node {
         }
         self.poll_services();
         self.poll_dpi_receipts();
+        self.kick_watches();
     }
 
     /// Something went wrong that no caller waits for: told to the operator.
@@ -489,6 +501,7 @@ impl Node {
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
             self.dpi.wake_at(),
+            self.watching.wake_at(),
         ]
         .into_iter()
         .flatten()
@@ -925,6 +938,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Delivery(_)
         | Pending::Receive(_)
         | Pending::Dpi(_)
+        | Pending::Watch(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),

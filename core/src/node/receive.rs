@@ -65,6 +65,12 @@ pub(super) struct Receive {
     pub dpo_in_flight: std::collections::HashSet<String>,
     /// Transfers listed but not yet taken (no free slot).
     pub dpo_backlog: std::collections::VecDeque<String>,
+    /// A transfer of this poll was stored. A listing holds one page (at most 100 in
+    /// Altinn's Broker), so more may be waiting: the next poll comes as soon as this
+    /// one's transfers are done, not after the interval. Only a newly stored
+    /// message counts, so transfers that fail or are not ours cannot make the polls
+    /// run back to back.
+    pub dpo_progress: bool,
     pub dpe_next: Option<Timestamp>,
     pub dpe_running: bool,
     /// Messages read in this DPE round.
@@ -150,7 +156,11 @@ impl Node {
                 self.receive.dpo_listing = self.receive.dpo_listing.saturating_sub(1);
                 match answer.and_then(|r| altinn_broker::parse_list(r.status, &r.body)) {
                     Ok(ids) => {
-                        for id in ids {
+                        // The broker lists newest first; take the oldest first, so
+                        // one message's statuses (MOTTATT, then LEVERT) mostly
+                        // apply in the order they were sent: a MOTTATT after the
+                        // LEVERT is no longer news and is not recorded.
+                        for id in ids.into_iter().rev() {
                             if !self.receive.dpo_in_flight.contains(&id)
                                 && !self.receive.dpo_backlog.contains(&id)
                             {
@@ -161,12 +171,16 @@ impl Node {
                     }
                     Err(f) => self.note_failure(format!("DPO poll failed: {}", f.reason())),
                 }
-                self.receive.dpo_next = Some(self.now + dpo.poll_interval);
+                if self.receive.dpo_listing == 0 {
+                    self.receive.dpo_next = Some(self.now + dpo.poll_interval);
+                    self.dpo_poll_again();
+                }
             }
             Step::DpoDetails { transfer } => {
                 match answer.and_then(|r| altinn_broker::parse_details(r.status, &r.body)) {
                     Ok(details)
-                        if altinn_broker::wanted(&details, dpo.message_channel.as_deref()) =>
+                        if altinn_broker::wanted(&details, dpo.message_channel.as_deref())
+                            && details.published() =>
                     {
                         let staged = format!("dl-{}-{}", self.next(), safe_name(&transfer));
                         let mut req = altinn_broker::download(&dpo.broker, &transfer);
@@ -174,6 +188,8 @@ impl Node {
                         self.receive_request(req, Step::DpoDownload { transfer, staged });
                     }
                     // Another consumer's channel: not ours to take or confirm.
+                    // Or no longer published: confirmed meanwhile (a listing
+                    // answered just before our own confirm), nothing to take again.
                     Ok(_) => self.dpo_done(&transfer),
                     Err(f) => {
                         self.note_failure(format!("DPO transfer {transfer}: {}", f.reason()));
@@ -214,6 +230,21 @@ impl Node {
     fn dpo_done(&mut self, transfer: &str) {
         self.receive.dpo_in_flight.remove(transfer);
         self.take_dpo_backlog();
+        self.dpo_poll_again();
+    }
+
+    /// Once this poll's transfers are all done, poll again at once if it brought
+    /// anything new (see [`Receive::dpo_progress`]): now, not at the next tick.
+    fn dpo_poll_again(&mut self) {
+        let r = &mut self.receive;
+        if r.dpo_progress
+            && r.dpo_listing == 0
+            && r.dpo_in_flight.is_empty()
+            && r.dpo_backlog.is_empty()
+        {
+            r.dpo_progress = false;
+            self.list_dpo();
+        }
     }
 
     fn peek_dpe(&mut self) {
@@ -431,6 +462,9 @@ impl Node {
         match result {
             // Stored now, or before (a repeat): either way ours, so acknowledge.
             Ok(()) | Err(StoreError::Conflict) => {
+                if result.is_ok() && matches!(ack, Ack::Dpo { .. }) {
+                    self.receive.dpo_progress = true;
+                }
                 self.deliver_pushes();
                 self.kick_delivery();
                 self.acknowledge(ack);

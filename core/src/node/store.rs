@@ -5,7 +5,7 @@ use super::records::{ConversationRow, StatusRow};
 use crate::Timestamp;
 use crate::api::subscription::{Subscription, SubscriptionSpec};
 use crate::api::{ConversationFilter, IncomingFilter, OutgoingFilter, Pageable, StatusFilter};
-use crate::ids::MessageId;
+use crate::ids::{ConversationId, MessageId};
 use crate::registry::model::ServiceIdentifier;
 use crate::sbd::Sbd;
 use crate::status::{Lifecycle, Status};
@@ -13,6 +13,14 @@ use crate::status::{Lifecycle, Status};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Query {
     OutgoingMessage(MessageId),
+    /// Watches of `service` whose poll is due at `now`, soonest first, at most
+    /// `limit`, leaving out those in `skip` (being polled already).
+    DueWatches {
+        service: ServiceIdentifier,
+        now: Timestamp,
+        limit: u32,
+        skip: Vec<MessageId>,
+    },
     /// Statuses matching the filter, one page, with the total count.
     Statuses {
         filter: StatusFilter,
@@ -167,6 +175,28 @@ pub enum Loaded {
         due: Vec<(OutgoingMessage, u32)>,
         next: Option<Timestamp>,
     },
+    /// Watches whose poll is due, and when the next of the others is.
+    Watches {
+        due: Vec<Watch>,
+        next: Option<Timestamp>,
+    },
+}
+
+/// A handed-off outgoing message whose receipt is polled for at its message
+/// service (DPV, DPF, DPI): the reference's `pollable` conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub message_id: MessageId,
+    pub conversation_id: Option<ConversationId>,
+    pub service: ServiceIdentifier,
+    /// The sender's and receiver's identifiers, as the conversation has them.
+    pub sender: String,
+    pub receiver: String,
+    /// The message service's own id for the message (DPV's correspondenceId,
+    /// DPF's forsendelsesId), when it gave one.
+    pub reference: Option<String>,
+    pub handed_off: Timestamp,
+    pub next_poll: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -254,6 +284,22 @@ pub enum Write {
     /// implies (LEST, FEIL): recorded on the outgoing conversation if there is one
     /// and the status moves it forward; anything else is no error.
     ApplyReceivedStatus(StatusRecord),
+    /// As `HandOff` for a message whose receipt is then polled for: its statuses
+    /// (SENDT, and for DPF LEVERT with it), the removal of its row and files, and
+    /// its watch, first due at `next_poll`, in one transaction. No watch is kept
+    /// for a conversation that has ended (LEST, FEIL, LEVETID_UTLOPT).
+    HandOffWatched {
+        statuses: Vec<StatusRecord>,
+        service: ServiceIdentifier,
+        reference: Option<String>,
+        next_poll: Timestamp,
+    },
+    /// A watched message was polled: the statuses its service told of (each
+    /// recorded if it moves the conversation forward) and the next poll, or none
+    /// to stop watching, in one transaction. Nothing happens to a watch that is
+    /// gone. Any status that ends a conversation's polling (LEST, FEIL,
+    /// LEVETID_UTLOPT), by whatever write, also ends its watch.
+    Watched { message_id: MessageId, statuses: Vec<StatusRecord>, next_poll: Option<Timestamp> },
 }
 
 /// A received message, as the node hands it to the store.

@@ -203,7 +203,11 @@ impl AsicWriter {
         let files: Vec<SignedFile> = self
             .files
             .iter()
-            .map(|f| SignedFile { name: f.name.clone(), mime: f.mime.clone(), sha256: f.sha256.clone() })
+            .map(|f| SignedFile {
+                name: f.name.clone(),
+                mime: f.mime.clone(),
+                sha256: f.sha256.clone(),
+            })
             .collect();
         let xml = signatures_xml(&files, me, signing_time, rng)?;
         self.zip.add_entry(XADES_SIGNATURES, xml.as_bytes(), Method::Deflate)?;

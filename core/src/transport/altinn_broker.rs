@@ -188,6 +188,15 @@ pub struct FileTransferDetails {
     pub status: Option<String>,
 }
 
+impl FileTransferDetails {
+    /// Whether the transfer is still there to download: `Published`, or a status
+    /// not given. After every recipient confirmed it is `AllConfirmedDownloaded`,
+    /// and a confirm would be refused.
+    pub fn published(&self) -> bool {
+        self.status.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("Published"))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Overview {
@@ -405,8 +414,13 @@ mod tests {
                 status: Some("Published".into()),
             }
         );
+        assert!(d.published());
         let minimal = format!(r#"{{"fileTransferId":"{ID}"}}"#);
         assert_eq!(parse_details(200, minimal.as_bytes()).unwrap().senders_reference, None);
+        assert!(parse_details(200, minimal.as_bytes()).unwrap().published());
+        let done =
+            format!(r#"{{"fileTransferId":"{ID}","fileTransferStatus":"AllConfirmedDownloaded"}}"#);
+        assert!(!parse_details(200, done.as_bytes()).unwrap().published());
         assert!(parse_details(200, b"{}").is_err());
         // An array is not read as the fields in order.
         assert!(parse_details(200, format!(r#"["{ID}"]"#).as_bytes()).is_err());

@@ -195,21 +195,26 @@ pub fn shipment(input: &ShipmentInput<'_>) -> Result<Shipment, ShipmentError> {
             let virkning = match info.virkningsdato.as_deref() {
                 Some(date) => {
                     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-                    let date = time::Date::parse(date, &fmt)
-                        .map_err(|_| ShipmentError(format!("virkningsdato {date:?} is not a date")))?;
+                    let date = time::Date::parse(date, &fmt).map_err(|_| {
+                        ShipmentError(format!("virkningsdato {date:?} is not a date"))
+                    })?;
                     crate::sbd::oslo_midnight(date)
                 }
                 None => input.now,
             };
             let mut varsler = Map::new();
             let texts = d.varsler.clone().unwrap_or_default();
-            if let (Some(addr), Some(t)) = (nonempty(input.email), nonempty(texts.epost_tekst.as_deref())) {
+            if let (Some(addr), Some(t)) =
+                (nonempty(input.email), nonempty(texts.epost_tekst.as_deref()))
+            {
                 varsler.insert(
                     "epostvarsel".into(),
                     json!({"epostadresse": addr, "varslingstekst": t, "repetisjoner": [0, 7]}),
                 );
             }
-            if let (Some(nr), Some(t)) = (nonempty(input.mobile), nonempty(texts.sms_tekst.as_deref())) {
+            if let (Some(nr), Some(t)) =
+                (nonempty(input.mobile), nonempty(texts.sms_tekst.as_deref()))
+            {
                 varsler.insert(
                     "smsvarsel".into(),
                     json!({"mobiltelefonnummer": nr, "varslingstekst": t, "repetisjoner": [0, 7]}),
@@ -343,7 +348,9 @@ fn address(a: &PostAddress) -> Value {
     put("adresselinje1", &a.adresselinje1);
     let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
     let norway = !has(&a.land)
-        || a.land.as_deref().is_some_and(|l| l.eq_ignore_ascii_case("norway") || l.eq_ignore_ascii_case("norge"));
+        || a.land
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case("norway") || l.eq_ignore_ascii_case("norge"));
     if norway {
         put("adresselinje2", &a.adresselinje2);
         put("adresselinje3", &a.adresselinje3);
@@ -362,7 +369,8 @@ fn address(a: &PostAddress) -> Value {
         (false, true) => a.poststed.clone(),
         (false, false) => None,
     };
-    let (mut l2, mut l3, mut l4) = (a.adresselinje2.clone(), a.adresselinje3.clone(), a.adresselinje4.clone());
+    let (mut l2, mut l3, mut l4) =
+        (a.adresselinje2.clone(), a.adresselinje3.clone(), a.adresselinje4.clone());
     if let Some(postal) = postal {
         if !has(&l2) {
             l2 = Some(postal);
@@ -636,8 +644,8 @@ pub fn unwrap_receipt(jwt: &str) -> Result<Receipt, ReceiptError> {
     let header = &sbd["standardBusinessDocumentHeader"];
     let doc = &header["documentIdentification"];
     let text = |v: &Value| v.as_str().map(str::to_owned);
-    let message_id =
-        text(&doc["instanceIdentifier"]).ok_or(ReceiptError::NotSbd("no instanceIdentifier".into()))?;
+    let message_id = text(&doc["instanceIdentifier"])
+        .ok_or(ReceiptError::NotSbd("no instanceIdentifier".into()))?;
     let kind = text(&doc["type"]).ok_or(ReceiptError::NotSbd("no type".into()))?;
     let conversation_id = header["businessScope"]["scope"]
         .as_array()
@@ -659,7 +667,9 @@ pub fn receipt_status(kind: &str) -> (Status, &'static str) {
             Status::Levert,
             "Kvittering på at digital post er tilgjengeliggjort eller at fysisk post er klargjort for utskrift",
         ),
-        "aapningskvittering" => (Status::Lest, "Kvittering fra Innbygger for at digital post er åpnet"),
+        "aapningskvittering" => {
+            (Status::Lest, "Kvittering fra Innbygger for at digital post er åpnet")
+        }
         "varslingfeiletkvittering" => {
             (Status::Feil, "Kvittering for at en spesifisert varsling ikke har blitt sendt")
         }

@@ -103,6 +103,14 @@ pub(crate) struct ReplyRow {
     pub attempts: u32,
 }
 
+/// `receipt_watch`: a handed-off message whose receipts are polled for.
+pub(crate) struct WatchRow {
+    pub service: ServiceIdentifier,
+    pub reference: Option<String>,
+    pub handed_off: Timestamp,
+    pub next_poll: Timestamp,
+}
+
 pub(crate) struct PushRow {
     pub url: String,
     pub body: String,
@@ -122,6 +130,7 @@ pub struct MemStore {
     pub(crate) replies: BTreeMap<i64, ReplyRow>,
     pub(crate) subscriptions: BTreeMap<i64, SubscriptionSpec>,
     pub(crate) pushes: BTreeMap<i64, PushRow>,
+    pub(crate) watches: BTreeMap<MessageId, WatchRow>,
     /// File contents by their path under the data folder.
     pub(crate) blobs: BTreeMap<String, Bytes>,
     /// The last id of each table: AUTOINCREMENT, so ids are never reused and
@@ -331,6 +340,9 @@ impl MemStore {
         c.finished |= finishing;
         if ends_polling {
             c.pollable = false;
+            if !c.incoming {
+                self.watches.remove(&r.message_id);
+            }
         }
         let (message_id, conversation_id, incoming, service) =
             (c.message_id.clone(), c.conversation_id.clone(), c.incoming, c.service);

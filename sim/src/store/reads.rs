@@ -8,8 +8,9 @@ use efm_core::api::{ConversationFilter, IncomingFilter, OutgoingFilter, Pageable
 use efm_core::ids::MessageId;
 use efm_core::node::{
     ConversationRow, Loaded, OutgoingMessage, Push, Query, StatusReply, StatusRow, StoreError,
-    StoredConversationKey, StoredIncoming,
+    StoredConversationKey, StoredIncoming, Watch,
 };
+use efm_core::registry::model::ServiceIdentifier;
 use efm_core::sbd::oslo_midnight;
 use efm_core::status::{Direction, Lifecycle};
 
@@ -168,6 +169,9 @@ impl MemStore {
                 Loaded::ExpiredIncoming { due, next }
             }
             Query::DueOutgoing { now, limit, skip } => self.due_outgoing(*now, *limit, skip),
+            Query::DueWatches { service, now, limit, skip } => {
+                self.due_watches(*service, *now, *limit, skip)
+            }
         })
     }
 
@@ -214,6 +218,54 @@ impl MemStore {
             }
         }
         Loaded::DueOutgoing { due, next }
+    }
+
+    /// `watches::due`: watches of `service` due at `now`, soonest first.
+    fn due_watches(
+        &self,
+        service: ServiceIdentifier,
+        now: Timestamp,
+        limit: u32,
+        skip: &[MessageId],
+    ) -> Loaded {
+        let mut rows: Vec<(Timestamp, String, MessageId)> = self
+            .watches
+            .iter()
+            .filter(|(id, w)| w.service == service && !skip.contains(id))
+            // The SQL joins the outgoing conversation.
+            .filter(|(id, _)| self.conv_of(&id.to_string(), false).is_some())
+            .map(|(id, w)| (w.next_poll, id.to_string(), *id))
+            .collect();
+        rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut due = Vec::new();
+        let mut next = None;
+        for (at, key, id) in rows {
+            if at > now {
+                next = Some(at);
+                break;
+            }
+            if due.len() >= limit as usize {
+                next = Some(now);
+                break;
+            }
+            let (Some(w), Some(c)) = (
+                self.watches.get(&id),
+                self.conv_of(&key, false).and_then(|c| self.conversations.get(&c)),
+            ) else {
+                continue;
+            };
+            due.push(Watch {
+                message_id: id,
+                conversation_id: c.conversation_id.as_deref().and_then(|c| c.parse().ok()),
+                service,
+                sender: c.sender_identifier.clone().unwrap_or_default(),
+                receiver: c.receiver_identifier.clone().unwrap_or_default(),
+                reference: w.reference.clone(),
+                handed_off: w.handed_off,
+                next_poll: w.next_poll,
+            });
+        }
+        Loaded::Watches { due, next }
     }
 
     fn status_row(&self, id: i64) -> Option<StatusRow> {

@@ -11,7 +11,7 @@ use efm_core::node::{
 };
 use efm_core::status::Status;
 
-use super::{Change, InRow, MemStore, OutRow, ReplyRow, Table, unavailable};
+use super::{Change, InRow, MemStore, OutRow, ReplyRow, Table, WatchRow, unavailable};
 
 /// SQLite's `LIMIT 1000` on one expiry round.
 const EXPIRE_BATCH: usize = 1000;
@@ -217,6 +217,63 @@ impl MemStore {
                 }
                 Ok(())
             }
+            Write::HandOffWatched { statuses, service, reference, next_poll } => {
+                let Some(first) = statuses.first() else {
+                    return Err(unavailable("a hand-off without a status"));
+                };
+                let message_id = first.message_id;
+                let key = message_id.to_string();
+                if let Some(conv) = self.conv_of(&key, false) {
+                    for r in statuses {
+                        self.add_status(conv, r);
+                    }
+                    let ended = self
+                        .statuses_of(&key, false)
+                        .iter()
+                        .any(|s| matches!(s, Status::Lest | Status::Feil | Status::LevetidUtlopt));
+                    if !ended {
+                        self.watches.insert(
+                            message_id,
+                            WatchRow {
+                                service: *service,
+                                reference: reference.clone(),
+                                handed_off: first.at,
+                                next_poll: *next_poll,
+                            },
+                        );
+                        if let Some(c) = self.conversations.get_mut(&conv) {
+                            c.pollable = true;
+                        }
+                    }
+                }
+                self.remove_outgoing(message_id);
+                Ok(())
+            }
+            Write::Watched { message_id, statuses, next_poll } => {
+                if !self.watches.contains_key(message_id) {
+                    return Ok(());
+                }
+                let conv = self.conv_of(&message_id.to_string(), false);
+                if let Some(conv) = conv {
+                    for r in statuses {
+                        self.add_status(conv, r);
+                    }
+                }
+                match next_poll {
+                    Some(at) => {
+                        if let Some(w) = self.watches.get_mut(message_id) {
+                            w.next_poll = *at;
+                        }
+                    }
+                    None => {
+                        self.watches.remove(message_id);
+                        if let Some(c) = conv.and_then(|c| self.conversations.get_mut(&c)) {
+                            c.pollable = false;
+                        }
+                    }
+                }
+                Ok(())
+            }
             Write::ApplyReceivedStatus(r) => {
                 let key = r.message_id.to_string();
                 let Some(conv) = self.conv_of(&key, false) else { return Ok(()) };
@@ -357,8 +414,17 @@ impl MemStore {
     }
 
     /// `delivery::hand_off`: the status, and the message's row and files removed.
+    /// As `delivery::hand_off`: an attempt's SENDT or FEIL after the receiver
+    /// answered (a repeat of an attempt whose answer was lost) is not recorded.
     fn hand_off(&mut self, r: &StatusRecord) {
-        if let Some(conv) = self.conv_of(&r.message_id.to_string(), false) {
+        let id = r.message_id.to_string();
+        let received = self
+            .statuses_of(&id, false)
+            .iter()
+            .any(|s| matches!(s, Status::Mottatt | Status::Levert | Status::Lest));
+        if let Some(conv) = self.conv_of(&id, false)
+            && !(matches!(r.status, Status::Sendt | Status::Feil) && received)
+        {
             self.add_status(conv, r);
         }
         self.remove_outgoing(r.message_id);

@@ -1,0 +1,454 @@
+//! End-to-end throughput of small messages from org A to org B through the local
+//! network (registry, broker and Service Bus work-alikes, two `efm serve`), on
+//! each runtime: A's fagsystem threads create, upload and send; B's peek, pop and
+//! delete; the clock stops when A has LEVERT for every message (so each message
+//! makes the whole trip: the message to B, MOTTATT and LEVERT back to A).
+//!
+//! A plain binary rather than divan: one sample is a network started once and a
+//! few thousand messages through it, seconds long and measured as a rate, which
+//! divan's model of many short timed calls does not fit; and the numbers that
+//! explain the rate (when sending ended, when B's fagsystem had them all) are
+//! stages within that one run.
+//!
+//! Needs the release binary: `cargo build --release -p efm-cli`, then
+//! `cargo bench -p efm-benches --bench exchange [-- --messages N --threads T
+//! --runtime blocking|async --service DPO|DPE --poll 1s]`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use std::path::{Path, PathBuf};
+
+use efm_tests::network::{
+    ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD, INNSYNSKRAV_PROCESS, INNSYNSKRAV_STANDARD, Org,
+    Services, random_uuid, registry_dir,
+};
+use efm_tests::server::{LocalRegistry, LocalService};
+use serde_json::{Value, json};
+
+struct Options {
+    messages: usize,
+    /// Fagsystem threads on each side.
+    threads: usize,
+    runtimes: Vec<String>,
+    service: String,
+    poll: String,
+    /// Where the nodes keep their data folders.
+    nodes_in: PathBuf,
+    /// Where the broker and the Service Bus keep theirs: on tmpfs, their fsyncs
+    /// (the local stand-ins', not efm's) drop out of the measurement.
+    services_in: PathBuf,
+}
+
+impl Options {
+    fn from_args() -> Options {
+        let mut o = Options {
+            messages: 2000,
+            threads: 8,
+            runtimes: vec!["blocking".into(), "async".into()],
+            service: "DPO".into(),
+            poll: "1s".into(),
+            nodes_in: std::env::temp_dir(),
+            services_in: std::env::temp_dir(),
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = || it.next().cloned().unwrap_or_default();
+            match a.as_str() {
+                "--messages" => o.messages = value().parse().expect("--messages N"),
+                "--threads" => o.threads = value().parse().expect("--threads N"),
+                "--runtime" => o.runtimes = vec![value()],
+                "--service" => o.service = value().to_ascii_uppercase(),
+                "--poll" => o.poll = value(),
+                "--nodes-in" => o.nodes_in = value().into(),
+                "--services-in" => o.services_in = value().into(),
+                // `cargo bench` passes `--bench`; other flags are not ours.
+                _ => {}
+            }
+        }
+        o
+    }
+}
+
+fn main() {
+    let o = Options::from_args();
+    println!(
+        "exchange: {} {} messages A->B, {} fagsystem threads per side, poll interval {}; \
+         nodes in {}, broker and Service Bus in {}",
+        o.messages,
+        o.service,
+        o.threads,
+        o.poll,
+        o.nodes_in.display(),
+        o.services_in.display()
+    );
+    for runtime in &o.runtimes {
+        run(runtime, &o);
+    }
+}
+
+/// One message ready to send: its SBD and files, built before the clock starts.
+struct Outgoing {
+    id: String,
+    sbd: Value,
+    files: Vec<(String, &'static str, Vec<u8>)>,
+}
+
+fn messages(n: usize, service: &str, from: &str, to: &str) -> Vec<Outgoing> {
+    let template =
+        std::fs::read_to_string(efm_tests::workspace().join("examples/files/arkivmelding.xml"))
+            .expect("the example arkivmelding");
+    (0..n)
+        .map(|i| {
+            if service == "DPE" {
+                let (id, sbd) = efm_tests::network::sbd(
+                    from,
+                    to,
+                    INNSYNSKRAV_PROCESS,
+                    INNSYNSKRAV_STANDARD,
+                    "innsynskrav",
+                    json!({ "orgnr": "987654321", "epost": "innsyn@example.org" }),
+                );
+                let order = format!("<innsynskrav><nummer>{i}</nummer></innsynskrav>");
+                Outgoing {
+                    id,
+                    sbd,
+                    files: vec![("order.xml".into(), "application/xml", order.into())],
+                }
+            } else {
+                let (id, sbd) = efm_tests::network::sbd(
+                    from,
+                    to,
+                    ARKIVMELDING_PROCESS,
+                    ARKIVMELDING_STANDARD,
+                    "arkivmelding",
+                    json!({ "hoveddokument": "arkivmelding.xml", "sikkerhetsnivaa": 3 }),
+                );
+                let document = format!("vedtak-{i}.txt");
+                let xml = template.replace("vedtak.pdf", &document);
+                let text = format!("Vedtak nummer {i}.\n").into_bytes();
+                Outgoing {
+                    id,
+                    sbd,
+                    files: vec![
+                        ("arkivmelding.xml".into(), "application/xml", xml.into_bytes()),
+                        (document, "text/plain", text),
+                    ],
+                }
+            }
+        })
+        .collect()
+}
+
+fn run(runtime: &str, o: &Options) {
+    let org_a = Org::new("910077473", "innsyn");
+    let org_b = Org::new("910075918", "data");
+    let folders = Folders::default();
+    let services = Services {
+        registry: LocalRegistry::start(&registry_dir(&[&org_a, &org_b])),
+        broker: LocalService::broker(&folders.make(&o.services_in, "broker"), &[]),
+        bus: LocalService::service_bus(&folders.make(&o.services_in, "bus"), &[]),
+    };
+    let node = |org: &Org| {
+        let mut env = services.node_env(org, runtime);
+        env.retain(|(k, _)| k != "EFM_POLL_INTERVAL");
+        env.push(("EFM_POLL_INTERVAL".into(), o.poll.clone()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        efm_tests::server::Served::start(&folders.make(&o.nodes_in, org.number), &env)
+    };
+    let services_pids = children();
+    let node_a = node(&org_a);
+    let a_pid = children().into_iter().find(|p| !services_pids.contains(p));
+    let node_b = node(&org_b);
+    let b_pid = children().into_iter().find(|p| !services_pids.contains(p) && Some(*p) != a_pid);
+    let mut processes: Vec<(String, u32)> = services_pids
+        .iter()
+        .map(|&p| (command(p), p))
+        .chain(a_pid.map(|p| ("node A".to_owned(), p)))
+        .chain(b_pid.map(|p| ("node B".to_owned(), p)))
+        .collect();
+    processes.sort();
+    // Warm up: tokens fetched, the registry's answer cached, the first connections made.
+    let warm = messages(o.threads * 2, &o.service, org_a.number, org_b.number);
+    exchange(&node_a.addr, &node_b.addr, warm, o.threads);
+    let batch = messages(o.messages, &o.service, org_a.number, org_b.number);
+    let cpu_before: Vec<f64> = processes.iter().map(|(_, p)| cpu_seconds(*p)).collect();
+    let bench_before = cpu_seconds(std::process::id());
+    let s = exchange(&node_a.addr, &node_b.addr, batch, o.threads);
+    let rate = |d: Duration| o.messages as f64 / d.as_secs_f64();
+    let per_message = |secs: f64| secs * 1000.0 / o.messages as f64;
+    let cpu: Vec<String> = processes
+        .iter()
+        .zip(&cpu_before)
+        .map(|((name, p), before)| format!("{name} {:.2}", per_message(cpu_seconds(*p) - before)))
+        .chain(std::iter::once(format!(
+            "fagsystems (this bench) {:.2}",
+            per_message(cpu_seconds(std::process::id()) - bench_before)
+        )))
+        .collect();
+    println!(
+        "{runtime:>8}: {} messages LEVERT in {:.2} s = {:.0} messages/s \
+         (sent in {:.2} s = {:.0}/s; at B's fagsystem in {:.2} s = {:.0}/s)",
+        o.messages,
+        s.levert.as_secs_f64(),
+        rate(s.levert),
+        s.sent.as_secs_f64(),
+        rate(s.sent),
+        s.consumed.as_secs_f64(),
+        rate(s.consumed),
+    );
+    println!("{:>8}  CPU ms per message: {}", "", cpu.join(", "));
+    // Stop the processes before their folders go.
+    drop((node_a, node_b, services));
+}
+
+/// The folders of one run, removed with it (thousands of files each).
+#[derive(Default)]
+struct Folders(std::cell::RefCell<Vec<PathBuf>>);
+
+impl Folders {
+    fn make(&self, base: &Path, name: &str) -> PathBuf {
+        let dir = base.join(format!("efm-bench-{name}-{}", random_uuid()));
+        std::fs::create_dir_all(&dir).expect("a folder for the bench");
+        self.0.borrow_mut().push(dir.clone());
+        dir
+    }
+}
+
+impl Drop for Folders {
+    fn drop(&mut self) {
+        for d in self.0.borrow().iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// The processes this bench started (the network's), by pid.
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut found: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|&p| stat_fields(p).and_then(|f| f.get(1)?.parse().ok()) == Some(me))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// `efm broker`, `efm registry`, ... from the command line.
+fn command(pid: u32) -> String {
+    let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<String> =
+        line.split(|b| *b == 0).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    words.get(1).cloned().unwrap_or_else(|| pid.to_string())
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name: state, ppid, ...
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// User and system CPU time of a process so far (Linux's clock ticks are 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks =
+        |i: usize| stat_fields(pid).and_then(|f| f.get(i)?.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// When each stage ended, from the first create.
+struct Stages {
+    sent: Duration,
+    consumed: Duration,
+    levert: Duration,
+}
+
+/// Send `batch` from A to B and take it at B, on `threads` threads per side;
+/// returns when A has LEVERT for all of it.
+fn exchange(a: &str, b: &str, batch: Vec<Outgoing>, threads: usize) -> Stages {
+    let n = batch.len();
+    let watch = Fagsystem::new(a);
+    let levert_before = watch.count("LEVERT");
+    let batch = Arc::new(batch);
+    let next = Arc::new(AtomicUsize::new(0));
+    let consumed = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let senders: Vec<_> = (0..threads)
+        .map(|_| {
+            let (a, batch, next) = (a.to_owned(), batch.clone(), next.clone());
+            std::thread::spawn(move || {
+                let a = Fagsystem::new(&a);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(m) = batch.get(i) else { break };
+                    a.create(&m.sbd);
+                    for (name, mime, content) in &m.files {
+                        a.upload(&m.id, name, mime, content);
+                    }
+                    a.send(&m.id);
+                }
+            })
+        })
+        .collect();
+    let receivers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (b, consumed) = (b.to_owned(), consumed.clone());
+            std::thread::spawn(move || {
+                let b = Fagsystem::new(&b);
+                while consumed.load(Ordering::SeqCst) < n {
+                    let Some(id) = b.peek() else {
+                        // Nothing yet: look again soon, but not so often that the
+                        // looking costs more CPU than the messages.
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    };
+                    let asic = b.pop(&id);
+                    assert!(!asic.is_empty(), "{id}: an empty ASiC");
+                    b.delete(&id);
+                    consumed.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    let watcher = {
+        let consumed = consumed.clone();
+        std::thread::spawn(move || {
+            while consumed.load(Ordering::SeqCst) < n {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            start.elapsed()
+        })
+    };
+    for s in senders {
+        s.join().expect("a sender");
+    }
+    let sent = start.elapsed();
+    let limit = Duration::from_secs(600);
+    while watch.count("LEVERT") < levert_before + n {
+        assert!(start.elapsed() < limit, "not all LEVERT within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let levert = start.elapsed();
+    for r in receivers {
+        r.join().expect("a receiver");
+    }
+    let consumed = watcher.join().expect("the watcher");
+    Stages { sent, consumed, levert }
+}
+
+/// A fagsystem's side of the API, over kept-alive connections as a real one's
+/// HTTP client would use (a connection per call would measure connection set-up
+/// on both sides more than the exchange).
+struct Fagsystem {
+    agent: ureq::Agent,
+    base: String,
+    auth: String,
+}
+
+type Answer = Result<ureq::http::Response<ureq::Body>, ureq::Error>;
+
+impl Fagsystem {
+    fn new(addr: &str) -> Fagsystem {
+        use base64::Engine as _;
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let token = base64::engine::general_purpose::STANDARD.encode("efm:secret");
+        Fagsystem { agent, base: format!("http://{addr}"), auth: format!("Basic {token}") }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The answer's body, which must be a success.
+    fn ok(what: &str, answer: Answer) -> (u16, Vec<u8>) {
+        let mut r = answer.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let status = r.status().as_u16();
+        let body = r.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap_or_default();
+        assert!(status < 300, "{what}: {status} {}", String::from_utf8_lossy(&body));
+        (status, body)
+    }
+
+    fn create(&self, sbd: &Value) {
+        let r = self
+            .agent
+            .post(self.url("/api/messages/out"))
+            .header("Authorization", &self.auth)
+            .header("Content-Type", "application/json")
+            .send(sbd.to_string().as_bytes());
+        Self::ok("create", r);
+    }
+
+    fn upload(&self, id: &str, name: &str, mime: &str, content: &[u8]) {
+        let r = self
+            .agent
+            .put(self.url(&format!("/api/messages/out/{id}")))
+            .header("Authorization", &self.auth)
+            .header("Content-Type", mime)
+            .header("Content-Disposition", &format!("attachment; filename=\"{name}\""))
+            .send(content);
+        Self::ok("upload", r);
+    }
+
+    fn send(&self, id: &str) {
+        let r = self
+            .agent
+            .post(self.url(&format!("/api/messages/out/{id}")))
+            .header("Authorization", &self.auth)
+            .send_empty();
+        Self::ok("send", r);
+    }
+
+    /// The next incoming message's id, leased to us; none waiting: `None`.
+    fn peek(&self) -> Option<String> {
+        let r = self
+            .agent
+            .get(self.url("/api/messages/in/peek"))
+            .header("Authorization", &self.auth)
+            .call();
+        let (status, body) = Self::ok("peek", r);
+        if status == 204 {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(&body).expect("peek answers an SBD");
+        v["standardBusinessDocumentHeader"]["documentIdentification"]["instanceIdentifier"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    fn pop(&self, id: &str) -> Vec<u8> {
+        let r = self
+            .agent
+            .get(self.url(&format!("/api/messages/in/pop/{id}")))
+            .header("Authorization", &self.auth)
+            .call();
+        Self::ok("pop", r).1
+    }
+
+    fn delete(&self, id: &str) {
+        let r = self
+            .agent
+            .delete(self.url(&format!("/api/messages/in/{id}")))
+            .header("Authorization", &self.auth)
+            .call();
+        Self::ok("delete", r);
+    }
+
+    /// How many statuses `status` the node has recorded.
+    fn count(&self, status: &str) -> usize {
+        let r = self
+            .agent
+            .get(self.url(&format!("/api/statuses?status={status}&size=1")))
+            .header("Authorization", &self.auth)
+            .call();
+        let body = Self::ok("statuses", r).1;
+        let v: Value = serde_json::from_slice(&body).expect("a page of statuses");
+        v["totalElements"].as_u64().unwrap_or(0) as usize
+    }
+}
