@@ -129,7 +129,8 @@ impl Drop for Served {
     }
 }
 
-/// A running `efm broker serve` or `efm servicebus serve` on a free loopback port.
+/// A running `efm broker serve`, `efm servicebus serve` or `efm dpi serve` on a free
+/// loopback port.
 pub struct LocalService {
     child: Child,
     /// `127.0.0.1:<port>`
@@ -148,6 +149,11 @@ impl LocalService {
     /// `--lock-duration`, fault knobs).
     pub fn service_bus(dir: &Path, args: &[&str]) -> LocalService {
         LocalService::start("servicebus", dir, args)
+    }
+
+    /// `efm dpi serve --dir <dir>`: the DPI corner 2.
+    pub fn dpi(dir: &Path) -> LocalService {
+        LocalService::start("dpi", dir, &[])
     }
 
     fn start(command: &str, dir: &Path, args: &[&str]) -> LocalService {
