@@ -946,6 +946,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
 }
 
 #[cfg(test)]
+mod dpi_tests;
+#[cfg(test)]
 mod exchange_tests;
 #[cfg(test)]
 mod incoming_tests;

@@ -685,3 +685,252 @@ pub fn receipt_status(kind: &str) -> (Status, &'static str) {
         _ => (Status::Annet, "Ukjent kvittering"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sbd(json: Value) -> Sbd {
+        Sbd::from_json(json.to_string().as_bytes()).expect("an SBD")
+    }
+
+    fn header(standard: &str, kind: &str) -> Value {
+        json!({
+            "headerVersion": "1.0",
+            "sender": [{"identifier": {"authority": "iso6523-actorid-upis", "value": "0192:910077473"}}],
+            "receiver": [{"identifier": {"authority": "iso6523-actorid-upis", "value": "09118532322"}}],
+            "documentIdentification": {
+                "creationDateAndTime": "2019-03-25T11:35:00+01:00",
+                "instanceIdentifier": "ff88849c-e281-4809-8555-7cd54952b921",
+                "standard": standard, "type": kind, "typeVersion": "2.0"
+            },
+            "businessScope": {"scope": [{
+                "type": "ConversationId",
+                "instanceIdentifier": "97efbd4c-413d-4e2c-bbc5-257ef4a61212",
+                "identifier": "urn:no:difi:profile:digitalpost:info:ver1.0",
+                "scopeInformation": [{"expectedResponseDateTime": "2099-05-10T00:31:52+01:00"}]
+            }]}
+        })
+    }
+
+    fn files() -> Vec<(String, String, Option<String>, bool)> {
+        vec![
+            ("a.pdf".into(), "application/pdf".into(), Some("Brev".into()), true),
+            ("meta.xml".into(), "application/xml".into(), None, false),
+            ("b.txt".into(), "text/plain".into(), Some("  ".into()), false),
+        ]
+    }
+
+    fn input<'a>(
+        s: &'a Sbd,
+        files: &'a [(String, String, Option<String>, bool)],
+        email: Option<&'a str>,
+    ) -> ShipmentInput<'a> {
+        ShipmentInput {
+            sbd: s,
+            files,
+            provider: "987464291",
+            postkasseadresse: Some("ola#1"),
+            email,
+            mobile: Some("99999999"),
+            default_language: "NO",
+            now: Timestamp::from_unix_millis(1_700_000_000_000),
+        }
+    }
+
+    #[test]
+    fn digital_maps_as_the_reference() {
+        let s = sbd(json!({
+            "standardBusinessDocumentHeader": header("urn:no:difi:digitalpost:xsd:digital::digital", "digital"),
+            "digital": {
+                "sikkerhetsnivaa": 4, "hoveddokument": "a.pdf", "avsenderId": "avs", "tittel": "T",
+                "spraak": "EN",
+                "digitalPostInfo": {"virkningsdato": "2024-01-15", "aapningskvittering": true},
+                "varsler": {"epostTekst": "E", "smsTekst": "S"},
+                "metadataFiler": {"a.pdf": "meta.xml"}
+            }
+        }));
+        let f = files();
+        let sh = shipment(&input(&s, &f, Some("ola@example.com"))).expect("shipment");
+        assert_eq!(sh.kind, Kind::Digital);
+        assert_eq!(sh.files, ["a.pdf", "meta.xml", "b.txt"]);
+        let d = &sh.sbd["digital"];
+        assert_eq!(d["avsender"]["avsenderidentifikator"], "avs");
+        assert!(d["avsender"].get("fakturaReferanse").is_none());
+        assert_eq!(d["mottaker"]["postkasseadresse"], "ola#1");
+        assert_eq!(d["sikkerhetsnivaa"], 4);
+        // Midnight in Oslo (winter: UTC+1).
+        assert_eq!(d["virkningstidspunkt"], "2024-01-14T23:00:00Z");
+        assert_eq!(d["aapningskvittering"], true);
+        assert_eq!(d["spraak"], "EN");
+        assert_eq!(d["varsler"]["epostvarsel"]["epostadresse"], "ola@example.com");
+        assert_eq!(d["varsler"]["smsvarsel"]["repetisjoner"], json!([0, 7]));
+        let h = &sh.sbd["standardBusinessDocumentHeader"];
+        assert_eq!(h["receiver"][0]["identifier"]["value"], "0192:987464291");
+        assert_eq!(
+            h["businessScope"]["scope"][0]["scopeInformation"][0]["expectedResponseDateTime"],
+            "2099-05-09T23:31:52Z"
+        );
+        assert_eq!(h["documentIdentification"]["creationDateAndTime"], "2023-11-14T22:13:20Z");
+        assert!(sh.manifest.contains("<data href=\"meta.xml\" mime=\"application/xml\"/>"));
+        assert!(sh.manifest.contains("<tittel lang=\"EN\">Brev</tittel>"));
+        // A blank title is the reference's "Missing title".
+        assert!(sh.manifest.contains("<vedlegg href=\"b.txt\" mime=\"text/plain\">\n        <tittel lang=\"EN\">Missing title</tittel>"));
+        // No address, no notification of that kind.
+        let sh = shipment(&input(&s, &f, None)).expect("shipment");
+        assert!(sh.sbd["digital"]["varsler"].get("epostvarsel").is_none());
+    }
+
+    #[test]
+    fn a_missing_metadata_file_or_primary_document_is_refused() {
+        let s = sbd(json!({
+            "standardBusinessDocumentHeader": header("urn:no:difi:digitalpost:xsd:digital::digital", "digital"),
+            "digital": {
+                "sikkerhetsnivaa": 3, "hoveddokument": "a.pdf", "tittel": "T", "spraak": "NO",
+                "digitalPostInfo": {"virkningsdato": "2024-01-15", "aapningskvittering": false},
+                "metadataFiler": {"a.pdf": "gone.xml"}
+            }
+        }));
+        let f = files();
+        let e = shipment(&input(&s, &f, None)).expect_err("refused");
+        assert!(e.0.contains("gone.xml"), "{e}");
+        let no_primary: Vec<_> = f
+            .iter()
+            .cloned()
+            .map(|mut x| {
+                x.3 = false;
+                x
+            })
+            .collect();
+        assert!(shipment(&input(&s, &no_primary, None)).is_err());
+    }
+
+    #[test]
+    fn print_addresses_fold_abroad() {
+        let norway = PostAddress {
+            navn: Some("A".into()),
+            adresselinje1: Some("Gate 1".into()),
+            postnummer: Some("0001".into()),
+            poststed: Some("OSLO".into()),
+            land: Some("Norge".into()),
+            ..PostAddress::default()
+        };
+        assert_eq!(
+            address(&norway),
+            json!({"navn": "A", "adresselinje1": "Gate 1", "postnummer": "0001", "poststed": "OSLO"})
+        );
+        let abroad = PostAddress {
+            adresselinje2: Some("Floor 2".into()),
+            land: Some("Sverige".into()),
+            ..norway.clone()
+        };
+        assert_eq!(
+            address(&abroad),
+            json!({"navn": "A", "adresselinje1": "Gate 1", "adresselinje2": "Floor 2",
+                   "adresselinje3": "0001 OSLO", "land": "Sverige"})
+        );
+        let full = PostAddress {
+            adresselinje3: Some("x".into()),
+            adresselinje4: Some("y".into()),
+            poststed: None,
+            ..abroad
+        };
+        assert_eq!(address(&full)["adresselinje4"], "y 0001");
+    }
+
+    #[test]
+    fn statuses_map_as_the_reference() {
+        let body = br#"[{"status":"OPPRETTET","timestamp":"2021-06-29T05:49:47Z"},
+            {"status":"SENDT","timestamp":"2021-06-29T07:12:40Z"},{"status":"FEILET"},{"status":"NOE"}]"#;
+        let list = parse_statuses(200, body).expect("statuses");
+        let names: Vec<Status> = list.iter().map(|s| s.0).collect();
+        assert_eq!(names, [Status::Sendt, Status::Mottatt, Status::Feil]);
+        assert_eq!(list[1].2.map(utc).as_deref(), Some("2021-06-29T07:12:40Z"));
+        assert_eq!(list[2].2, None);
+        assert!(parse_statuses(503, b"").is_err_and(|f| f.is_transient()));
+        assert!(parse_statuses(404, b"").is_err_and(|f| !f.is_transient()));
+        assert!(parse_statuses(200, b"{}").is_err());
+    }
+
+    #[test]
+    fn receipts_map_and_reads_tolerate_404() {
+        assert_eq!(receipt_status("leveringskvittering").0, Status::Levert);
+        assert_eq!(receipt_status("mottakskvittering").0, Status::Levert);
+        assert_eq!(receipt_status("aapningskvittering").0, Status::Lest);
+        for k in ["varslingfeiletkvittering", "returpostkvittering", "feil"] {
+            assert_eq!(receipt_status(k).0, Status::Feil);
+        }
+        assert_eq!(receipt_status("flyttet").0, Status::Annet);
+        assert!(parse_read(404, b"").is_ok());
+        assert!(parse_read(200, b"").is_ok());
+        assert!(parse_read(500, b"").is_err());
+    }
+
+    #[test]
+    fn requests_name_channel_and_scope() {
+        assert_eq!(channel(DEFAULT_MPC_ID), "no_difi_move_integrasjonspunkt");
+        let r = send("http://c2/api/", Some("a_b"), "XYZ", "body".into());
+        assert_eq!(r.url, "http://c2/api/messages/out?kanal=a_b");
+        assert_eq!(r.header_value("Content-Type"), Some("multipart/form-data; boundary=XYZ"));
+        assert_eq!(r.body_file.as_deref(), Some("body"));
+        assert_eq!(r.auth, Some(Credential::Maskinporten { scopes: vec![SCOPE.into()] }));
+        let r = messages_in("http://c2", Some("k"), 100);
+        assert_eq!(r.url, "http://c2/messages/in?kanal=k&page_size=100");
+        let r = mark_read("http://c2", "a/b");
+        assert_eq!(r.url, "http://c2/messages/in/a%2Fb/read");
+        let head = multipart_head("B", "h.p.s");
+        assert!(head.starts_with("--B\r\nContent-Disposition: form-data; name=\"forretningsmelding\"; filename=\"sbd.jwt\"\r\nContent-Type: application/jwt\r\n\r\nh.p.s\r\n--B\r\n"));
+        assert!(head.ends_with("filename=\"asic.cms\"\r\nContent-Type: application/cms\r\n\r\n"));
+        assert_eq!(multipart_tail("B"), "\r\n--B--\r\n");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+    fn receipts_unwrap_only_when_signed_by_their_x5c() {
+        let rng = ring::rand::SystemRandom::new();
+        let issued = crate::crypto::issue::self_signed(
+            "987464291",
+            "c2",
+            Timestamp::from_unix_millis(1_700_000_000_000),
+            1,
+            &rng,
+        )
+        .expect("issue");
+        let key = crate::crypto::keys::PrivateKey::from_pkcs8_der(&issued.private_key_pkcs8)
+            .expect("key");
+        let cert = crate::crypto::cert::Certificate::from_der(&issued.certificate).expect("cert");
+        let me = Identity::new(key, vec![cert]).expect("identity");
+        let receipt = json!({
+            "standardBusinessDocumentHeader": {
+                "documentIdentification": {"instanceIdentifier": "r1", "type": "leveringskvittering"},
+                "businessScope": {"scope": [{"type": "ConversationId", "instanceIdentifier": "c1"}]}
+            },
+            "leveringskvittering": {"tidspunkt": "2021-01-01T07:00:00Z"}
+        });
+        let jwt = forretningsmelding(&receipt, &me, &rng).expect("signed");
+        let r = unwrap_receipt(&jwt).expect("unwrapped");
+        assert_eq!((r.message_id.as_str(), r.conversation_id.as_str()), ("r1", "c1"));
+        assert_eq!(r.kind, "leveringskvittering");
+        assert_eq!(r.at.map(utc).as_deref(), Some("2021-01-01T07:00:00Z"));
+        // Another payload under the same signature does not pass.
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            crate::jose::b64url(br#"{"standardBusinessDocumentHeader":{}}"#),
+            parts[2]
+        );
+        assert_eq!(unwrap_receipt(&forged), Err(ReceiptError::Signature));
+    }
+
+    #[test]
+    fn finalize_sets_fingerprint_and_token() {
+        let mut v = json!({"utskrift": {"avsender": {}}});
+        finalize(&mut v, &[0u8; 32], "tok");
+        assert_eq!(
+            v["utskrift"]["dokumentpakkefingeravtrykk"],
+            json!({"digestMethod": DIGEST_METHOD, "digestValue": STANDARD.encode([0u8; 32])})
+        );
+        assert_eq!(v["utskrift"]["maskinportentoken"], "tok");
+    }
+}
