@@ -577,6 +577,38 @@ mod tests {
         let v = m.violations();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].field, "innsynskrav.epost");
+        let address = json!({"navn": "A", "adresselinje1": "G 1", "postnummer": "0001",
+            "poststed": "OSLO", "land": "Norge"});
+        let mut blank = address.clone();
+        blank["postnummer"] = json!("");
+        let m = BusinessMessage::from_value(
+            MessageType::Print,
+            json!({"hoveddokument": "a", "mottaker": {"navn": "A", "land": "Norway"},
+                "retur": {"mottaker": blank, "returhaandtering": "DIREKTE_RETUR"}}),
+        )
+        .unwrap();
+        let fields: Vec<(String, &str)> =
+            m.violations().into_iter().map(|v| (v.field, v.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("print.mottaker.adresselinje1".to_owned(), "NotBlank"),
+                ("print.mottaker.postnummer".to_owned(), "NotBlank"),
+                ("print.mottaker.poststed".to_owned(), "NotBlank"),
+                ("print.retur.mottaker.postnummer".to_owned(), "NotBlank"),
+            ]
+        );
+        let m = BusinessMessage::from_value(
+            MessageType::Print,
+            json!({"hoveddokument": "a", "mottaker": address.clone(),
+                "retur": {"mottaker": address, "returhaandtering": "DIREKTE_RETUR"}}),
+        )
+        .unwrap();
+        assert!(m.violations().is_empty());
+        let m =
+            BusinessMessage::from_value(MessageType::Print, json!({"hoveddokument": "a"})).unwrap();
+        let fields: Vec<String> = m.violations().into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["print.mottaker", "print.retur"]);
         let m = BusinessMessage::from_value(MessageType::Dialogmelding, json!({"hoveddokument": "a", "pasient": {"fnr": "12345678901", "fornavn": "A", "etternavn": "B"}})).unwrap();
         assert_eq!(m.violations()[0].code, "PersonIdentifier");
     }
