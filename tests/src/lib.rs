@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub mod cucumber;
+pub mod dpi_checks;
 pub mod feature_steps;
 pub mod http;
 pub mod keys;

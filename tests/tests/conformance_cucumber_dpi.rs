@@ -26,17 +26,17 @@
 //!   reference's mock string; the fingerprint is the real one (the feature's
 //!   `dummy` is its mock's), and is checked against the CMS.
 
-use std::process::Command;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use efm_tests::cucumber::{Feature, Scenario, move_expiry};
+use efm_tests::dpi_checks::{
+    check_oaep, openssl_sha256_base64, sent_to_corner2, unzip_test, verify_jws_with_openssl,
+    verify_xades_with_xmlsec1,
+};
 use efm_tests::feature_steps::{
     message_id, post_message, send, status_names, status_page, upload, wait_for_statuses,
 };
-use efm_tests::keys::run;
-use efm_tests::network::{Provider, temp, wait_for};
-use efm_tests::recording::Recorded;
+use efm_tests::network::{Provider, wait_for};
 use efm_tests::reference_dir;
 use efm_tests::reference_network::{ReferenceNetwork, zip_entries};
 use serde_json::Value;
@@ -81,152 +81,6 @@ fn create_and_send(addr: &str, scenario: &Scenario) -> String {
     let sent = send(addr, &id);
     assert_eq!(sent.status, 200, "I send the message: {sent:?}");
     id
-}
-
-/// The multipart `POST /messages/out` corner 2 took: (query, JWT, CMS).
-fn sent_to_corner2(reqs: &[Recorded], id: &str) -> (Option<String>, String, Vec<u8>) {
-    let posts: Vec<&Recorded> = reqs
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/messages/out") && r.accepted())
-        .collect();
-    assert_eq!(posts.len(), 1, "a DPI message is sent to corner2, once: {reqs:?}");
-    let post = posts[0];
-    assert_eq!(post.caller.as_deref(), Some(SENDER));
-    let content_type = post.content_type.as_deref().unwrap_or_default();
-    assert!(content_type.starts_with("multipart/form-data"), "{post:?}");
-    let folder = post.body_file.clone().expect("corner 2 kept the message");
-    assert!(folder.ends_with(id), "stored under the messageId: {folder:?}");
-    let jwt = std::fs::read_to_string(folder.join("sbd.jwt")).expect("sbd.jwt");
-    let cms = std::fs::read(folder.join("asic.cms")).expect("asic.cms");
-    (post.query.clone(), jwt, cms)
-}
-
-/// The JWS checked with openssl, as anyone holding only the JWT would: the signing
-/// input verified with the key of the `x5c` certificate. The header and the payload.
-fn verify_jws_with_openssl(jwt: &str) -> (Value, Value) {
-    let parts: Vec<&str> = jwt.split('.').collect();
-    assert_eq!(parts.len(), 3, "a compact JWS");
-    let header: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("header b64url"))
-            .expect("header JSON");
-    assert_eq!(header["alg"], "RS256", "{header}");
-    let x5c = header["x5c"].as_array().expect("x5c");
-    assert_eq!(x5c.len(), 1, "our certificate alone: {header}");
-    let dir = temp("jws");
-    let der = STANDARD.decode(x5c[0].as_str().expect("x5c entry")).expect("x5c base64");
-    std::fs::write(dir.join("cert.der"), &der).expect("cert");
-    let pubkey = run(Command::new("openssl")
-        .args(["x509", "-inform", "DER", "-pubkey", "-noout", "-in"])
-        .arg(dir.join("cert.der")));
-    std::fs::write(dir.join("pub.pem"), pubkey).expect("pub");
-    let subject = run(Command::new("openssl")
-        .args(["x509", "-inform", "DER", "-noout", "-subject", "-in"])
-        .arg(dir.join("cert.der")));
-    assert!(
-        String::from_utf8_lossy(&subject).contains(SENDER),
-        "x5c is the sender's certificate: {}",
-        String::from_utf8_lossy(&subject)
-    );
-    std::fs::write(dir.join("input"), format!("{}.{}", parts[0], parts[1])).expect("input");
-    std::fs::write(dir.join("sig"), URL_SAFE_NO_PAD.decode(parts[2]).expect("signature b64url"))
-        .expect("sig");
-    let out = run(Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(dir.join("pub.pem"))
-        .arg("-signature")
-        .arg(dir.join("sig"))
-        .arg(dir.join("input")));
-    assert!(String::from_utf8_lossy(&out).contains("Verified OK"), "openssl: {out:?}");
-    let payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("payload"))
-        .expect("payload JSON");
-    (header, payload)
-}
-
-/// The fingerprint recomputed with openssl over the CMS as uploaded.
-fn openssl_sha256_base64(data: &[u8]) -> String {
-    let dir = temp("digest");
-    std::fs::write(dir.join("in"), data).expect("write");
-    let digest =
-        run(Command::new("openssl").args(["dgst", "-sha256", "-binary"]).arg(dir.join("in")));
-    STANDARD.encode(digest)
-}
-
-/// The CMS's key transport, as openssl prints the envelope.
-fn check_oaep(cms: &[u8]) {
-    let dir = temp("cms-print");
-    std::fs::write(dir.join("in.cms"), cms).expect("write");
-    let printed = run(Command::new("openssl")
-        .args(["cms", "-cmsout", "-print", "-inform", "DER", "-in"])
-        .arg(dir.join("in.cms")));
-    let text = String::from_utf8_lossy(&printed);
-    assert!(text.contains("rsaesOaep"), "RSAES-OAEP key transport: {text}");
-    assert!(text.contains("aes-256-cbc"), "AES-256-CBC content: {text}");
-}
-
-/// `unzip -t` on the ASiC-E.
-fn unzip_test(asic: &[u8]) {
-    let dir = temp("unzip-t");
-    std::fs::write(dir.join("a.zip"), asic).expect("write");
-    let out = run(Command::new("unzip").arg("-t").arg(dir.join("a.zip")));
-    assert!(String::from_utf8_lossy(&out).contains("No errors detected"), "{out:?}");
-}
-
-/// `META-INF/signatures.xml` verified by xmlsec1 (libxmlsec1, independent of ours):
-/// the signature value over SignedInfo with the key of the certificate we name, and
-/// every reference: each file of the container and the XAdES SignedProperties.
-fn verify_xades_with_xmlsec1(entries: &[(String, Vec<u8>)], cert_der: &[u8]) {
-    if Command::new("xmlsec1").arg("--version").output().is_err() {
-        eprintln!("NOT RUN: xmlsec1 is not installed (scripts/install-test-deps installs it)");
-        return;
-    }
-    let dir = temp("xades");
-    for (name, content) in entries {
-        let path = dir.join("container").join(name);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
-        std::fs::write(&path, content).expect("entry");
-    }
-    // References are relative to the container's root.
-    let sig = entries
-        .iter()
-        .find(|(n, _)| n == "META-INF/signatures.xml")
-        .map(|(_, c)| c.clone())
-        .expect("META-INF/signatures.xml");
-    let at_root = dir.join("container").join("signatures.xml");
-    std::fs::write(&at_root, &sig).expect("signature at the root");
-    std::fs::write(dir.join("cert.der"), cert_der).expect("cert");
-    let pem = run(Command::new("openssl")
-        .args(["x509", "-inform", "DER", "-in"])
-        .arg(dir.join("cert.der")));
-    std::fs::write(dir.join("cert.pem"), pem).expect("cert pem");
-    let out = Command::new("xmlsec1")
-        .args([
-            "--verify",
-            // Relative file references count as "remote" to xmlsec1.
-            "--enabled-reference-uris",
-            "empty,same-doc,local,remote",
-            "--id-attr:Id",
-            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
-            // Our certificate is self-signed: trusting it is what makes the chain.
-            "--trusted-pem",
-        ])
-        .arg(dir.join("cert.pem"))
-        .arg(&at_root)
-        .current_dir(dir.join("container"))
-        .output()
-        .expect("xmlsec1");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let references =
-        format!("SignedInfo References (ok/all): {0}/{0}", entries_signed(entries) + 1);
-    assert!(
-        out.status.success() && text.starts_with("OK") && text.contains(&references),
-        "xmlsec1 --verify ({references}): {text}"
-    );
-}
-
-/// The container's files the signature covers: all but `mimetype` and META-INF.
-fn entries_signed(entries: &[(String, Vec<u8>)]) -> usize {
-    entries.iter().filter(|(n, _)| n != "mimetype" && !n.starts_with("META-INF/")).count()
 }
 
 /// The SBD as the feature pins it, against the forretningsmelding's payload: the
@@ -314,9 +168,9 @@ fn send_and_check(runtime: &str, file: &str, kind: &str, statuses: &[&str]) {
     assert_eq!(status_names(&status_page(addr, &id)), statuses, "the statuses, in order");
 
     let reqs = setup.net.dpi_requests();
-    let (query, jwt, cms) = sent_to_corner2(&reqs, &id);
+    let (query, jwt, cms) = sent_to_corner2(&reqs, SENDER, &id);
     assert_eq!(query.as_deref(), Some("kanal=no_difi_move_integrasjonspunkt"), "the channel");
-    let (header, payload) = verify_jws_with_openssl(&jwt);
+    let (header, payload) = verify_jws_with_openssl(&jwt, SENDER);
     check_sbd(&payload, scenario, kind, &cms);
     let cert_der = STANDARD.decode(header["x5c"][0].as_str().unwrap_or_default()).expect("x5c");
     check_dokumentpakke(&setup, scenario, &cms, &cert_der);
