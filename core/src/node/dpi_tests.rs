@@ -219,3 +219,167 @@ fn an_opening_receipt_needs_no_mottatt_and_a_failed_read_records_nothing() {
         .collect();
     assert_eq!(statuses, [Status::Lest]);
 }
+
+fn digital_message() -> OutgoingMessage {
+    let body = json!({
+        "standardBusinessDocumentHeader": {
+            "headerVersion": "1.0",
+            "sender": [{"identifier": {"value": "0192:910077473", "authority": "iso6523-actorid-upis"}}],
+            "receiver": [{"identifier": {"value": "09118532322", "authority": "iso6523-actorid-upis"}}],
+            "documentIdentification": {"standard": "urn:no:difi:digitalpost:xsd:digital::digital",
+                "typeVersion": "2.0", "instanceIdentifier": MESSAGE, "type": "digital",
+                "creationDateAndTime": "2027-01-15T09:00:00+01:00"},
+            "businessScope": {"scope": [{"type": "ConversationId",
+                "instanceIdentifier": CONVERSATION,
+                "identifier": "urn:no:difi:profile:digitalpost:info:ver1.0",
+                "scopeInformation": [{"expectedResponseDateTime": "2099-01-16T09:00:00+01:00"}]}]}
+        },
+        "digital": {"sikkerhetsnivaa": 3, "hoveddokument": "a.pdf", "tittel": "T", "spraak": "NO",
+            "digitalPostInfo": {"virkningsdato": "2027-01-15", "aapningskvittering": false}}
+    });
+    let file = |name: &str, primary: bool| StoredFile {
+        filename: name.into(),
+        title: Some(name.into()),
+        mime: "application/pdf".into(),
+        size: 3,
+        sha256: String::new(),
+        primary,
+    };
+    OutgoingMessage {
+        sbd: Sbd::from_json(body.to_string().as_bytes()).unwrap(),
+        request: String::new(),
+        created: NOW,
+        expiry: NOW + Duration::from_hours(24),
+        service: ServiceIdentifier::Dpi,
+        // Uploaded attachment first: the primary document still leads.
+        files: vec![file("b.pdf", false), file("a.pdf", true)],
+        queued: Some(NOW),
+        lifecycle: crate::status::Lifecycle::new(Direction::Outgoing),
+    }
+}
+
+#[test]
+fn a_dpi_message_is_sealed_sent_and_watched() {
+    let mut node = node();
+    node.handle_input(Input::Tick, NOW);
+    let mut outputs = drain(&mut node).0;
+    let pos = outputs
+        .iter()
+        .position(|o| matches!(o, Output::Load(_, Query::DueOutgoing { .. })))
+        .expect("a look at the queue");
+    let Output::Load(lid, _) = outputs.remove(pos) else { unreachable!() };
+    let due = Loaded::DueOutgoing { due: vec![(digital_message(), 0)], next: None };
+    node.handle_input(Input::Loaded(lid, Ok(due)), NOW);
+    let mut outputs = drain(&mut node).0;
+    let (id, lookup) = http(&mut outputs, "/identifier/09118532322");
+    assert!(
+        lookup.url.contains("process/urn:no:difi:profile:digitalpost:info:ver1.0"),
+        "{}",
+        lookup.url
+    );
+    let record = json!({
+        "infoRecord": {"identifier": "09118532322"},
+        "serviceRecords": [{
+            "organisationNumber": "09118532322",
+            "pemCertificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            "orgnrPostkasse": "987464291", "postkasseAdresse": "ola#1",
+            "process": "urn:no:difi:profile:digitalpost:info:ver1.0",
+            "documentTypes": ["urn:no:difi:digitalpost:xsd:digital::digital"],
+            "service": {"identifier": "DPI"}
+        }]
+    });
+    node.handle_input(Input::Http(id, Ok(answer(200, record.to_string()))), NOW);
+    let (outputs, _) = drain(&mut node);
+    let Some((job_id, job)) = outputs.iter().find_map(|o| match o {
+        Output::Job(id, Job::Seal(j)) => Some((*id, j.clone())),
+        _ => None,
+    }) else {
+        panic!("a seal job: {outputs:#?}")
+    };
+    assert_eq!(job.key_transport, crate::crypto::key_unwrap::KeyTransport::RsaOaepSha256);
+    let names: Vec<&str> = job.files.iter().map(|f| f.filename.as_str()).collect();
+    assert_eq!(names, ["a.pdf", "b.pdf"]);
+    let SealForm::Dpi(form) = &job.form else { panic!("a DPI seal: {:?}", job.form) };
+    assert_eq!(form.sbd["digital"]["mottaker"]["postkasseadresse"], "ola#1");
+    assert!(form.sbd["digital"].get("maskinportentoken").is_none(), "the runtime adds it");
+    assert_eq!(
+        form.credential,
+        Credential::Maskinporten { scopes: vec!["digitalpostinnbygger:send".into()] }
+    );
+    let boundary = form.boundary.clone();
+    node.handle_input(
+        Input::JobDone(job_id, Ok(JobResult::Staged { name: "body".into(), size: 9 })),
+        NOW,
+    );
+    let mut outputs = drain(&mut node).0;
+    let (id, post) = http(&mut outputs, "/messages/out");
+    assert_eq!(
+        post.url,
+        "http://corner2.test/api/messages/out?kanal=no_difi_move_integrasjonspunkt"
+    );
+    assert_eq!(post.body_file.as_deref(), Some("body"));
+    assert_eq!(
+        post.header_value("Content-Type").map(str::to_owned),
+        Some(format!("multipart/form-data; boundary={boundary}"))
+    );
+    node.handle_input(Input::Http(id, Ok(answer(200, String::new()))), NOW);
+    let (outputs, _) = drain(&mut node);
+    let handed = outputs.iter().find_map(|o| match o {
+        Output::Persist(_, Write::HandOffWatched { statuses, service, .. }) => {
+            Some((statuses.iter().map(|s| s.status).collect::<Vec<_>>(), *service))
+        }
+        _ => None,
+    });
+    assert_eq!(handed, Some((vec![Status::Sendt], ServiceIdentifier::Dpi)));
+}
+
+fn watch() -> Watch {
+    Watch {
+        message_id: MESSAGE.parse().unwrap(),
+        conversation_id: CONVERSATION.parse().ok(),
+        service: ServiceIdentifier::Dpi,
+        sender: "0192:910077473".into(),
+        receiver: "09118532322".into(),
+        reference: None,
+        handed_off: NOW,
+        next_poll: NOW,
+    }
+}
+
+/// One status poll answered with `body`: the `Watched` write it leads to.
+fn poll_answered(status: u16, body: &str) -> (Vec<(Status, Timestamp)>, Option<Timestamp>) {
+    let mut node = node();
+    node.poll_dpi(vec![watch()]);
+    let mut outputs = drain(&mut node).0;
+    let (id, req) = http(&mut outputs, "/statuses");
+    assert_eq!(req.url, format!("http://corner2.test/api/messages/out/{MESSAGE}/statuses"));
+    node.handle_input(Input::Http(id, Ok(answer(status, body.into()))), NOW);
+    let (outputs, _) = drain(&mut node);
+    outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Persist(_, Write::Watched { statuses, next_poll, .. }) => {
+                Some((statuses.iter().map(|s| (s.status, s.at)).collect(), *next_poll))
+            }
+            _ => None,
+        })
+        .expect("the poll is recorded")
+}
+
+#[test]
+fn status_polls_map_corner_2_and_stop_once_corner_3_has_it() {
+    let t = |s: &str| crate::sbd::DateTime::parse(s).unwrap().timestamp();
+    let (statuses, next) =
+        poll_answered(200, r#"[{"status":"OPPRETTET","timestamp":"2027-01-15T08:00:00Z"}]"#);
+    assert_eq!(statuses, [(Status::Sendt, t("2027-01-15T08:00:00Z"))]);
+    assert_eq!(next, Some(NOW + Duration::from_mins(1)), "polled again");
+    let (statuses, next) = poll_answered(
+        200,
+        r#"[{"status":"OPPRETTET","timestamp":"2027-01-15T08:00:00Z"},{"status":"SENDT"}]"#,
+    );
+    assert_eq!(statuses, [(Status::Sendt, t("2027-01-15T08:00:00Z")), (Status::Mottatt, NOW)]);
+    assert_eq!(next, None, "MOTTATT ends the polling");
+    let (statuses, next) = poll_answered(503, "");
+    assert!(statuses.is_empty());
+    assert_eq!(next, Some(NOW + Duration::from_mins(1)), "tried again later");
+}
