@@ -224,6 +224,7 @@ fn transports(c: &Config) -> Transports {
     let dpi = Some(DpiSettings {
         mpc_id: Some(t.dpi.mpc_id.clone()),
         receipt_interval: interval(efm_config::Service::Dpi, 10),
+        krr_print_url: t.dpi.krr_print_url.as_ref().map(|u| u.as_str().to_owned()),
         ..DpiSettings::new(t.dpi.url.as_str().trim_end_matches('/'))
     });
     let pacing = Pacing {

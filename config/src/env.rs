@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 26] = [
+pub const VARS: [(&str, &str); 27] = [
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -32,6 +32,7 @@ pub const VARS: [(&str, &str); 26] = [
     ("EFM_DPE_SAS_KEY", "dpe.sas_key"),
     ("EFM_DPE_MODE", "dpe.mode"),
     ("EFM_DPI_URL", "dpi.url"),
+    ("EFM_DPI_KRR_PRINT_URL", "dpi.krr_print_url"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
     ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),

@@ -73,7 +73,7 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
         Service::Dpe,
         &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
     ),
-    (Service::Dpi, &["url", "mpc_id"]),
+    (Service::Dpi, &["url", "mpc_id", "krr_print_url"]),
 ];
 
 /// The names of every table.
@@ -222,6 +222,7 @@ fn set(
         "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
         "dpi.url" => c.transports.dpi.url = raw.parse()?,
         "dpi.mpc_id" => c.transports.dpi.mpc_id = raw.non_empty()?,
+        "dpi.krr_print_url" => c.transports.dpi.krr_print_url = Some(raw.parse()?),
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

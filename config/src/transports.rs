@@ -46,6 +46,9 @@ pub struct DpiTransport {
     pub url: HttpUrl,
     /// `difi.move.dpi.mpcId`, the channel. Default `no.difi.move.integrasjonspunkt`.
     pub mpc_id: String,
+    /// `difi.move.dpi.krr-print-url`: where KRR names the print provider. None (the
+    /// default here): print goes to the provider the receiver's record names.
+    pub krr_print_url: Option<HttpUrl>,
 }
 
 /// The reference's test corner 2.
@@ -155,6 +158,7 @@ impl Default for Transports {
             dpi: DpiTransport {
                 url: HttpUrl::known(DEFAULT_DPI_URL),
                 mpc_id: "no.difi.move.integrasjonspunkt".to_owned(),
+                krr_print_url: None,
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
             receipts: ReceiptPolling {

@@ -6,6 +6,7 @@
 //! GET  [/prefix]/messages/out/{messageId}/statuses  [{status, timestamp}] (OPPRETTET, SENDT)
 //! GET  [/prefix]/messages/in?kanal=&page_size=      [{forretningsmelding, downloadurl}]: receipts
 //! POST [/prefix]/messages/in/{messageId}/read       acknowledge a receipt -> 200, 404 unknown
+//! GET  [/prefix]/printSertifikat                    KRR's print details: this service as print provider
 //! ```
 //!
 //! Every call needs a bearer token (only its form is checked). A message is taken
@@ -236,6 +237,14 @@ impl LocalDpi {
             .map_err(|e| e.to_string())
     }
 
+    /// KRR's print details, naming this service (its key opens what print sends).
+    fn print_details(&self) -> Outcome {
+        let cert =
+            self.identity.chain.first().map(|c| STANDARD.encode(c.der())).unwrap_or_default();
+        let body = json!({"postkasseleverandoerAdresse": CORNER2_ORG, "x509Sertifikat": cert});
+        Outcome::new(json_response(200, &body))
+    }
+
     fn statuses(&self, message_id: &str) -> Outcome {
         let state = self.state();
         match state.sent.get(message_id) {
@@ -295,6 +304,9 @@ fn verified_payload(jwt: &str) -> Result<Value, String> {
 
 impl Service for LocalDpi {
     fn handle(&self, req: &Request<()>, body: &[u8], _duplicate: bool) -> Outcome {
+        if req.uri().path().ends_with("/printSertifikat") && req.method() == Method::GET {
+            return self.print_details();
+        }
         if crate::local_service::authorization(req, "Bearer").is_none() {
             return Outcome::new(unauthorized("Bearer", "a bearer token is required"));
         }

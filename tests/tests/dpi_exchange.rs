@@ -21,7 +21,10 @@ use efm_tests::reference_network::zip_entries;
 use efm_tests::server::{LocalRegistry, LocalService};
 use serde_json::json;
 
-efm_tests::on_both_runtimes!(digital_post_reaches_the_citizen_and_is_read);
+efm_tests::on_both_runtimes!(
+    digital_post_reaches_the_citizen_and_is_read,
+    print_without_a_receiver_goes_to_krrs_print_provider
+);
 
 const AUTH: Option<(&str, &str)> = Some(("efm", "secret"));
 
@@ -146,4 +149,88 @@ fn base64_der(header: &serde_json::Value) -> Vec<u8> {
     use base64::Engine as _;
     let x5c = header["x5c"][0].as_str().unwrap_or_default();
     base64::engine::general_purpose::STANDARD.decode(x5c).expect("x5c")
+}
+
+/// Print with no receiver: KRR's print details (here `efm dpi serve` itself) name the
+/// provider and its certificate; the dokumentpakke opens with corner 2's own key.
+fn print_without_a_receiver_goes_to_krrs_print_provider(runtime: &str) {
+    let org = Org::new("910077473", "innsyn");
+    let services = Services::start(&[&org], &[], &[]);
+    let krr = format!("{}/printSertifikat", services.dpi.url);
+    let node = services.node_with(&org, runtime, &temp("node"), |env| {
+        env.retain(|(k, _)| k != "EFM_ENABLE");
+        env.push(("EFM_ENABLE".into(), "DPO,DPE,DPI".into()));
+        env.push(("EFM_RECEIPT_POLL_MIN".into(), "1s".into()));
+        env.push(("EFM_DPI_KRR_PRINT_URL".into(), krr));
+    });
+    let id = random_uuid();
+    let address = json!({"navn": "Kari Nordmann", "adresselinje1": "Storgata 1",
+        "postnummer": "2000", "poststed": "LILLESTRØM", "land": "Norge"});
+    let abroad = json!({"navn": "Firma AB", "adresselinje1": "Gatan 2",
+        "postnummer": "111 22", "poststed": "Stockholm", "land": "Sverige"});
+    let sbd = json!({
+        "standardBusinessDocumentHeader": {
+            "headerVersion": "1.0",
+            "sender": [{"identifier": {"authority": "iso6523-actorid-upis", "value": "0192:910077473"}}],
+            "documentIdentification": {
+                "instanceIdentifier": id, "standard": "urn:no:difi:digitalpost:xsd:fysisk::print",
+                "type": "print", "typeVersion": "2.0"
+            },
+            "businessScope": {"scope": [{"type": "ConversationId", "identifier": DPI_INFO_PROCESS,
+                "instanceIdentifier": random_uuid()}]}
+        },
+        "print": {
+            "hoveddokument": "brev.pdf", "mottaker": address, "utskriftsfarge": "FARGE",
+            "posttype": "A_PRIORITERT",
+            "retur": {"mottaker": abroad, "returhaandtering": "MAKULERING_MED_MELDING"}
+        }
+    });
+    ok(&create(&node.addr, &sbd), "create");
+    let r = request_with(
+        &node.addr,
+        "PUT",
+        &format!("/api/messages/out/{id}?title=Brev"),
+        AUTH,
+        &[
+            ("Content-Type", "application/pdf"),
+            ("Content-Disposition", "attachment; name=\"Brev\"; filename=\"brev.pdf\""),
+        ],
+        b"%PDF-1.4 print me",
+    );
+    ok(&r, "upload");
+    ok(&send(&node.addr, &id), "send");
+    let all = ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"];
+    wait_for_statuses(&node.addr, &id, &all);
+    assert_eq!(status_names(&status_page(&node.addr, &id)), all);
+
+    let reqs = recording::read(&services.dpi_dir);
+    assert!(reqs.iter().any(|r| r.path.ends_with("/printSertifikat")), "KRR asked: {reqs:?}");
+    let (_, jwt, cms) = sent_to_corner2(&reqs, "910077473", &id);
+    let (_, payload) = verify_jws_with_openssl(&jwt, "910077473");
+    let receiver = &payload["standardBusinessDocumentHeader"]["receiver"][0]["identifier"];
+    assert_eq!(receiver["value"], "0192:987464291", "KRR's print provider");
+    let utskrift = &payload["utskrift"];
+    assert_eq!(utskrift["utskriftstype"], "FARGE");
+    assert_eq!(utskrift["posttype"], "A");
+    assert_eq!(utskrift["retur"]["returposthaandtering"], "MAKULERING_MED_MELDING");
+    assert_eq!(
+        utskrift["mottaker"],
+        json!({"navn": "Kari Nordmann", "adresselinje1": "Storgata 1", "postnummer": "2000", "poststed": "LILLESTRØM"})
+    );
+    // Abroad: postal code and place folded into the first free line, the country kept.
+    assert_eq!(
+        utskrift["retur"]["mottaker"],
+        json!({"navn": "Firma AB", "adresselinje1": "Gatan 2", "adresselinje2": "111 22 Stockholm", "land": "Sverige"})
+    );
+    let corner2 = Provider {
+        key_pem: services.dpi_dir.join("corner2.key.pem"),
+        cert_pem: services.dpi_dir.join("corner2.cert.pem"),
+    };
+    check_oaep(&cms);
+    let asic = corner2.decrypt(&cms);
+    unzip_test(&asic);
+    let entries = zip_entries(&asic);
+    let manifest = String::from_utf8_lossy(&entries[1].1).into_owned();
+    assert!(!manifest.contains("<mottaker>"), "print names no mailbox: {manifest}");
+    assert_eq!(entries[2], ("brev.pdf".to_owned(), b"%PDF-1.4 print me".to_vec()));
 }

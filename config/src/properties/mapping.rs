@@ -120,6 +120,7 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.nextmove.servicebus.readmaxmessages", Key("dpe.read_max", Same)),
     ("difi.move.dpi.uri", Key("dpi.url", Same)),
     ("difi.move.dpi.mpcid", Key("dpi.mpc_id", Same)),
+    ("difi.move.dpi.krrprinturl", Key("dpi.krr_print_url", Same)),
     // efm reads the queue over REST (peek-lock), the reference's default.
     ("difi.move.nextmove.servicebus.batchread", Only("false")),
 ];

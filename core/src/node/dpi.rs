@@ -42,7 +42,12 @@ pub(super) enum Step {
     ReceiptRecorded,
     /// A handed-off message's statuses at corner 2.
     Statuses { watch: Box<Watch> },
+    /// KRR's print provider, for a print message.
+    PrintDetails { out: Outbound, record: Option<Box<ServiceRecord>> },
 }
+
+/// How long KRR's print provider is reused.
+const PRINT_DETAILS_TTL: Duration = Duration::from_hours(1);
 
 /// The receipt poll's state.
 #[derive(Debug, Default)]
@@ -51,6 +56,8 @@ pub(super) struct DpiReceipts {
     outstanding: usize,
     running: bool,
     next: Option<Timestamp>,
+    /// KRR's print provider (organisation number, certificate), and when asked.
+    print: Option<(String, String, Timestamp)>,
 }
 
 impl DpiReceipts {
@@ -81,9 +88,16 @@ impl Node {
         };
         let Outbound::Message { message, .. } = &out else { return };
         let print = matches!(message.sbd.message, BusinessMessage::Print(_));
-        let provider = match (print, &settings.print, &record) {
-            (true, Some(p), _) => Some((p.orgnr.clone(), p.certificate.clone())),
-            (_, _, Some(r)) => r.orgnr_postkasse.clone().zip(r.pem_certificate.clone()),
+        let krr = self.dpi.print.as_ref().filter(|(_, _, at)| self.now < *at + PRINT_DETAILS_TTL);
+        let provider = match (print, &settings.print, krr, &settings.krr_print_url, &record) {
+            (true, Some(p), _, _, _) => Some((p.orgnr.clone(), p.certificate.clone())),
+            (true, None, Some((org, cert, _)), _, _) => Some((org.clone(), cert.clone())),
+            (true, None, None, Some(url), _) => {
+                let req = dpi::print_details(url);
+                return self
+                    .dpi_request(req, Step::PrintDetails { out, record: record.map(Box::new) });
+            }
+            (_, _, _, _, Some(r)) => r.orgnr_postkasse.clone().zip(r.pem_certificate.clone()),
             _ => None,
         };
         let Some((provider, certificate)) = provider else {
@@ -213,6 +227,15 @@ impl Node {
                         self.note_failure(format!("DPI receipt not acknowledged: {}", f.reason()));
                         self.receipt_settled();
                     }
+                }
+            }
+            Step::PrintDetails { out, record } => {
+                match answer.and_then(|r| dpi::parse_print_details(r.status, &r.body)) {
+                    Ok((org, cert)) => {
+                        self.dpi.print = Some((org, cert, self.now));
+                        self.dpi_record(out, record.map(|r| *r));
+                    }
+                    Err(f) => self.retry(out, format!("KRR's print details: {}", f.reason())),
                 }
             }
             Step::Statuses { watch } => {

@@ -43,9 +43,12 @@ pub struct DpiSettings {
     /// The language of manifest titles when the message names none
     /// (`difi.move.dpi.language`, `NO`).
     pub language: String,
-    /// The print provider (KRR's print details), for print messages; without one
-    /// the receiver's record's provider is used.
+    /// The print provider, for print messages, when known in advance.
     pub print: Option<PrintProvider>,
+    /// Where KRR tells the print provider (`difi.move.dpi.krr-print-url`), asked
+    /// when `print` is not set. With neither, print goes to the provider the
+    /// receiver's record names.
+    pub krr_print_url: Option<String>,
 }
 
 /// Where print goes: the provider's organisation number and certificate (PEM).
@@ -63,6 +66,7 @@ impl DpiSettings {
             receipt_interval: Duration::from_secs(10),
             language: "NO".into(),
             print: None,
+            krr_print_url: None,
         }
     }
 }

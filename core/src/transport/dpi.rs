@@ -600,6 +600,38 @@ pub fn parse_read(status: u16, body: &[u8]) -> Result<(), Failure> {
     if (200..300).contains(&status) || status == 404 { Ok(()) } else { Err(classify(status, body)) }
 }
 
+/// `GET {krr-print-url}`: the print provider KRR names.
+pub fn print_details(url: &str) -> HttpRequest {
+    HttpRequest::new(Method::Get, url).header("Accept", "application/json")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KrrPrint {
+    postkasseleverandoer_adresse: String,
+    x509_sertifikat: String,
+}
+
+/// KRR's print details: the provider's organisation number and certificate (PEM;
+/// bare base64 DER is armoured).
+pub fn parse_print_details(status: u16, body: &[u8]) -> Result<(String, String), Failure> {
+    if !(200..300).contains(&status) {
+        return Err(classify(status, body));
+    }
+    let p: KrrPrint =
+        super::json_object(body).map_err(|e| Failure::bad_answer("KRR's print details", e))?;
+    let cert = p.x509_sertifikat.trim();
+    let pem = if cert.contains("-----BEGIN") {
+        cert.to_owned()
+    } else {
+        let b64: String = cert.chars().filter(|c| !c.is_whitespace()).collect();
+        let lines: Vec<String> =
+            b64.as_bytes().chunks(64).map(|l| String::from_utf8_lossy(l).into_owned()).collect();
+        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    };
+    Ok((p.postkasseleverandoer_adresse, pem))
+}
+
 /// A receipt from corner 2, unwrapped from its forretningsmelding.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Receipt {
@@ -921,6 +953,24 @@ mod tests {
             parts[2]
         );
         assert_eq!(unwrap_receipt(&forged), Err(ReceiptError::Signature));
+    }
+
+    #[test]
+    fn print_details_are_read_in_either_certificate_form() {
+        let body =
+            br#"{"postkasseleverandoerAdresse":"987464291","x509Sertifikat":"MIIB\nAAAA","x":1}"#;
+        let (org, pem) = parse_print_details(200, body).unwrap();
+        assert_eq!(org, "987464291");
+        assert_eq!(pem, "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n");
+        let body = json!({"postkasseleverandoerAdresse": "1", "x509Sertifikat": "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----"});
+        assert!(
+            parse_print_details(200, body.to_string().as_bytes())
+                .unwrap()
+                .1
+                .starts_with("-----BEGIN")
+        );
+        assert!(parse_print_details(200, b"{}").is_err());
+        assert!(parse_print_details(500, b"").is_err_and(|f| f.is_transient()));
     }
 
     #[test]
