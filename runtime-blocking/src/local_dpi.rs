@@ -280,7 +280,6 @@ impl LocalDpi {
             return Outcome::new(problem(404, &format!("no message {id}")));
         }
         state.read.insert(id.to_owned());
-        // A message whose receipts were all read is done with; the list stays short.
         Outcome::new(json_response(200, &json!({})))
     }
 }

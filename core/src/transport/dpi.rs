@@ -30,7 +30,7 @@ pub const SCOPE: &str = "digitalpostinnbygger:send";
 pub const DIGEST_METHOD: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 /// The reference's default channel (`difi.move.dpi.mpcId`).
 pub const DEFAULT_MPC_ID: &str = "no.difi.move.integrasjonspunkt";
-/// Receipts asked for per listing (`difi.move.dpi.receipt-page-size`... 100).
+/// Receipts asked for per listing (the reference's dpi-client page size, 100).
 pub const PAGE_SIZE: u32 = 100;
 const AUTHORITY: &str = "iso6523-actorid-upis";
 const MANIFEST_NS: &str = "http://begrep.difi.no/sdp/schema_v10";
