@@ -8,9 +8,10 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpiSettings, DpoSettings, Pacing, WatchSettings};
+use efm_core::node::{DpeSettings, DpiSettings, DpoSettings, DpvSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
+use efm_core::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
 use ring::rand::SecureRandom;
 
@@ -172,6 +173,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpo: transports.dpo,
         dpe: transports.dpe,
         dpi: transports.dpi,
+        dpv: transports.dpv,
         pacing: transports.pacing,
         watch: transports.watch,
         tokens: transports.tokens,
@@ -209,6 +211,7 @@ struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
     dpi: Option<DpiSettings>,
+    dpv: Option<DpvSettings>,
     pacing: Pacing,
     watch: WatchSettings,
     tokens: Option<TokenSettings>,
@@ -251,6 +254,22 @@ fn transports(c: &Config) -> Transports {
         krr_print_url: t.dpi.krr_print_url.as_ref().map(|u| u.as_str().to_owned()),
         ..DpiSettings::new(t.dpi.url.as_str().trim_end_matches('/'))
     });
+    let dpv = Some(DpvSettings {
+        endpoint: CorrespondenceEndpoint {
+            base_url: t.dpv.correspondence_url.as_str().trim_end_matches('/').to_owned(),
+        },
+        form: FormSettings {
+            notify_email: t.dpv.notify_email,
+            notify_sms: t.dpv.notify_sms,
+            days_to_reply: t.dpv.days_to_reply,
+            enable_due_date: t.dpv.enable_due_date,
+            sensitive_resource: t.dpv.sensitive_resource.clone(),
+            notification_text: t.dpv.notification_text.clone(),
+            sensitive_notification_text: t.dpv.sensitive_notification_text.clone(),
+            email_subject: t.dpv.email_subject.clone(),
+        },
+        arkivmelding_receipts: c.messages.arkivmelding_receipts,
+    });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),
         retry_cap: duration(t.retry.cap),
@@ -277,7 +296,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpi, pacing, watch, tokens }
+    Transports { dpo, dpe, dpi, dpv, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

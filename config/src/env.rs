@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 39] = [
+pub const VARS: &[(&str, &str)] = &[
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -33,6 +33,7 @@ pub const VARS: [(&str, &str); 39] = [
     ("EFM_DPE_MODE", "dpe.mode"),
     ("EFM_DPI_URL", "dpi.url"),
     ("EFM_DPI_KRR_PRINT_URL", "dpi.krr_print_url"),
+    ("EFM_DPV_URL", "dpv.correspondence_url"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
     ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),

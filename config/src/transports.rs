@@ -1,5 +1,6 @@
 //! Where the message services are reached and how a failed delivery is retried:
-//! Maskinporten, the Altinn 3 broker (DPO), Azure Service Bus (DPE).
+//! Maskinporten, the Altinn 3 broker (DPO), Altinn 3 Correspondence (DPV), Azure Service
+//! Bus (DPE).
 //!
 //! The defaults are the reference's test environment (`application.properties`), so
 //! a bare `efm serve` points at Digdir's test services, never at production.
@@ -24,6 +25,13 @@ pub const DEFAULT_SERVICE_BUS_URL: &str = "https://efm-dpe-qa.servicebus.windows
 /// The host of [`DEFAULT_SERVICE_BUS_URL`], as the reference's `serviceBus.baseUrl` writes it.
 pub(crate) const DEFAULT_SERVICE_BUS_HOST: &str = "efm-dpe-qa.servicebus.windows.net";
 pub const DEFAULT_SAS_KEY_NAME: &str = "MoveDPE-pilotPolicy";
+pub const DEFAULT_CORRESPONDENCE_URL: &str =
+    "https://test.eformidling.no/altinn-proxy/correspondence/api/v1";
+pub const DEFAULT_DPV_SENSITIVE_RESOURCE: &str = "eformidling-dpv-taushetsbelagt";
+pub const DEFAULT_DPV_NOTIFICATION_TEXT: &str =
+    "$correspondenceRecipientName$: Du har mottatt en melding fra $reporterName$.";
+pub const DEFAULT_DPV_SENSITIVE_NOTIFICATION_TEXT: &str = "$correspondenceRecipientName$, har mottatt en taushetsbelagt melding fra $reporterName$. For å få tilgang til meldingen, er det nødvendig at noen i $correspondenceRecipientName$ har fått tildelt tilgang til tjenesten «eformidling-dpv-taushetsbelagt» i Altinn. Dersom dere er usikre på om noen har slik tilgang, anbefaler vi sterkt at dette sjekkes. Les mer om å gi tilgang til tjenester på Altinns nettsider.";
+pub const DEFAULT_DPV_EMAIL_SUBJECT: &str = "Melding mottatt i Altinn";
 
 /// The reference's `sasToken` default: a placeholder that means "not set".
 pub(crate) const SAS_KEY_PLACEHOLDER: &str = "<token>";
@@ -34,6 +42,7 @@ pub struct Transports {
     pub dpo: DpoTransport,
     pub dpe: DpeTransport,
     pub dpi: DpiTransport,
+    pub dpv: DpvTransport,
     pub retry: Retry,
     pub receipts: ReceiptPolling,
 }
@@ -53,6 +62,27 @@ pub struct DpiTransport {
 
 /// The reference's test corner 2.
 pub const DEFAULT_DPI_URL: &str = "https://sandbox1.ediex.no/api/v2/dpi";
+
+/// Altinn 3 Correspondence, reached through Digdir's proxy (DPV), and how its
+/// correspondences read (`difi.move.dpv.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpvTransport {
+    /// Default the test proxy (production `https://eformidling.no/altinn-proxy/correspondence/api/v1`).
+    pub correspondence_url: HttpUrl,
+    /// Notify by e-mail and SMS when a message does not say. Default both.
+    pub notify_email: bool,
+    pub notify_sms: bool,
+    /// Days to the due date when a message does not say. Default 7.
+    pub days_to_reply: u32,
+    /// Set a due date when a message does not say. Default true.
+    pub enable_due_date: bool,
+    /// Correspondences under this resource are confidential.
+    pub sensitive_resource: String,
+    /// `$reporterName$` is replaced by the sender's name.
+    pub notification_text: String,
+    pub sensitive_notification_text: String,
+    pub email_subject: String,
+}
 
 /// The Maskinporten JWT grant every service's access token starts from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +189,17 @@ impl Default for Transports {
                 url: HttpUrl::known(DEFAULT_DPI_URL),
                 mpc_id: "no.difi.move.integrasjonspunkt".to_owned(),
                 krr_print_url: None,
+            },
+            dpv: DpvTransport {
+                correspondence_url: HttpUrl::known(DEFAULT_CORRESPONDENCE_URL),
+                notify_email: true,
+                notify_sms: true,
+                days_to_reply: 7,
+                enable_due_date: true,
+                sensitive_resource: DEFAULT_DPV_SENSITIVE_RESOURCE.to_owned(),
+                notification_text: DEFAULT_DPV_NOTIFICATION_TEXT.to_owned(),
+                sensitive_notification_text: DEFAULT_DPV_SENSITIVE_NOTIFICATION_TEXT.to_owned(),
+                email_subject: DEFAULT_DPV_EMAIL_SUBJECT.to_owned(),
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
             receipts: ReceiptPolling {

@@ -4,6 +4,7 @@ pub mod clock;
 pub mod credentials;
 pub mod http_server;
 pub mod local_broker;
+pub mod local_correspondence;
 pub mod local_dpi;
 pub mod local_registry;
 pub mod local_service;

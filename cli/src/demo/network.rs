@@ -318,6 +318,8 @@ fn options(
         }),
         // The demo's network has no corner 2 yet.
         dpi: None,
+        // No DPV leg in the demo yet.
+        dpv: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         watch: WatchSettings::default(),
         tokens: Some(TokenSettings {
