@@ -62,7 +62,7 @@ const TABLES: &[(&str, &[&str])] = &[
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
+const TRANSPORT_KEYS: &[(Service, &[&str])] = &[
     (
         Service::Dpo,
         &[
@@ -78,6 +78,7 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
         Service::Dpe,
         &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
     ),
+    (Service::Dpi, &["url", "mpc_id", "krr_print_url"]),
     (
         Service::Dpv,
         &[
@@ -90,6 +91,18 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
             "notification_text",
             "sensitive_notification_text",
             "email_subject",
+        ],
+    ),
+    (
+        Service::Dpf,
+        &[
+            "svarut_url",
+            "svarut_username",
+            "svarut_password",
+            "svarinn_url",
+            "svarinn_username",
+            "svarinn_password",
+            "receive",
         ],
     ),
 ];
@@ -243,6 +256,9 @@ fn set(
         "dpe.mode" => c.transports.dpe.mode = raw.parse()?,
         "dpe.receipt_queue" => c.transports.dpe.receipt_queue = receipt_queue(raw)?,
         "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
+        "dpi.url" => c.transports.dpi.url = raw.parse()?,
+        "dpi.mpc_id" => c.transports.dpi.mpc_id = raw.non_empty()?,
+        "dpi.krr_print_url" => c.transports.dpi.krr_print_url = Some(raw.parse()?),
         "dpv.correspondence_url" => c.transports.dpv.correspondence_url = raw.parse()?,
         "dpv.notify_email" => c.transports.dpv.notify_email = raw.bool()?,
         "dpv.notify_sms" => c.transports.dpv.notify_sms = raw.bool()?,
@@ -254,6 +270,13 @@ fn set(
             c.transports.dpv.sensitive_notification_text = raw.non_empty()?
         }
         "dpv.email_subject" => c.transports.dpv.email_subject = raw.non_empty()?,
+        "dpf.svarut_url" => c.transports.dpf.svarut_url = raw.parse()?,
+        "dpf.svarut_username" => c.transports.dpf.svarut_username = Some(raw.non_empty()?),
+        "dpf.svarut_password" => c.transports.dpf.svarut_password = Some(secret(raw)?),
+        "dpf.svarinn_url" => c.transports.dpf.svarinn_url = raw.parse()?,
+        "dpf.svarinn_username" => c.transports.dpf.svarinn_username = Some(raw.non_empty()?),
+        "dpf.svarinn_password" => c.transports.dpf.svarinn_password = Some(secret(raw)?),
+        "dpf.receive" => c.transports.dpf.receive = Some(raw.bool()?),
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

@@ -18,8 +18,9 @@ use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
     ApiCall, ApiResponse, BodyPart, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch,
-    DpeSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node,
-    Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large, dispatch,
+    DpeSettings, DpfSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId,
+    Method, Node, Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large,
+    dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::{Durability, GroupSync, Store};
@@ -74,7 +75,10 @@ pub struct ServeOptions {
     pub ttl_check_interval: efm_core::Duration,
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
+    /// DPI over the corner 2 API.
+    pub dpi: Option<efm_core::node::DpiSettings>,
     pub dpv: Option<DpvSettings>,
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// How often the receipts of DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
@@ -251,7 +255,9 @@ impl Api {
         config.ttl_check_interval = opts.ttl_check_interval;
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
+        config.dpi = opts.dpi.clone();
         config.dpv = opts.dpv.clone();
+        config.dpf = opts.dpf.clone();
         config.pacing = opts.pacing.clone();
         config.watch = opts.watch.clone();
         config.mail = opts.mail.clone();
@@ -614,9 +620,10 @@ fn submit(api: &Api, mut work: Vec<Work>) {
 fn perform_one(api: &Api, w: Work) -> Vec<Work> {
     let input = match w {
         Work::Http(id, req) => Input::Http(id, perform(api, &req)),
-        Work::Job(id, job) => {
-            Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
-        }
+        Work::Job(id, job) => Input::JobDone(
+            id,
+            payloads::run(job, api.identity.as_deref(), api.credentials.as_ref(), now()),
+        ),
     };
     let drained = {
         let mut e = lock(&api.engine);

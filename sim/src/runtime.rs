@@ -222,6 +222,8 @@ impl World {
                         }
                         Ok(JobResult::Bytes(Bytes::from(envelope)))
                     }
+                    // The simulated network has no DPI.
+                    SealForm::Dpi(_) => Err(JobError::Invalid("DPI is not simulated".into())),
                 }
             })(),
             Job::Unpack(u) => match host.staging.remove(&u.staged) {
@@ -242,6 +244,10 @@ impl World {
                 let size = content.len() as u64;
                 host.staging.insert(name.clone(), content);
                 Ok(JobResult::Staged { name, size })
+            }
+            // The simulated network has no DPF service; a job for one is a bug there.
+            Job::SealSvarUt(_) | Job::OpenSvarInn(_) => {
+                Err(JobError::Invalid("DPF is not simulated".into()))
             }
         };
         let (epoch, at) = (host.epoch, self.now + self.rng.range(1, 30));

@@ -129,6 +129,8 @@ impl Drop for Served {
     }
 }
 
+/// A running `efm broker serve`, `efm servicebus serve` or `efm dpi serve` on a free
+/// loopback port.
 /// A running `efm broker serve`, `efm correspondence serve` or `efm servicebus serve`
 /// on a free loopback port.
 pub struct LocalService {
@@ -151,6 +153,11 @@ impl LocalService {
         LocalService::start("servicebus", dir, args)
     }
 
+    /// `efm dpi serve --dir <dir>`: the DPI corner 2.
+    pub fn dpi(dir: &Path) -> LocalService {
+        LocalService::start("dpi", dir, &[])
+    }
+
     /// `efm correspondence serve --dir <dir>`, taking the Altinn tokens of the broker
     /// kept in `broker_dir`, with `args` added (`--read-after`, fault knobs).
     pub fn correspondence(dir: &Path, broker_dir: &Path, args: &[&str]) -> LocalService {
@@ -159,6 +166,12 @@ impl LocalService {
         let mut all = vec!["--token-secret", secret];
         all.extend_from_slice(args);
         LocalService::start("correspondence", dir, &all)
+    }
+
+    /// `efm fiks serve --dir <dir>` with `args` added (`--lest-after`,
+    /// `--forsendelse-type`, `--credentials`, fault knobs).
+    pub fn fiks(dir: &Path, args: &[&str]) -> LocalService {
+        LocalService::start("fiks", dir, args)
     }
 
     fn start(command: &str, dir: &Path, args: &[&str]) -> LocalService {

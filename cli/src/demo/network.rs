@@ -316,8 +316,11 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
+        // The demo's network has no corner 2 yet.
+        dpi: None,
         // No DPV leg in the demo yet.
         dpv: None,
+        dpf: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         watch: WatchSettings::default(),
         tokens: Some(TokenSettings {

@@ -46,7 +46,7 @@ impl Outbound {
         }
     }
 
-    fn service(&self) -> ServiceIdentifier {
+    pub(super) fn service(&self) -> ServiceIdentifier {
         match self {
             Outbound::Message { message, .. } => message.service,
             Outbound::Reply { reply, .. } => reply.service,
@@ -224,12 +224,23 @@ impl Node {
                 let step = Step::Lookup { out, lookup: lookup.clone() };
                 self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
             }
+            (Outbound::Message { .. }, ServiceIdentifier::Dpf) => self.deliver_dpf(out),
+            (Outbound::Message { .. }, ServiceIdentifier::Dpi) => self.deliver_dpi(out),
             (_, other) => {
                 let reason =
                     format!("Sending over {} is not supported by this version", other.as_str());
                 self.finish(out, Status::Feil, Some(reason))
             }
         }
+    }
+
+    /// Ask the registry for the receiver's service record.
+    pub(super) fn lookup_receiver(&mut self, out: Outbound) {
+        let Some(lookup) = receiver_lookup(out.sbd()) else {
+            return self.finish(out, Status::Feil, Some("The message has no receiver".into()));
+        };
+        let step = Step::Lookup { out, lookup: lookup.clone() };
+        self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
     }
 
     /// The receiver's service record is in (or the lookup failed).
@@ -268,6 +279,9 @@ impl Node {
             }
             Err(e) => return self.retry(out, format!("service registry: {e}")),
         };
+        if service == ServiceIdentifier::Dpi {
+            return self.dpi_record(out, Some(record));
+        }
         if service == ServiceIdentifier::Dpv {
             return self.deliver_dpv(out, &record);
         }
@@ -572,7 +586,7 @@ impl Node {
 }
 
 /// The registry question for a message's receiver, as at create.
-fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
+pub(super) fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
     let receiver = sbd.header.receiver.as_ref()?;
     let mut lookup = IdentifierLookup::new(&receiver.identifier.primary());
     if let Some(p) = sbd.header.process() {
