@@ -9,6 +9,8 @@ pub mod local_fiks;
 pub mod local_registry;
 pub mod local_service;
 pub mod local_service_bus;
+pub mod local_smtp;
+pub mod mailer;
 pub mod maskinporten;
 pub mod outbound;
 pub mod payloads;
