@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod broker;
 mod capabilities;
 mod config_cmd;
+mod correspondence;
 mod demo;
 mod fiks;
 mod local_service;
@@ -44,6 +45,8 @@ enum Command {
     Registry(registry::RegistryArgs),
     /// A local Altinn 3 Broker (DPO) with Maskinporten and the Altinn token exchange, for demos and tests.
     Broker(broker::BrokerArgs),
+    /// A local Altinn 3 Correspondence (DPV) behind Digdir's proxy, for demos and tests.
+    Correspondence(correspondence::CorrespondenceArgs),
     /// A local Azure Service Bus (DPE) for demos and tests.
     Servicebus(servicebus::ServiceBusArgs),
     /// A local KS FIKS, SvarUt and SvarInn (DPF), for demos and tests.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Unpackage(args) => report(package::run_unpackage(args)),
         Command::Registry(args) => registry::run(args),
         Command::Broker(args) => broker::run(args),
+        Command::Correspondence(args) => correspondence::run(args),
         Command::Servicebus(args) => servicebus::run(args),
         Command::Fiks(args) => fiks::run(args),
         Command::Smtp(args) => smtp::run(args),

@@ -8,9 +8,10 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpfSettings, DpoSettings, Pacing, WatchSettings};
+use efm_core::node::{DpeSettings, DpfSettings, DpoSettings, DpvSettings, Pacing, WatchSettings};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
+use efm_core::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
 use efm_core::transport::svarinn::{self, SvarInnEndpoint};
 use efm_core::transport::svarut::{self, SvarUtEndpoint, SvarUtOptions};
@@ -174,6 +175,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpo: transports.dpo,
         dpe: transports.dpe,
         dpf: transports.dpf,
+        dpv: transports.dpv,
         pacing: transports.pacing,
         watch: transports.watch,
         tokens: transports.tokens,
@@ -211,6 +213,7 @@ struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
     dpf: Option<DpfSettings>,
+    dpv: Option<DpvSettings>,
     pacing: Pacing,
     watch: WatchSettings,
     tokens: Option<TokenSettings>,
@@ -268,7 +271,23 @@ fn transports(c: &Config) -> Transports {
         }),
         poll_interval: interval(efm_config::Service::Dpf, 900),
         fallback_sender: svarinn::FALLBACK_SENDER.to_owned(),
-        generate_receipts: true,
+        generate_receipts: c.messages.arkivmelding_receipts,
+    });
+    let dpv = Some(DpvSettings {
+        endpoint: CorrespondenceEndpoint {
+            base_url: t.dpv.correspondence_url.as_str().trim_end_matches('/').to_owned(),
+        },
+        form: FormSettings {
+            notify_email: t.dpv.notify_email,
+            notify_sms: t.dpv.notify_sms,
+            days_to_reply: t.dpv.days_to_reply,
+            enable_due_date: t.dpv.enable_due_date,
+            sensitive_resource: t.dpv.sensitive_resource.clone(),
+            notification_text: t.dpv.notification_text.clone(),
+            sensitive_notification_text: t.dpv.sensitive_notification_text.clone(),
+            email_subject: t.dpv.email_subject.clone(),
+        },
+        arkivmelding_receipts: c.messages.arkivmelding_receipts,
     });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),
@@ -296,7 +315,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpf, pacing, watch, tokens }
+    Transports { dpo, dpe, dpf, dpv, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

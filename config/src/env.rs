@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 43] = [
+pub const VARS: &[(&str, &str)] = &[
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -37,6 +37,7 @@ pub const VARS: [(&str, &str); 43] = [
     ("EFM_SVARINN_URL", "dpf.svarinn_url"),
     ("EFM_SVARINN_USERNAME", "dpf.svarinn_username"),
     ("EFM_SVARINN_PASSWORD", "dpf.svarinn_password"),
+    ("EFM_DPV_URL", "dpv.correspondence_url"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
     ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),

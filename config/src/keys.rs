@@ -17,7 +17,7 @@ use crate::transports::{SAS_KEY_PLACEHOLDER, party_id, queue_suffix};
 const TOP: [&str; 5] = ["listen", "data_dir", "org", "registry_url", "registry_signed"];
 
 /// Tables and their keys (service tables are added from [`SERVICE_KEYS`]).
-const TABLES: [(&str, &[&str]); 10] = [
+const TABLES: &[(&str, &[&str])] = &[
     ("keystore", &["path", "alias", "password"]),
     ("api", &["auth", "user", "password"]),
     ("tls", &["cert", "key"]),
@@ -29,6 +29,7 @@ const TABLES: [(&str, &[&str]); 10] = [
             "ttl_check_interval",
             "status_services",
             "status_queue_includes",
+            "arkivmelding_receipts",
         ],
     ),
     (
@@ -61,7 +62,7 @@ const TABLES: [(&str, &[&str]); 10] = [
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
+const TRANSPORT_KEYS: [(Service, &[&str]); 4] = [
     (
         Service::Dpo,
         &[
@@ -87,6 +88,20 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
             "svarinn_username",
             "svarinn_password",
             "receive",
+        ],
+    ),
+    (
+        Service::Dpv,
+        &[
+            "correspondence_url",
+            "notify_email",
+            "notify_sms",
+            "days_to_reply",
+            "enable_due_date",
+            "sensitive_resource",
+            "notification_text",
+            "sensitive_notification_text",
+            "email_subject",
         ],
     ),
 ];
@@ -200,6 +215,7 @@ fn set(
         "messages.ttl_check_interval" => c.messages.ttl_check_interval = raw.interval()?,
         "messages.status_services" => c.messages.status_services = raw.services()?,
         "messages.status_queue_includes" => c.messages.status_queue_includes = raw.services()?,
+        "messages.arkivmelding_receipts" => c.messages.arkivmelding_receipts = raw.bool()?,
         "status_polling.interval" => c.status_polling.interval = raw.interval()?,
         "status_polling.page_size" => c.status_polling.page_size = raw.positive(100_000)?,
         "status_polling.backoff_threshold_days" => {
@@ -246,6 +262,17 @@ fn set(
         "dpf.svarinn_username" => c.transports.dpf.svarinn_username = Some(raw.non_empty()?),
         "dpf.svarinn_password" => c.transports.dpf.svarinn_password = Some(secret(raw)?),
         "dpf.receive" => c.transports.dpf.receive = Some(raw.bool()?),
+        "dpv.correspondence_url" => c.transports.dpv.correspondence_url = raw.parse()?,
+        "dpv.notify_email" => c.transports.dpv.notify_email = raw.bool()?,
+        "dpv.notify_sms" => c.transports.dpv.notify_sms = raw.bool()?,
+        "dpv.days_to_reply" => c.transports.dpv.days_to_reply = raw.positive(3650)?.get(),
+        "dpv.enable_due_date" => c.transports.dpv.enable_due_date = raw.bool()?,
+        "dpv.sensitive_resource" => c.transports.dpv.sensitive_resource = raw.non_empty()?,
+        "dpv.notification_text" => c.transports.dpv.notification_text = raw.non_empty()?,
+        "dpv.sensitive_notification_text" => {
+            c.transports.dpv.sensitive_notification_text = raw.non_empty()?
+        }
+        "dpv.email_subject" => c.transports.dpv.email_subject = raw.non_empty()?,
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

@@ -128,6 +128,10 @@ pub struct Messages {
     pub status_services: ServiceSet,
     /// Services whose statuses also go to the status queue. Default none.
     pub status_queue_includes: ServiceSet,
+    /// An arkivmelding sent over DPV is answered, once published, with an OK
+    /// arkivmelding_kvittering in our incoming queue. Default true (the reference's
+    /// staging and production profiles turn it off).
+    pub arkivmelding_receipts: bool,
 }
 
 /// Polling of outgoing messages' statuses at their services.
@@ -224,6 +228,7 @@ impl Default for Config {
                 ttl_check_interval: Interval::secs(30),
                 status_services: ServiceSet::of(&[Service::Dpo, Service::Dpe]),
                 status_queue_includes: ServiceSet::default(),
+                arkivmelding_receipts: true,
             },
             status_polling: StatusPolling {
                 interval: Interval::mins(1),

@@ -63,6 +63,7 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
     w.value("ttl_check_interval", quote(&m.ttl_check_interval.to_string()));
     w.value("status_services", list(m.status_services));
     w.value("status_queue_includes", list(m.status_queue_includes));
+    w.value("arkivmelding_receipts", m.arkivmelding_receipts.to_string());
 
     let p = &config.status_polling;
     w.table("status_polling");
@@ -143,6 +144,7 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
             Service::Dpo => dpo(&mut w, config),
             Service::Dpe => dpe(&mut w, config),
             Service::Dpf => dpf(&mut w, config),
+            Service::Dpv => dpv(&mut w, config),
             _ => {}
         }
     }
@@ -176,6 +178,19 @@ fn from_org(
         (None, Some(d)) => w.comment(&format!("{key} = {} (from org)", quote(&d))),
         (None, None) => w.comment(&format!("{key}: {rule}")),
     }
+}
+
+fn dpv(w: &mut Writer<'_>, config: &Config) {
+    let d = &config.transports.dpv;
+    w.value("correspondence_url", quote(d.correspondence_url.as_str()));
+    w.value("notify_email", d.notify_email.to_string());
+    w.value("notify_sms", d.notify_sms.to_string());
+    w.value("days_to_reply", d.days_to_reply.to_string());
+    w.value("enable_due_date", d.enable_due_date.to_string());
+    w.value("sensitive_resource", quote(&d.sensitive_resource));
+    w.value("notification_text", quote(&d.notification_text));
+    w.value("sensitive_notification_text", quote(&d.sensitive_notification_text));
+    w.value("email_subject", quote(&d.email_subject));
 }
 
 fn dpe(w: &mut Writer<'_>, config: &Config) {

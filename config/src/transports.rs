@@ -1,5 +1,6 @@
 //! Where the message services are reached and how a failed delivery is retried:
-//! Maskinporten, the Altinn 3 broker (DPO), Azure Service Bus (DPE).
+//! Maskinporten, the Altinn 3 broker (DPO), Altinn 3 Correspondence (DPV), Azure Service
+//! Bus (DPE).
 //!
 //! The defaults are the reference's test environment (`application.properties`), so
 //! a bare `efm serve` points at Digdir's test services, never at production.
@@ -28,6 +29,13 @@ pub const DEFAULT_SAS_KEY_NAME: &str = "MoveDPE-pilotPolicy";
 pub const DEFAULT_SVARUT_URL: &str = "https://test.svarut.ks.no";
 /// `difi.move.fiks.inn.baseUrl`.
 pub const DEFAULT_SVARINN_URL: &str = "https://test.svarut.ks.no/tjenester/svarinn";
+pub const DEFAULT_CORRESPONDENCE_URL: &str =
+    "https://test.eformidling.no/altinn-proxy/correspondence/api/v1";
+pub const DEFAULT_DPV_SENSITIVE_RESOURCE: &str = "eformidling-dpv-taushetsbelagt";
+pub const DEFAULT_DPV_NOTIFICATION_TEXT: &str =
+    "$correspondenceRecipientName$: Du har mottatt en melding fra $reporterName$.";
+pub const DEFAULT_DPV_SENSITIVE_NOTIFICATION_TEXT: &str = "$correspondenceRecipientName$, har mottatt en taushetsbelagt melding fra $reporterName$. For å få tilgang til meldingen, er det nødvendig at noen i $correspondenceRecipientName$ har fått tildelt tilgang til tjenesten «eformidling-dpv-taushetsbelagt» i Altinn. Dersom dere er usikre på om noen har slik tilgang, anbefaler vi sterkt at dette sjekkes. Les mer om å gi tilgang til tjenester på Altinns nettsider.";
+pub const DEFAULT_DPV_EMAIL_SUBJECT: &str = "Melding mottatt i Altinn";
 
 /// The reference's `sasToken` default: a placeholder that means "not set".
 pub(crate) const SAS_KEY_PLACEHOLDER: &str = "<token>";
@@ -38,6 +46,7 @@ pub struct Transports {
     pub dpo: DpoTransport,
     pub dpe: DpeTransport,
     pub dpf: DpfTransport,
+    pub dpv: DpvTransport,
     pub retry: Retry,
     pub receipts: ReceiptPolling,
 }
@@ -57,6 +66,27 @@ pub struct DpfTransport {
     pub svarinn_password: Option<Secret>,
     /// Whether SvarInn is polled (`fiks.inn.enable`). None: whenever DPF is enabled.
     pub receive: Option<bool>,
+}
+
+/// Altinn 3 Correspondence, reached through Digdir's proxy (DPV), and how its
+/// correspondences read (`difi.move.dpv.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpvTransport {
+    /// Default the test proxy (production `https://eformidling.no/altinn-proxy/correspondence/api/v1`).
+    pub correspondence_url: HttpUrl,
+    /// Notify by e-mail and SMS when a message does not say. Default both.
+    pub notify_email: bool,
+    pub notify_sms: bool,
+    /// Days to the due date when a message does not say. Default 7.
+    pub days_to_reply: u32,
+    /// Set a due date when a message does not say. Default true.
+    pub enable_due_date: bool,
+    /// Correspondences under this resource are confidential.
+    pub sensitive_resource: String,
+    /// `$reporterName$` is replaced by the sender's name.
+    pub notification_text: String,
+    pub sensitive_notification_text: String,
+    pub email_subject: String,
 }
 
 /// The Maskinporten JWT grant every service's access token starts from.
@@ -168,6 +198,17 @@ impl Default for Transports {
                 svarinn_username: None,
                 svarinn_password: None,
                 receive: None,
+            },
+            dpv: DpvTransport {
+                correspondence_url: HttpUrl::known(DEFAULT_CORRESPONDENCE_URL),
+                notify_email: true,
+                notify_sms: true,
+                days_to_reply: 7,
+                enable_due_date: true,
+                sensitive_resource: DEFAULT_DPV_SENSITIVE_RESOURCE.to_owned(),
+                notification_text: DEFAULT_DPV_NOTIFICATION_TEXT.to_owned(),
+                sensitive_notification_text: DEFAULT_DPV_SENSITIVE_NOTIFICATION_TEXT.to_owned(),
+                email_subject: DEFAULT_DPV_EMAIL_SUBJECT.to_owned(),
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
             receipts: ReceiptPolling {

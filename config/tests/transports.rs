@@ -1,4 +1,4 @@
-//! The settings of the DPO and DPE transports, Maskinporten and send retries, from
+//! The settings of the DPO, DPV and DPE transports, Maskinporten and send retries, from
 //! every layer, and `EFM_POLL_INTERVAL`.
 
 use efm_config::{
@@ -482,4 +482,44 @@ fn batch_read_is_not_supported() {
             "{PROPS}: ignored 1 setting that efm does not support: difi.move.nextmove.serviceBus.batchRead"
         )]
     );
+}
+
+#[test]
+fn dpv_settings_from_every_layer() {
+    let d = Transports::default().dpv;
+    assert_eq!(d.correspondence_url.as_str(), efm_config::DEFAULT_CORRESPONDENCE_URL);
+    assert!(d.notify_email && d.notify_sms && d.enable_due_date);
+    assert_eq!(d.days_to_reply, 7);
+    assert!(d.notification_text.contains("$reporterName$"));
+
+    let c = ok(&toml(
+        "[dpv]\ncorrespondence_url = \"http://127.0.0.1:9096/correspondence/api/v1\"\nnotify_sms = false\ndays_to_reply = 14\n",
+    ));
+    assert_eq!(
+        c.transports.dpv.correspondence_url.as_str(),
+        "http://127.0.0.1:9096/correspondence/api/v1"
+    );
+    assert!(!c.transports.dpv.notify_sms);
+    assert_eq!(c.transports.dpv.days_to_reply, 14);
+
+    let c = ok(&env(&[("EFM_DPV_URL", "http://localhost:1/dpv")]));
+    assert_eq!(c.transports.dpv.correspondence_url.as_str(), "http://localhost:1/dpv");
+
+    let c = ok(&properties(
+        "difi.move.dpv.correspondenceServiceUrl=http://proxy.test/correspondence/api/v1\n\
+         difi.move.dpv.notifyEmail=false\n\
+         difi.move.dpv.daysToReply=3\n\
+         difi.move.dpv.enableDueDate=false\n\
+         difi.move.dpv.sensitiveResource=sensitive\n\
+         difi.move.dpv.notification-text=Hei fra $reporterName$\n\
+         difi.move.dpv.email-subject=Ny melding\n",
+    ));
+    let d = &c.transports.dpv;
+    assert_eq!(d.correspondence_url.as_str(), "http://proxy.test/correspondence/api/v1");
+    assert!(!d.notify_email && !d.enable_due_date);
+    assert_eq!((d.days_to_reply, d.sensitive_resource.as_str()), (3, "sensitive"));
+    assert_eq!(d.notification_text, "Hei fra $reporterName$");
+    assert_eq!(d.email_subject, "Ny melding");
+
+    assert!(load(&toml("[dpv]\ndays_to_reply = 0\n")).is_err());
 }

@@ -116,6 +116,61 @@ pub fn conversation_fields(xml: &[u8]) -> Result<ConversationFields, Arkivmeldin
     Ok(ConversationFields { title, reference })
 }
 
+/// The first journal post's `tittel` and `offentligTittel` (a DPV correspondence's
+/// texts), as the reference takes them: from the case folder's first
+/// `basisregistrering`, or a `registrering` straight under the root.
+pub fn journal_post_titles(
+    xml: &[u8],
+) -> Result<(Option<String>, Option<String>), ArkivmeldingError> {
+    let text = std::str::from_utf8(xml).map_err(|_| ArkivmeldingError("not UTF-8".into()))?;
+    let mut reader = Reader::from_str(text);
+    let mut path: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let (mut title, mut public_title) = (None, None);
+    // Set once the first journal post has ended: later ones are not read.
+    let mut done = false;
+    loop {
+        match reader.read_event().map_err(|e| ArkivmeldingError(e.to_string()))? {
+            Event::DocType(_) => return Err(ArkivmeldingError("DTDs are not accepted".into())),
+            Event::Start(e) => {
+                path.push(e.local_name().as_ref().to_owned());
+                current.clear();
+            }
+            Event::Text(t) => current.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => {
+                current.push(crate::xml_reference::resolve(&r).map_err(ArkivmeldingError)?)
+            }
+            Event::End(_) => {
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                let value = || Some(current.trim().to_owned()).filter(|v| !v.is_empty());
+                let post = matches!(
+                    names.as_slice(),
+                    ["arkivmelding", "mappe", "basisregistrering", ..]
+                        | ["arkivmelding", "registrering", ..]
+                );
+                if post && !done {
+                    match names.as_slice() {
+                        [.., "basisregistrering" | "registrering", "tittel"] => title = value(),
+                        [.., "basisregistrering" | "registrering", "offentligTittel"] => {
+                            public_title = value()
+                        }
+                        [.., "basisregistrering" | "registrering"] => done = true,
+                        _ => {}
+                    }
+                }
+                path.pop();
+                current.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return Err(ArkivmeldingError("truncated document".into()));
+    }
+    Ok((title, public_title))
+}
+
 /// A korrespondansepart of a journal post.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Korrespondansepart {
@@ -367,5 +422,22 @@ mod tests {
         assert!(referenced_files(dtd.as_bytes()).is_err());
         let entity = DOC.replacen("<mappe>", "<mappe>&xxe;", 1);
         assert!(referenced_files(entity.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_first_journal_posts_titles() {
+        let xml = br#"<arkivmelding xmlns="x"><mappe><tittel>Mappe</tittel>
+            <basisregistrering><dokumentbeskrivelse><tittel>Dok</tittel></dokumentbeskrivelse>
+            <tittel>Nye lysr&#248;r</tittel><offentligTittel>Offentlig</offentligTittel></basisregistrering>
+            <basisregistrering><tittel>Second</tittel></basisregistrering></mappe></arkivmelding>"#;
+        assert_eq!(
+            journal_post_titles(xml).unwrap(),
+            (Some("Nye lysrør".into()), Some("Offentlig".into()))
+        );
+        let bare = b"<arkivmelding><registrering><tittel>T</tittel></registrering></arkivmelding>";
+        assert_eq!(journal_post_titles(bare).unwrap(), (Some("T".into()), None));
+        assert_eq!(journal_post_titles(b"<arkivmelding/>").unwrap(), (None, None));
+        assert!(journal_post_titles(b"<arkivmelding><mappe>").is_err());
+        assert!(journal_post_titles(&[0xff]).is_err());
     }
 }

@@ -36,12 +36,15 @@ pub struct TokenSettings {
 /// Altinn tokens live 30 minutes; renew well before.
 const ALTINN_TOKEN_REUSE: Duration = Duration::from_secs(20 * 60);
 
+/// An Altinn token's scopes, and whether its grant named our systemuser.
+type TokenKey = (Vec<String>, bool);
+
 pub struct Credentials {
     settings: TokenSettings,
     identity: Arc<Identity>,
     agent: ureq::Agent,
     rng: SystemRandom,
-    cache: Mutex<HashMap<Vec<String>, (String, Instant)>>,
+    cache: Mutex<HashMap<TokenKey, (String, Instant)>>,
 }
 
 impl Credentials {
@@ -59,27 +62,34 @@ impl Credentials {
     /// The `Authorization` value for `credential`.
     pub fn authorization(&self, credential: &Credential) -> Result<String, String> {
         match credential {
-            Credential::Altinn { scopes } => Ok(format!("Bearer {}", self.altinn(scopes)?)),
+            Credential::Altinn { scopes } => Ok(format!("Bearer {}", self.altinn(scopes, true)?)),
+            Credential::AltinnProxy { scopes } => {
+                Ok(format!("Bearer {}", self.altinn(scopes, false)?))
+            }
             Credential::Maskinporten { scopes } => {
-                Ok(format!("Bearer {}", self.maskinporten(scopes)?))
+                Ok(format!("Bearer {}", self.maskinporten(scopes, true)?))
             }
         }
     }
 
     /// Forget a token the service refused (a 401), so the next request gets a new one.
     pub fn refused(&self, credential: &Credential) {
-        if let Credential::Altinn { scopes } = credential {
-            self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(scopes);
-        }
+        let key = match credential {
+            Credential::Altinn { scopes } => (scopes.clone(), true),
+            Credential::AltinnProxy { scopes } => (scopes.clone(), false),
+            Credential::Maskinporten { .. } => return,
+        };
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
     }
 
-    fn altinn(&self, scopes: &[String]) -> Result<String, String> {
-        if let Some((t, at)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(scopes)
+    fn altinn(&self, scopes: &[String], systemuser: bool) -> Result<String, String> {
+        let key = (scopes.to_vec(), systemuser);
+        if let Some((t, at)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
             && at.elapsed() < ALTINN_TOKEN_REUSE
         {
             return Ok(t.clone());
         }
-        let maskinporten = self.maskinporten(scopes)?;
+        let maskinporten = self.maskinporten(scopes, systemuser)?;
         let req = altinn_exchange_request(&self.settings.exchange_url, &maskinporten);
         let mut resp = self
             .agent
@@ -93,14 +103,19 @@ impl Credentials {
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(scopes.to_vec(), (token.clone(), Instant::now()));
+            .insert(key, (token.clone(), Instant::now()));
         Ok(token)
     }
 
-    fn maskinporten(&self, scopes: &[String]) -> Result<String, String> {
+    /// A Maskinporten token; `systemuser`: the grant acts as our Altinn systemuser.
+    fn maskinporten(&self, scopes: &[String], systemuser: bool) -> Result<String, String> {
         let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        let grant = GrantConfig::new(&self.settings.client_id, &self.settings.audience, &scopes)
-            .with_systemuser(&self.settings.system_user_org, &self.settings.system_user_name);
+        let mut grant =
+            GrantConfig::new(&self.settings.client_id, &self.settings.audience, &scopes);
+        if systemuser {
+            grant = grant
+                .with_systemuser(&self.settings.system_user_org, &self.settings.system_user_name);
+        }
         let mut jti = [0u8; 16];
         self.rng.fill(&mut jti).map_err(|_| "no OS randomness".to_owned())?;
         let chain: Vec<Vec<u8>> = self.identity.chain.iter().map(|c| c.der().to_vec()).collect();

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod fiks_payloads;
 pub mod http_server;
 pub mod local_broker;
+pub mod local_correspondence;
 pub mod local_fiks;
 pub mod local_registry;
 pub mod local_service;

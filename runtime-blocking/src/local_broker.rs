@@ -27,7 +27,8 @@
 //! State lives in a folder (`store.rs`) and survives a restart, the token key included.
 
 mod store;
-mod token;
+/// Shared with the Correspondence work-alike, which takes the tokens issued here.
+pub(crate) mod token;
 mod wire;
 
 use std::path::Path;

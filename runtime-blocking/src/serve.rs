@@ -17,9 +17,10 @@ use std::time::Duration;
 use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
-    ApiCall, ApiResponse, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch, DpeSettings,
-    DpfSettings, DpoSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node, Output,
-    Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large, dispatch,
+    ApiCall, ApiResponse, BodyPart, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch,
+    DpeSettings, DpfSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId,
+    Method, Node, Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large,
+    dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -75,6 +76,7 @@ pub struct ServeOptions {
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
     pub dpf: Option<DpfSettings>,
+    pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
     /// How often the receipts of DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
@@ -244,6 +246,7 @@ impl Api {
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
         config.dpf = opts.dpf.clone();
+        config.dpv = opts.dpv.clone();
         config.pacing = opts.pacing.clone();
         config.watch = opts.watch.clone();
         config.mail = opts.mail.clone();
@@ -731,6 +734,17 @@ fn perform(api: &Api, req: &HttpRequest) -> Result<HttpResponse, TransportError>
         other => TransportError::Io(other.to_string()),
     };
     let response = match &req.body_file {
+        _ if !req.body_parts.is_empty() => {
+            let (len, reader) = {
+                let engine = lock(&api.engine);
+                parts_reader(&engine.store, &req.body_parts)?
+            };
+            let builder = builder.header("Content-Length", len.to_string());
+            let request = builder
+                .body(ureq::SendBody::from_owned_reader(reader))
+                .map_err(|e| TransportError::Io(e.to_string()))?;
+            api.agent.run(request).map_err(transport)?
+        }
         Some(name) => {
             let path = staging.join(name);
             let file = std::fs::File::open(&path)
@@ -777,6 +791,40 @@ fn perform(api: &Api, req: &HttpRequest) -> Result<HttpResponse, TransportError>
         .read_to_vec()
         .map_err(|e| TransportError::Io(e.to_string()))?;
     Ok(HttpResponse { status, headers, body: body.into() })
+}
+
+/// A body of pieces ([`HttpRequest::body_parts`]) as one reader and its length: the
+/// stored files are opened now (so a missing one fails before sending) and read as
+/// the request goes out, never held in memory whole.
+fn parts_reader(
+    store: &Store,
+    parts: &[BodyPart],
+) -> Result<(u64, Box<dyn std::io::Read + Send + Sync>), TransportError> {
+    use std::io::Read as _;
+    let mut len = 0u64;
+    let mut reader: Box<dyn std::io::Read + Send + Sync> = Box::new(std::io::empty());
+    for part in parts {
+        let next: Box<dyn std::io::Read + Send + Sync> = match part {
+            BodyPart::Bytes(b) => {
+                len += b.len() as u64;
+                Box::new(std::io::Cursor::new(b.clone()))
+            }
+            BodyPart::StoredFile { message_id, filename } => {
+                let missing =
+                    || TransportError::Staging(format!("{message_id}/{filename}: not stored"));
+                let path = store
+                    .file_path(*message_id, filename)
+                    .map_err(|e| TransportError::Staging(e.to_string()))?
+                    .ok_or_else(missing)?;
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| TransportError::Staging(format!("{}: {e}", path.display())))?;
+                len += file.metadata().map(|m| m.len()).unwrap_or(0);
+                Box::new(file)
+            }
+        };
+        reader = Box::new(reader.chain(next));
+    }
+    Ok((len, reader))
 }
 
 /// The largest answer kept in memory; payloads are saved to disk instead.

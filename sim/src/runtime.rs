@@ -287,6 +287,11 @@ impl World {
                 Err(TransportError::Connect(format!("{}: no route", req.url))),
             );
         };
+        if !req.body_parts.is_empty() {
+            // No simulated service takes a streamed form.
+            let e = TransportError::Staging("streamed bodies are not simulated".into());
+            return self.answer_later(h, id, 1, Err(e));
+        }
         let body = match &req.body_file {
             Some(name) => match self.hosts[h].staging.get(name) {
                 Some(b) => b.clone(),

@@ -129,7 +129,8 @@ impl Drop for Served {
     }
 }
 
-/// A running `efm broker serve` or `efm servicebus serve` on a free loopback port.
+/// A running `efm broker serve`, `efm correspondence serve` or `efm servicebus serve`
+/// on a free loopback port.
 pub struct LocalService {
     child: Child,
     /// `127.0.0.1:<port>`
@@ -154,6 +155,16 @@ impl LocalService {
     /// `--forsendelse-type`, `--credentials`, fault knobs).
     pub fn fiks(dir: &Path, args: &[&str]) -> LocalService {
         LocalService::start("fiks", dir, args)
+    }
+
+    /// `efm correspondence serve --dir <dir>`, taking the Altinn tokens of the broker
+    /// kept in `broker_dir`, with `args` added (`--read-after`, fault knobs).
+    pub fn correspondence(dir: &Path, broker_dir: &Path, args: &[&str]) -> LocalService {
+        let secret = broker_dir.join("token-secret");
+        let secret = secret.to_str().expect("a UTF-8 path");
+        let mut all = vec!["--token-secret", secret];
+        all.extend_from_slice(args);
+        LocalService::start("correspondence", dir, &all)
     }
 
     fn start(command: &str, dir: &Path, args: &[&str]) -> LocalService {

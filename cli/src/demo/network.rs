@@ -317,6 +317,8 @@ fn options(
             read_max: t.dpe.read_max.get(),
         }),
         dpf: None,
+        // No DPV leg in the demo yet.
+        dpv: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         watch: WatchSettings::default(),
         tokens: Some(TokenSettings {

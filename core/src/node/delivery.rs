@@ -105,6 +105,8 @@ pub(super) enum Step {
     Sending {
         out: Outbound,
     },
+    /// DPV: its own steps (`dpv.rs`).
+    Dpv(Box<super::dpv::DpvStep>),
     /// The outcome is being recorded; `events` tell of it once it is durable.
     Recording {
         key: InFlight,
@@ -116,6 +118,7 @@ impl Step {
     pub(super) fn lookup(&self) -> Option<&IdentifierLookup> {
         match self {
             Step::Lookup { lookup, .. } => Some(lookup),
+            Step::Dpv(s) => s.lookup(),
             _ => None,
         }
     }
@@ -148,6 +151,7 @@ impl Node {
 
     pub(super) fn delivery_loaded(&mut self, step: Step, result: Result<Loaded, StoreError>) {
         match (step, result) {
+            (Step::Dpv(s), result) => self.dpv_loaded(*s, result),
             (Step::DueMessages, Ok(Loaded::DueOutgoing { due, next })) => {
                 self.delivery.next = min_time(self.delivery.next, next);
                 for (message, attempts) in due {
@@ -200,7 +204,16 @@ impl Node {
                     Err(e) => self.finish(out, Status::Feil, Some(e)),
                 }
             }
-            (Outbound::Message { .. }, ServiceIdentifier::Dpo | ServiceIdentifier::Dpe) => {
+            // Altinn has no place for receipts: recorded as if delivered and read.
+            (Outbound::Message { message, .. }, ServiceIdentifier::Dpv)
+                if message.sbd.message_type().is_receipt() =>
+            {
+                self.handed_off_watched(out, None, &[Status::Levert, Status::Lest])
+            }
+            (
+                Outbound::Message { .. },
+                ServiceIdentifier::Dpo | ServiceIdentifier::Dpe | ServiceIdentifier::Dpv,
+            ) => {
                 let Some(lookup) = receiver_lookup(out.sbd()) else {
                     return self.finish(
                         out,
@@ -226,8 +239,10 @@ impl Node {
         step: Step,
         answer: Result<IdentifierResource, LookupError>,
     ) {
-        let Step::Lookup { out, lookup } = step else {
-            return;
+        let (out, lookup) = match step {
+            Step::Lookup { out, lookup } => (out, lookup),
+            Step::Dpv(s) => return self.dpv_looked_up(*s, answer),
+            _ => return,
         };
         let service = out.service();
         let record = answer.map_err(routing::SelectError::from).and_then(|resource| {
@@ -254,6 +269,9 @@ impl Node {
             }
             Err(e) => return self.retry(out, format!("service registry: {e}")),
         };
+        if service == ServiceIdentifier::Dpv {
+            return self.deliver_dpv(out, &record);
+        }
         let Some(certificate) = record.pem_certificate() else {
             return self.finish(
                 out,
@@ -421,6 +439,7 @@ impl Node {
                     Err(f) => self.failed(out, f),
                 }
             }
+            Step::Dpv(s) => self.dpv_http(*s, answer),
             _ => self.stale_answers += 1,
         }
     }

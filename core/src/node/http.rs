@@ -1,6 +1,7 @@
 //! Outbound HTTP as data: the node says what to send, the runtime sends it.
 
 use super::io::Body;
+use crate::ids::MessageId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -19,6 +20,9 @@ pub struct HttpRequest {
     /// Send this staged file as the body instead of `body`: payloads are streamed
     /// from disk by the runtime, never held here.
     pub body_file: Option<String>,
+    /// When not empty, the body is these pieces in order, streamed by the runtime
+    /// (a multipart form around stored files); `body` and `body_file` are unused.
+    pub body_parts: Vec<BodyPart>,
     /// On a 2xx answer, write the body to this staged file (durably) instead of
     /// returning it; the answer's body is then empty.
     pub save_to: Option<String>,
@@ -34,6 +38,7 @@ impl HttpRequest {
             headers: Vec::new(),
             body: Body::new(),
             body_file: None,
+            body_parts: Vec::new(),
             save_to: None,
             auth: None,
         }
@@ -54,12 +59,26 @@ impl HttpRequest {
     }
 }
 
+/// A piece of a streamed body ([`HttpRequest::body_parts`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum BodyPart {
+    Bytes(Body),
+    /// A stored file of an outgoing message, read from the store as it is sent.
+    StoredFile {
+        message_id: MessageId,
+        filename: String,
+    },
+}
+
 /// A bearer token the runtime obtains and adds as `Authorization`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
     /// An Altinn token: a Maskinporten grant for `scopes` (with the systemuser
     /// claim), exchanged at Altinn.
     Altinn { scopes: Vec<String> },
+    /// An Altinn token for Digdir's Altinn proxy (DPV): as `Altinn`, but the grant
+    /// names no systemuser, as the reference's DPV token producer asks for none.
+    AltinnProxy { scopes: Vec<String> },
     /// A Maskinporten token for `scopes` (the service registry's protected
     /// resources).
     Maskinporten { scopes: Vec<String> },

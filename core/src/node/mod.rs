@@ -9,6 +9,7 @@
 mod api;
 mod delivery;
 mod dpf;
+mod dpv;
 mod http;
 mod incoming;
 mod io;
@@ -31,13 +32,13 @@ pub use api::{
     ApiCall, ApiResponse, BODY_LIMIT, BodyPlan, ConversationKey, Dispatch, MULTIPART_BODY_LIMIT,
     StagedUpload, Upload, UploadAllowance, UploadHead, body_plan, body_too_large, dispatch,
 };
-pub use http::{Credential, HttpRequest, HttpResponse, Method, TransportError};
+pub use http::{BodyPart, Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
 pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, SvarInnJob, SvarUtSealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpfSettings, DpoSettings, Pacing};
+pub use services::{DpeSettings, DpfSettings, DpoSettings, DpvSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
@@ -105,6 +106,8 @@ pub struct Config {
     pub dpe: Option<DpeSettings>,
     /// DPF over KS FIKS SvarUt and SvarInn, when configured.
     pub dpf: Option<DpfSettings>,
+    /// DPV over Altinn 3 Correspondence, when configured.
+    pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
     /// Where mail goes, and which paths send it (none unless configured).
     pub mail: Option<crate::mail::MailSettings>,
@@ -142,6 +145,7 @@ impl Config {
             dpo: None,
             dpe: None,
             dpf: None,
+            dpv: None,
             pacing: Pacing::default(),
             mail: None,
             watch: WatchSettings::default(),
@@ -262,6 +266,8 @@ enum Pending {
     Dpf(Box<dpf::Step>),
     /// A step of polling for receipts (see `watch`).
     Watch(Box<watch::Step>),
+    /// A step of polling a DPV correspondence (see `dpv`).
+    Dpv(Box<dpv::Polling>),
     /// The expiry sweep of outgoing conversations.
     Swept,
     /// The Service Bus key, from the service registry.
@@ -388,6 +394,7 @@ impl Node {
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::Dpf(step)) => self.dpf_loaded(*step, result),
                 Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_conversation_loaded(*p, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
                     self.on_send_arkivmelding(call, message, result)
                 }
@@ -426,6 +433,7 @@ impl Node {
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
                 Some(Pending::Watch(step)) => self.watch_persisted(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_receipt_written(*p, result),
                 Some(Pending::Swept) => {
                     if result.is_ok() {
                         self.deliver_pushes();
@@ -465,6 +473,7 @@ impl Node {
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
                 Some(Pending::Dpf(step)) if step.lookup().is_none() => self.dpf_http(*step, result),
+                Some(Pending::Dpv(p)) => self.dpv_polled(*p, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -959,12 +968,15 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Receive(_)
         | Pending::Dpf(_)
         | Pending::Watch(_)
+        | Pending::Dpv(_)
         | Pending::Swept
         | Pending::SasKey => return None,
         Pending::Jwks { then, .. } => return call_of(then),
     })
 }
 
+#[cfg(test)]
+mod dpv_tests;
 #[cfg(test)]
 mod exchange_tests;
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! How this integration point reaches the message services it exchanges over: the
-//! settings of the DPO and DPE transports and the pacing of sending and polling.
+//! settings of the DPO, DPV and DPE transports and the pacing of sending and polling.
 
 use crate::Duration;
 use crate::transport::altinn_broker::BrokerEndpoint;
+use crate::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 use crate::transport::service_bus::{QueueMode, ServiceBusEndpoint};
 use crate::transport::svarinn::SvarInnEndpoint;
 use crate::transport::svarut::{SvarUtEndpoint, SvarUtOptions};
@@ -47,6 +48,19 @@ pub struct DpfSettings {
     /// arkivmelding_kvittering (OK) for it, as the reference does
     /// (`arkivmelding.generate-arkivmelding-receipts`, true).
     pub generate_receipts: bool,
+}
+
+/// DPV over Altinn 3 Correspondence, through Digdir's proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpvSettings {
+    /// `difi.move.dpv.correspondenceServiceUrl`.
+    pub endpoint: CorrespondenceEndpoint,
+    /// The `difi.move.dpv.*` settings that shape a correspondence.
+    pub form: FormSettings,
+    /// An arkivmelding, once published, is answered with an OK
+    /// arkivmelding_kvittering in our incoming queue
+    /// (`difi.move.arkivmelding.generate-arkivmelding-receipts`, true).
+    pub arkivmelding_receipts: bool,
 }
 
 /// How sending retries and how often the node looks for work.

@@ -66,6 +66,15 @@ impl PartnerIdentifier {
         if value.len() == 11 && value.bytes().all(|b| b.is_ascii_digit()) {
             return PersonNumber::parse(value).map(PartnerIdentifier::Person);
         }
+        // A person number under the Norwegian organisation ICD: the reference takes
+        // it (its digital DPV feature addresses a person as `0192:17912099997`) and
+        // routes by the number.
+        if let Some(n) = value.strip_prefix("0192:")
+            && n.len() == 11
+            && n.bytes().all(|b| b.is_ascii_digit())
+        {
+            return PersonNumber::parse(n).map(PartnerIdentifier::Person);
+        }
         if let Ok(u) = parse_uuid(value) {
             return Ok(PartnerIdentifier::FiksIo(u));
         }
@@ -286,6 +295,12 @@ mod tests {
         }
         assert_eq!(iso("09118532323"), Err(IdentifierError::CheckDigit("09118532323".into())));
         assert!(iso("0911853232").is_err());
+        // Under the Norwegian organisation ICD, as the reference's DPV feature writes one.
+        let p = iso("0192:17912099997").unwrap();
+        assert!(p.is_person());
+        assert_eq!(p.primary(), "17912099997");
+        assert!(iso("0192:17912099998").is_err(), "the check digits still count");
+        assert!(iso("9908:17912099997").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The message services' wire formats as values: request builders that return
 //! [`HttpRequest`](crate::node::HttpRequest)s and parsers that read answers, for
-//! DPO (Altinn 3 Broker and its `sbd.zip` parcel), DPE (Azure Service Bus REST) and
-//! DPF (KS FIKS: SvarUt's SOAP web service, SvarInn's REST API).
+//! DPO (Altinn 3 Broker and its `sbd.zip` parcel), DPV (Altinn 3 Correspondence), DPE
+//! (Azure Service Bus REST) and DPF (KS FIKS: SvarUt's SOAP web service, SvarInn's REST API).
 //!
 //! Nothing here sends anything or keeps state between calls: the node decides when to
 //! call, the runtime carries the requests out, and large bodies (the parcel, a
@@ -9,6 +9,7 @@
 //! these functions whole.
 
 pub mod altinn_broker;
+pub mod correspondence;
 pub mod dpo_parcel;
 pub mod failure;
 #[cfg(feature = "fuzzing")]
