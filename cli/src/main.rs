@@ -49,10 +49,10 @@ enum Command {
     Correspondence(correspondence::CorrespondenceArgs),
     /// A local Azure Service Bus (DPE) for demos and tests.
     Servicebus(servicebus::ServiceBusArgs),
-    /// A local KS FIKS, SvarUt and SvarInn (DPF), for demos and tests.
-    Fiks(fiks::FiksArgs),
     /// A local SMTP sink that writes each mail to a folder, for demos and tests.
     Smtp(smtp::SmtpArgs),
+    /// A local KS FIKS, SvarUt and SvarInn (DPF), for demos and tests.
+    Fiks(fiks::FiksArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
@@ -70,8 +70,8 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(args),
         Command::Correspondence(args) => correspondence::run(args),
         Command::Servicebus(args) => servicebus::run(args),
-        Command::Fiks(args) => fiks::run(args),
         Command::Smtp(args) => smtp::run(args),
+        Command::Fiks(args) => fiks::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
     }

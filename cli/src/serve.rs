@@ -174,8 +174,8 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         ttl_check_interval: duration(c.messages.ttl_check_interval),
         dpo: transports.dpo,
         dpe: transports.dpe,
-        dpf: transports.dpf,
         dpv: transports.dpv,
+        dpf: transports.dpf,
         pacing: transports.pacing,
         watch: transports.watch,
         tokens: transports.tokens,
@@ -212,8 +212,8 @@ fn mail(m: &efm_config::Mail) -> Option<efm_core::mail::MailSettings> {
 struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
-    dpf: Option<DpfSettings>,
     dpv: Option<DpvSettings>,
+    dpf: Option<DpfSettings>,
     pacing: Pacing,
     watch: WatchSettings,
     tokens: Option<TokenSettings>,
@@ -250,6 +250,22 @@ fn transports(c: &Config) -> Transports {
         poll_interval: interval(efm_config::Service::Dpe, 20),
         read_max: t.dpe.read_max.get(),
     });
+    let dpv = Some(DpvSettings {
+        endpoint: CorrespondenceEndpoint {
+            base_url: t.dpv.correspondence_url.as_str().trim_end_matches('/').to_owned(),
+        },
+        form: FormSettings {
+            notify_email: t.dpv.notify_email,
+            notify_sms: t.dpv.notify_sms,
+            days_to_reply: t.dpv.days_to_reply,
+            enable_due_date: t.dpv.enable_due_date,
+            sensitive_resource: t.dpv.sensitive_resource.clone(),
+            notification_text: t.dpv.notification_text.clone(),
+            sensitive_notification_text: t.dpv.sensitive_notification_text.clone(),
+            email_subject: t.dpv.email_subject.clone(),
+        },
+        arkivmelding_receipts: c.messages.arkivmelding_receipts,
+    });
     let f = &t.dpf;
     let receive = f.receive.unwrap_or(true);
     let dpf = Some(DpfSettings {
@@ -272,22 +288,6 @@ fn transports(c: &Config) -> Transports {
         poll_interval: interval(efm_config::Service::Dpf, 900),
         fallback_sender: svarinn::FALLBACK_SENDER.to_owned(),
         generate_receipts: c.messages.arkivmelding_receipts,
-    });
-    let dpv = Some(DpvSettings {
-        endpoint: CorrespondenceEndpoint {
-            base_url: t.dpv.correspondence_url.as_str().trim_end_matches('/').to_owned(),
-        },
-        form: FormSettings {
-            notify_email: t.dpv.notify_email,
-            notify_sms: t.dpv.notify_sms,
-            days_to_reply: t.dpv.days_to_reply,
-            enable_due_date: t.dpv.enable_due_date,
-            sensitive_resource: t.dpv.sensitive_resource.clone(),
-            notification_text: t.dpv.notification_text.clone(),
-            sensitive_notification_text: t.dpv.sensitive_notification_text.clone(),
-            email_subject: t.dpv.email_subject.clone(),
-        },
-        arkivmelding_receipts: c.messages.arkivmelding_receipts,
     });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),
@@ -315,7 +315,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpf, dpv, pacing, watch, tokens }
+    Transports { dpo, dpe, dpv, dpf, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

@@ -62,7 +62,7 @@ const TABLES: &[(&str, &[&str])] = &[
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 4] = [
+const TRANSPORT_KEYS: &[(Service, &[&str])] = &[
     (
         Service::Dpo,
         &[
@@ -79,18 +79,6 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 4] = [
         &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
     ),
     (
-        Service::Dpf,
-        &[
-            "svarut_url",
-            "svarut_username",
-            "svarut_password",
-            "svarinn_url",
-            "svarinn_username",
-            "svarinn_password",
-            "receive",
-        ],
-    ),
-    (
         Service::Dpv,
         &[
             "correspondence_url",
@@ -102,6 +90,18 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 4] = [
             "notification_text",
             "sensitive_notification_text",
             "email_subject",
+        ],
+    ),
+    (
+        Service::Dpf,
+        &[
+            "svarut_url",
+            "svarut_username",
+            "svarut_password",
+            "svarinn_url",
+            "svarinn_username",
+            "svarinn_password",
+            "receive",
         ],
     ),
 ];
@@ -255,13 +255,6 @@ fn set(
         "dpe.mode" => c.transports.dpe.mode = raw.parse()?,
         "dpe.receipt_queue" => c.transports.dpe.receipt_queue = receipt_queue(raw)?,
         "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
-        "dpf.svarut_url" => c.transports.dpf.svarut_url = raw.parse()?,
-        "dpf.svarut_username" => c.transports.dpf.svarut_username = Some(raw.non_empty()?),
-        "dpf.svarut_password" => c.transports.dpf.svarut_password = Some(secret(raw)?),
-        "dpf.svarinn_url" => c.transports.dpf.svarinn_url = raw.parse()?,
-        "dpf.svarinn_username" => c.transports.dpf.svarinn_username = Some(raw.non_empty()?),
-        "dpf.svarinn_password" => c.transports.dpf.svarinn_password = Some(secret(raw)?),
-        "dpf.receive" => c.transports.dpf.receive = Some(raw.bool()?),
         "dpv.correspondence_url" => c.transports.dpv.correspondence_url = raw.parse()?,
         "dpv.notify_email" => c.transports.dpv.notify_email = raw.bool()?,
         "dpv.notify_sms" => c.transports.dpv.notify_sms = raw.bool()?,
@@ -273,6 +266,13 @@ fn set(
             c.transports.dpv.sensitive_notification_text = raw.non_empty()?
         }
         "dpv.email_subject" => c.transports.dpv.email_subject = raw.non_empty()?,
+        "dpf.svarut_url" => c.transports.dpf.svarut_url = raw.parse()?,
+        "dpf.svarut_username" => c.transports.dpf.svarut_username = Some(raw.non_empty()?),
+        "dpf.svarut_password" => c.transports.dpf.svarut_password = Some(secret(raw)?),
+        "dpf.svarinn_url" => c.transports.dpf.svarinn_url = raw.parse()?,
+        "dpf.svarinn_username" => c.transports.dpf.svarinn_username = Some(raw.non_empty()?),
+        "dpf.svarinn_password" => c.transports.dpf.svarinn_password = Some(secret(raw)?),
+        "dpf.receive" => c.transports.dpf.receive = Some(raw.bool()?),
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

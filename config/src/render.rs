@@ -143,8 +143,8 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
         match svc {
             Service::Dpo => dpo(&mut w, config),
             Service::Dpe => dpe(&mut w, config),
-            Service::Dpf => dpf(&mut w, config),
             Service::Dpv => dpv(&mut w, config),
+            Service::Dpf => dpf(&mut w, config),
             _ => {}
         }
     }

@@ -75,8 +75,8 @@ pub struct ServeOptions {
     pub ttl_check_interval: efm_core::Duration,
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
-    pub dpf: Option<DpfSettings>,
     pub dpv: Option<DpvSettings>,
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// How often the receipts of DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
@@ -245,8 +245,8 @@ impl Api {
         config.ttl_check_interval = opts.ttl_check_interval;
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
-        config.dpf = opts.dpf.clone();
         config.dpv = opts.dpv.clone();
+        config.dpf = opts.dpf.clone();
         config.pacing = opts.pacing.clone();
         config.watch = opts.watch.clone();
         config.mail = opts.mail.clone();

@@ -195,6 +195,48 @@ impl Services {
     }
 }
 
+/// The Altinn resource DPV records name in these tests (the reference's).
+pub const DPV_RESOURCE: &str = "eformidling-dpv-administrasjon";
+pub const DIGITAL_DPV_PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
+pub const DIGITAL_DPV_STANDARD: &str = "urn:no:difi:digitalpost:xsd:digital::digital_dpv";
+
+/// Adds to a registry folder a receiver `id` (an organisation or a person) that
+/// takes arkivmelding and `digital_dpv` over DPV, under [`DPV_RESOURCE`], named
+/// `name`: DPV records carry no certificate, and must name their Altinn resource.
+pub fn add_dpv_receiver(dir: &std::path::Path, id: &str, name: &str) {
+    let record = |process: &str, doc: &str| {
+        json!({
+            "organisationNumber": id, "process": process, "documentTypes": [doc],
+            "service": { "identifier": "DPV", "resource": DPV_RESOURCE }
+        })
+    };
+    let answer = json!({
+        "infoRecord": { "identifier": id, "organizationName": name, "entityType": { "name": "ORGL" } },
+        "serviceRecords": [
+            record(ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD),
+            record(DIGITAL_DPV_PROCESS, DIGITAL_DPV_STANDARD),
+        ]
+    });
+    let folder = dir.join("identifier");
+    std::fs::create_dir_all(&folder).expect("registry folder");
+    std::fs::write(folder.join(format!("{id}.json")), answer.to_string()).expect("registry answer");
+}
+
+/// Lets a node with environment `env` send over DPV to `correspondence` (an `efm
+/// correspondence serve` taking this network's broker's tokens), and poll its
+/// receipts every second.
+pub fn with_dpv(env: &mut Vec<(String, String)>, correspondence: &LocalService) {
+    let enabled = env.iter().find(|(k, _)| k == "EFM_ENABLE").map(|(_, v)| v.clone());
+    env.retain(|(k, _)| k != "EFM_ENABLE");
+    let enabled = match enabled.filter(|e| !e.is_empty()) {
+        Some(e) => format!("{e},DPV"),
+        None => "DPV".to_owned(),
+    };
+    env.push(("EFM_ENABLE".into(), enabled));
+    env.push(("EFM_DPV_URL".into(), format!("{}/correspondence/api/v1", correspondence.url)));
+    env.push(("EFM_RECEIPT_POLL_MIN".into(), "1s".into()));
+}
+
 /// The KS FIKS work-alike (SvarUt and SvarInn) for DPF, in its own folder.
 pub struct Fiks {
     pub service: LocalService,
@@ -264,48 +306,6 @@ impl Fiks {
     pub fn acknowledged(&self, id: &str) -> bool {
         self.dir.join("svarinn").join(id).join("kvittert").exists()
     }
-}
-
-/// The Altinn resource DPV records name in these tests (the reference's).
-pub const DPV_RESOURCE: &str = "eformidling-dpv-administrasjon";
-pub const DIGITAL_DPV_PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
-pub const DIGITAL_DPV_STANDARD: &str = "urn:no:difi:digitalpost:xsd:digital::digital_dpv";
-
-/// Adds to a registry folder a receiver `id` (an organisation or a person) that
-/// takes arkivmelding and `digital_dpv` over DPV, under [`DPV_RESOURCE`], named
-/// `name`: DPV records carry no certificate, and must name their Altinn resource.
-pub fn add_dpv_receiver(dir: &std::path::Path, id: &str, name: &str) {
-    let record = |process: &str, doc: &str| {
-        json!({
-            "organisationNumber": id, "process": process, "documentTypes": [doc],
-            "service": { "identifier": "DPV", "resource": DPV_RESOURCE }
-        })
-    };
-    let answer = json!({
-        "infoRecord": { "identifier": id, "organizationName": name, "entityType": { "name": "ORGL" } },
-        "serviceRecords": [
-            record(ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD),
-            record(DIGITAL_DPV_PROCESS, DIGITAL_DPV_STANDARD),
-        ]
-    });
-    let folder = dir.join("identifier");
-    std::fs::create_dir_all(&folder).expect("registry folder");
-    std::fs::write(folder.join(format!("{id}.json")), answer.to_string()).expect("registry answer");
-}
-
-/// Lets a node with environment `env` send over DPV to `correspondence` (an `efm
-/// correspondence serve` taking this network's broker's tokens), and poll its
-/// receipts every second.
-pub fn with_dpv(env: &mut Vec<(String, String)>, correspondence: &LocalService) {
-    let enabled = env.iter().find(|(k, _)| k == "EFM_ENABLE").map(|(_, v)| v.clone());
-    env.retain(|(k, _)| k != "EFM_ENABLE");
-    let enabled = match enabled.filter(|e| !e.is_empty()) {
-        Some(e) => format!("{e},DPV"),
-        None => "DPV".to_owned(),
-    };
-    env.push(("EFM_ENABLE".into(), enabled));
-    env.push(("EFM_DPV_URL".into(), format!("{}/correspondence/api/v1", correspondence.url)));
-    env.push(("EFM_RECEIPT_POLL_MIN".into(), "1s".into()));
 }
 
 /// A new SBD from `from` to `to`, with a fresh messageId (returned) and

@@ -151,12 +151,6 @@ impl LocalService {
         LocalService::start("servicebus", dir, args)
     }
 
-    /// `efm fiks serve --dir <dir>` with `args` added (`--lest-after`,
-    /// `--forsendelse-type`, `--credentials`, fault knobs).
-    pub fn fiks(dir: &Path, args: &[&str]) -> LocalService {
-        LocalService::start("fiks", dir, args)
-    }
-
     /// `efm correspondence serve --dir <dir>`, taking the Altinn tokens of the broker
     /// kept in `broker_dir`, with `args` added (`--read-after`, fault knobs).
     pub fn correspondence(dir: &Path, broker_dir: &Path, args: &[&str]) -> LocalService {
@@ -165,6 +159,12 @@ impl LocalService {
         let mut all = vec!["--token-secret", secret];
         all.extend_from_slice(args);
         LocalService::start("correspondence", dir, &all)
+    }
+
+    /// `efm fiks serve --dir <dir>` with `args` added (`--lest-after`,
+    /// `--forsendelse-type`, `--credentials`, fault knobs).
+    pub fn fiks(dir: &Path, args: &[&str]) -> LocalService {
+        LocalService::start("fiks", dir, args)
     }
 
     fn start(command: &str, dir: &Path, args: &[&str]) -> LocalService {

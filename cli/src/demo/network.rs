@@ -316,9 +316,9 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
-        dpf: None,
         // No DPV leg in the demo yet.
         dpv: None,
+        dpf: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         watch: WatchSettings::default(),
         tokens: Some(TokenSettings {

@@ -104,10 +104,10 @@ pub struct Config {
     pub dpo: Option<DpoSettings>,
     /// DPE over Azure Service Bus, when configured.
     pub dpe: Option<DpeSettings>,
-    /// DPF over KS FIKS SvarUt and SvarInn, when configured.
-    pub dpf: Option<DpfSettings>,
     /// DPV over Altinn 3 Correspondence, when configured.
     pub dpv: Option<DpvSettings>,
+    /// DPF over KS FIKS SvarUt and SvarInn, when configured.
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// Where mail goes, and which paths send it (none unless configured).
     pub mail: Option<crate::mail::MailSettings>,
@@ -144,8 +144,8 @@ impl Config {
             ttl_check_interval: Duration::from_secs(30),
             dpo: None,
             dpe: None,
-            dpf: None,
             dpv: None,
+            dpf: None,
             pacing: Pacing::default(),
             mail: None,
             watch: WatchSettings::default(),
@@ -472,8 +472,8 @@ impl Node {
                     self.delivery_http(*step, result)
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
-                Some(Pending::Dpf(step)) if step.lookup().is_none() => self.dpf_http(*step, result),
                 Some(Pending::Dpv(p)) => self.dpv_polled(*p, result),
+                Some(Pending::Dpf(step)) if step.lookup().is_none() => self.dpf_http(*step, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)

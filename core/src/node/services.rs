@@ -33,6 +33,19 @@ pub struct DpeSettings {
     pub read_max: u32,
 }
 
+/// DPV over Altinn 3 Correspondence, through Digdir's proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpvSettings {
+    /// `difi.move.dpv.correspondenceServiceUrl`.
+    pub endpoint: CorrespondenceEndpoint,
+    /// The `difi.move.dpv.*` settings that shape a correspondence.
+    pub form: FormSettings,
+    /// An arkivmelding, once published, is answered with an OK
+    /// arkivmelding_kvittering in our incoming queue
+    /// (`difi.move.arkivmelding.generate-arkivmelding-receipts`, true).
+    pub arkivmelding_receipts: bool,
+}
+
 /// DPF over KS FIKS: SvarUt for sending, SvarInn for receiving.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DpfSettings {
@@ -48,19 +61,6 @@ pub struct DpfSettings {
     /// arkivmelding_kvittering (OK) for it, as the reference does
     /// (`arkivmelding.generate-arkivmelding-receipts`, true).
     pub generate_receipts: bool,
-}
-
-/// DPV over Altinn 3 Correspondence, through Digdir's proxy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DpvSettings {
-    /// `difi.move.dpv.correspondenceServiceUrl`.
-    pub endpoint: CorrespondenceEndpoint,
-    /// The `difi.move.dpv.*` settings that shape a correspondence.
-    pub form: FormSettings,
-    /// An arkivmelding, once published, is answered with an OK
-    /// arkivmelding_kvittering in our incoming queue
-    /// (`difi.move.arkivmelding.generate-arkivmelding-receipts`, true).
-    pub arkivmelding_receipts: bool,
 }
 
 /// How sending retries and how often the node looks for work.

@@ -221,8 +221,8 @@ impl Node {
         match service {
             // DPO and DPE tell of their progress with status messages, not polls.
             ServiceIdentifier::Dpo | ServiceIdentifier::Dpe => self.unwatch(due),
-            ServiceIdentifier::Dpf => self.poll_dpf(due),
             ServiceIdentifier::Dpv => self.poll_dpv(due),
+            ServiceIdentifier::Dpf => self.poll_dpf(due),
             _ => self.unwatch(due),
         }
     }
