@@ -1,8 +1,13 @@
-//! A large file goes over DPV without being held in memory: uploaded to `efm serve`
-//! (streamed to disk), then sent to the Correspondence work-alike as a multipart form
-//! streamed from the stored file. The node's peak resident memory stays far below
-//! the file's size, and the work-alike has the file byte for byte. Both runtimes.
-//! Self-contained: a registry, broker (for tokens) and Correspondence of its own.
+//! DPV sending, black-box on both runtimes, with a registry, broker (for tokens) and
+//! Correspondence work-alike of its own:
+//! - A large file goes over DPV without being held in memory: uploaded to `efm serve`
+//!   (streamed to disk), then sent to the Correspondence work-alike as a multipart
+//!   form streamed from the stored file. The node's peak resident memory stays far
+//!   below the file's size, and the work-alike has the file byte for byte.
+//! - A correspondence that exists already (the same idempotentKey: here sent by
+//!   another node of the same organisation, as after a lost answer or a restored
+//!   backup) is answered 409; the node takes it as sent, finds it by its reference,
+//!   and polls it to LEVERT and LEST.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -26,7 +31,10 @@ const LARGE: u64 = 100 * MIB;
 /// The most resident memory the node may reach sending it.
 const MEMORY_CEILING: u64 = 64 * MIB;
 
-efm_tests::on_both_runtimes!(a_large_file_streams_through_dpv);
+efm_tests::on_both_runtimes!(
+    a_large_file_streams_through_dpv,
+    a_correspondence_sent_before_is_found
+);
 
 fn registry() -> LocalRegistry {
     let dir = temp("dpv-registry");
@@ -40,35 +48,53 @@ fn registry() -> LocalRegistry {
     LocalRegistry::start(&dir)
 }
 
-fn a_large_file_streams_through_dpv(runtime: &str) {
-    let registry = registry();
-    let broker_dir = temp("dpv-broker");
-    let broker = LocalService::broker(&broker_dir, &[]);
-    let dir = temp("dpv-correspondence");
-    let correspondence = LocalService::correspondence(&dir, &broker_dir, &["--max-body", "128MB"]);
-    let key = TestKey::generate(SENDER);
-    let keystore = key.pkcs12("changeit");
-    let mut env: Vec<(String, String)> = vec![
-        ("EFM_ORG".into(), SENDER.into()),
-        ("EFM_KEYSTORE".into(), keystore.display().to_string()),
-        ("EFM_KEYSTORE_PASSWORD".into(), "changeit".into()),
-        ("EFM_REGISTRY_URL".into(), registry.url.clone()),
-        ("EFM_ENABLE".into(), String::new()),
-        ("EFM_MASKINPORTEN_URL".into(), format!("{}/maskinporten/token", broker.url)),
-        (
-            "EFM_ALTINN_EXCHANGE_URL".into(),
-            format!("{}/authentication/api/v1/exchange/maskinporten", broker.url),
-        ),
-        ("EFM_RETRY_BASE".into(), "1s".into()),
-        ("EFM_RUNTIME".into(), runtime.into()),
-    ];
-    with_dpv(&mut env, &correspondence);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let node = Served::start(&temp("dpv-node"), &env);
-    let addr = node.addr.as_str();
+/// The registry, broker and Correspondence of one test.
+struct Net {
+    registry: LocalRegistry,
+    broker: LocalService,
+    correspondence: LocalService,
+    dir: std::path::PathBuf,
+    /// Kept: its folder goes with it.
+    _key: TestKey,
+    keystore: std::path::PathBuf,
+}
 
-    let id = random_uuid();
-    let sbd = message(&id);
+impl Net {
+    fn start(correspondence_args: &[&str]) -> Net {
+        let registry = registry();
+        let broker_dir = temp("dpv-broker");
+        let broker = LocalService::broker(&broker_dir, &[]);
+        let dir = temp("dpv-correspondence");
+        let correspondence = LocalService::correspondence(&dir, &broker_dir, correspondence_args);
+        let key = TestKey::generate(SENDER);
+        let keystore = key.pkcs12("changeit");
+        Net { registry, broker, correspondence, dir, _key: key, keystore }
+    }
+
+    /// A node of the sender, on a fresh data folder.
+    fn node(&self, runtime: &str) -> Served {
+        let broker = &self.broker.url;
+        let mut env: Vec<(String, String)> = vec![
+            ("EFM_ORG".into(), SENDER.into()),
+            ("EFM_KEYSTORE".into(), self.keystore.display().to_string()),
+            ("EFM_KEYSTORE_PASSWORD".into(), "changeit".into()),
+            ("EFM_REGISTRY_URL".into(), self.registry.url.clone()),
+            ("EFM_ENABLE".into(), String::new()),
+            ("EFM_MASKINPORTEN_URL".into(), format!("{broker}/maskinporten/token")),
+            (
+                "EFM_ALTINN_EXCHANGE_URL".into(),
+                format!("{broker}/authentication/api/v1/exchange/maskinporten"),
+            ),
+            ("EFM_RETRY_BASE".into(), "1s".into()),
+            ("EFM_RUNTIME".into(), runtime.into()),
+        ];
+        with_dpv(&mut env, &self.correspondence);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Served::start(&temp("dpv-node"), &env)
+    }
+}
+
+fn create(addr: &str, sbd: &Value, what: &str) {
     let r = efm_tests::http::request(
         addr,
         "POST",
@@ -77,7 +103,66 @@ fn a_large_file_streams_through_dpv(runtime: &str) {
         Some("application/json"),
         sbd.to_string().as_bytes(),
     );
-    assert_eq!(r.status, 200, "{runtime}: create: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.status, 200, "{what}: create: {}", String::from_utf8_lossy(&r.body));
+}
+
+fn a_correspondence_sent_before_is_found(runtime: &str) {
+    let net = Net::start(&["--read-after", "1s"]);
+    let id = random_uuid();
+    let sbd = message(&id);
+    let first = net.node(runtime);
+    create(&first.addr, &sbd, runtime);
+    upload_small(&first.addr, &id);
+    let r = send(&first.addr, &id);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    wait_for_statuses(&first.addr, &id, &["SENDT"]);
+    drop(first);
+
+    let second = net.node(runtime);
+    let addr = second.addr.as_str();
+    create(addr, &sbd, runtime);
+    upload_small(addr, &id);
+    let r = send(addr, &id);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    wait_for_statuses(addr, &id, &["SENDT", "LEVERT", "LEST"]);
+    let reqs = efm_tests::recording::read(&net.dir);
+    let uploads: Vec<Option<u16>> = reqs
+        .iter()
+        .filter(|r| r.path == "/correspondence/api/v1/correspondence/upload")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(uploads, [Some(200), Some(409)], "{runtime}: the second upload is a conflict");
+    let found = reqs.iter().any(|r| {
+        r.path == "/correspondence/api/v1/correspondence"
+            && r.query.as_deref() == Some(&format!("sendersReference={id}"))
+            && r.accepted()
+    });
+    assert!(found, "{runtime}: looked up by its reference");
+    let records = std::fs::read_dir(net.dir.join("correspondences")).unwrap();
+    assert_eq!(records.flatten().count(), 1, "{runtime}: one correspondence");
+}
+
+/// A file with the title DPV requires.
+fn upload_small(addr: &str, id: &str) {
+    let r = efm_tests::http::request_with(
+        addr,
+        "PUT",
+        &format!("/api/messages/out/{id}?title=Vedlegg"),
+        efm_tests::network::AUTH,
+        &[("Content-Type", "text/plain"), ("Content-Disposition", "attachment; filename=a.txt")],
+        b"vedlegg",
+    );
+    assert_eq!(r.status, 200, "upload: {}", String::from_utf8_lossy(&r.body));
+}
+
+fn a_large_file_streams_through_dpv(runtime: &str) {
+    let net = Net::start(&["--max-body", "128MB"]);
+    let node = net.node(runtime);
+    let addr = node.addr.as_str();
+    let dir = &net.dir;
+
+    let id = random_uuid();
+    create(addr, &message(&id), runtime);
     upload_large(addr, &id);
     let r = send(addr, &id);
     assert_eq!(r.status, 200, "{runtime}: send: {r:?}");
