@@ -16,6 +16,7 @@ mod registry;
 mod sbd;
 mod serve;
 mod servicebus;
+mod smtp;
 
 #[derive(Parser)]
 #[command(name = "efm", version, about = "eFormidling integration point")]
@@ -47,6 +48,8 @@ enum Command {
     Correspondence(correspondence::CorrespondenceArgs),
     /// A local Azure Service Bus (DPE) for demos and tests.
     Servicebus(servicebus::ServiceBusArgs),
+    /// A local SMTP sink that writes each mail to a folder, for demos and tests.
+    Smtp(smtp::SmtpArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(args),
         Command::Correspondence(args) => correspondence::run(args),
         Command::Servicebus(args) => servicebus::run(args),
+        Command::Smtp(args) => smtp::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
     }

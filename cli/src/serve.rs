@@ -177,8 +177,32 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         watch: transports.watch,
         tokens: transports.tokens,
         notices: Notices::Stderr,
+        mail: mail(&c.mail),
         tls,
     })
+}
+
+/// The node's mail settings: none unless a mail path is switched on (the
+/// configuration then has a server).
+fn mail(m: &efm_config::Mail) -> Option<efm_core::mail::MailSettings> {
+    use efm_core::mail::{MailSettings, SmtpLogin, StartTls};
+    let smtp = m.smtp.as_ref()?;
+    let mut s = MailSettings::new(smtp.host.clone(), smtp.sender.clone(), smtp.receiver.clone());
+    s.smtp_port = smtp.port;
+    s.starttls = match smtp.starttls {
+        efm_config::StartTls::Opportunistic => StartTls::Opportunistic,
+        efm_config::StartTls::Required => StartTls::Required,
+        efm_config::StartTls::Off => StartTls::Off,
+    };
+    s.login = smtp.auth.as_ref().map(|a| SmtpLogin {
+        username: a.username.clone(),
+        password: a.password.expose().to_owned(),
+    });
+    s.trust = smtp.trust.clone();
+    s.mail_error_status = m.on_feil;
+    s.svarinn_on_error = m.svarinn_on_error;
+    s.svarinn_subject = m.svarinn_subject.clone();
+    Some(s)
 }
 
 /// The transport settings of the node and the runtime, from the configuration.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::expected::Expected;
-use crate::model::{ApiAuth, Config, DEFAULT_API_USER, Keystore, Mail, Smtp, SmtpAuth, Tls};
+use crate::model::{ApiAuth, Config, DEFAULT_API_USER, Keystore, Smtp, SmtpAuth, StartTls, Tls};
 use crate::problem::{Origin, Problem};
 use crate::provenance::Origins;
 use crate::secret::Secret;
@@ -41,6 +41,9 @@ pub struct Draft {
     pub mail_username: Option<Set<String>>,
     pub mail_password: Option<Set<Secret>>,
     pub mail_trust: Option<Set<String>>,
+    pub mail_starttls: Option<Set<StartTls>>,
+    pub mail_auth: Option<Set<bool>>,
+    pub mail_svarinn: Option<Set<bool>>,
     /// The retry delays as written (their values are in `config`), to point at the
     /// one that makes the cap shorter than the first delay.
     pub retry_base: Option<Set<String>>,
@@ -105,8 +108,13 @@ impl Draft {
             }
         };
 
-        config.mail = match &self.mail_enabled {
-            Some(on) if on.value => {
+        config.mail.on_feil = self.mail_enabled.as_ref().is_some_and(|s| s.value);
+        config.mail.svarinn_on_error = self.mail_svarinn.as_ref().is_some_and(|s| s.value);
+        // The first path switched on is where a missing server setting is reported.
+        let wanted_by =
+            [&self.mail_enabled, &self.mail_svarinn].into_iter().flatten().find(|s| s.value);
+        config.mail.smtp = match wanted_by {
+            Some(on) => {
                 let hint = "mail on errors needs a server, a sender and a receiver";
                 let mut need = |field: &Option<Set<String>>, key: &'static str| match field {
                     Some(s) => Some(s.value.clone()),
@@ -118,27 +126,47 @@ impl Draft {
                 let host = need(&self.mail_host, "mail.smtp_host");
                 let sender = need(&self.mail_sender, "mail.sender");
                 let receiver = need(&self.mail_receiver, "mail.receiver");
-                let auth = missing
-                    .both(
-                        &self.mail_username,
-                        &self.mail_password,
-                        ("mail.username", "mail.password"),
-                        "SMTP login needs a user name and a password",
-                    )
-                    .map(|(username, password)| SmtpAuth { username, password });
+                let auth = match &self.mail_auth {
+                    // Switched off: no login, whatever else is set (`enableAuth=false`).
+                    Some(a) if !a.value => None,
+                    Some(a) => {
+                        let hint = "SMTP login needs a user name and a password";
+                        if self.mail_username.is_none() {
+                            missing.report(a, "mail.username", hint);
+                        }
+                        if self.mail_password.is_none() {
+                            missing.report(a, "mail.password", hint);
+                        }
+                        self.mail_username.as_ref().zip(self.mail_password.as_ref()).map(
+                            |(u, p)| SmtpAuth {
+                                username: u.value.clone(),
+                                password: p.value.clone(),
+                            },
+                        )
+                    }
+                    None => missing
+                        .both(
+                            &self.mail_username,
+                            &self.mail_password,
+                            ("mail.username", "mail.password"),
+                            "SMTP login needs a user name and a password",
+                        )
+                        .map(|(username, password)| SmtpAuth { username, password }),
+                };
                 match (host, sender, receiver) {
-                    (Some(host), Some(sender), Some(receiver)) => Mail::OnError(Smtp {
+                    (Some(host), Some(sender), Some(receiver)) => Some(Smtp {
                         host,
                         port: self.mail_port.map_or(DEFAULT_SMTP_PORT, |p| p.value),
+                        starttls: self.mail_starttls.map(|s| s.value).unwrap_or_default(),
                         sender,
                         receiver,
                         auth,
                         trust: self.mail_trust.map(|t| t.value),
                     }),
-                    _ => Mail::Off,
+                    _ => None,
                 }
             }
-            _ => Mail::Off,
+            None => None,
         };
 
         // A cap shorter than the first delay: point at the cap if a source set it,

@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 26] = [
+pub const VARS: [(&str, &str); 38] = [
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -35,6 +35,18 @@ pub const VARS: [(&str, &str); 26] = [
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
     ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),
+    ("EFM_MAIL_ERROR_STATUS", "mail.enabled"),
+    ("EFM_MAIL_SMTP_HOST", "mail.smtp_host"),
+    ("EFM_MAIL_SMTP_PORT", "mail.smtp_port"),
+    ("EFM_MAIL_STARTTLS", "mail.starttls"),
+    ("EFM_MAIL_AUTH", "mail.auth"),
+    ("EFM_MAIL_USERNAME", "mail.username"),
+    ("EFM_MAIL_PASSWORD", "mail.password"),
+    ("EFM_MAIL_TRUST", "mail.trust"),
+    ("EFM_MAIL_SENDER", "mail.sender"),
+    ("EFM_MAIL_RECEIVER", "mail.receiver"),
+    ("EFM_MAIL_SVARINN_ON_ERROR", "mail.svarinn_on_error"),
+    ("EFM_MAIL_SVARINN_SUBJECT", "mail.svarinn_subject"),
 ];
 
 /// Sets every `<service>.enabled`.

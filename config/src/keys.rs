@@ -48,6 +48,10 @@ const TABLES: [(&str, &[&str]); 10] = [
             "username",
             "password",
             "trust",
+            "starttls",
+            "auth",
+            "svarinn_on_error",
+            "svarinn_subject",
         ],
     ),
     ("oidc", &["url", "audience", "client_id"]),
@@ -218,6 +222,10 @@ fn set(
         "mail.username" => draft.mail_username = Draft::set(raw.non_empty()?, origin, shown_key),
         "mail.password" => draft.mail_password = Draft::set(secret(raw)?, origin, shown_key),
         "mail.trust" => draft.mail_trust = Draft::set(raw.non_empty()?, origin, shown_key),
+        "mail.starttls" => draft.mail_starttls = Draft::set(starttls(raw)?, origin, shown_key),
+        "mail.auth" => draft.mail_auth = Draft::set(raw.bool()?, origin, shown_key),
+        "mail.svarinn_on_error" => draft.mail_svarinn = Draft::set(raw.bool()?, origin, shown_key),
+        "mail.svarinn_subject" => c.mail.svarinn_subject = Some(raw.non_empty()?),
         "dpo.message_channel" => c.services.dpo_message_channel = Some(raw.parse()?),
         "oidc.url" => c.transports.oidc.token_url = raw.parse()?,
         "oidc.audience" => c.transports.oidc.audience = raw.non_empty()?,
@@ -380,6 +388,16 @@ fn port(raw: &Raw) -> Result<u16, Expected> {
         Ok(0) => Err(Expected::because("a port from 1 to 65535", "port 0")),
         Ok(p) => Ok(p),
         Err(why) => Err(Expected::because("a port from 1 to 65535", why)),
+    }
+}
+
+fn starttls(raw: &Raw) -> Result<crate::model::StartTls, Expected> {
+    use crate::model::StartTls;
+    match raw.non_empty()?.trim().to_ascii_lowercase().as_str() {
+        "opportunistic" => Ok(StartTls::Opportunistic),
+        "required" => Ok(StartTls::Required),
+        "off" => Ok(StartTls::Off),
+        _ => Err(Expected::new("opportunistic, required or off")),
     }
 }
 

@@ -52,7 +52,7 @@ pub use http_url::HttpUrl;
 pub use interval::Interval;
 pub use model::{
     ApiAuth, Config, DEFAULT_API_USER, DEFAULT_REGISTRY_URL, Hours, Keystore, Mail, Messages,
-    ServiceSettings, Services, Smtp, SmtpAuth, StatusPolling, Tls, Webhooks,
+    ServiceSettings, Services, Smtp, SmtpAuth, StartTls, StatusPolling, Tls, Webhooks,
 };
 pub use org_nr::OrgNr;
 pub use problem::{Origin, Problem, Problems, Warning};

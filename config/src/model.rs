@@ -151,18 +151,52 @@ pub struct Webhooks {
     pub read_timeout: Interval,
 }
 
-/// Mail on every FEIL status (the reference's `feature.mailErrorStatus`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mail {
-    Off,
-    OnError(Smtp),
+/// The mail paths, each off unless switched on; the server is set when one is on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mail {
+    /// Mail on every FEIL status (`mail.enabled`, the reference's
+    /// `feature.mailErrorStatus`).
+    pub on_feil: bool,
+    /// Mail a SvarInn forsendelse the fagsystem cannot take (the reference's
+    /// `fiks.inn.mailOnError`, removed there in 2023).
+    pub svarinn_on_error: bool,
+    /// That mail's subject (`fiks.inn.mailSubject`); unset: one naming the forsendelse.
+    pub svarinn_subject: Option<String>,
+    pub smtp: Option<Smtp>,
 }
 
-/// An SMTP server reached with STARTTLS, as the reference always does.
+impl Mail {
+    pub fn off() -> Mail {
+        Mail::default()
+    }
+}
+
+/// Whether the SMTP session is upgraded with STARTTLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartTls {
+    /// When the server offers it, as the reference's `starttls.enable=true`.
+    #[default]
+    Opportunistic,
+    Required,
+    Off,
+}
+
+impl StartTls {
+    pub fn name(self) -> &'static str {
+        match self {
+            StartTls::Opportunistic => "opportunistic",
+            StartTls::Required => "required",
+            StartTls::Off => "off",
+        }
+    }
+}
+
+/// An SMTP server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
+    pub starttls: StartTls,
     pub sender: String,
     pub receiver: String,
     pub auth: Option<SmtpAuth>,
@@ -206,7 +240,7 @@ impl Default for Config {
                 connect_timeout: Interval::secs(10),
                 read_timeout: Interval::secs(10),
             },
-            mail: Mail::Off,
+            mail: Mail::off(),
             transports: Transports::default(),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{ApiAuth, Config, Mail};
+use crate::model::{ApiAuth, Config};
 use crate::provenance::Origins;
 use crate::service::{Service, ServiceSet};
 
@@ -77,21 +77,25 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
     w.value("read_timeout", quote(&config.webhooks.read_timeout.to_string()));
 
     w.table("mail");
-    match &config.mail {
-        Mail::Off => w.value("enabled", "false".into()),
-        Mail::OnError(s) => {
-            w.value("enabled", "true".into());
-            w.value("smtp_host", quote(&s.host));
-            w.value("smtp_port", s.port.to_string());
-            w.value("sender", quote(&s.sender));
-            w.value("receiver", quote(&s.receiver));
-            if let Some(a) = &s.auth {
-                w.value("username", quote(&a.username));
-                w.value("password", quote(&a.password.to_string()));
-            }
-            if let Some(t) = &s.trust {
-                w.value("trust", quote(t));
-            }
+    let mail = &config.mail;
+    w.value("enabled", mail.on_feil.to_string());
+    w.value("svarinn_on_error", mail.svarinn_on_error.to_string());
+    if let Some(subject) = &mail.svarinn_subject {
+        w.value("svarinn_subject", quote(subject));
+    }
+    if let Some(s) = &mail.smtp {
+        w.value("smtp_host", quote(&s.host));
+        w.value("smtp_port", s.port.to_string());
+        w.value("starttls", quote(s.starttls.name()));
+        w.value("sender", quote(&s.sender));
+        w.value("receiver", quote(&s.receiver));
+        w.value("auth", s.auth.is_some().to_string());
+        if let Some(a) = &s.auth {
+            w.value("username", quote(&a.username));
+            w.value("password", quote(&a.password.to_string()));
+        }
+        if let Some(t) = &s.trust {
+            w.value("trust", quote(t));
         }
     }
 

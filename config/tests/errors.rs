@@ -174,10 +174,28 @@ fn settings_that_go_together() {
     assert_eq!(
         lines(&toml("[mail]\nenabled = true\nsmtp_host = \"smtp.example.no\"\nusername = \"u\"")),
         [
-            "efm.toml:2: mail.enabled is set but mail.sender is not (mail on errors needs a server, a sender and a receiver)",
-            "efm.toml:2: mail.enabled is set but mail.receiver is not (mail on errors needs a server, a sender and a receiver)",
-            "efm.toml:4: mail.username is set but mail.password is not (SMTP login needs a user name and a password)",
+            "efm.toml:2: mail.enabled is set but mail.sender (EFM_MAIL_SENDER) is not (mail on errors needs a server, a sender and a receiver)",
+            "efm.toml:2: mail.enabled is set but mail.receiver (EFM_MAIL_RECEIVER) is not (mail on errors needs a server, a sender and a receiver)",
+            "efm.toml:4: mail.username is set but mail.password (EFM_MAIL_PASSWORD) is not (SMTP login needs a user name and a password)",
         ]
+    );
+    // The SvarInn mail needs the same server; a login asked for needs both halves.
+    assert_eq!(
+        lines(&env(&[
+            ("EFM_MAIL_SVARINN_ON_ERROR", "true"),
+            ("EFM_MAIL_SMTP_HOST", "smtp.example.no"),
+            ("EFM_MAIL_SENDER", "efm@example.no"),
+            ("EFM_MAIL_AUTH", "true"),
+            ("EFM_MAIL_USERNAME", "u"),
+        ])),
+        [
+            "environment: EFM_MAIL_SVARINN_ON_ERROR is set but mail.receiver (EFM_MAIL_RECEIVER) is not (mail on errors needs a server, a sender and a receiver)",
+            "environment: EFM_MAIL_AUTH is set but mail.password (EFM_MAIL_PASSWORD) is not (SMTP login needs a user name and a password)",
+        ]
+    );
+    assert_eq!(
+        one(&env(&[("EFM_MAIL_STARTTLS", "sometimes")])),
+        "environment: EFM_MAIL_STARTTLS = \"sometimes\": expected opportunistic, required or off"
     );
     assert_eq!(
         lines(&env(&[("EFM_ENABLE", "DPE")])),

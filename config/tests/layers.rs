@@ -38,7 +38,8 @@ fn defaults_start_on_loopback_with_nothing_enabled() {
     assert_eq!(c.api_auth, ApiAuth::GeneratePassword { user: "user".into() });
     assert_eq!(c.tls, None);
     assert!(c.services.enabled().is_empty());
-    assert_eq!(c.mail, Mail::Off);
+    assert_eq!(c.mail, Mail::off());
+    assert!(!c.mail.on_feil && !c.mail.svarinn_on_error && c.mail.smtp.is_none());
     assert_eq!(c.messages.lock_timeout, Interval::mins(5));
     assert_eq!(c.messages.status_services, ServiceSet::of(&[Service::Dpo, Service::Dpe]));
     assert!(c.messages.status_queue_includes.is_empty());
@@ -149,7 +150,9 @@ fn a_full_toml_file() {
     assert_eq!(c.status_polling.page_size.get(), 500);
     assert_eq!(c.status_polling.backoff_max_interval, Interval::mins(120));
     assert_eq!(c.webhooks.read_timeout.millis(), 1500);
-    let Mail::OnError(smtp) = &c.mail else { panic!("mail is off") };
+    assert!(c.mail.on_feil && !c.mail.svarinn_on_error);
+    let Some(smtp) = &c.mail.smtp else { panic!("no mail server") };
+    assert_eq!(smtp.starttls, efm_config::StartTls::Opportunistic);
     assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.example.no", 2525));
     assert_eq!(smtp.auth.as_ref().map(|a| a.password.expose()), Some("mailpw"));
     assert_eq!(c.services.enabled().to_string(), "DPO,DPE");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use efm_config::{
-    ApiAuth, ByteSize, Interval, Mail, Secret, Service, SourceText, Sources, Warning, load,
+    ApiAuth, ByteSize, Interval, Secret, Service, SourceText, Sources, Warning, load,
 };
 
 /// A local file as an installation of the reference might have it (invented values).
@@ -38,6 +38,10 @@ difi.move.mail.smtpHost=smtp.eksempel.kommune.no
 difi.move.mail.smtpPort=25
 difi.move.mail.senderAddress=integrasjonspunkt@eksempel.kommune.no
 difi.move.mail.receiverAddress=${IP_MAIL_TO:drift@eksempel.kommune.no}
+difi.move.mail.enableAuth=false
+difi.move.mail.username=ignored-without-auth
+difi.move.fiks.inn.mailOnError=true
+difi.move.fiks.inn.mailSubject=Melding fra SvarInn
 
 difi.security.enable=true
 difi.security.user.name=arkivsystem
@@ -92,8 +96,11 @@ fn a_local_properties_file_maps_onto_the_config() {
         Some("910076787_integrasjonspunkt_systembruker_910076787")
     );
     assert_eq!(c.transports.oidc.client_id.as_deref(), Some("MOVE_IP_910076787"));
-    let Mail::OnError(smtp) = &c.mail else { panic!("mail off") };
+    assert!(c.mail.on_feil && c.mail.svarinn_on_error);
+    assert_eq!(c.mail.svarinn_subject.as_deref(), Some("Melding fra SvarInn"));
+    let Some(smtp) = &c.mail.smtp else { panic!("mail off") };
     assert_eq!(smtp.port, 25);
+    assert_eq!(smtp.auth, None, "enableAuth=false: no login");
     assert_eq!(smtp.receiver, "drift@eksempel.kommune.no");
     assert_eq!(
         c.api_auth,

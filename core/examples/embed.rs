@@ -72,7 +72,9 @@ impl Host {
                     answer = Some(r);
                     continue;
                 }
-                Output::Respond(..) | Output::Status(_) | Output::Notice(_) => continue,
+                Output::Respond(..) | Output::Status(_) | Output::Notice(_) | Output::Mail(_) => {
+                    continue;
+                }
                 Output::Job(job, _) => Input::JobDone(job, Err(JobError::Io("no payloads".into()))),
                 Output::Http(req, http) => {
                     println!("  node asks: GET {}", http.url);

@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod http_framing;
 pub mod ids;
 pub mod jose;
+pub mod mail;
 pub mod node;
 pub mod package;
 pub mod registry;

@@ -8,6 +8,8 @@ pub mod local_correspondence;
 pub mod local_registry;
 pub mod local_service;
 pub mod local_service_bus;
+pub mod local_smtp;
+pub mod mailer;
 pub mod maskinporten;
 pub mod outbound;
 pub mod payloads;

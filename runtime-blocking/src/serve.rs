@@ -82,6 +82,8 @@ pub struct ServeOptions {
     pub tokens: Option<TokenSettings>,
     /// Where the node's notices go.
     pub notices: Notices,
+    /// Where mail goes and which paths send it (none: no mail).
+    pub mail: Option<efm_core::mail::MailSettings>,
     /// Serve HTTPS with this configuration (see [`crate::tls::server_config`]);
     /// plain HTTP without.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -100,7 +102,7 @@ pub enum Notices {
 }
 
 impl Notices {
-    fn notice(&self, text: &str) {
+    pub(crate) fn notice(&self, text: &str) {
         match self {
             Notices::Stderr => eprintln!("efm: {text}"),
             Notices::To(f) => f(text),
@@ -123,6 +125,8 @@ pub enum ServeError {
     Store(#[from] efm_store::OpenError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("cannot start the mail thread: {source}")]
+    Mailer { source: std::io::Error },
     #[error("the operating system gave no randomness")]
     Randomness,
 }
@@ -184,6 +188,8 @@ struct Engine {
     /// When the node last asked to be woken.
     wake_at: Option<efm_core::Timestamp>,
     notices: Notices,
+    /// Sends the node's mails; none when mail is not configured.
+    mailer: Option<crate::mailer::Mailer>,
 }
 
 /// How long an API call waits for the node's answer before giving up on it. Far
@@ -240,6 +246,18 @@ impl Api {
         config.dpv = opts.dpv.clone();
         config.pacing = opts.pacing.clone();
         config.watch = opts.watch.clone();
+        config.mail = opts.mail.clone();
+        let mailer = match &opts.mail {
+            Some(settings) => Some(
+                crate::mailer::Mailer::start(
+                    settings.clone(),
+                    opts.data_dir.clone(),
+                    opts.notices.clone(),
+                )
+                .map_err(|source| ServeError::Mailer { source })?,
+            ),
+            None => None,
+        };
         let node = Node::new(config, seed, started);
         let credentials = match (&opts.tokens, &opts.identity) {
             (Some(t), Some(id)) => Some(Credentials::new(t.clone(), id.clone())),
@@ -267,6 +285,7 @@ impl Api {
                 waiting: HashMap::new(),
                 wake_at: None,
                 notices: opts.notices.clone(),
+                mailer,
             }),
             auth: opts.auth.clone(),
             data_dir: opts.data_dir.clone(),
@@ -667,6 +686,19 @@ fn drain(e: &mut Engine) -> Vec<Work> {
             // Statuses go to webhooks and the status queue once those exist; the
             // record itself is already in the store.
             Output::Status(_) => {}
+            // Sent on the mail thread; the node waits for nothing.
+            Output::Mail(mail) => match &e.mailer {
+                Some(mailer) => {
+                    let subject = mail.subject.clone();
+                    if let Err(err) = mailer.queue(mail) {
+                        e.notices.notice(&format!("mail {subject:?} not sent: {err}"));
+                    }
+                }
+                None => e.notices.notice(&format!(
+                    "mail {:?} not sent: no mail server configured",
+                    mail.subject
+                )),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
+use efm_core::mail::MailSettings;
 use efm_core::node::{
     Config, DpeSettings, DpoSettings, LoadId, Node, Pacing, Query, Write, WriteId,
 };
@@ -97,6 +98,10 @@ fn config(org: &str, setup: &NodeSetup) -> Config {
     c.registry_url = REGISTRY_URL.to_owned();
     c.enabled_services = vec![ServiceIdentifier::Dpo, ServiceIdentifier::Dpe];
     c.lock_timeout = Duration::from_millis(setup.lock_timeout_ms);
+    // Mail on FEIL, so that the model sees each FEIL mailed at most once.
+    let mut mail = MailSettings::new("smtp.sim", "efm@sim.test", "drift@sim.test");
+    mail.mail_error_status = true;
+    c.mail = Some(mail);
     c.dpo = Some(DpoSettings {
         broker: BrokerEndpoint {
             base_url: BROKER_URL.to_owned(),

@@ -50,6 +50,8 @@ pub struct Model {
     /// Each conversation's lifecycle as the model follows it from the statuses its
     /// store recorded: (node, incoming, messageId).
     lifecycles: BTreeMap<(usize, bool, String), Lifecycle>,
+    /// FEIL mails each node sent, by (node, incoming, messageId).
+    mails: BTreeMap<(usize, bool, String), u32>,
     pub violations: Vec<String>,
 }
 
@@ -195,6 +197,27 @@ impl Model {
             "node {node}: told of {} {} before the store recorded it (it holds {history:?})",
             e.message_id, e.status
         ));
+    }
+
+    /// The node sent a mail on FEIL: the FEIL must be recorded, and it is mailed
+    /// at most once (a crash between the write and the mail loses the mail; nothing
+    /// may repeat it).
+    pub fn on_mail(&mut self, node: usize, mail: &efm_core::mail::Mail, store: &MemStore) {
+        const PREFIX: &str = "Integrasjonspunkt: status FEIL registrert for forsendelse ";
+        let Some(rest) = mail.subject.strip_prefix(PREFIX) else {
+            return self.fail(format!("node {node}: a mail that is not a FEIL mail: {mail:?}"));
+        };
+        let id = rest.split(" / ").next().unwrap_or_default().to_owned();
+        let incoming = mail.body.starts_with("Innkommende");
+        if !store.statuses_of(&id, incoming).contains(&Status::Feil) {
+            self.fail(format!("node {node}: mailed FEIL on {id}, which its store does not hold"));
+        }
+        let count = self.mails.entry((node, incoming, id.clone())).or_default();
+        *count += 1;
+        let count = *count;
+        if count > 1 {
+            self.fail(format!("node {node}: mailed FEIL on {id} {count} times"));
+        }
     }
 
     /// A create was answered 200: the message must be in the store.

@@ -55,6 +55,11 @@ impl World {
                     self.model.on_status_event(h, &s, store);
                 }
                 Output::Notice(text) => self.note(|| format!("node {h}: notice: {text}")),
+                Output::Mail(m) => {
+                    self.note(|| format!("node {h}: mail: {}", m.subject));
+                    let store = &self.hosts[h].store;
+                    self.model.on_mail(h, &m, store);
+                }
             }
         }
         self.model.violations.push(format!(

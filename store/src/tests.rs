@@ -50,7 +50,7 @@ fn call(node: &mut Node, store: &mut Store, call: ApiCall) -> ApiResponse {
             }
             Output::Http(id, _) => node.handle_input(Input::Http(id, Ok(registry_answer())), NOW),
             Output::Respond(_, r) => answer = Some(r),
-            Output::Status(_) | Output::Notice(_) => {}
+            Output::Status(_) | Output::Notice(_) | Output::Mail(_) => {}
             Output::Job(..) => panic!("no payload work expected"),
         }
     }

@@ -108,6 +108,16 @@ impl Services {
         Services::with_registry(LocalRegistry::start(&registry_dir(orgs)), broker_args, bus_args)
     }
 
+    /// As [`start`](Self::start), with a registry folder made by the caller (from
+    /// [`registry_dir`], with answers of its own added, say).
+    pub fn start_in(
+        registry: &std::path::Path,
+        broker_args: &[&str],
+        bus_args: &[&str],
+    ) -> Services {
+        Services::with_registry(LocalRegistry::start(registry), broker_args, bus_args)
+    }
+
     /// As [`start`](Self::start), with a registry that signs its answers with
     /// `signer`'s key.
     pub fn start_signed(orgs: &[&Org], signer: &TestKey) -> Services {

@@ -290,6 +290,7 @@ fn options(
                 (ServiceIdentifier::from_name(s.name()), limit)
             })
             .collect(),
+        mail: None,
         own_certificate_expiry: Some(certificate.not_after().map_err(|e| e.to_string())?),
         status_queue_includes: services_of(defaults.messages.status_queue_includes),
         identity: Some(org.identity.clone()),

@@ -101,8 +101,10 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.mail.username", Key("mail.username", Same)),
     ("difi.move.mail.password", Key("mail.password", Same)),
     ("difi.move.mail.trust", Key("mail.trust", Same)),
-    // efm logs in to SMTP exactly when a user name and password are set.
-    ("difi.move.mail.enableauth", Only("true")),
+    ("difi.move.mail.enableauth", Key("mail.auth", Same)),
+    // Gone from the reference since 2023 (with BEST/EDU); efm still honours them.
+    ("difi.move.fiks.inn.mailonerror", Key("mail.svarinn_on_error", Same)),
+    ("difi.move.fiks.inn.mailsubject", Key("mail.svarinn_subject", Same)),
     ("difi.move.oidc.url", Key("oidc.url", Same)),
     ("difi.move.oidc.audience", Key("oidc.audience", Same)),
     ("difi.move.oidc.clientid", Key("oidc.client_id", Same)),

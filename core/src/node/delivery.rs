@@ -546,7 +546,7 @@ impl Node {
                 // Told only now: an outcome that was not recorded is tried again,
                 // and told of then.
                 for event in events {
-                    self.outputs.push_back(Output::Status(event));
+                    self.status_recorded(event);
                 }
                 self.deliver_pushes();
                 // A slot is free: more may be waiting.

@@ -288,7 +288,10 @@ fn an_expired_message_is_levetid_utlopt_without_being_sent() {
 
 /// The DPO poll: list, details, download to staging, unpack, store, confirm.
 fn receive_one(sbd_json: &str) -> (Node, Vec<Output>) {
-    let mut node = dpo_node();
+    receive_one_on(dpo_node(), sbd_json)
+}
+
+fn receive_one_on(mut node: Node, sbd_json: &str) -> (Node, Vec<Output>) {
     let mut outputs = tick_with(&mut node, Vec::new(), NOW);
     let (id, _) = take_http(&mut outputs, "recipientStatus=Initialized");
     // Downloads started and never confirmed are looked for too (their answer lost,
@@ -525,4 +528,279 @@ fn due_watches_are_polled_and_rescheduled_by_age() {
     let age = Duration::from_hours(15 * 24 + 2);
     assert_eq!(*at, later + WatchSettings::default().interval(age));
     assert!(*at > later + Duration::from_mins(30));
+}
+
+/// A DPO node that mails on FEIL.
+fn mailing_node() -> Node {
+    let mut c = config();
+    c.enabled_services = vec![ServiceIdentifier::Dpo];
+    let mut mail =
+        crate::mail::MailSettings::new("smtp.test", "efm@example.no", "drift@example.no");
+    mail.mail_error_status = true;
+    c.mail = Some(mail);
+    Node::new(c, [7; 32], NOW)
+}
+
+/// The conversation of ID as the store answers it, with `statuses` (status, time).
+fn conversation_of(reference: Option<&str>, statuses: &[(Status, Timestamp)]) -> Loaded {
+    let row = ConversationRow {
+        id: 1,
+        conversation_id: Some("b4567a25-672c-4c2e-9a0f-08c52c54254b".into()),
+        message_id: ID.into(),
+        sender: None,
+        sender_identifier: None,
+        receiver: None,
+        receiver_identifier: None,
+        process_identifier: None,
+        document_identifier: None,
+        message_reference: reference.map(str::to_owned),
+        message_title: None,
+        last_update: NOW,
+        finished: true,
+        expiry: None,
+        direction: Direction::Outgoing,
+        service_identifier: ServiceIdentifier::Dpo,
+        statuses: statuses
+            .iter()
+            .enumerate()
+            .map(|(i, (status, at))| StatusRow {
+                id: i as i64,
+                conv_id: 1,
+                conversation_id: None,
+                message_id: ID.into(),
+                status: *status,
+                description: None,
+                raw_receipt: None,
+                last_update: *at,
+            })
+            .collect(),
+    };
+    Loaded::Conversations { rows: vec![row], total: 1 }
+}
+
+fn mails(outputs: &[Output]) -> Vec<&crate::mail::Mail> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Mail(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The node's read of the conversation for a mail, if it made one.
+fn conversation_read(outputs: &[Output]) -> Option<LoadId> {
+    outputs.iter().find_map(|o| match o {
+        Output::Load(id, Query::Conversations { filter, .. })
+            if filter.message_id.as_deref() == Some(ID) =>
+        {
+            Some(*id)
+        }
+        _ => None,
+    })
+}
+
+/// Refuse the initiate of a due message: the FEIL hand-off write, unanswered.
+fn refused(node: &mut Node) -> (WriteId, Vec<Output>) {
+    let (id, _, _) = to_initiate(node, 0);
+    let refusal = response(400, r#"{"title":"Bad sender"}"#);
+    node.handle_input(Input::Http(id, Ok(refusal)), NOW);
+    let (outputs, _) = drain(node);
+    let wid = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Persist(wid, Write::HandOff(r)) if r.status == Status::Feil => Some(*wid),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{outputs:#?}"));
+    (wid, outputs)
+}
+
+#[test]
+fn a_feil_is_mailed_once_after_its_write_with_the_conversation_reference() {
+    let mut node = mailing_node();
+    let (wid, outputs) = refused(&mut node);
+    assert!(
+        mails(&outputs).is_empty() && conversation_read(&outputs).is_none(),
+        "not before the write"
+    );
+    node.handle_input(Input::Persisted(wid, Ok(())), NOW);
+    let (outputs, _) = drain(&mut node);
+    assert!(outputs.iter().any(|o| matches!(o, Output::Status(e) if e.status == Status::Feil)));
+    assert!(mails(&outputs).is_empty(), "the conversation is read first");
+    let lid = conversation_read(&outputs).expect("the conversation is read for its reference");
+    node.handle_input(Input::Loaded(lid, Ok(conversation_of(Some("ref-1"), &[]))), NOW);
+    let (outputs, _) = drain(&mut node);
+    let sent = mails(&outputs);
+    assert_eq!(sent.len(), 1, "{outputs:#?}");
+    assert_eq!(
+        sent[0].subject,
+        format!("Integrasjonspunkt: status FEIL registrert for forsendelse {ID} / ref-1")
+    );
+    assert_eq!(
+        sent[0].body,
+        format!(
+            "Utgående forsendelse med conversationId b4567a25-672c-4c2e-9a0f-08c52c54254b (messageId {ID}) og messageReference ref-1 har registrert status 'FEIL'. Se statusgrensesnitt for detaljer."
+        )
+    );
+    assert_eq!(
+        (sent[0].from.as_str(), sent[0].to.as_str()),
+        ("efm@example.no", "drift@example.no")
+    );
+}
+
+#[test]
+fn a_feil_whose_conversation_cannot_be_read_is_mailed_with_what_the_event_knows() {
+    let mut node = mailing_node();
+    let (wid, _) = refused(&mut node);
+    node.handle_input(Input::Persisted(wid, Ok(())), NOW);
+    let (outputs, _) = drain(&mut node);
+    let lid = conversation_read(&outputs).expect("a read");
+    node.handle_input(Input::Loaded(lid, Err(StoreError::Unavailable("locked".into()))), NOW);
+    let (outputs, _) = drain(&mut node);
+    let sent = mails(&outputs);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].subject,
+        format!("Integrasjonspunkt: status FEIL registrert for forsendelse {ID}")
+    );
+    assert!(sent[0].body.contains("conversationId b4567a25-672c-4c2e-9a0f-08c52c54254b"));
+}
+
+#[test]
+fn no_mail_when_switched_off_or_when_the_feil_was_not_recorded() {
+    // Off: no read, no mail.
+    let mut node = dpo_node();
+    let (wid, _) = refused(&mut node);
+    node.handle_input(Input::Persisted(wid, Ok(())), NOW);
+    let (outputs, _) = drain(&mut node);
+    assert!(conversation_read(&outputs).is_none() && mails(&outputs).is_empty());
+    // On, but the write failed: the FEIL is not durable, so nothing is told.
+    let mut node = mailing_node();
+    let (wid, _) = refused(&mut node);
+    node.handle_input(Input::Persisted(wid, Err(StoreError::Unavailable("disk full".into()))), NOW);
+    let (outputs, _) = drain(&mut node);
+    assert!(conversation_read(&outputs).is_none() && mails(&outputs).is_empty());
+}
+
+#[test]
+fn a_received_feil_is_mailed_only_if_this_write_recorded_it() {
+    let mut status = sbd(ID, "status", "2027-01-16T09:00:00+01:00").to_json_value();
+    status["status"] = json!({"status": "FEIL"});
+    let earlier = Timestamp::from_unix_millis(NOW.as_unix_millis() - 60_000);
+    for (recorded_at, expected) in [(NOW, 1), (earlier, 0)] {
+        let (mut node, outputs) = receive_one_on(mailing_node(), &status.to_string());
+        assert!(mails(&outputs).is_empty());
+        let after = confirm_after(
+            &mut node,
+            outputs,
+            |w| matches!(w, Write::ApplyReceivedStatus(_)),
+            Ok(()),
+        );
+        let lid = conversation_read(&after).expect("the conversation is read");
+        let loaded =
+            conversation_of(None, &[(Status::Sendt, earlier), (Status::Feil, recorded_at)]);
+        node.handle_input(Input::Loaded(lid, Ok(loaded)), NOW);
+        let (outputs, _) = drain(&mut node);
+        let sent = mails(&outputs);
+        assert_eq!(sent.len(), expected, "FEIL recorded at {recorded_at:?}");
+        if let Some(m) = sent.first() {
+            assert!(m.body.starts_with("Utgående forsendelse med conversationId"), "{}", m.body);
+        }
+    }
+}
+
+#[test]
+fn an_arkivmelding_error_receipt_is_mailed_once_recorded() {
+    let mut receipt = sbd(
+        "00000000-0000-4000-8000-0000000000b2",
+        "arkivmelding_kvittering",
+        "2027-01-16T09:00:00+01:00",
+    )
+    .to_json_value();
+    receipt["arkivmelding_kvittering"] =
+        json!({"receiptType": "ERROR", "relatedToMessageId": ID, "messages": []});
+    let (mut node, outputs) = receive_one_on(mailing_node(), &receipt.to_string());
+    let wid = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Persist(wid, Write::ApplyReceivedStatus(r)) if r.status == Status::Feil => {
+                Some(*wid)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{outputs:#?}"));
+    node.handle_input(Input::Persisted(wid, Ok(())), NOW);
+    let (outputs, _) = drain(&mut node);
+    let lid = conversation_read(&outputs).expect("the conversation is read");
+    node.handle_input(Input::Loaded(lid, Ok(conversation_of(None, &[(Status::Feil, NOW)]))), NOW);
+    let (outputs, _) = drain(&mut node);
+    assert_eq!(mails(&outputs).len(), 1);
+}
+
+/// A FEIL a receipt poll found is mailed once its write is in, and only if that
+/// write recorded it (a poll answered again finds it there already).
+#[test]
+fn a_polled_feil_is_mailed_only_if_this_write_recorded_it() {
+    let earlier = Timestamp::from_unix_millis(NOW.as_unix_millis() - 60_000);
+    for (recorded_at, expected) in [(NOW, 1), (earlier, 0)] {
+        let mut node = mailing_node();
+        let watch = Watch {
+            message_id: ID.parse().unwrap(),
+            conversation_id: None,
+            service: ServiceIdentifier::Dpv,
+            sender: "910077473".into(),
+            receiver: "910075918".into(),
+            reference: Some("c-1".into()),
+            handed_off: earlier,
+            next_poll: NOW,
+        };
+        node.watching.in_flight.insert(watch.message_id);
+        node.watch_answered(watch, vec![(Status::Feil, Some("refused".into()), NOW)], false);
+        let (outputs, _) = drain(&mut node);
+        assert!(mails(&outputs).is_empty() && conversation_read(&outputs).is_none());
+        let Some(Output::Persist(wid, Write::Watched { .. })) =
+            outputs.iter().find(|o| matches!(o, Output::Persist(_, Write::Watched { .. })))
+        else {
+            panic!("{outputs:?}")
+        };
+        node.handle_input(Input::Persisted(*wid, Ok(())), NOW);
+        let (outputs, _) = drain(&mut node);
+        assert!(outputs.iter().any(|o| matches!(o, Output::Status(e) if e.status == Status::Feil)));
+        let lid = conversation_read(&outputs).expect("the conversation is read");
+        let loaded = conversation_of(Some("c-1"), &[(Status::Feil, recorded_at)]);
+        node.handle_input(Input::Loaded(lid, Ok(loaded)), NOW);
+        let (outputs, _) = drain(&mut node);
+        assert_eq!(mails(&outputs).len(), expected, "FEIL recorded at {recorded_at:?}");
+    }
+}
+
+#[test]
+fn an_undeliverable_svarinn_forsendelse_is_mailed_only_when_switched_on() {
+    let forsendelse = crate::mail::UndeliverableForsendelse {
+        id: "f-1".into(),
+        title: None,
+        sender: None,
+        security_level: Some(3),
+        files: Vec::new(),
+        reason: "refused".into(),
+        kept_at: None,
+    };
+    // FEIL mail on, mailOnError off; then no mail settings at all.
+    let mut node = mailing_node();
+    assert!(!node.mail_undeliverable(&forsendelse));
+    assert!(mails(&drain(&mut node).0).is_empty());
+    assert!(!dpo_node().mail_undeliverable(&forsendelse));
+    let mut c = config();
+    let mut settings =
+        crate::mail::MailSettings::new("smtp.test", "efm@example.no", "arkiv@example.no");
+    settings.svarinn_on_error = true;
+    c.mail = Some(settings);
+    let mut node = Node::new(c, [7; 32], NOW);
+    assert!(node.mail_undeliverable(&forsendelse));
+    let (outputs, _) = drain(&mut node);
+    let sent = mails(&outputs);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "arkiv@example.no");
+    assert!(sent[0].subject.contains("f-1"));
 }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use super::api::{ApiCall, ApiResponse};
 use super::io::StatusEvent;
 use super::store::{Loaded, Query, StatusRecord, StatusReply, StoreError, StoredIncoming, Write};
-use super::{CallId, Node, Output, Pending};
+use super::{CallId, Node, Pending};
 use crate::Timestamp;
 use crate::api::{ApiError, Exception, MessageRef, Pageable, page_json};
 use crate::ids::MessageId;
@@ -167,7 +167,7 @@ impl Node {
                 self.lease_next(call, rest)
             }
             (Step::DeleteWrite { call, sbd, event }, Ok(())) => {
-                self.outputs.push_back(Output::Status(event));
+                self.status_recorded(event);
                 self.respond(call, ApiResponse::Json(sbd.to_json_value()));
                 self.deliver_pushes();
             }
@@ -178,7 +178,7 @@ impl Node {
                 self.incoming.writing = self.incoming.writing.saturating_sub(1);
                 match result {
                     Ok(()) => {
-                        self.outputs.push_back(Output::Status(event));
+                        self.status_recorded(event);
                         if self.incoming.writing == 0 {
                             self.deliver_pushes();
                         }

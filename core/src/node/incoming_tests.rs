@@ -106,7 +106,7 @@ impl Host {
                 Output::Respond(_, r) => self.answers.push(r),
                 Output::Status(e) => self.events.push(e),
                 Output::Http(..) => panic!("no HTTP expected"),
-                Output::Notice(_) => {}
+                Output::Notice(_) | Output::Mail(_) => {}
                 Output::Job(..) => panic!("no payload work expected"),
             }
         }

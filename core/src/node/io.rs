@@ -8,6 +8,7 @@ pub use super::jobs::{Job, JobError, JobResult};
 use super::store::{Loaded, Query, StoreError, Write};
 use crate::Timestamp;
 use crate::ids::{ConversationId, MessageId};
+use crate::mail::Mail;
 use crate::status::{Direction, Status};
 
 macro_rules! id {
@@ -73,6 +74,10 @@ pub enum Output {
     /// Something went wrong that no API caller waits for (a delivery attempt
     /// failed, a received message was dropped): for the operator's log.
     Notice(String),
+    /// Send this mail (see [`crate::mail`]) with the node's `Config::mail`. Nothing
+    /// comes back: a mail that cannot be sent is the runtime's to log, as the
+    /// reference only logs it.
+    Mail(Mail),
     /// Nothing more to do until `wake_at` (or the next input).
     Idle {
         wake_at: Option<Timestamp>,

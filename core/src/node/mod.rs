@@ -13,6 +13,7 @@ mod http;
 mod incoming;
 mod io;
 mod jobs;
+mod mails;
 mod multipart;
 mod pushes;
 mod reads;
@@ -105,6 +106,8 @@ pub struct Config {
     /// DPV over Altinn 3 Correspondence, when configured.
     pub dpv: Option<DpvSettings>,
     pub pacing: Pacing,
+    /// Where mail goes, and which paths send it (none unless configured).
+    pub mail: Option<crate::mail::MailSettings>,
     /// How often the receipts of handed-off DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
 }
@@ -140,6 +143,7 @@ impl Config {
             dpe: None,
             dpv: None,
             pacing: Pacing::default(),
+            mail: None,
             watch: WatchSettings::default(),
         }
     }
@@ -262,6 +266,11 @@ enum Pending {
     Swept,
     /// The Service Bus key, from the service registry.
     SasKey,
+    /// A FEIL was recorded: its conversation is read for the mail.
+    FeilMail(mails::FeilMail),
+    /// A status the receiving side sent back was written; a FEIL among them is
+    /// mailed if this write recorded it.
+    ReceivedStatus(Option<mails::FeilMail>),
     /// The registry's key set, for a signed answer to `lookup`; `then` waits for it.
     Jwks {
         pending: PendingVerification,
@@ -381,6 +390,7 @@ impl Node {
                     self.on_send_arkivmelding(call, message, result)
                 }
                 Some(Pending::Read { call, answer }) => self.on_read(call, answer, result),
+                Some(Pending::FeilMail(feil)) => self.feil_mail_loaded(feil, result),
                 Some(Pending::Subscription { call, step }) => {
                     self.subscription_loaded(call, step, result)
                 }
@@ -405,6 +415,11 @@ impl Node {
             Input::Persisted(id, result) => match self.writes.remove(&id) {
                 // A failed outcome write leaves the push due again: delivered at least once.
                 Some(Pending::PushWritten) => {}
+                Some(Pending::ReceivedStatus(feil)) => {
+                    if let (Ok(()), Some(feil)) = (result, feil) {
+                        self.mail_if_recorded(feil)
+                    }
+                }
                 Some(Pending::Incoming(step)) => self.incoming_persisted(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_persisted(*step, result),
                 Some(Pending::Receive(step)) => self.receive_persisted(*step, result),
@@ -838,14 +853,14 @@ impl Node {
                 self.deliver_pushes();
                 let body = message.sbd.to_json_value();
                 if let Some(message_id) = message.message_id() {
-                    self.outputs.push_back(Output::Status(StatusEvent {
+                    self.status_recorded(StatusEvent {
                         message_id,
                         conversation_id: message.sbd.header.conversation_id(),
                         direction: Direction::Outgoing,
                         status: Status::Opprettet,
                         description: None,
                         at: message.created,
-                    }));
+                    });
                 }
                 self.respond(call, ApiResponse::Json(body));
             }
@@ -930,6 +945,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
         Pending::Pushes
         | Pending::Push { .. }
         | Pending::PushWritten
+        | Pending::FeilMail(_)
+        | Pending::ReceivedStatus(_)
         | Pending::Delivery(_)
         | Pending::Receive(_)
         | Pending::Watch(_)

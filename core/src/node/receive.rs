@@ -48,6 +48,8 @@ pub(super) enum Step {
     /// The received message (or its effect) is being stored.
     Storing {
         ack: Ack,
+        /// A FEIL the received status SBD carries, to mail once recorded.
+        feil: Option<super::mails::FeilMail>,
     },
     Acking {
         ack: Ack,
@@ -388,15 +390,20 @@ impl Node {
         };
         let message_id =
             sbd.message_id().unwrap_or(crate::ids::MessageId::from_uuid(uuid::Uuid::nil()));
+        let mut feil = None;
         let write = match &sbd.message {
             BusinessMessage::Status(s) => match s.status {
-                Some(status) => Write::ApplyReceivedStatus(StatusRecord {
-                    message_id,
-                    status,
-                    description: None,
-                    at: self.now,
-                    queued: self.config.status_queue_includes.contains(&service),
-                }),
+                Some(status) => {
+                    let record = StatusRecord {
+                        message_id,
+                        status,
+                        description: None,
+                        at: self.now,
+                        queued: self.config.status_queue_includes.contains(&service),
+                    };
+                    feil = self.received_feil(&record);
+                    Write::ApplyReceivedStatus(record)
+                }
                 None => return self.acknowledge(ack),
             },
             _ if sbd.header.expected_response().is_some_and(|d| d.timestamp() <= self.now) => {
@@ -429,7 +436,7 @@ impl Node {
             }
         };
         let wid = self.persist(write);
-        self.writes.insert(wid, Pending::Receive(Box::new(Step::Storing { ack })));
+        self.writes.insert(wid, Pending::Receive(Box::new(Step::Storing { ack, feil })));
     }
 
     /// An arkivmelding receipt settles the message it answers: LEST, or FEIL for
@@ -450,18 +457,22 @@ impl Node {
             at: self.now,
             queued: false,
         };
+        let feil = self.received_feil(&record);
         let wid = self.persist(Write::ApplyReceivedStatus(record));
-        self.writes.insert(wid, Pending::PushWritten);
+        self.writes.insert(wid, Pending::ReceivedStatus(feil));
     }
 
     pub(super) fn receive_persisted(&mut self, step: Step, result: Result<(), StoreError>) {
-        let Step::Storing { ack } = step else {
+        let Step::Storing { ack, feil } = step else {
             self.stale_answers += 1;
             return;
         };
         match result {
             // Stored now, or before (a repeat): either way ours, so acknowledge.
             Ok(()) | Err(StoreError::Conflict) => {
+                if let Some(feil) = feil {
+                    self.mail_if_recorded(feil);
+                }
                 if result.is_ok() && matches!(ack, Ack::Dpo { .. }) {
                     self.receive.dpo_progress = true;
                 }

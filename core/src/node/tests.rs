@@ -120,7 +120,7 @@ impl Host {
                 Output::Persist(id, Write::ExpireConversations { .. }) => {
                     self.node.handle_input(Input::Persisted(id, Ok(())), NOW);
                 }
-                Output::Notice(_) => {}
+                Output::Notice(_) | Output::Mail(_) => {}
                 Output::Job(_, job) => panic!("this host does no payload work: {job:?}"),
                 Output::Load(_, q) => panic!("this host does not serve {q:?}"),
                 Output::Persist(_, w) => panic!("this host does not serve {w:?}"),

@@ -301,7 +301,7 @@ impl Node {
                 // Told only now that they are durable; a store that has them
                 // already (a repeat) tells the subscriber once more at worst.
                 for event in events {
-                    self.outputs.push_back(super::Output::Status(event));
+                    self.status_maybe_recorded(event);
                 }
                 self.deliver_pushes();
             }
