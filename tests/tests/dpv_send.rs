@@ -57,6 +57,17 @@ struct Net {
     /// Kept: its folder goes with it.
     _key: TestKey,
     keystore: std::path::PathBuf,
+    /// The nodes' data folders, removed at the end with the Correspondence's.
+    data: std::cell::RefCell<Vec<std::path::PathBuf>>,
+}
+
+/// The large test's files are hundreds of MB: not left in the temporary folder.
+impl Drop for Net {
+    fn drop(&mut self) {
+        for d in self.data.borrow().iter().chain([&self.dir]) {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 impl Net {
@@ -68,7 +79,8 @@ impl Net {
         let correspondence = LocalService::correspondence(&dir, &broker_dir, correspondence_args);
         let key = TestKey::generate(SENDER);
         let keystore = key.pkcs12("changeit");
-        Net { registry, broker, correspondence, dir, _key: key, keystore }
+        let data = std::cell::RefCell::new(Vec::new());
+        Net { registry, broker, correspondence, dir, _key: key, keystore, data }
     }
 
     /// A node of the sender, on a fresh data folder.
@@ -90,7 +102,9 @@ impl Net {
         ];
         with_dpv(&mut env, &self.correspondence);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Served::start(&temp("dpv-node"), &env)
+        let data = temp("dpv-node");
+        self.data.borrow_mut().push(data.clone());
+        Served::start(&data, &env)
     }
 }
 
