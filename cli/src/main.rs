@@ -10,6 +10,7 @@ mod capabilities;
 mod config_cmd;
 mod correspondence;
 mod demo;
+mod fiks;
 mod local_service;
 mod package;
 mod registry;
@@ -50,6 +51,8 @@ enum Command {
     Servicebus(servicebus::ServiceBusArgs),
     /// A local SMTP sink that writes each mail to a folder, for demos and tests.
     Smtp(smtp::SmtpArgs),
+    /// A local KS FIKS, SvarUt and SvarInn (DPF), for demos and tests.
+    Fiks(fiks::FiksArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Correspondence(args) => correspondence::run(args),
         Command::Servicebus(args) => servicebus::run(args),
         Command::Smtp(args) => smtp::run(args),
+        Command::Fiks(args) => fiks::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
     }

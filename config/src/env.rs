@@ -8,7 +8,7 @@ use crate::suggest::closest;
 
 /// Each variable and the efm.toml key it sets. `EFM_ENABLE` and `EFM_POLL_INTERVAL`
 /// are handled on their own: each sets one key of several services at once.
-pub const VARS: [(&str, &str); 38] = [
+pub const VARS: &[(&str, &str)] = &[
     ("EFM_LISTEN", "listen"),
     ("EFM_DATA_DIR", "data_dir"),
     ("EFM_ORG", "org"),
@@ -32,6 +32,12 @@ pub const VARS: [(&str, &str); 38] = [
     ("EFM_DPE_SAS_KEY", "dpe.sas_key"),
     ("EFM_DPE_MODE", "dpe.mode"),
     ("EFM_DPV_URL", "dpv.correspondence_url"),
+    ("EFM_SVARUT_URL", "dpf.svarut_url"),
+    ("EFM_SVARUT_USERNAME", "dpf.svarut_username"),
+    ("EFM_SVARUT_PASSWORD", "dpf.svarut_password"),
+    ("EFM_SVARINN_URL", "dpf.svarinn_url"),
+    ("EFM_SVARINN_USERNAME", "dpf.svarinn_username"),
+    ("EFM_SVARINN_PASSWORD", "dpf.svarinn_password"),
     ("EFM_RETRY_BASE", "retry.base"),
     ("EFM_RETRY_CAP", "retry.cap"),
     ("EFM_RECEIPT_POLL_MIN", "receipts.min_interval"),

@@ -17,7 +17,7 @@ use crate::transports::{SAS_KEY_PLACEHOLDER, party_id, queue_suffix};
 const TOP: [&str; 5] = ["listen", "data_dir", "org", "registry_url", "registry_signed"];
 
 /// Tables and their keys (service tables are added from [`SERVICE_KEYS`]).
-const TABLES: [(&str, &[&str]); 10] = [
+const TABLES: &[(&str, &[&str])] = &[
     ("keystore", &["path", "alias", "password"]),
     ("api", &["auth", "user", "password"]),
     ("tls", &["cert", "key"]),
@@ -62,7 +62,7 @@ const TABLES: [(&str, &[&str]); 10] = [
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
+const TRANSPORT_KEYS: &[(Service, &[&str])] = &[
     (
         Service::Dpo,
         &[
@@ -90,6 +90,18 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 3] = [
             "notification_text",
             "sensitive_notification_text",
             "email_subject",
+        ],
+    ),
+    (
+        Service::Dpf,
+        &[
+            "svarut_url",
+            "svarut_username",
+            "svarut_password",
+            "svarinn_url",
+            "svarinn_username",
+            "svarinn_password",
+            "receive",
         ],
     ),
 ];
@@ -254,6 +266,13 @@ fn set(
             c.transports.dpv.sensitive_notification_text = raw.non_empty()?
         }
         "dpv.email_subject" => c.transports.dpv.email_subject = raw.non_empty()?,
+        "dpf.svarut_url" => c.transports.dpf.svarut_url = raw.parse()?,
+        "dpf.svarut_username" => c.transports.dpf.svarut_username = Some(raw.non_empty()?),
+        "dpf.svarut_password" => c.transports.dpf.svarut_password = Some(secret(raw)?),
+        "dpf.svarinn_url" => c.transports.dpf.svarinn_url = raw.parse()?,
+        "dpf.svarinn_username" => c.transports.dpf.svarinn_username = Some(raw.non_empty()?),
+        "dpf.svarinn_password" => c.transports.dpf.svarinn_password = Some(secret(raw)?),
+        "dpf.receive" => c.transports.dpf.receive = Some(raw.bool()?),
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

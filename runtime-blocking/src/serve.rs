@@ -18,8 +18,9 @@ use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
     ApiCall, ApiResponse, BodyPart, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch,
-    DpeSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node,
-    Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large, dispatch,
+    DpeSettings, DpfSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId,
+    Method, Node, Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large,
+    dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -75,6 +76,7 @@ pub struct ServeOptions {
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
     pub dpv: Option<DpvSettings>,
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// How often the receipts of DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
@@ -244,6 +246,7 @@ impl Api {
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
         config.dpv = opts.dpv.clone();
+        config.dpf = opts.dpf.clone();
         config.pacing = opts.pacing.clone();
         config.watch = opts.watch.clone();
         config.mail = opts.mail.clone();

@@ -133,6 +133,15 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.nextmove.servicebus.mode", Key("dpe.mode", Same)),
     ("difi.move.nextmove.servicebus.receiptqueue", Key("dpe.receipt_queue", Same)),
     ("difi.move.nextmove.servicebus.readmaxmessages", Key("dpe.read_max", Same)),
+    ("difi.move.fiks.ut.endpointurl", Key("dpf.svarut_url", Same)),
+    ("difi.move.fiks.ut.username", Key("dpf.svarut_username", Same)),
+    ("difi.move.fiks.ut.password", Key("dpf.svarut_password", Same)),
+    ("difi.move.fiks.inn.baseurl", Key("dpf.svarinn_url", Same)),
+    ("difi.move.fiks.inn.username", Key("dpf.svarinn_username", Same)),
+    ("difi.move.fiks.inn.password", Key("dpf.svarinn_password", Same)),
+    ("difi.move.fiks.inn.enable", Key("dpf.receive", Same)),
+    // efm speaks SvarUt's web service, the reference's default.
+    ("difi.move.fiks.ut.type", Only("ws")),
     // efm reads the queue over REST (peek-lock), the reference's default.
     ("difi.move.nextmove.servicebus.batchread", Only("false")),
 ];

@@ -8,6 +8,7 @@
 
 mod api;
 mod delivery;
+mod dpf;
 mod dpv;
 mod http;
 mod incoming;
@@ -33,11 +34,11 @@ pub use api::{
 };
 pub use http::{BodyPart, Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
-pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
+pub use jobs::{Job, JobError, JobResult, SealForm, SealJob, SvarInnJob, SvarUtSealJob, UnpackJob};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpoSettings, DpvSettings, Pacing};
+pub use services::{DpeSettings, DpfSettings, DpoSettings, DpvSettings, Pacing};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
@@ -105,6 +106,8 @@ pub struct Config {
     pub dpe: Option<DpeSettings>,
     /// DPV over Altinn 3 Correspondence, when configured.
     pub dpv: Option<DpvSettings>,
+    /// DPF over KS FIKS SvarUt and SvarInn, when configured.
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// Where mail goes, and which paths send it (none unless configured).
     pub mail: Option<crate::mail::MailSettings>,
@@ -142,6 +145,7 @@ impl Config {
             dpo: None,
             dpe: None,
             dpv: None,
+            dpf: None,
             pacing: Pacing::default(),
             mail: None,
             watch: WatchSettings::default(),
@@ -258,6 +262,8 @@ enum Pending {
     Delivery(Box<delivery::Step>),
     /// A step of receiving (see `receive`).
     Receive(Box<receive::Step>),
+    /// A step of DPF sending, receiving or status polling (see `dpf`).
+    Dpf(Box<dpf::Step>),
     /// A step of polling for receipts (see `watch`).
     Watch(Box<watch::Step>),
     /// A step of polling a DPV correspondence (see `dpv`).
@@ -301,6 +307,7 @@ pub struct Node {
     jobs: HashMap<JobId, Pending>,
     delivery: delivery::Delivery,
     receive: receive::Receive,
+    dpf: dpf::Dpf,
     watching: watch::Watching,
     sas: sas::SasKey,
     /// The registry's signing keys.
@@ -330,6 +337,7 @@ impl Node {
             jobs: HashMap::new(),
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
+            dpf: dpf::Dpf::default(),
             watching: watch::Watching::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
@@ -384,6 +392,7 @@ impl Node {
                 Some(Pending::Pushes) => self.on_pushes(result),
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
+                Some(Pending::Dpf(step)) => self.dpf_loaded(*step, result),
                 Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
                 Some(Pending::Dpv(p)) => self.dpv_conversation_loaded(*p, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
@@ -464,6 +473,7 @@ impl Node {
                 }
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
                 Some(Pending::Dpv(p)) => self.dpv_polled(*p, result),
+                Some(Pending::Dpf(step)) if step.lookup().is_none() => self.dpf_http(*step, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -474,6 +484,7 @@ impl Node {
             Input::JobDone(id, result) => match self.jobs.remove(&id) {
                 Some(Pending::Delivery(step)) => self.delivery_job_done(*step, result),
                 Some(Pending::Receive(step)) => self.receive_job_done(*step, result),
+                Some(Pending::Dpf(step)) => self.dpf_job_done(*step, result),
                 _ => self.stale_answers += 1,
             },
             // Ticks come at `wake_at` (and at start, to resume after a restart).
@@ -488,6 +499,7 @@ impl Node {
             self.kick_delivery();
         }
         self.poll_services();
+        self.poll_svarinn();
         self.kick_watches();
     }
 
@@ -511,6 +523,7 @@ impl Node {
             self.incoming.wake_at(),
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
+            self.dpf.wake_at(),
             self.watching.wake_at(),
         ]
         .into_iter()
@@ -691,6 +704,9 @@ impl Node {
             Pending::Delivery(step) if step.lookup().is_some() => {
                 step.lookup().cloned().unwrap_or_else(|| IdentifierLookup::new(""))
             }
+            Pending::Dpf(step) if step.lookup().is_some() => {
+                step.lookup().cloned().unwrap_or_else(|| IdentifierLookup::new(""))
+            }
             _ => {
                 self.stale_answers += 1;
                 return;
@@ -758,6 +774,7 @@ impl Node {
                 self.routed(call, message, &lookup, answer, attempts)
             }
             Pending::Delivery(step) => self.delivery_looked_up(*step, answer),
+            Pending::Dpf(step) => self.dpf_looked_up(*step, answer),
             Pending::Capabilities { call, lookup } => {
                 let response = match answer {
                     Ok(resource) => {
@@ -949,6 +966,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::ReceivedStatus(_)
         | Pending::Delivery(_)
         | Pending::Receive(_)
+        | Pending::Dpf(_)
         | Pending::Watch(_)
         | Pending::Dpv(_)
         | Pending::Swept

@@ -222,6 +222,7 @@ impl Node {
             // DPO and DPE tell of their progress with status messages, not polls.
             ServiceIdentifier::Dpo | ServiceIdentifier::Dpe => self.unwatch(due),
             ServiceIdentifier::Dpv => self.poll_dpv(due),
+            ServiceIdentifier::Dpf => self.poll_dpf(due),
             _ => self.unwatch(due),
         }
     }
