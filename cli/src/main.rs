@@ -10,6 +10,7 @@ mod capabilities;
 mod config_cmd;
 mod correspondence;
 mod demo;
+mod dpi;
 mod fiks;
 mod local_service;
 mod package;
@@ -49,6 +50,8 @@ enum Command {
     Correspondence(correspondence::CorrespondenceArgs),
     /// A local Azure Service Bus (DPE) for demos and tests.
     Servicebus(servicebus::ServiceBusArgs),
+    /// A local DPI corner 2 (digital post to citizens) for demos and tests.
+    Dpi(dpi::DpiArgs),
     /// A local SMTP sink that writes each mail to a folder, for demos and tests.
     Smtp(smtp::SmtpArgs),
     /// A local KS FIKS, SvarUt and SvarInn (DPF), for demos and tests.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(args),
         Command::Correspondence(args) => correspondence::run(args),
         Command::Servicebus(args) => servicebus::run(args),
+        Command::Dpi(args) => dpi::run(args),
         Command::Smtp(args) => smtp::run(args),
         Command::Fiks(args) => fiks::run(args),
         Command::Capabilities(args) => capabilities::run(args),

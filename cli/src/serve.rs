@@ -8,7 +8,9 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpfSettings, DpoSettings, DpvSettings, Pacing, WatchSettings};
+use efm_core::node::{
+    DpeSettings, DpfSettings, DpiSettings, DpoSettings, DpvSettings, Pacing, WatchSettings,
+};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
@@ -174,6 +176,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         ttl_check_interval: duration(c.messages.ttl_check_interval),
         dpo: transports.dpo,
         dpe: transports.dpe,
+        dpi: transports.dpi,
         dpv: transports.dpv,
         dpf: transports.dpf,
         pacing: transports.pacing,
@@ -212,6 +215,7 @@ fn mail(m: &efm_config::Mail) -> Option<efm_core::mail::MailSettings> {
 struct Transports {
     dpo: Option<DpoSettings>,
     dpe: Option<DpeSettings>,
+    dpi: Option<DpiSettings>,
     dpv: Option<DpvSettings>,
     dpf: Option<DpfSettings>,
     pacing: Pacing,
@@ -249,6 +253,12 @@ fn transports(c: &Config) -> Transports {
         receipt_queue: t.dpe.receipt_queue.clone(),
         poll_interval: interval(efm_config::Service::Dpe, 20),
         read_max: t.dpe.read_max.get(),
+    });
+    let dpi = Some(DpiSettings {
+        mpc_id: Some(t.dpi.mpc_id.clone()),
+        receipt_interval: interval(efm_config::Service::Dpi, 10),
+        krr_print_url: t.dpi.krr_print_url.as_ref().map(|u| u.as_str().to_owned()),
+        ..DpiSettings::new(t.dpi.url.as_str().trim_end_matches('/'))
     });
     let dpv = Some(DpvSettings {
         endpoint: CorrespondenceEndpoint {
@@ -315,7 +325,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpv, dpf, pacing, watch, tokens }
+    Transports { dpo, dpe, dpi, dpv, dpf, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

@@ -31,6 +31,8 @@ pub const VARS: &[(&str, &str)] = &[
     ("EFM_DPE_URL", "dpe.service_bus_url"),
     ("EFM_DPE_SAS_KEY", "dpe.sas_key"),
     ("EFM_DPE_MODE", "dpe.mode"),
+    ("EFM_DPI_URL", "dpi.url"),
+    ("EFM_DPI_KRR_PRINT_URL", "dpi.krr_print_url"),
     ("EFM_DPV_URL", "dpv.correspondence_url"),
     ("EFM_SVARUT_URL", "dpf.svarut_url"),
     ("EFM_SVARUT_USERNAME", "dpf.svarut_username"),

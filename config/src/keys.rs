@@ -78,6 +78,7 @@ const TRANSPORT_KEYS: &[(Service, &[&str])] = &[
         Service::Dpe,
         &["service_bus_url", "sas_key_name", "sas_key", "mode", "receipt_queue", "read_max"],
     ),
+    (Service::Dpi, &["url", "mpc_id", "krr_print_url"]),
     (
         Service::Dpv,
         &[
@@ -255,6 +256,9 @@ fn set(
         "dpe.mode" => c.transports.dpe.mode = raw.parse()?,
         "dpe.receipt_queue" => c.transports.dpe.receipt_queue = receipt_queue(raw)?,
         "dpe.read_max" => c.transports.dpe.read_max = raw.positive(10_000)?,
+        "dpi.url" => c.transports.dpi.url = raw.parse()?,
+        "dpi.mpc_id" => c.transports.dpi.mpc_id = raw.non_empty()?,
+        "dpi.krr_print_url" => c.transports.dpi.krr_print_url = Some(raw.parse()?),
         "dpv.correspondence_url" => c.transports.dpv.correspondence_url = raw.parse()?,
         "dpv.notify_email" => c.transports.dpv.notify_email = raw.bool()?,
         "dpv.notify_sms" => c.transports.dpv.notify_sms = raw.bool()?,

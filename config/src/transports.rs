@@ -45,11 +45,28 @@ pub struct Transports {
     pub oidc: Oidc,
     pub dpo: DpoTransport,
     pub dpe: DpeTransport,
+    pub dpi: DpiTransport,
     pub dpv: DpvTransport,
     pub dpf: DpfTransport,
     pub retry: Retry,
     pub receipts: ReceiptPolling,
 }
+
+/// The DPI corner 2 REST API (digital post to citizens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpiTransport {
+    /// `difi.move.dpi.uri`. Default `https://sandbox1.ediex.no/api/v2/dpi` (production
+    /// `https://edi.edigard.com/api/v2/dpi`).
+    pub url: HttpUrl,
+    /// `difi.move.dpi.mpcId`, the channel. Default `no.difi.move.integrasjonspunkt`.
+    pub mpc_id: String,
+    /// `difi.move.dpi.krr-print-url`: where KRR names the print provider. None (the
+    /// default here): print goes to the provider the receiver's record names.
+    pub krr_print_url: Option<HttpUrl>,
+}
+
+/// The reference's test corner 2.
+pub const DEFAULT_DPI_URL: &str = "https://sandbox1.ediex.no/api/v2/dpi";
 
 /// Altinn 3 Correspondence, reached through Digdir's proxy (DPV), and how its
 /// correspondences read (`difi.move.dpv.*`).
@@ -189,6 +206,11 @@ impl Default for Transports {
                 mode: DpeMode::Innsyn,
                 receipt_queue: None,
                 read_max: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+            },
+            dpi: DpiTransport {
+                url: HttpUrl::known(DEFAULT_DPI_URL),
+                mpc_id: "no.difi.move.integrasjonspunkt".to_owned(),
+                krr_print_url: None,
             },
             dpv: DpvTransport {
                 correspondence_url: HttpUrl::known(DEFAULT_CORRESPONDENCE_URL),

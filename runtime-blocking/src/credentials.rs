@@ -59,6 +59,12 @@ impl Credentials {
         }
     }
 
+    /// The bare token for `credential` (DPI puts it inside the message as well).
+    pub fn token(&self, credential: &Credential) -> Result<String, String> {
+        let value = self.authorization(credential)?;
+        Ok(value.strip_prefix("Bearer ").unwrap_or(&value).to_owned())
+    }
+
     /// The `Authorization` value for `credential`.
     pub fn authorization(&self, credential: &Credential) -> Result<String, String> {
         match credential {

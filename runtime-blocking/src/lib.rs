@@ -6,6 +6,7 @@ pub mod fiks_payloads;
 pub mod http_server;
 pub mod local_broker;
 pub mod local_correspondence;
+pub mod local_dpi;
 pub mod local_fiks;
 pub mod local_registry;
 pub mod local_service;

@@ -14,8 +14,12 @@ use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::envelope_write::CmsEncryptor;
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
-    Job, JobError, JobResult, SealForm, SealJob, StoredFile, SvarInnJob, SvarUtSealJob, UnpackJob,
+    DpiSeal, Job, JobError, JobResult, SealForm, SealJob, StoredFile, SvarInnJob, SvarUtSealJob,
+    UnpackJob,
 };
+use efm_core::transport::dpi;
+
+use crate::credentials::Credentials;
 use efm_core::package::asic::AsicWriter;
 use efm_core::package::dos_time::DosDateTime;
 use efm_core::package::pipeline::Sealer;
@@ -78,10 +82,14 @@ pub fn prepare(store: &Store, job: Job) -> Result<Prepared, JobError> {
 pub fn run(
     p: Prepared,
     identity: Option<&Identity>,
+    tokens: Option<&Credentials>,
     now: Timestamp,
 ) -> Result<JobResult, JobError> {
     match p {
-        Prepared::Seal { job, inputs, staging } => seal(&job, &inputs, &staging, identity, now),
+        Prepared::Seal { job, inputs, staging } => match &job.form {
+            SealForm::Dpi(dpi) => seal_dpi(&job, dpi, &inputs, &staging, identity, tokens, now),
+            _ => seal(&job, &inputs, &staging, identity, now),
+        },
         Prepared::Unpack { input, asic_to, staging } => {
             let r = unpack(&input, &staging, &asic_to);
             // The download is spent either way: opened, or not worth keeping.
@@ -175,6 +183,7 @@ fn seal(
 ) -> Result<JobResult, JobError> {
     let mut sink = match &job.form {
         SealForm::Cms { limit } => Sink::Memory { buf: Vec::new(), limit: *limit },
+        SealForm::Dpi(_) => return Err(JobError::Invalid("a DPI seal went the wrong way".into())),
         SealForm::DpoParcel { sbd_json, name } => {
             let parcel = if inputs.is_empty() {
                 // A status reply or receipt: the SBD alone.
@@ -234,6 +243,88 @@ fn seal(
         sink.put(out.get(..n).unwrap_or_default())?;
     }
     sink.finish()
+}
+
+/// A DPI message: the dokumentpakke (ASiC-E with the SDP manifest and an XAdES
+/// signature, CMS to the provider) staged aside while its SHA-256 is taken, then
+/// the multipart body: the signed forretningsmelding, the CMS streamed after it.
+fn seal_dpi(
+    job: &SealJob,
+    form: &DpiSeal,
+    inputs: &[(StoredFile, PathBuf)],
+    staging: &Path,
+    identity: Option<&Identity>,
+    tokens: Option<&Credentials>,
+    now: Timestamp,
+) -> Result<JobResult, JobError> {
+    let identity = identity
+        .ok_or_else(|| JobError::Invalid("no keystore is configured to sign with".into()))?;
+    let receiver = Certificate::from_pem(job.receiver_certificate.as_bytes())
+        .map_err(invalid)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| JobError::Invalid("the receiver's certificate is empty".into()))?;
+    // The token first: without one nothing is worth packaging (and a failure to get
+    // one is for later, not the message's fault).
+    let token = tokens
+        .ok_or_else(|| JobError::Io("no token settings to get a Maskinporten token".into()))?
+        .token(&form.credential)
+        .map_err(JobError::Io)?;
+    let rng = SystemRandom::new();
+    let cms_path = staging.join(format!("{}.cms", form.name));
+    let result = (|| {
+        let cms = CmsEncryptor::new(&receiver, job.key_transport, &rng).map_err(invalid)?;
+        let asic = AsicWriter::new(Some(&form.manifest), DosDateTime::from_timestamp(now))
+            .map_err(invalid)?;
+        let mut sealer = Sealer::new(asic, cms);
+        let mut file = File::create(&cms_path).map_err(|e| io(&cms_path, e))?;
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut put = |bytes: &[u8]| -> Result<(), JobError> {
+            digest.update(bytes);
+            file.write_all(bytes).map_err(|e| io(&cms_path, e))
+        };
+        let mut inbuf = vec![0u8; CHUNK];
+        let mut out = vec![0u8; CHUNK + 1024];
+        for (stored, path) in inputs {
+            sealer.start_file(&stored.filename, &stored.mime).map_err(invalid)?;
+            let mut f = File::open(path).map_err(|e| io(path, e))?;
+            loop {
+                let n = f.read(&mut inbuf).map_err(|e| io(path, e))?;
+                if n == 0 {
+                    break;
+                }
+                let mut rest = inbuf.get(..n).unwrap_or_default();
+                while !rest.is_empty() {
+                    let p = sealer.write(rest, &mut out).map_err(invalid)?;
+                    put(out.get(..p.written).unwrap_or_default())?;
+                    rest = rest.get(p.consumed..).unwrap_or_default();
+                }
+            }
+            sealer.finish_file().map_err(invalid)?;
+        }
+        sealer.finish_xades(identity, now, &rng).map_err(invalid)?;
+        while !sealer.is_done() {
+            let n = sealer.flush(&mut out).map_err(invalid)?;
+            put(out.get(..n).unwrap_or_default())?;
+        }
+        let fingerprint = digest.finish();
+        let mut sbd = form.sbd.clone();
+        dpi::finalize(&mut sbd, fingerprint.as_ref(), &token);
+        let jwt = dpi::forretningsmelding(&sbd, identity, &rng).map_err(invalid)?;
+        let body_path = staging.join(&form.name);
+        let mut body = File::create(&body_path).map_err(|e| io(&body_path, e))?;
+        body.write_all(dpi::multipart_head(&form.boundary, &jwt).as_bytes())
+            .map_err(|e| io(&body_path, e))?;
+        let mut cms_in = File::open(&cms_path).map_err(|e| io(&cms_path, e))?;
+        std::io::copy(&mut cms_in, &mut body).map_err(|e| io(&body_path, e))?;
+        body.write_all(dpi::multipart_tail(&form.boundary).as_bytes())
+            .map_err(|e| io(&body_path, e))?;
+        body.sync_all().map_err(|e| io(&body_path, e))?;
+        let size = body.metadata().map_err(|e| io(&body_path, e))?.len();
+        Ok(JobResult::Staged { name: form.name.clone(), size })
+    })();
+    let _ = std::fs::remove_file(&cms_path);
+    result
 }
 
 /// Open a DPO parcel: the SBD into memory, the (encrypted) ASiC to staging.

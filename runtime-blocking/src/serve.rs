@@ -75,6 +75,8 @@ pub struct ServeOptions {
     pub ttl_check_interval: efm_core::Duration,
     pub dpo: Option<DpoSettings>,
     pub dpe: Option<DpeSettings>,
+    /// DPI over the corner 2 API.
+    pub dpi: Option<efm_core::node::DpiSettings>,
     pub dpv: Option<DpvSettings>,
     pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
@@ -245,6 +247,7 @@ impl Api {
         config.ttl_check_interval = opts.ttl_check_interval;
         config.dpo = opts.dpo.clone();
         config.dpe = opts.dpe.clone();
+        config.dpi = opts.dpi.clone();
         config.dpv = opts.dpv.clone();
         config.dpf = opts.dpf.clone();
         config.pacing = opts.pacing.clone();
@@ -597,9 +600,10 @@ fn submit(api: &Api, mut work: Vec<Work>) {
 fn perform_one(api: &Api, w: Work) -> Vec<Work> {
     let input = match w {
         Work::Http(id, req) => Input::Http(id, perform(api, &req)),
-        Work::Job(id, job) => {
-            Input::JobDone(id, payloads::run(job, api.identity.as_deref(), now()))
-        }
+        Work::Job(id, job) => Input::JobDone(
+            id,
+            payloads::run(job, api.identity.as_deref(), api.credentials.as_ref(), now()),
+        ),
     };
     let mut e = lock(&api.engine);
     e.node.handle_input(input, now());

@@ -222,6 +222,8 @@ impl World {
                         }
                         Ok(JobResult::Bytes(Bytes::from(envelope)))
                     }
+                    // The simulated network has no DPI.
+                    SealForm::Dpi(_) => Err(JobError::Invalid("DPI is not simulated".into())),
                 }
             })(),
             Job::Unpack(u) => match host.staging.remove(&u.staged) {

@@ -94,11 +94,101 @@ pub fn registry_dir(orgs: &[&Org]) -> PathBuf {
     dir
 }
 
+/// The mailbox provider the registry's citizens have (the features' 987464291).
+pub const MAILBOX_PROVIDER: &str = "987464291";
+/// A citizen reachable over DPI, digital and print, through [`MAILBOX_PROVIDER`].
+pub const CITIZEN: &str = "09118532322";
+/// The process of digital post to a citizen.
+pub const DPI_INFO_PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
+
+/// The mailbox provider's key and certificate, made with `efm_core::crypto::issue`
+/// (PEM files), so a test can open what corner 2 received as corner 3 would.
+pub struct Provider {
+    pub key_pem: PathBuf,
+    pub cert_pem: PathBuf,
+}
+
+impl Provider {
+    pub fn issue() -> Provider {
+        let dir = temp("provider");
+        let rng = ring::rand::SystemRandom::new();
+        let now = efm_core::Timestamp::from_unix_millis(
+            i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis()),
+            )
+            .unwrap_or(0),
+        );
+        let issued = efm_core::crypto::issue::self_signed(
+            MAILBOX_PROVIDER,
+            "efm test mailbox provider",
+            now,
+            30,
+            &rng,
+        )
+        .expect("issue the provider's certificate");
+        let (key_pem, cert_pem) = (dir.join("provider.key.pem"), dir.join("provider.cert.pem"));
+        std::fs::write(&key_pem, issued.private_key_pem()).expect("provider key");
+        std::fs::write(&cert_pem, issued.certificate_pem()).expect("provider certificate");
+        Provider { key_pem, cert_pem }
+    }
+
+    pub fn cert(&self) -> String {
+        std::fs::read_to_string(&self.cert_pem).expect("provider certificate")
+    }
+
+    /// Decrypt a CMS sent to the provider with openssl.
+    pub fn decrypt(&self, cms: &[u8]) -> Vec<u8> {
+        let dir = temp("provider-decrypt");
+        let (input, output) = (dir.join("in.cms"), dir.join("out.bin"));
+        std::fs::write(&input, cms).expect("write CMS");
+        crate::keys::run(
+            std::process::Command::new("openssl")
+                .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
+                .arg(&input)
+                .arg("-inkey")
+                .arg(&self.key_pem)
+                .arg("-recip")
+                .arg(&self.cert_pem)
+                .arg("-out")
+                .arg(&output),
+        );
+        std::fs::read(&output).expect("decrypted ASiC")
+    }
+}
+
+/// The registry answer for [`CITIZEN`]: DPI, digital and print, through the provider.
+pub fn citizen_record(provider_cert: &str) -> Value {
+    json!({
+        "infoRecord": {
+            "identifier": CITIZEN,
+            "organizationName": "efm test citizen",
+            "entityType": { "name": "ORGL" }
+        },
+        "serviceRecords": [{
+            "organisationNumber": CITIZEN,
+            "pemCertificate": provider_cert,
+            "orgnrPostkasse": MAILBOX_PROVIDER,
+            "postkasseAdresse": "citizen#1",
+            "process": DPI_INFO_PROCESS,
+            "documentTypes": [
+                "urn:no:difi:digitalpost:xsd:digital::digital",
+                "urn:no:difi:digitalpost:xsd:fysisk::print"
+            ],
+            "service": { "identifier": "DPI", "serviceCode": "4192", "serviceEditionCode": "270815" }
+        }]
+    })
+}
+
 /// The shared services of a network.
 pub struct Services {
     pub registry: LocalRegistry,
     pub broker: LocalService,
     pub bus: LocalService,
+    /// The DPI corner 2, and the folder it records into.
+    pub dpi: LocalService,
+    pub dpi_dir: PathBuf,
 }
 
 impl Services {
@@ -126,11 +216,17 @@ impl Services {
     }
 
     fn with_registry(registry: LocalRegistry, broker_args: &[&str], bus_args: &[&str]) -> Services {
-        Services {
+        Services::of(
             registry,
-            broker: LocalService::broker(&temp("broker"), broker_args),
-            bus: LocalService::service_bus(&temp("bus"), bus_args),
-        }
+            LocalService::broker(&temp("broker"), broker_args),
+            LocalService::service_bus(&temp("bus"), bus_args),
+        )
+    }
+
+    /// A network of these services, with a DPI corner 2 of its own.
+    pub fn of(registry: LocalRegistry, broker: LocalService, bus: LocalService) -> Services {
+        let dpi_dir = temp("dpi");
+        Services { registry, broker, bus, dpi: LocalService::dpi(&dpi_dir), dpi_dir }
     }
 
     /// The environment of a node for `org` in this network.
@@ -165,6 +261,7 @@ impl Services {
             ("EFM_DPE_URL".into(), self.bus.url.clone()),
             ("EFM_DPE_SAS_KEY".into(), REGISTRY_SAS_KEY.into()),
             ("EFM_DPE_MODE".into(), dpe_mode.into()),
+            ("EFM_DPI_URL".into(), self.dpi.url.clone()),
             ("EFM_POLL_INTERVAL".into(), "1s".into()),
             ("EFM_RETRY_BASE".into(), "1s".into()),
             ("EFM_RUNTIME".into(), runtime.into()),

@@ -31,6 +31,8 @@ const ANY_SAS: &str =
 
 pub struct ReferenceNetwork {
     pub services: Services,
+    /// The registry's folder (a copy: tests may change its answers).
+    pub registry_dir: PathBuf,
     pub broker_dir: PathBuf,
     pub bus_dir: PathBuf,
     keystore: PathBuf,
@@ -55,13 +57,14 @@ impl ReferenceNetwork {
         copy_dir(&reference.join("service-registry"), &registry);
         let broker_dir = temp("ref-broker");
         let bus_dir = temp("ref-bus");
-        let services = Services {
-            registry: LocalRegistry::start(&registry),
-            broker: LocalService::broker(&broker_dir, &[]),
-            bus: LocalService::service_bus(&bus_dir, &[]),
-        };
+        let services = Services::of(
+            LocalRegistry::start(&registry),
+            LocalService::broker(&broker_dir, &[]),
+            LocalService::service_bus(&bus_dir, &[]),
+        );
         ReferenceNetwork {
             services,
+            registry_dir: registry,
             broker_dir,
             bus_dir,
             keystore: reference.join("keys/cucumber.p12"),
@@ -87,6 +90,33 @@ impl ReferenceNetwork {
         edit(&mut env);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Served::start(&temp(&format!("node-{org}")), &env)
+    }
+
+    pub fn dpi_requests(&self) -> Vec<Recorded> {
+        recording::read(&self.services.dpi_dir)
+    }
+
+    /// Every DPI record of the registry's answers gets `cert` (PEM) as its mailbox
+    /// provider's certificate: the recorded ones name a provider whose key the
+    /// reference material lacks, so nothing sent to it could be opened here.
+    pub fn use_dpi_provider(&self, cert: &str) {
+        let dir = self.registry_dir.join("identifier");
+        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = e.expect("folder entry").path();
+            let text = std::fs::read_to_string(&path).expect("registry answer");
+            let Ok(mut answer) = serde_json::from_str::<Value>(&text) else { continue };
+            let mut changed = false;
+            if let Some(records) = answer["serviceRecords"].as_array_mut() {
+                for r in records.iter_mut().filter(|r| r["service"]["identifier"] == "DPI") {
+                    r["pemCertificate"] = Value::from(cert);
+                    changed = true;
+                }
+            }
+            if changed {
+                std::fs::write(&path, serde_json::to_vec_pretty(&answer).expect("JSON"))
+                    .expect("write registry answer");
+            }
+        }
     }
 
     pub fn broker_requests(&self) -> Vec<Recorded> {

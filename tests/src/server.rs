@@ -129,6 +129,8 @@ impl Drop for Served {
     }
 }
 
+/// A running `efm broker serve`, `efm servicebus serve` or `efm dpi serve` on a free
+/// loopback port.
 /// A running `efm broker serve`, `efm correspondence serve` or `efm servicebus serve`
 /// on a free loopback port.
 pub struct LocalService {
@@ -149,6 +151,11 @@ impl LocalService {
     /// `--lock-duration`, fault knobs).
     pub fn service_bus(dir: &Path, args: &[&str]) -> LocalService {
         LocalService::start("servicebus", dir, args)
+    }
+
+    /// `efm dpi serve --dir <dir>`: the DPI corner 2.
+    pub fn dpi(dir: &Path) -> LocalService {
+        LocalService::start("dpi", dir, &[])
     }
 
     /// `efm correspondence serve --dir <dir>`, taking the Altinn tokens of the broker

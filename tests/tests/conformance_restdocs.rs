@@ -170,11 +170,11 @@ impl Network {
     fn start(runtime: &str) -> Network {
         let org_a = Org::new(A, "innsyn");
         let org_b = Org::new(B, "data");
-        let services = Services {
-            registry: LocalRegistry::start(&registry_dir(&org_a, &org_b)),
-            broker: LocalService::broker(&temp("broker"), &[]),
-            bus: LocalService::service_bus(&temp("bus"), &[]),
-        };
+        let services = Services::of(
+            LocalRegistry::start(&registry_dir(&org_a, &org_b)),
+            LocalService::broker(&temp("broker"), &[]),
+            LocalService::service_bus(&temp("bus"), &[]),
+        );
         // The status queue is off by default, as in the reference
         // (`statusQueueIncludes` empty); the status peek examples need it on.
         let config = temp("config").join("efm.toml");

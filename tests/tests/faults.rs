@@ -146,11 +146,11 @@ fn exchange_under_faults(runtime_a: &str, runtime_b: &str) {
     let broker_dir = temp("broker");
     let bus_dir = temp("bus");
     let stop = Arc::new(AtomicBool::new(false));
-    let services = Services {
-        registry: LocalRegistry::start(&registry_dir(&[&org_a, &org_b])),
-        broker: LocalService::broker(&broker_dir, &BROKER_FAULTS),
-        bus: LocalService::service_bus(&bus_dir, &BUS_FAULTS),
-    };
+    let services = Services::of(
+        LocalRegistry::start(&registry_dir(&[&org_a, &org_b])),
+        LocalService::broker(&broker_dir, &BROKER_FAULTS),
+        LocalService::service_bus(&bus_dir, &BUS_FAULTS),
+    );
     let env = |org: &Org, runtime: &str| {
         let mut env = services.node_env(org, runtime);
         // Retries stay quick (1 s, 3 s, then 4 s), and a message leased by a peek

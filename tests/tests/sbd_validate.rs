@@ -193,7 +193,14 @@ fn receiver_is_required_except_for_print() {
             json!("urn:no:difi:digitalpost:xsd:fysisk::print");
         let m = v.as_object_mut().unwrap();
         m.remove("arkivmelding");
-        m.insert("print".into(), json!({"hoveddokument": "brev.pdf"}));
+        // Print names its addresses (the reference's `@NotNull` mottaker and retur).
+        let address = json!({"navn": "Ola Nordmann", "adresselinje1": "Gate 1",
+            "postnummer": "0001", "poststed": "OSLO", "land": "Norge"});
+        m.insert(
+            "print".into(),
+            json!({"hoveddokument": "brev.pdf", "mottaker": address,
+                "retur": {"mottaker": address, "returhaandtering": "DIREKTE_RETUR"}}),
+        );
     });
     assert_eq!(run("print.json", &print).0, 0);
 }

@@ -316,6 +316,8 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
+        // The demo's network has no corner 2 yet.
+        dpi: None,
         // No DPV leg in the demo yet.
         dpv: None,
         dpf: None,

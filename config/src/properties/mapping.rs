@@ -142,6 +142,9 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.fiks.inn.enable", Key("dpf.receive", Same)),
     // efm speaks SvarUt's web service, the reference's default.
     ("difi.move.fiks.ut.type", Only("ws")),
+    ("difi.move.dpi.uri", Key("dpi.url", Same)),
+    ("difi.move.dpi.mpcid", Key("dpi.mpc_id", Same)),
+    ("difi.move.dpi.krrprinturl", Key("dpi.krr_print_url", Same)),
     // efm reads the queue over REST (peek-lock), the reference's default.
     ("difi.move.nextmove.servicebus.batchread", Only("false")),
 ];

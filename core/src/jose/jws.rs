@@ -105,6 +105,15 @@ impl CompactJws {
             .map_err(|_| JwsError::BadSignature { kid: key.kid.clone() })?;
         Ok(&self.payload)
     }
+
+    /// Verifies the RS256 signature with an RSAPublicKey (PKCS#1 DER, as a
+    /// certificate carries it) and returns the payload.
+    pub fn verify_with_rsa_der(&self, rsa_public_key: &[u8]) -> Result<&[u8], JwsError> {
+        ring::signature::UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, rsa_public_key)
+            .verify(self.signing_input.as_bytes(), &self.signature)
+            .map_err(|_| JwsError::BadSignature { kid: self.header.kid.clone() })?;
+        Ok(&self.payload)
+    }
 }
 
 /// Header members of a JWS we produce. `alg` is always RS256.

@@ -225,12 +225,22 @@ impl Node {
                 self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
             }
             (Outbound::Message { .. }, ServiceIdentifier::Dpf) => self.deliver_dpf(out),
+            (Outbound::Message { .. }, ServiceIdentifier::Dpi) => self.deliver_dpi(out),
             (_, other) => {
                 let reason =
                     format!("Sending over {} is not supported by this version", other.as_str());
                 self.finish(out, Status::Feil, Some(reason))
             }
         }
+    }
+
+    /// Ask the registry for the receiver's service record.
+    pub(super) fn lookup_receiver(&mut self, out: Outbound) {
+        let Some(lookup) = receiver_lookup(out.sbd()) else {
+            return self.finish(out, Status::Feil, Some("The message has no receiver".into()));
+        };
+        let step = Step::Lookup { out, lookup: lookup.clone() };
+        self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
     }
 
     /// The receiver's service record is in (or the lookup failed).
@@ -269,6 +279,9 @@ impl Node {
             }
             Err(e) => return self.retry(out, format!("service registry: {e}")),
         };
+        if service == ServiceIdentifier::Dpi {
+            return self.dpi_record(out, Some(record));
+        }
         if service == ServiceIdentifier::Dpv {
             return self.deliver_dpv(out, &record);
         }

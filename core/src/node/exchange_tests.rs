@@ -463,18 +463,18 @@ fn a_watched_hand_off_is_one_write_and_polls_from_a_minute_on() {
 }
 
 /// Due watches are looked for per watched service; one this version cannot poll
-/// (DPI here; DPV is polled, see dpv_tests) is dropped with a notice, and a poll that keeps watching is rescheduled by age.
+/// (DPF here; DPV and DPI are polled, see dpv_tests and dpi_tests) is dropped with a notice, and a poll that keeps watching is rescheduled by age.
 #[test]
 fn due_watches_are_polled_and_rescheduled_by_age() {
     let mut c = config();
-    c.enabled_services = vec![ServiceIdentifier::Dpi];
+    c.enabled_services = vec![ServiceIdentifier::Dpf];
     let mut node = Node::new(c, [7; 32], NOW);
     node.handle_input(Input::Tick, NOW);
     let (outputs, _) = drain(&mut node);
     let looks: Vec<&LoadId> = outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Load(id, Query::DueWatches { service: ServiceIdentifier::Dpi, .. }) => Some(id),
+            Output::Load(id, Query::DueWatches { service: ServiceIdentifier::Dpf, .. }) => Some(id),
             Output::Load(_, Query::DueWatches { service, .. }) => {
                 panic!("{service:?} is not enabled")
             }
@@ -485,7 +485,7 @@ fn due_watches_are_polled_and_rescheduled_by_age() {
     let watch = Watch {
         message_id: ID.parse().unwrap(),
         conversation_id: None,
-        service: ServiceIdentifier::Dpi,
+        service: ServiceIdentifier::Dpf,
         sender: "910077473".into(),
         receiver: "910075918".into(),
         reference: Some("c-1".into()),

@@ -46,6 +46,24 @@ pub enum SealForm {
     /// The CMS alone, returned in memory; larger than `limit` is an error (DPE
     /// carries at most a few MB, base64-encoded twice inside JSON).
     Cms { limit: u64 },
+    /// DPI's `POST /messages/out` body, staged: see [`DpiSeal`].
+    Dpi(Box<DpiSeal>),
+}
+
+/// A DPI dokumentpakke and its forretningsmelding, as one multipart body: the ASiC-E
+/// carries `manifest` (not the eFormidling manifest) and an XAdES signature; the
+/// CMS's SHA-256 and a Maskinporten token (`credential`, which only the runtime can
+/// obtain) go into `sbd`, which is then signed as a JWS with our key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DpiSeal {
+    /// The DPI SBD without `dokumentpakkefingeravtrykk` and `maskinportentoken`.
+    pub sbd: serde_json::Value,
+    /// The SDP `manifest.xml`.
+    pub manifest: Bytes,
+    pub credential: super::http::Credential,
+    pub boundary: String,
+    /// The staged name of the multipart body.
+    pub name: String,
 }
 
 /// Open a downloaded DPO `sbd.zip`: its SBD comes back in memory, its `asic.zip`

@@ -33,6 +33,47 @@ pub struct DpeSettings {
     pub read_max: u32,
 }
 
+/// DPI over the corner 2 REST API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpiSettings {
+    /// `difi.move.dpi.uri`, e.g. `https://edi.edigard.com/api/v2/dpi`.
+    pub base_url: String,
+    /// `difi.move.dpi.mpcId`: the channel (dots become underscores); none sends
+    /// without `kanal`.
+    pub mpc_id: Option<String>,
+    /// How often receipts are fetched (`difi.move.dpi.pollingrate`, 10 s).
+    pub receipt_interval: Duration,
+    /// The language of manifest titles when the message names none
+    /// (`difi.move.dpi.language`, `NO`).
+    pub language: String,
+    /// The print provider, for print messages, when known in advance.
+    pub print: Option<PrintProvider>,
+    /// Where KRR tells the print provider (`difi.move.dpi.krr-print-url`), asked
+    /// when `print` is not set. With neither, print goes to the provider the
+    /// receiver's record names.
+    pub krr_print_url: Option<String>,
+}
+
+/// Where print goes: the provider's organisation number and certificate (PEM).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrintProvider {
+    pub orgnr: String,
+    pub certificate: String,
+}
+
+impl DpiSettings {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        DpiSettings {
+            base_url: base_url.into(),
+            mpc_id: Some(crate::transport::dpi::DEFAULT_MPC_ID.to_owned()),
+            receipt_interval: Duration::from_secs(10),
+            language: "NO".into(),
+            print: None,
+            krr_print_url: None,
+        }
+    }
+}
+
 /// DPV over Altinn 3 Correspondence, through Digdir's proxy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DpvSettings {

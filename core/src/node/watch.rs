@@ -221,6 +221,7 @@ impl Node {
         match service {
             // DPO and DPE tell of their progress with status messages, not polls.
             ServiceIdentifier::Dpo | ServiceIdentifier::Dpe => self.unwatch(due),
+            ServiceIdentifier::Dpi => self.poll_dpi(due),
             ServiceIdentifier::Dpv => self.poll_dpv(due),
             ServiceIdentifier::Dpf => self.poll_dpf(due),
             _ => self.unwatch(due),

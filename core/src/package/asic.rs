@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::asic_manifest::{AsicManifest, AsicManifestError, DataObjectReference, DigestAlg};
 use super::dos_time::DosDateTime;
 use super::oasis_manifest::oasis_manifest_xml;
+use super::xades::{SignedFile, signatures_xml};
 use super::zip_read::{EntryMeta, ZipEvent, ZipLimits, ZipReadError, ZipReader, check_name};
 use super::zip_write::{Method, ZipWriteError, ZipWriter};
 use super::{ASIC_E_MEDIA_TYPE, Progress};
@@ -26,6 +27,8 @@ pub const MIMETYPE_ENTRY: &str = "mimetype";
 pub const EFORMIDLING_MANIFEST: &str = "manifest.xml";
 pub const ASIC_MANIFEST: &str = "META-INF/ASiCManifest.xml";
 pub const OASIS_MANIFEST: &str = "META-INF/manifest.xml";
+/// The XAdES signature of a DPI dokumentpakke.
+pub const XADES_SIGNATURES: &str = "META-INF/signatures.xml";
 /// The archive comment the reference's library writes.
 pub const ZIP_COMMENT: &str = "mimetype=application/vnd.etsi.asic-e+zip";
 /// Bound on each META-INF entry we keep in memory.
@@ -46,6 +49,8 @@ pub enum AsicError {
     FileOpen,
     #[error("signing META-INF/ASiCManifest.xml failed: {0}")]
     Sign(#[from] SignError),
+    #[error("signing META-INF/signatures.xml failed: {0}")]
+    Xades(#[from] super::xades::XadesError),
     #[error("ASiC-E has no mimetype entry first, or it is not {ASIC_E_MEDIA_TYPE}")]
     BadMimetype,
     #[error("ASiC-E entry {name:?} under META-INF/ is not allowed")]
@@ -177,6 +182,35 @@ impl AsicWriter {
         let sig = sign_detached(me, xml.as_bytes(), signing_time, rng)?;
         self.zip.add_entry(ASIC_MANIFEST, xml.as_bytes(), Method::Deflate)?;
         self.zip.add_entry(&sig_name, &sig, Method::Deflate)?;
+        let oasis =
+            oasis_manifest_xml(self.files.iter().map(|f| (f.name.as_str(), f.mime.as_str())));
+        self.zip.add_entry(OASIS_MANIFEST, oasis.as_bytes(), Method::Deflate)?;
+        self.zip.finish(ZIP_COMMENT.as_bytes())?;
+        Ok(())
+    }
+
+    /// Queues `META-INF/signatures.xml` (an XAdES signature over every file, as a
+    /// DPI dokumentpakke carries it), the OASIS manifest and the directory.
+    pub fn finish_xades(
+        &mut self,
+        me: &Identity,
+        signing_time: Timestamp,
+        rng: &dyn SecureRandom,
+    ) -> Result<(), AsicError> {
+        if self.open.is_some() {
+            return Err(AsicError::FileOpen);
+        }
+        let files: Vec<SignedFile> = self
+            .files
+            .iter()
+            .map(|f| SignedFile {
+                name: f.name.clone(),
+                mime: f.mime.clone(),
+                sha256: f.sha256.clone(),
+            })
+            .collect();
+        let xml = signatures_xml(&files, me, signing_time, rng)?;
+        self.zip.add_entry(XADES_SIGNATURES, xml.as_bytes(), Method::Deflate)?;
         let oasis =
             oasis_manifest_xml(self.files.iter().map(|f| (f.name.as_str(), f.mime.as_str())));
         self.zip.add_entry(OASIS_MANIFEST, oasis.as_bytes(), Method::Deflate)?;

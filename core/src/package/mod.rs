@@ -12,6 +12,7 @@ pub mod eformidling_manifest;
 pub mod fuzzing;
 pub mod oasis_manifest;
 pub mod pipeline;
+pub mod xades;
 pub mod zip_read;
 pub mod zip_write;
 

@@ -120,6 +120,18 @@ impl Sealer {
         Ok(())
     }
 
+    /// As [`finish`](Self::finish), with an XAdES signature (a DPI dokumentpakke).
+    pub fn finish_xades(
+        &mut self,
+        me: &Identity,
+        signing_time: Timestamp,
+        rng: &dyn SecureRandom,
+    ) -> Result<(), PipelineError> {
+        self.asic.finish_xades(me, signing_time, rng)?;
+        self.finishing = true;
+        Ok(())
+    }
+
     /// Writes queued output into `out`; returns how many bytes.
     pub fn flush(&mut self, out: &mut [u8]) -> Result<usize, PipelineError> {
         let mut written = 0;

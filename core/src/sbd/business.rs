@@ -455,7 +455,15 @@ impl BusinessMessage {
                     need(info.aapningskvittering.is_some(), "digitalPostInfo.aapningskvittering");
                 }
             }
-            BusinessMessage::Print(m) => need(m.hoveddokument.is_some(), "hoveddokument"),
+            BusinessMessage::Print(m) => {
+                need(m.hoveddokument.is_some(), "hoveddokument");
+                need(m.mottaker.is_some(), "mottaker");
+                need(m.retur.is_some(), "retur");
+                if let Some(r) = &m.retur {
+                    need(r.mottaker.is_some(), "retur.mottaker");
+                    need(r.returhaandtering.is_some(), "retur.returhaandtering");
+                }
+            }
             BusinessMessage::DigitalDpv(m) => {
                 need(m.tittel.is_some(), "tittel");
                 need(m.sammendrag.is_some(), "sammendrag");
@@ -484,6 +492,36 @@ impl BusinessMessage {
                 }
             }
             _ => {}
+        }
+        // A print address needs its name, first line, postal code, place and country
+        // (the reference's `@NotNull`s on PostAddress; it fills blank ones from the
+        // registry's address, which the registry's citizens' records do not carry,
+        // so a blank one is refused here as the reference ends up refusing it).
+        if let BusinessMessage::Print(m) = self {
+            let addresses = [
+                ("mottaker", m.mottaker.as_ref()),
+                ("retur.mottaker", m.retur.as_ref().and_then(|r| r.mottaker.as_ref())),
+            ];
+            for (path, a) in addresses {
+                let Some(a) = a else { continue };
+                let fields = [
+                    ("navn", &a.navn),
+                    ("adresselinje1", &a.adresselinje1),
+                    ("postnummer", &a.postnummer),
+                    ("poststed", &a.poststed),
+                    ("land", &a.land),
+                ];
+                for (name, value) in fields {
+                    if value.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                        v.push(Violation::new(
+                            format!("{t}.{path}.{name}"),
+                            "NotBlank",
+                            "must not be blank",
+                            value.clone().map(Value::String),
+                        ));
+                    }
+                }
+            }
         }
         if let BusinessMessage::Dialogmelding(Dialogmelding {
             pasient: Some(Pasient { fnr: Some(fnr), .. }),
@@ -539,6 +577,38 @@ mod tests {
         let v = m.violations();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].field, "innsynskrav.epost");
+        let address = json!({"navn": "A", "adresselinje1": "G 1", "postnummer": "0001",
+            "poststed": "OSLO", "land": "Norge"});
+        let mut blank = address.clone();
+        blank["postnummer"] = json!("");
+        let m = BusinessMessage::from_value(
+            MessageType::Print,
+            json!({"hoveddokument": "a", "mottaker": {"navn": "A", "land": "Norway"},
+                "retur": {"mottaker": blank, "returhaandtering": "DIREKTE_RETUR"}}),
+        )
+        .unwrap();
+        let fields: Vec<(String, &str)> =
+            m.violations().into_iter().map(|v| (v.field, v.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("print.mottaker.adresselinje1".to_owned(), "NotBlank"),
+                ("print.mottaker.postnummer".to_owned(), "NotBlank"),
+                ("print.mottaker.poststed".to_owned(), "NotBlank"),
+                ("print.retur.mottaker.postnummer".to_owned(), "NotBlank"),
+            ]
+        );
+        let m = BusinessMessage::from_value(
+            MessageType::Print,
+            json!({"hoveddokument": "a", "mottaker": address.clone(),
+                "retur": {"mottaker": address, "returhaandtering": "DIREKTE_RETUR"}}),
+        )
+        .unwrap();
+        assert!(m.violations().is_empty());
+        let m =
+            BusinessMessage::from_value(MessageType::Print, json!({"hoveddokument": "a"})).unwrap();
+        let fields: Vec<String> = m.violations().into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["print.mottaker", "print.retur"]);
         let m = BusinessMessage::from_value(MessageType::Dialogmelding, json!({"hoveddokument": "a", "pasient": {"fnr": "12345678901", "fornavn": "A", "etternavn": "B"}})).unwrap();
         assert_eq!(m.violations()[0].code, "PersonIdentifier");
     }

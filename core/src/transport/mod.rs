@@ -10,6 +10,7 @@
 
 pub mod altinn_broker;
 pub mod correspondence;
+pub mod dpi;
 pub mod dpo_parcel;
 pub mod failure;
 #[cfg(feature = "fuzzing")]
