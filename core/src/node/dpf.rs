@@ -97,6 +97,8 @@ pub(super) struct Dpf {
     pub in_flight: HashSet<String>,
     /// Listed, waiting for a free slot.
     pub backlog: VecDeque<Incoming>,
+    /// Undeliverable forsendelser mailed about in this run.
+    pub mailed: HashSet<String>,
 }
 
 impl Dpf {
@@ -674,13 +676,36 @@ impl Node {
     /// A forsendelse that cannot be handed to the fagsystem. It is reported and left
     /// unacknowledged: SvarInn keeps it (it is listed again at the next poll, and
     /// reported again), nothing is lost, and no conversation is made for a message
-    /// we could not read. The mail-on-error path (`fiks.inn.mailOnError`) hooks in
-    /// here.
+    /// we could not read. With `fiks.inn.mailOnError` a mail tells of it, once per
+    /// run of the node: its files are not attached, as we hold none of them (it
+    /// could not be opened, or was not downloaded), and they stay at SvarInn.
     pub(super) fn svarinn_undeliverable(&mut self, forsendelse: &Incoming, reason: &str) {
         self.note_failure(format!(
             "SvarInn forsendelse {} cannot be received: {reason}; left unacknowledged",
             forsendelse.id
         ));
+        if self.dpf.mailed.contains(&forsendelse.id) {
+            return;
+        }
+        let sender = forsendelse.svar_sendes_til.as_ref().map(|s| {
+            let name = s.navn.clone().unwrap_or_default();
+            match s.orgnr.as_deref().filter(|o| !o.trim().is_empty()) {
+                Some(org) => format!("{name} ({org})").trim().to_owned(),
+                None => name,
+            }
+        });
+        let undeliverable = crate::mail::UndeliverableForsendelse {
+            id: forsendelse.id.clone(),
+            title: forsendelse.tittel.clone(),
+            sender,
+            security_level: forsendelse.niva.as_ref().and_then(|n| n.text().trim().parse().ok()),
+            files: Vec::new(),
+            reason: reason.to_owned(),
+            kept_at: Some("SvarInn (not acknowledged)".to_owned()),
+        };
+        if self.mail_undeliverable(&undeliverable) {
+            self.dpf.mailed.insert(forsendelse.id.clone());
+        }
     }
 }
 
@@ -850,5 +875,36 @@ mod tests {
         assert!(node.dpf.in_flight.is_empty());
         // Listed again at the next poll, not before.
         assert_eq!(node.dpf.wake_at(), Some(NOW + Duration::from_mins(15)));
+    }
+
+    #[test]
+    fn an_undeliverable_forsendelse_is_mailed_once_with_mail_on_error() {
+        let mut node = node();
+        let mut mail =
+            crate::mail::MailSettings::new("smtp.test", "efm@example.no", "arkiv@example.no");
+        mail.svarinn_on_error = true;
+        node.config.mail = Some(mail);
+        let listing = r#"[{"id": "f-2", "tittel": "Søknad", "niva": "3", "mottaker": {"orgnr": "910077473"},
+            "svarSendesTil": {"navn": "Kommunen", "orgnr": "910229028"},
+            "metadataFraAvleverendeSystem": {"ekstraMetadata": [{"key": "<bad", "value": "x"}]},
+            "downloadUrl": "/mottaker/forsendelse/f-2"}]"#;
+        let mut mails = 0;
+        for round in 0..2 {
+            let at = NOW + Duration::from_mins(16 * round);
+            node.handle_input(Input::Tick, at);
+            let out = drain(&mut node);
+            let (list, _) = http(&out, "hentNyeForsendelser").expect("a listing");
+            node.handle_input(Input::Http(list, ok(listing)), at);
+            let out = drain(&mut node);
+            for o in &out {
+                if let Output::Mail(m) = o {
+                    assert!(m.subject.contains("f-2"), "{m:?}");
+                    assert_eq!(m.to, "arkiv@example.no");
+                    mails += 1;
+                }
+            }
+            assert!(http(&out, "kvitterMottak").is_none());
+        }
+        assert_eq!(mails, 1, "mailed once, though listed twice");
     }
 }

@@ -78,7 +78,6 @@ impl Node {
     /// `mailOnError` is on (see [`crate::mail::svarinn_mail`]). Whether it was mailed;
     /// call it only once the forsendelse's files are durable in the store, since a
     /// level-4 mail points there.
-    #[cfg_attr(not(test), allow(dead_code))] // Wired into SvarInn receiving when that lands.
     pub(super) fn mail_undeliverable(
         &mut self,
         forsendelse: &crate::mail::UndeliverableForsendelse,

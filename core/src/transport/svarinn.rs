@@ -92,7 +92,7 @@ pub enum Number {
 }
 
 impl Number {
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         match self {
             Number::Int(i) => i.to_string(),
             Number::Text(s) => s.clone(),
@@ -157,6 +157,9 @@ pub struct Forsendelse {
     pub metadata_fra_avleverende_system: Option<Metadata>,
     #[serde(default)]
     pub filmetadata: Vec<FileMetadata>,
+    /// The security level (`"3"` or `"4"`; a number is taken too).
+    #[serde(default)]
+    pub niva: Option<Number>,
 }
 
 impl Forsendelse {
