@@ -11,6 +11,7 @@ mod config_cmd;
 mod correspondence;
 mod demo;
 mod dpi;
+mod fiks;
 mod local_service;
 mod package;
 mod registry;
@@ -53,6 +54,8 @@ enum Command {
     Dpi(dpi::DpiArgs),
     /// A local SMTP sink that writes each mail to a folder, for demos and tests.
     Smtp(smtp::SmtpArgs),
+    /// A local KS FIKS, SvarUt and SvarInn (DPF), for demos and tests.
+    Fiks(fiks::FiksArgs),
     /// Print what a receiver can receive, as GET /api/capabilities/{id} answers.
     Capabilities(capabilities::CapabilitiesArgs),
     /// Check the configuration (efm.toml, EFM_* variables, integrasjonspunkt-local.properties).
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Servicebus(args) => servicebus::run(args),
         Command::Dpi(args) => dpi::run(args),
         Command::Smtp(args) => smtp::run(args),
+        Command::Fiks(args) => fiks::run(args),
         Command::Capabilities(args) => capabilities::run(args),
         Command::Config(args) => config_cmd::run(args),
     }

@@ -8,11 +8,15 @@ use clap::Args;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::serve::{ApiAuth, Notices, ServeOptions, start};
 use efm_config::{ApiAuth as ConfiguredAuth, Config};
-use efm_core::node::{DpeSettings, DpiSettings, DpoSettings, DpvSettings, Pacing, WatchSettings};
+use efm_core::node::{
+    DpeSettings, DpfSettings, DpiSettings, DpoSettings, DpvSettings, Pacing, WatchSettings,
+};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
 use efm_core::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
+use efm_core::transport::svarinn::{self, SvarInnEndpoint};
+use efm_core::transport::svarut::{self, SvarUtEndpoint, SvarUtOptions};
 use ring::rand::SecureRandom;
 
 use crate::config_cmd::process_env;
@@ -174,6 +178,7 @@ fn options(c: &Config) -> Result<ServeOptions, String> {
         dpe: transports.dpe,
         dpi: transports.dpi,
         dpv: transports.dpv,
+        dpf: transports.dpf,
         pacing: transports.pacing,
         watch: transports.watch,
         tokens: transports.tokens,
@@ -212,6 +217,7 @@ struct Transports {
     dpe: Option<DpeSettings>,
     dpi: Option<DpiSettings>,
     dpv: Option<DpvSettings>,
+    dpf: Option<DpfSettings>,
     pacing: Pacing,
     watch: WatchSettings,
     tokens: Option<TokenSettings>,
@@ -270,6 +276,29 @@ fn transports(c: &Config) -> Transports {
         },
         arkivmelding_receipts: c.messages.arkivmelding_receipts,
     });
+    let f = &t.dpf;
+    let receive = f.receive.unwrap_or(true);
+    let dpf = Some(DpfSettings {
+        svarut: SvarUtEndpoint {
+            url: format!("{}{}", f.svarut_url.as_str().trim_end_matches('/'), svarut::WS_PATH),
+            username: f.svarut_username.clone().unwrap_or_default(),
+            password: f.svarut_password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+        },
+        options: SvarUtOptions::default(),
+        // As the reference: SvarInn is polled for our org only with a user name set.
+        svarinn: (receive && f.svarinn_username.is_some()).then(|| SvarInnEndpoint {
+            base_url: f.svarinn_url.as_str().trim_end_matches('/').to_owned(),
+            username: f.svarinn_username.clone().unwrap_or_default(),
+            password: f
+                .svarinn_password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default(),
+        }),
+        poll_interval: interval(efm_config::Service::Dpf, 900),
+        fallback_sender: svarinn::FALLBACK_SENDER.to_owned(),
+        generate_receipts: c.messages.arkivmelding_receipts,
+    });
     let pacing = Pacing {
         retry_base: duration(t.retry.base),
         retry_cap: duration(t.retry.cap),
@@ -296,7 +325,7 @@ fn transports(c: &Config) -> Transports {
             .clone()
             .unwrap_or_else(|| t.dpo.system_user_name_for(org)),
     });
-    Transports { dpo, dpe, dpi, dpv, pacing, watch, tokens }
+    Transports { dpo, dpe, dpi, dpv, dpf, pacing, watch, tokens }
 }
 
 /// How long a shutdown waits for calls in flight.

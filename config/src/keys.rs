@@ -62,7 +62,7 @@ const TABLES: &[(&str, &[&str])] = &[
 const SERVICE_KEYS: [&str; 4] = ["enabled", "ttl_hours", "upload_size_limit", "polling_interval"];
 
 /// Keys only one service's table has: how its transport is reached.
-const TRANSPORT_KEYS: [(Service, &[&str]); 4] = [
+const TRANSPORT_KEYS: &[(Service, &[&str])] = &[
     (
         Service::Dpo,
         &[
@@ -91,6 +91,18 @@ const TRANSPORT_KEYS: [(Service, &[&str]); 4] = [
             "notification_text",
             "sensitive_notification_text",
             "email_subject",
+        ],
+    ),
+    (
+        Service::Dpf,
+        &[
+            "svarut_url",
+            "svarut_username",
+            "svarut_password",
+            "svarinn_url",
+            "svarinn_username",
+            "svarinn_password",
+            "receive",
         ],
     ),
 ];
@@ -258,6 +270,13 @@ fn set(
             c.transports.dpv.sensitive_notification_text = raw.non_empty()?
         }
         "dpv.email_subject" => c.transports.dpv.email_subject = raw.non_empty()?,
+        "dpf.svarut_url" => c.transports.dpf.svarut_url = raw.parse()?,
+        "dpf.svarut_username" => c.transports.dpf.svarut_username = Some(raw.non_empty()?),
+        "dpf.svarut_password" => c.transports.dpf.svarut_password = Some(secret(raw)?),
+        "dpf.svarinn_url" => c.transports.dpf.svarinn_url = raw.parse()?,
+        "dpf.svarinn_username" => c.transports.dpf.svarinn_username = Some(raw.non_empty()?),
+        "dpf.svarinn_password" => c.transports.dpf.svarinn_password = Some(secret(raw)?),
+        "dpf.receive" => c.transports.dpf.receive = Some(raw.bool()?),
         "retry.base" => {
             c.transports.retry.base = raw.interval()?;
             draft.retry_base = Draft::set(raw.shown(), origin, shown_key);

@@ -63,8 +63,8 @@ pub use service::{MessageChannel, Service, ServiceSet};
 pub use transports::{
     DEFAULT_ALTINN_EXCHANGE_URL, DEFAULT_BROKER_RESOURCE, DEFAULT_BROKER_URL,
     DEFAULT_CORRESPONDENCE_URL, DEFAULT_MASKINPORTEN_AUDIENCE, DEFAULT_MASKINPORTEN_URL,
-    DEFAULT_SAS_KEY_NAME, DEFAULT_SERVICE_BUS_URL, DpeMode, DpeTransport, DpoTransport,
-    DpvTransport, Oidc, Retry, Transports,
+    DEFAULT_SAS_KEY_NAME, DEFAULT_SERVICE_BUS_URL, DEFAULT_SVARINN_URL, DEFAULT_SVARUT_URL,
+    DpeMode, DpeTransport, DpfTransport, DpoTransport, DpvTransport, Oidc, Retry, Transports,
 };
 
 /// A file's name (as it should appear in messages) and its text.

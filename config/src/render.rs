@@ -144,6 +144,7 @@ pub fn render(config: &Config, origins: Option<&Origins>) -> String {
             Service::Dpo => dpo(&mut w, config),
             Service::Dpe => dpe(&mut w, config),
             Service::Dpv => dpv(&mut w, config),
+            Service::Dpf => dpf(&mut w, config),
             _ => {}
         }
     }
@@ -206,6 +207,24 @@ fn dpe(w: &mut Writer<'_>, config: &Config) {
         None => w.comment("receipt_queue: not set (chosen from mode and message)"),
     }
     w.value("read_max", d.read_max.to_string());
+}
+
+fn dpf(w: &mut Writer<'_>, config: &Config) {
+    let d = &config.transports.dpf;
+    w.value("svarut_url", quote(d.svarut_url.as_str()));
+    let opt = |w: &mut Writer<'_>, key: &str, v: Option<String>| match v {
+        Some(v) => w.value(key, quote(&v)),
+        None => w.comment(&format!("{key}: not set")),
+    };
+    opt(w, "svarut_username", d.svarut_username.clone());
+    opt(w, "svarut_password", d.svarut_password.as_ref().map(|p| p.to_string()));
+    w.value("svarinn_url", quote(d.svarinn_url.as_str()));
+    opt(w, "svarinn_username", d.svarinn_username.clone());
+    opt(w, "svarinn_password", d.svarinn_password.as_ref().map(|p| p.to_string()));
+    match d.receive {
+        Some(r) => w.value("receive", r.to_string()),
+        None => w.comment("receive: when DPF is enabled"),
+    }
 }
 
 struct Writer<'a> {

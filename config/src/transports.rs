@@ -32,6 +32,10 @@ pub const DEFAULT_DPV_NOTIFICATION_TEXT: &str =
     "$correspondenceRecipientName$: Du har mottatt en melding fra $reporterName$.";
 pub const DEFAULT_DPV_SENSITIVE_NOTIFICATION_TEXT: &str = "$correspondenceRecipientName$, har mottatt en taushetsbelagt melding fra $reporterName$. For å få tilgang til meldingen, er det nødvendig at noen i $correspondenceRecipientName$ har fått tildelt tilgang til tjenesten «eformidling-dpv-taushetsbelagt» i Altinn. Dersom dere er usikre på om noen har slik tilgang, anbefaler vi sterkt at dette sjekkes. Les mer om å gi tilgang til tjenester på Altinns nettsider.";
 pub const DEFAULT_DPV_EMAIL_SUBJECT: &str = "Melding mottatt i Altinn";
+/// `difi.move.fiks.ut.endpointUrl`: SvarUt's web service lives under it.
+pub const DEFAULT_SVARUT_URL: &str = "https://test.svarut.ks.no";
+/// `difi.move.fiks.inn.baseUrl`.
+pub const DEFAULT_SVARINN_URL: &str = "https://test.svarut.ks.no/tjenester/svarinn";
 
 /// The reference's `sasToken` default: a placeholder that means "not set".
 pub(crate) const SAS_KEY_PLACEHOLDER: &str = "<token>";
@@ -43,6 +47,7 @@ pub struct Transports {
     pub dpe: DpeTransport,
     pub dpi: DpiTransport,
     pub dpv: DpvTransport,
+    pub dpf: DpfTransport,
     pub retry: Retry,
     pub receipts: ReceiptPolling,
 }
@@ -82,6 +87,23 @@ pub struct DpvTransport {
     pub notification_text: String,
     pub sensitive_notification_text: String,
     pub email_subject: String,
+}
+
+/// KS FIKS: SvarUt, which DPF sends through (SOAP web service, HTTP Basic), and
+/// SvarInn, which it receives through (REST, HTTP Basic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpfTransport {
+    /// SvarUt's base URL; the web service is `<url>/tjenester/forsendelseservice/
+    /// ForsendelsesServiceV9`. Default `https://test.svarut.ks.no`.
+    pub svarut_url: HttpUrl,
+    pub svarut_username: Option<String>,
+    pub svarut_password: Option<Secret>,
+    /// Default `https://test.svarut.ks.no/tjenester/svarinn`.
+    pub svarinn_url: HttpUrl,
+    pub svarinn_username: Option<String>,
+    pub svarinn_password: Option<Secret>,
+    /// Whether SvarInn is polled (`fiks.inn.enable`). None: whenever DPF is enabled.
+    pub receive: Option<bool>,
 }
 
 /// The Maskinporten JWT grant every service's access token starts from.
@@ -200,6 +222,15 @@ impl Default for Transports {
                 notification_text: DEFAULT_DPV_NOTIFICATION_TEXT.to_owned(),
                 sensitive_notification_text: DEFAULT_DPV_SENSITIVE_NOTIFICATION_TEXT.to_owned(),
                 email_subject: DEFAULT_DPV_EMAIL_SUBJECT.to_owned(),
+            },
+            dpf: DpfTransport {
+                svarut_url: HttpUrl::known(DEFAULT_SVARUT_URL),
+                svarut_username: None,
+                svarut_password: None,
+                svarinn_url: HttpUrl::known(DEFAULT_SVARINN_URL),
+                svarinn_username: None,
+                svarinn_password: None,
+                receive: None,
             },
             retry: Retry { base: Interval::secs(20), cap: Interval::mins(60) },
             receipts: ReceiptPolling {

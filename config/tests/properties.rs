@@ -151,7 +151,7 @@ difi.move.dpv.upload-size-limit=lots
 difi.security.user.password=${NOT_SET}
 difi.move.nextmove.status-services=DPO,FIKS
 bad.escape=\\u00zz
-difi.move.fiks.inn.username= # username for receiving messages
+difi.move.fiks.ut.rest.kontoid= # account for the REST client
 ";
     let problems = load(&sources(text, &[])).unwrap_err();
     let shown: Vec<String> = problems.errors.iter().map(ToString::to_string).collect();
@@ -189,7 +189,7 @@ difi.move.fiks.inn.username= # username for receiving messages
         problems.warnings,
         [Warning::UnsupportedKeys {
             path: p.into(),
-            keys: vec!["difi.move.fiks.inn.username".into()],
+            keys: vec!["difi.move.fiks.ut.rest.kontoid".into()],
         }]
     );
 }

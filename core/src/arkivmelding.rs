@@ -171,6 +171,213 @@ pub fn journal_post_titles(
     Ok((title, public_title))
 }
 
+/// A korrespondansepart of a journal post.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Korrespondansepart {
+    /// As written; `None` when absent.
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    /// Every `postadresse` line, in order.
+    pub address_lines: Vec<String>,
+    pub postal_code: Option<String>,
+    pub postal_area: Option<String>,
+    pub country: Option<String>,
+    pub case_officer: Option<String>,
+}
+
+/// A dokumentbeskrivelse: whether it is the main document, and the files its
+/// dokumentobjekt elements name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dokumentbeskrivelse {
+    pub role: Option<String>,
+    pub files: Vec<String>,
+}
+
+/// What a message service that carries archive metadata (SvarUt) reads of an
+/// arkivmelding: the first case folder's numbers and its first journal post.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalPost {
+    pub saksaar: Option<String>,
+    pub sakssekvensnummer: Option<String>,
+    pub journalaar: Option<String>,
+    pub journalsekvensnummer: Option<String>,
+    pub journalpostnummer: Option<String>,
+    pub journalposttype: Option<String>,
+    pub journalstatus: Option<String>,
+    pub journaldato: Option<String>,
+    pub dokumentets_dato: Option<String>,
+    pub tittel: Option<String>,
+    pub offentlig_tittel: Option<String>,
+    pub korrespondanseparter: Vec<Korrespondansepart>,
+    /// The simple children (text only) of `virksomhetsspesifikkeMetadata`, in order;
+    /// children with elements of their own or no text are left out, as the reference
+    /// leaves them out.
+    pub extra: Vec<(String, String)>,
+    pub dokumenter: Vec<Dokumentbeskrivelse>,
+}
+
+/// Read the first case folder and its first journal post.
+pub fn journal_post(xml: &[u8]) -> Result<JournalPost, ArkivmeldingError> {
+    let text = std::str::from_utf8(xml).map_err(|_| ArkivmeldingError("not UTF-8".into()))?;
+    let mut reader = Reader::from_str(text);
+    let mut path: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut out = JournalPost::default();
+    // Which basisregistrering we are in: only the first counts.
+    let mut registrations = 0usize;
+    let mut folders = 0usize;
+    // A virksomhetsspesifikkeMetadata child: (raw name, had element children).
+    let mut extra_child: Option<(String, bool)> = None;
+    let mut saw_root = false;
+    loop {
+        let event = reader.read_event().map_err(|e| ArkivmeldingError(e.to_string()))?;
+        match event {
+            Event::DocType(_) => return Err(ArkivmeldingError("DTDs are not accepted".into())),
+            Event::Start(e) => {
+                if path.is_empty() && e.local_name().as_ref() != "arkivmelding" {
+                    return Err(ArkivmeldingError("the root element is not arkivmelding".into()));
+                }
+                saw_root = true;
+                let name = e.local_name().as_ref().to_owned();
+                let depth = path.len();
+                if depth == 1 && name == "mappe" {
+                    folders += 1;
+                }
+                if depth == 2 && name == "basisregistrering" && path[1] == "mappe" {
+                    registrations += 1;
+                }
+                let in_first = folders == 1 && registrations == 1;
+                if in_first && depth == 3 && path[2] == "basisregistrering" {
+                    match name.as_str() {
+                        "korrespondansepart" => {
+                            out.korrespondanseparter.push(Korrespondansepart::default())
+                        }
+                        "dokumentbeskrivelse" => {
+                            out.dokumenter.push(Dokumentbeskrivelse::default())
+                        }
+                        _ => {}
+                    }
+                }
+                if in_first && depth == 4 && path[3] == "virksomhetsspesifikkeMetadata" {
+                    extra_child = Some((e.name().as_ref().to_owned(), false));
+                } else if depth > 4
+                    && path.get(3).is_some_and(|p| p == "virksomhetsspesifikkeMetadata")
+                    && let Some((_, nested)) = extra_child.as_mut()
+                {
+                    *nested = true;
+                }
+                path.push(name);
+                current.clear();
+            }
+            Event::Empty(_) => {
+                if path.is_empty() {
+                    return Err(ArkivmeldingError("the document is empty".into()));
+                }
+                if path.len() > 4
+                    && path.get(3).is_some_and(|p| p == "virksomhetsspesifikkeMetadata")
+                    && let Some((_, nested)) = extra_child.as_mut()
+                {
+                    *nested = true;
+                }
+            }
+            Event::Text(t) => current.push_str(&t.xml10_content()),
+            Event::CData(t) => current.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => {
+                current.push(crate::xml_reference::resolve(&r).map_err(ArkivmeldingError)?)
+            }
+            Event::End(_) => {
+                let value = current.trim().to_owned();
+                let some = || Some(value.clone()).filter(|v| !v.is_empty());
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                let in_first = folders == 1 && registrations == 1;
+                match names.as_slice() {
+                    ["arkivmelding", "mappe", "saksaar"] if folders == 1 => out.saksaar = some(),
+                    ["arkivmelding", "mappe", "sakssekvensnummer"] if folders == 1 => {
+                        out.sakssekvensnummer = some()
+                    }
+                    ["arkivmelding", "mappe", "basisregistrering", field] if in_first => {
+                        let v = some();
+                        match *field {
+                            "journalaar" => out.journalaar = v,
+                            "journalsekvensnummer" => out.journalsekvensnummer = v,
+                            "journalpostnummer" => out.journalpostnummer = v,
+                            "journalposttype" => out.journalposttype = v,
+                            "journalstatus" => out.journalstatus = v,
+                            "journaldato" => out.journaldato = v,
+                            "dokumentetsDato" => out.dokumentets_dato = v,
+                            "tittel" => out.tittel = v,
+                            "offentligTittel" => out.offentlig_tittel = v,
+                            _ => {}
+                        }
+                    }
+                    ["arkivmelding", "mappe", "basisregistrering", "korrespondansepart", field]
+                        if in_first =>
+                    {
+                        if let Some(k) = out.korrespondanseparter.last_mut() {
+                            match *field {
+                                "korrespondanseparttype" => k.kind = Some(value.clone()),
+                                "korrespondansepartNavn" => k.name = Some(value.clone()),
+                                "postadresse" => k.address_lines.push(value.clone()),
+                                "postnummer" => k.postal_code = Some(value.clone()),
+                                "poststed" => k.postal_area = Some(value.clone()),
+                                "land" => k.country = Some(value.clone()),
+                                "saksbehandler" => k.case_officer = Some(value.clone()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    [
+                        "arkivmelding",
+                        "mappe",
+                        "basisregistrering",
+                        "dokumentbeskrivelse",
+                        "tilknyttetRegistreringSom",
+                    ] if in_first => {
+                        if let Some(d) = out.dokumenter.last_mut() {
+                            d.role = some();
+                        }
+                    }
+                    [
+                        "arkivmelding",
+                        "mappe",
+                        "basisregistrering",
+                        "dokumentbeskrivelse",
+                        "dokumentobjekt",
+                        "referanseDokumentfil",
+                    ] if in_first => {
+                        if let Some(d) = out.dokumenter.last_mut() {
+                            d.files.push(value.clone());
+                        }
+                    }
+                    [
+                        "arkivmelding",
+                        "mappe",
+                        "basisregistrering",
+                        "virksomhetsspesifikkeMetadata",
+                        _,
+                    ] if in_first => {
+                        if let Some((name, nested)) = extra_child.take()
+                            && !nested
+                            && !current.is_empty()
+                        {
+                            out.extra.push((name, current.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+                path.pop();
+                current.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !saw_root || !path.is_empty() {
+        return Err(ArkivmeldingError("truncated or empty document".into()));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,12 @@
 pub mod asic_stream;
 pub mod clock;
 pub mod credentials;
+pub mod fiks_payloads;
 pub mod http_server;
 pub mod local_broker;
 pub mod local_correspondence;
 pub mod local_dpi;
+pub mod local_fiks;
 pub mod local_registry;
 pub mod local_service;
 pub mod local_service_bus;

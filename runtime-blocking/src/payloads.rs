@@ -13,7 +13,10 @@ use efm_core::Timestamp;
 use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::envelope_write::CmsEncryptor;
 use efm_core::crypto::keys::Identity;
-use efm_core::node::{DpiSeal, Job, JobError, JobResult, SealForm, SealJob, StoredFile, UnpackJob};
+use efm_core::node::{
+    DpiSeal, Job, JobError, JobResult, SealForm, SealJob, StoredFile, SvarInnJob, SvarUtSealJob,
+    UnpackJob,
+};
 use efm_core::transport::dpi;
 
 use crate::credentials::Credentials;
@@ -33,6 +36,8 @@ pub enum Prepared {
     Seal { job: SealJob, inputs: Vec<(StoredFile, PathBuf)>, staging: PathBuf },
     Unpack { input: PathBuf, asic_to: String, staging: PathBuf },
     Stage { name: String, content: Bytes, staging: PathBuf },
+    SvarUt { job: SvarUtSealJob, inputs: Vec<PathBuf>, staging: PathBuf },
+    SvarInn { job: SvarInnJob, staging: PathBuf },
 }
 
 /// Resolve the job's files in the store.
@@ -56,6 +61,20 @@ pub fn prepare(store: &Store, job: Job) -> Result<Prepared, JobError> {
             Prepared::Unpack { input: staging.join(staged), asic_to, staging }
         }
         Job::Stage { name, content } => Prepared::Stage { name, content, staging },
+        Job::SealSvarUt(job) => {
+            let mut inputs = Vec::with_capacity(job.documents.len());
+            for f in &job.documents {
+                let path = store
+                    .file_path(job.message_id, &f.filename)
+                    .map_err(|e| JobError::Io(e.to_string()))?
+                    .ok_or_else(|| {
+                        JobError::Io(format!("{} of {} is not stored", f.filename, job.message_id))
+                    })?;
+                inputs.push(path);
+            }
+            Prepared::SvarUt { job, inputs, staging }
+        }
+        Job::OpenSvarInn(job) => Prepared::SvarInn { job, staging },
     })
 }
 
@@ -80,6 +99,16 @@ pub fn run(
         Prepared::Stage { name, content, staging } => {
             write_durably(&staging.join(&name), &content)?;
             Ok(JobResult::Staged { name, size: content.len() as u64 })
+        }
+        Prepared::SvarUt { job, inputs, staging } => {
+            crate::fiks_payloads::seal_svarut(&job, &inputs, &staging)
+        }
+        Prepared::SvarInn { job, staging } => {
+            let input = staging.join(&job.staged);
+            let r = crate::fiks_payloads::open_svarinn(&job, &input, &staging, identity, now);
+            // The download is spent either way: opened, or not worth keeping.
+            let _ = std::fs::remove_file(&input);
+            r
         }
     }
 }

@@ -18,8 +18,9 @@ use efm_core::api::{ApiError, Exception, Route};
 use efm_core::crypto::keys::Identity;
 use efm_core::node::{
     ApiCall, ApiResponse, BodyPart, BodyPlan as NodeBodyPlan, CallId, Config, Dispatch,
-    DpeSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId, Method, Node,
-    Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large, dispatch,
+    DpeSettings, DpfSettings, DpoSettings, DpvSettings, HttpRequest, HttpResponse, Input, JobId,
+    Method, Node, Output, Pacing, ReqId, TransportError, WatchSettings, body_plan, body_too_large,
+    dispatch,
 };
 use efm_core::registry::model::ServiceIdentifier;
 use efm_store::Store;
@@ -77,6 +78,7 @@ pub struct ServeOptions {
     /// DPI over the corner 2 API.
     pub dpi: Option<efm_core::node::DpiSettings>,
     pub dpv: Option<DpvSettings>,
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// How often the receipts of DPV, DPF and DPI messages are polled for.
     pub watch: WatchSettings,
@@ -247,6 +249,7 @@ impl Api {
         config.dpe = opts.dpe.clone();
         config.dpi = opts.dpi.clone();
         config.dpv = opts.dpv.clone();
+        config.dpf = opts.dpf.clone();
         config.pacing = opts.pacing.clone();
         config.watch = opts.watch.clone();
         config.mail = opts.mail.clone();

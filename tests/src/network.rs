@@ -334,6 +334,77 @@ pub fn with_dpv(env: &mut Vec<(String, String)>, correspondence: &LocalService) 
     env.push(("EFM_RECEIPT_POLL_MIN".into(), "1s".into()));
 }
 
+/// The KS FIKS work-alike (SvarUt and SvarInn) for DPF, in its own folder.
+pub struct Fiks {
+    pub service: LocalService,
+    pub dir: PathBuf,
+}
+
+/// The SvarUt and SvarInn user names and password the nodes log in with.
+pub const FIKS_PASSWORD: &str = "fiks-secret";
+
+impl Fiks {
+    /// `efm fiks serve` with `args` added.
+    pub fn start(args: &[&str]) -> Fiks {
+        let dir = temp("fiks");
+        Fiks { service: LocalService::fiks(&dir, args), dir }
+    }
+
+    /// A node's environment changed to send and receive DPF through this FIKS: its
+    /// URLs and credentials (the user name is the org, as SvarInn's inbox), and DPF
+    /// among the enabled services.
+    pub fn wire(&self, env: &mut Vec<(String, String)>) {
+        let org = env.iter().find(|(k, _)| k == "EFM_ORG").map(|(_, v)| v.clone());
+        let org = org.unwrap_or_default();
+        for (k, v) in env.iter_mut() {
+            if k == "EFM_ENABLE" && !v.split(',').any(|s| s == "DPF") {
+                v.push_str(",DPF");
+            }
+        }
+        let url = &self.service.url;
+        env.extend([
+            ("EFM_SVARUT_URL".to_owned(), format!("{url}/svarut")),
+            ("EFM_SVARUT_USERNAME".to_owned(), org.clone()),
+            ("EFM_SVARUT_PASSWORD".to_owned(), FIKS_PASSWORD.to_owned()),
+            ("EFM_SVARINN_URL".to_owned(), format!("{url}/tjenester/svarinn")),
+            ("EFM_SVARINN_USERNAME".to_owned(), org),
+            ("EFM_SVARINN_PASSWORD".to_owned(), FIKS_PASSWORD.to_owned()),
+            ("EFM_RECEIPT_POLL_MIN".to_owned(), "1s".to_owned()),
+        ]);
+    }
+
+    pub fn requests(&self) -> Vec<crate::recording::Recorded> {
+        crate::recording::read(&self.dir)
+    }
+
+    /// Offer a forsendelse on SvarInn: its listing JSON, and its documents as a zip
+    /// (encrypted on download to `certs/<mottaker>.pem`), or as `cms` already
+    /// encrypted.
+    pub fn offer(&self, forsendelse: &Value, zip: Option<&[u8]>, cms: Option<&[u8]>) {
+        let id = forsendelse["id"].as_str().expect("a forsendelse id");
+        let folder = self.dir.join("svarinn").join(id);
+        std::fs::create_dir_all(&folder).expect("svarinn folder");
+        if let Some(zip) = zip {
+            std::fs::write(folder.join("dokumenter.zip"), zip).expect("zip");
+        }
+        if let Some(cms) = cms {
+            std::fs::write(folder.join("dokumenter.zip.cms"), cms).expect("cms");
+        }
+        // The listing last: the forsendelse is complete once it is listed.
+        std::fs::write(folder.join("forsendelse.json"), forsendelse.to_string()).expect("json");
+    }
+
+    /// The certificate SvarInn encrypts to for `org`.
+    pub fn add_certificate(&self, org: &str, pem: &[u8]) {
+        std::fs::write(self.dir.join("certs").join(format!("{org}.pem")), pem).expect("cert");
+    }
+
+    /// Whether forsendelse `id` was acknowledged (kvitterMottak).
+    pub fn acknowledged(&self, id: &str) -> bool {
+        self.dir.join("svarinn").join(id).join("kvittert").exists()
+    }
+}
+
 /// A new SBD from `from` to `to`, with a fresh messageId (returned) and
 /// conversationId.
 pub fn sbd(

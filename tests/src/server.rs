@@ -168,6 +168,12 @@ impl LocalService {
         LocalService::start("correspondence", dir, &all)
     }
 
+    /// `efm fiks serve --dir <dir>` with `args` added (`--lest-after`,
+    /// `--forsendelse-type`, `--credentials`, fault knobs).
+    pub fn fiks(dir: &Path, args: &[&str]) -> LocalService {
+        LocalService::start("fiks", dir, args)
+    }
+
     fn start(command: &str, dir: &Path, args: &[&str]) -> LocalService {
         let dir = dir.to_str().expect("a UTF-8 path");
         let mut argv = vec![command, "serve", "--listen", "127.0.0.1:0", "--dir", dir];

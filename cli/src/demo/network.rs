@@ -320,6 +320,7 @@ fn options(
         dpi: None,
         // No DPV leg in the demo yet.
         dpv: None,
+        dpf: None,
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
         watch: WatchSettings::default(),
         tokens: Some(TokenSettings {

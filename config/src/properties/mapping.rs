@@ -136,6 +136,15 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.dpi.uri", Key("dpi.url", Same)),
     ("difi.move.dpi.mpcid", Key("dpi.mpc_id", Same)),
     ("difi.move.dpi.krrprinturl", Key("dpi.krr_print_url", Same)),
+    ("difi.move.fiks.ut.endpointurl", Key("dpf.svarut_url", Same)),
+    ("difi.move.fiks.ut.username", Key("dpf.svarut_username", Same)),
+    ("difi.move.fiks.ut.password", Key("dpf.svarut_password", Same)),
+    ("difi.move.fiks.inn.baseurl", Key("dpf.svarinn_url", Same)),
+    ("difi.move.fiks.inn.username", Key("dpf.svarinn_username", Same)),
+    ("difi.move.fiks.inn.password", Key("dpf.svarinn_password", Same)),
+    ("difi.move.fiks.inn.enable", Key("dpf.receive", Same)),
+    // efm speaks SvarUt's web service, the reference's default.
+    ("difi.move.fiks.ut.type", Only("ws")),
     // efm reads the queue over REST (peek-lock), the reference's default.
     ("difi.move.nextmove.servicebus.batchread", Only("false")),
 ];

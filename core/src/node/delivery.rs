@@ -46,7 +46,7 @@ impl Outbound {
         }
     }
 
-    fn service(&self) -> ServiceIdentifier {
+    pub(super) fn service(&self) -> ServiceIdentifier {
         match self {
             Outbound::Message { message, .. } => message.service,
             Outbound::Reply { reply, .. } => reply.service,
@@ -225,6 +225,7 @@ impl Node {
                 self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
             }
             (Outbound::Message { .. }, ServiceIdentifier::Dpi) => self.deliver_dpi(out),
+            (Outbound::Message { .. }, ServiceIdentifier::Dpf) => self.deliver_dpf(out),
             (_, other) => {
                 let reason =
                     format!("Sending over {} is not supported by this version", other.as_str());
@@ -585,7 +586,7 @@ impl Node {
 }
 
 /// The registry question for a message's receiver, as at create.
-fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
+pub(super) fn receiver_lookup(sbd: &Sbd) -> Option<IdentifierLookup> {
     let receiver = sbd.header.receiver.as_ref()?;
     let mut lookup = IdentifierLookup::new(&receiver.identifier.primary());
     if let Some(p) = sbd.header.process() {

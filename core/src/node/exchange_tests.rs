@@ -462,19 +462,20 @@ fn a_watched_hand_off_is_one_write_and_polls_from_a_minute_on() {
     assert!(node.delivery.in_flight.is_empty());
 }
 
-/// Due watches are looked for per watched service; one this version cannot poll
-/// (DPF here; DPV and DPI are polled, see dpv_tests and dpi_tests) is dropped with a notice, and a poll that keeps watching is rescheduled by age.
+/// Due watches are looked for per watched service; one whose service cannot be asked
+/// (DPI without its settings here) is kept and polled again as its age says, and a
+/// poll that keeps watching is rescheduled by age.
 #[test]
 fn due_watches_are_polled_and_rescheduled_by_age() {
     let mut c = config();
-    c.enabled_services = vec![ServiceIdentifier::Dpf];
+    c.enabled_services = vec![ServiceIdentifier::Dpi];
     let mut node = Node::new(c, [7; 32], NOW);
     node.handle_input(Input::Tick, NOW);
     let (outputs, _) = drain(&mut node);
     let looks: Vec<&LoadId> = outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Load(id, Query::DueWatches { service: ServiceIdentifier::Dpf, .. }) => Some(id),
+            Output::Load(id, Query::DueWatches { service: ServiceIdentifier::Dpi, .. }) => Some(id),
             Output::Load(_, Query::DueWatches { service, .. }) => {
                 panic!("{service:?} is not enabled")
             }
@@ -485,7 +486,7 @@ fn due_watches_are_polled_and_rescheduled_by_age() {
     let watch = Watch {
         message_id: ID.parse().unwrap(),
         conversation_id: None,
-        service: ServiceIdentifier::Dpf,
+        service: ServiceIdentifier::Dpi,
         sender: "910077473".into(),
         receiver: "910075918".into(),
         reference: Some("c-1".into()),
@@ -498,13 +499,15 @@ fn due_watches_are_polled_and_rescheduled_by_age() {
         NOW,
     );
     let (outputs, wake_at) = drain(&mut node);
-    assert!(outputs.iter().any(|o| matches!(o, Output::Notice(n) if n.contains("not polled"))));
-    let Some(Output::Persist(wid, Write::Watched { next_poll: None, .. })) =
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Http(..))), "{outputs:?}");
+    let Some(Output::Persist(wid, Write::Watched { next_poll: Some(next), statuses, .. })) =
         outputs.iter().find(|o| matches!(o, Output::Persist(..)))
     else {
         panic!("{outputs:?}")
     };
-    assert_eq!(wake_at, Some(later));
+    assert!(statuses.is_empty());
+    let first = NOW + WatchSettings::default().interval(Duration::from_hours(15 * 24));
+    assert_eq!((*next, wake_at), (first, Some(first)));
     // Being polled, it is not looked for again until its write is in.
     node.handle_input(Input::Tick, later);
     let (outputs, _) = drain(&mut node);

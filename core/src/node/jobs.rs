@@ -14,6 +14,10 @@ use crate::package::eformidling_manifest::EformidlingManifest;
 pub enum Job {
     Seal(SealJob),
     Unpack(UnpackJob),
+    /// DPF: the body of a SvarUt send, with each document CMS-encrypted to SvarUt.
+    SealSvarUt(SvarUtSealJob),
+    /// DPF: a SvarInn download opened into an incoming ASiC.
+    OpenSvarInn(SvarInnJob),
     /// Write bytes to a staged file, durably (a payload that arrived in memory).
     Stage {
         name: String,
@@ -67,6 +71,34 @@ pub struct DpiSeal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnpackJob {
     pub staged: String,
+    pub asic_to: String,
+}
+
+/// Assemble a SvarUt `sendForsendelseMedId` body in staging under `name`:
+/// `parts.root`, then per document its head and the stored file CMS-encrypted
+/// (RSAES-OAEP) to `receiver_certificate`, then `parts.tail`. Streamed, so a large
+/// document is never held whole.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SvarUtSealJob {
+    pub message_id: MessageId,
+    /// In the order of `parts.document_heads`.
+    pub documents: Vec<StoredFile>,
+    pub receiver_certificate: String,
+    pub parts: crate::transport::svarut::MtomParts,
+    pub name: String,
+}
+
+/// Open a downloaded SvarInn forsendelse (`staged`: a CMS envelope to our
+/// certificate around a zip) into an ASiC with `arkivmelding` as `arkivmelding.xml`
+/// first and then the zip's files (MIME types from `mime_types`, else
+/// `application/octet-stream`), signed by us and encrypted to our own certificate
+/// as every stored incoming ASiC is, staged under `asic_to`. The input is removed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SvarInnJob {
+    pub staged: String,
+    pub manifest: EformidlingManifest,
+    pub arkivmelding: Bytes,
+    pub mime_types: Vec<(String, String)>,
     pub asic_to: String,
 }
 

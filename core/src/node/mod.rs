@@ -8,6 +8,7 @@
 
 mod api;
 mod delivery;
+mod dpf;
 mod dpi;
 mod dpv;
 mod http;
@@ -34,11 +35,15 @@ pub use api::{
 };
 pub use http::{BodyPart, Credential, HttpRequest, HttpResponse, Method, TransportError};
 pub use io::{Body, CallId, Input, JobId, LoadId, Output, ReqId, StatusEvent, WriteId};
-pub use jobs::{DpiSeal, Job, JobError, JobResult, SealForm, SealJob, UnpackJob};
+pub use jobs::{
+    DpiSeal, Job, JobError, JobResult, SealForm, SealJob, SvarInnJob, SvarUtSealJob, UnpackJob,
+};
 pub use records::{ConversationRow, StatusRow, direction_name};
 pub use sas::SAS_SCOPE;
 pub use send::{ARKIVMELDING_FILE, EXPIRED_DESCRIPTION};
-pub use services::{DpeSettings, DpiSettings, DpoSettings, DpvSettings, Pacing, PrintProvider};
+pub use services::{
+    DpeSettings, DpfSettings, DpiSettings, DpoSettings, DpvSettings, Pacing, PrintProvider,
+};
 pub use store::{
     IncomingMessage, Loaded, OutgoingMessage, Push, Query, StagedFile, StatusRecord, StatusReply,
     StoreError, StoredConversationKey, StoredFile, StoredIncoming, Watch, Write,
@@ -108,6 +113,8 @@ pub struct Config {
     pub dpi: Option<DpiSettings>,
     /// DPV over Altinn 3 Correspondence, when configured.
     pub dpv: Option<DpvSettings>,
+    /// DPF over KS FIKS SvarUt and SvarInn, when configured.
+    pub dpf: Option<DpfSettings>,
     pub pacing: Pacing,
     /// Where mail goes, and which paths send it (none unless configured).
     pub mail: Option<crate::mail::MailSettings>,
@@ -146,6 +153,7 @@ impl Config {
             dpe: None,
             dpi: None,
             dpv: None,
+            dpf: None,
             pacing: Pacing::default(),
             mail: None,
             watch: WatchSettings::default(),
@@ -264,6 +272,8 @@ enum Pending {
     Receive(Box<receive::Step>),
     /// A step of DPI sending or receipt polling (see `dpi`).
     Dpi(Box<dpi::Step>),
+    /// A step of DPF sending, receiving or status polling (see `dpf`).
+    Dpf(Box<dpf::Step>),
     /// A step of polling for receipts (see `watch`).
     Watch(Box<watch::Step>),
     /// A step of polling a DPV correspondence (see `dpv`).
@@ -308,6 +318,7 @@ pub struct Node {
     delivery: delivery::Delivery,
     receive: receive::Receive,
     dpi: dpi::DpiReceipts,
+    dpf: dpf::Dpf,
     watching: watch::Watching,
     sas: sas::SasKey,
     /// The registry's signing keys.
@@ -338,6 +349,7 @@ impl Node {
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
             dpi: dpi::DpiReceipts::default(),
+            dpf: dpf::Dpf::default(),
             watching: watch::Watching::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
@@ -393,6 +405,7 @@ impl Node {
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
                 Some(Pending::Dpi(step)) => self.dpi_loaded(*step, result),
+                Some(Pending::Dpf(step)) => self.dpf_loaded(*step, result),
                 Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
                 Some(Pending::Dpv(p)) => self.dpv_conversation_loaded(*p, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
@@ -475,6 +488,7 @@ impl Node {
                 Some(Pending::Receive(step)) => self.receive_http(*step, result),
                 Some(Pending::Dpi(step)) => self.dpi_http(*step, result),
                 Some(Pending::Dpv(p)) => self.dpv_polled(*p, result),
+                Some(Pending::Dpf(step)) if step.lookup().is_none() => self.dpf_http(*step, result),
                 Some(Pending::SasKey) => self.on_sas_key(result),
                 Some(Pending::Jwks { pending, lookup, then }) => {
                     self.on_jwks(pending, lookup, *then, result)
@@ -486,6 +500,7 @@ impl Node {
                 Some(Pending::Delivery(step)) => self.delivery_job_done(*step, result),
                 Some(Pending::Receive(step)) => self.receive_job_done(*step, result),
                 Some(Pending::Dpi(step)) => self.dpi_job_done(*step, result),
+                Some(Pending::Dpf(step)) => self.dpf_job_done(*step, result),
                 _ => self.stale_answers += 1,
             },
             // Ticks come at `wake_at` (and at start, to resume after a restart).
@@ -501,6 +516,7 @@ impl Node {
         }
         self.poll_services();
         self.poll_dpi_receipts();
+        self.poll_svarinn();
         self.kick_watches();
     }
 
@@ -525,6 +541,7 @@ impl Node {
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
             self.dpi.wake_at(),
+            self.dpf.wake_at(),
             self.watching.wake_at(),
         ]
         .into_iter()
@@ -705,6 +722,9 @@ impl Node {
             Pending::Delivery(step) if step.lookup().is_some() => {
                 step.lookup().cloned().unwrap_or_else(|| IdentifierLookup::new(""))
             }
+            Pending::Dpf(step) if step.lookup().is_some() => {
+                step.lookup().cloned().unwrap_or_else(|| IdentifierLookup::new(""))
+            }
             _ => {
                 self.stale_answers += 1;
                 return;
@@ -772,6 +792,7 @@ impl Node {
                 self.routed(call, message, &lookup, answer, attempts)
             }
             Pending::Delivery(step) => self.delivery_looked_up(*step, answer),
+            Pending::Dpf(step) => self.dpf_looked_up(*step, answer),
             Pending::Capabilities { call, lookup } => {
                 let response = match answer {
                     Ok(resource) => {
@@ -964,6 +985,7 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::Delivery(_)
         | Pending::Receive(_)
         | Pending::Dpi(_)
+        | Pending::Dpf(_)
         | Pending::Watch(_)
         | Pending::Dpv(_)
         | Pending::Swept

@@ -25,6 +25,8 @@ pub(super) enum Ack {
     Dpo { transfer: String },
     /// DPE: complete the peek-locked message.
     Dpe { message_id: String, lock_token: String },
+    /// DPF: acknowledge this SvarInn forsendelse (`kvitterMottak`).
+    Dpf { forsendelse: String },
 }
 
 #[derive(Debug)]
@@ -371,7 +373,7 @@ impl Node {
     }
 
     /// A message arrived: decide what it is and store it (or its effect).
-    fn received(
+    pub(super) fn received(
         &mut self,
         sbd: &[u8],
         asic: Option<StagedFile>,
@@ -486,6 +488,7 @@ impl Node {
                 match ack {
                     Ack::Dpo { transfer } => self.dpo_done(&transfer),
                     Ack::Dpe { .. } => self.dpe_round_over(),
+                    Ack::Dpf { forsendelse } => self.svarinn_done(&forsendelse),
                 }
             }
         }
@@ -493,6 +496,7 @@ impl Node {
 
     fn acknowledge(&mut self, ack: Ack) {
         match &ack {
+            Ack::Dpf { forsendelse } => self.acknowledge_svarinn(forsendelse.clone()),
             Ack::Dpo { transfer } => {
                 let Some(dpo) = self.config.dpo.clone() else { return };
                 let req = altinn_broker::confirm_download(&dpo.broker, transfer);

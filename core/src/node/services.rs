@@ -5,6 +5,8 @@ use crate::Duration;
 use crate::transport::altinn_broker::BrokerEndpoint;
 use crate::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 use crate::transport::service_bus::{QueueMode, ServiceBusEndpoint};
+use crate::transport::svarinn::SvarInnEndpoint;
+use crate::transport::svarut::{SvarUtEndpoint, SvarUtOptions};
 
 /// DPO over the Altinn 3 Broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +85,23 @@ pub struct DpvSettings {
     /// arkivmelding_kvittering in our incoming queue
     /// (`difi.move.arkivmelding.generate-arkivmelding-receipts`, true).
     pub arkivmelding_receipts: bool,
+}
+
+/// DPF over KS FIKS: SvarUt for sending, SvarInn for receiving.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpfSettings {
+    pub svarut: SvarUtEndpoint,
+    pub options: SvarUtOptions,
+    /// SvarInn, when receiving is on (`difi.move.fiks.inn.enable`).
+    pub svarinn: Option<SvarInnEndpoint>,
+    /// The reference polls SvarInn every 15 minutes (`difi.move.fiks.pollingrate`).
+    pub poll_interval: Duration,
+    /// The sender of a forsendelse that names none (`fiks.inn.fallback-sender-org-nr`).
+    pub fallback_sender: String,
+    /// When SvarUt reports a forsendelse read, also offer the fagsystem an
+    /// arkivmelding_kvittering (OK) for it, as the reference does
+    /// (`arkivmelding.generate-arkivmelding-receipts`, true).
+    pub generate_receipts: bool,
 }
 
 /// How sending retries and how often the node looks for work.

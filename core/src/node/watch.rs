@@ -223,6 +223,7 @@ impl Node {
             ServiceIdentifier::Dpo | ServiceIdentifier::Dpe => self.unwatch(due),
             ServiceIdentifier::Dpi => self.poll_dpi(due),
             ServiceIdentifier::Dpv => self.poll_dpv(due),
+            ServiceIdentifier::Dpf => self.poll_dpf(due),
             _ => self.unwatch(due),
         }
     }

@@ -1,7 +1,7 @@
 //! The message services' wire formats as values: request builders that return
 //! [`HttpRequest`](crate::node::HttpRequest)s and parsers that read answers, for
-//! DPO (Altinn 3 Broker and its `sbd.zip` parcel), DPV (Altinn 3 Correspondence) and DPE
-//! (Azure Service Bus REST).
+//! DPO (Altinn 3 Broker and its `sbd.zip` parcel), DPV (Altinn 3 Correspondence), DPE
+//! (Azure Service Bus REST) and DPF (KS FIKS: SvarUt's SOAP web service, SvarInn's REST API).
 //!
 //! Nothing here sends anything or keeps state between calls: the node decides when to
 //! call, the runtime carries the requests out, and large bodies (the parcel, a
@@ -17,6 +17,8 @@ pub mod failure;
 pub mod fuzzing;
 mod percent;
 pub mod service_bus;
+pub mod svarinn;
+pub mod svarut;
 
 pub use failure::{Failure, classify};
 
