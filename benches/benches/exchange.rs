@@ -146,11 +146,11 @@ fn run(runtime: &str, o: &Options) {
     let org_a = Org::new("910077473", "innsyn");
     let org_b = Org::new("910075918", "data");
     let folders = Folders::default();
-    let services = Services {
-        registry: LocalRegistry::start(&registry_dir(&[&org_a, &org_b])),
-        broker: LocalService::broker(&folders.make(&o.services_in, "broker"), &[]),
-        bus: LocalService::service_bus(&folders.make(&o.services_in, "bus"), &[]),
-    };
+    let services = Services::of(
+        LocalRegistry::start(&registry_dir(&[&org_a, &org_b])),
+        LocalService::broker(&folders.make(&o.services_in, "broker"), &[]),
+        LocalService::service_bus(&folders.make(&o.services_in, "bus"), &[]),
+    );
     let node = |org: &Org| {
         let mut env = services.node_env(org, runtime);
         env.retain(|(k, _)| k != "EFM_POLL_INTERVAL");

@@ -11,7 +11,6 @@ use efm_tests::network::{
     self, ARKIVMELDING_PROCESS, ARKIVMELDING_STANDARD, Fiks, Org, Services, create, ok, send,
     statuses, temp, upload, wait_for,
 };
-use efm_tests::server::{LocalRegistry, LocalService};
 use serde_json::{Value, json};
 
 efm_tests::on_both_runtimes!(svarut_takes_a_message_and_refuses_its_duplicate);
@@ -38,11 +37,7 @@ fn services(orgs: &[&Org], dpf_receiver: &str) -> Services {
         }
     }
     std::fs::write(&path, answer.to_string()).expect("record");
-    Services::of(
-        LocalRegistry::start(&dir),
-        LocalService::broker(&temp("broker"), &[]),
-        LocalService::service_bus(&temp("bus"), &[]),
-    )
+    Services::start_in(&dir, &[], &[])
 }
 
 fn send_one(addr: &str, from: &str, to: &str, sender_ref: &str) -> String {

@@ -133,9 +133,6 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.nextmove.servicebus.mode", Key("dpe.mode", Same)),
     ("difi.move.nextmove.servicebus.receiptqueue", Key("dpe.receipt_queue", Same)),
     ("difi.move.nextmove.servicebus.readmaxmessages", Key("dpe.read_max", Same)),
-    ("difi.move.dpi.uri", Key("dpi.url", Same)),
-    ("difi.move.dpi.mpcid", Key("dpi.mpc_id", Same)),
-    ("difi.move.dpi.krrprinturl", Key("dpi.krr_print_url", Same)),
     ("difi.move.fiks.ut.endpointurl", Key("dpf.svarut_url", Same)),
     ("difi.move.fiks.ut.username", Key("dpf.svarut_username", Same)),
     ("difi.move.fiks.ut.password", Key("dpf.svarut_password", Same)),
@@ -145,6 +142,9 @@ const MAP: &[(&str, Target)] = &[
     ("difi.move.fiks.inn.enable", Key("dpf.receive", Same)),
     // efm speaks SvarUt's web service, the reference's default.
     ("difi.move.fiks.ut.type", Only("ws")),
+    ("difi.move.dpi.uri", Key("dpi.url", Same)),
+    ("difi.move.dpi.mpcid", Key("dpi.mpc_id", Same)),
+    ("difi.move.dpi.krrprinturl", Key("dpi.krr_print_url", Same)),
     // efm reads the queue over REST (peek-lock), the reference's default.
     ("difi.move.nextmove.servicebus.batchread", Only("false")),
 ];

@@ -224,8 +224,8 @@ impl Node {
                 let step = Step::Lookup { out, lookup: lookup.clone() };
                 self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
             }
-            (Outbound::Message { .. }, ServiceIdentifier::Dpi) => self.deliver_dpi(out),
             (Outbound::Message { .. }, ServiceIdentifier::Dpf) => self.deliver_dpf(out),
+            (Outbound::Message { .. }, ServiceIdentifier::Dpi) => self.deliver_dpi(out),
             (_, other) => {
                 let reason =
                     format!("Sending over {} is not supported by this version", other.as_str());

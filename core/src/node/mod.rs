@@ -270,10 +270,10 @@ enum Pending {
     Delivery(Box<delivery::Step>),
     /// A step of receiving (see `receive`).
     Receive(Box<receive::Step>),
-    /// A step of DPI sending or receipt polling (see `dpi`).
-    Dpi(Box<dpi::Step>),
     /// A step of DPF sending, receiving or status polling (see `dpf`).
     Dpf(Box<dpf::Step>),
+    /// A step of DPI sending or receipt polling (see `dpi`).
+    Dpi(Box<dpi::Step>),
     /// A step of polling for receipts (see `watch`).
     Watch(Box<watch::Step>),
     /// A step of polling a DPV correspondence (see `dpv`).
@@ -317,8 +317,8 @@ pub struct Node {
     jobs: HashMap<JobId, Pending>,
     delivery: delivery::Delivery,
     receive: receive::Receive,
-    dpi: dpi::DpiReceipts,
     dpf: dpf::Dpf,
+    dpi: dpi::DpiReceipts,
     watching: watch::Watching,
     sas: sas::SasKey,
     /// The registry's signing keys.
@@ -348,8 +348,8 @@ impl Node {
             jobs: HashMap::new(),
             delivery: delivery::Delivery::default(),
             receive: receive::Receive::default(),
-            dpi: dpi::DpiReceipts::default(),
             dpf: dpf::Dpf::default(),
+            dpi: dpi::DpiReceipts::default(),
             watching: watch::Watching::default(),
             sas: sas::SasKey::default(),
             jwks: JwksCache::new(),
@@ -404,8 +404,8 @@ impl Node {
                 Some(Pending::Pushes) => self.on_pushes(result),
                 Some(Pending::Incoming(step)) => self.incoming_loaded(step, result),
                 Some(Pending::Delivery(step)) => self.delivery_loaded(*step, result),
-                Some(Pending::Dpi(step)) => self.dpi_loaded(*step, result),
                 Some(Pending::Dpf(step)) => self.dpf_loaded(*step, result),
+                Some(Pending::Dpi(step)) => self.dpi_loaded(*step, result),
                 Some(Pending::Watch(step)) => self.watches_loaded(*step, result),
                 Some(Pending::Dpv(p)) => self.dpv_conversation_loaded(*p, result),
                 Some(Pending::SendArkivmelding { call, message }) => {
@@ -499,8 +499,8 @@ impl Node {
             Input::JobDone(id, result) => match self.jobs.remove(&id) {
                 Some(Pending::Delivery(step)) => self.delivery_job_done(*step, result),
                 Some(Pending::Receive(step)) => self.receive_job_done(*step, result),
-                Some(Pending::Dpi(step)) => self.dpi_job_done(*step, result),
                 Some(Pending::Dpf(step)) => self.dpf_job_done(*step, result),
+                Some(Pending::Dpi(step)) => self.dpi_job_done(*step, result),
                 _ => self.stale_answers += 1,
             },
             // Ticks come at `wake_at` (and at start, to resume after a restart).
@@ -515,8 +515,8 @@ impl Node {
             self.kick_delivery();
         }
         self.poll_services();
-        self.poll_dpi_receipts();
         self.poll_svarinn();
+        self.poll_dpi_receipts();
         self.kick_watches();
     }
 
@@ -540,8 +540,8 @@ impl Node {
             self.incoming.wake_at(),
             self.delivery.wake_at(self.config.pacing.parallel),
             self.receive.wake_at(),
-            self.dpi.wake_at(),
             self.dpf.wake_at(),
+            self.dpi.wake_at(),
             self.watching.wake_at(),
         ]
         .into_iter()
@@ -984,8 +984,8 @@ fn call_of(p: &Pending) -> Option<CallId> {
         | Pending::ReceivedStatus(_)
         | Pending::Delivery(_)
         | Pending::Receive(_)
-        | Pending::Dpi(_)
         | Pending::Dpf(_)
+        | Pending::Dpi(_)
         | Pending::Watch(_)
         | Pending::Dpv(_)
         | Pending::Swept
