@@ -1,6 +1,8 @@
 //! `efm demo`, the README's main command, run as a user runs it: it must exit 0 on
 //! both runtimes with nothing set up, show the statuses both nodes record (LEVERT,
-//! and LEST for the arkivmelding B answers with a receipt) and end with its summary.
+//! and LEST for the arkivmelding B answers with a receipt), each of the five
+//! services delivering — DPO and DPE to B, DPV, DPF and DPI to receivers of their
+//! own, read — and end with its summary.
 
 use std::process::Command;
 
@@ -17,10 +19,13 @@ fn demo(runtime: &str) {
     let summary = stdout.lines().find(|l| l.starts_with("summary: ")).unwrap_or_else(|| {
         panic!("no summary line:\n{shown}");
     });
-    // 5 small ones, the arkivmelding with documents and the innsynskrav from A; the
-    // receipt from B.
+    // 5 small ones, the arkivmelding with documents and the innsynskrav from A to
+    // B; one each over DPV, DPF and DPI; the receipt from B.
     assert!(
-        summary.starts_with("summary: 8 messages (7 from A to B, 1 from B to A), "),
+        summary.starts_with(
+            "summary: 11 messages (7 from A to B, 3 from A over DPV, DPF and DPI, 1 from B to \
+             A) over all five services, "
+        ),
         "{summary}"
     );
     assert!(summary.ends_with(" messages/s"), "{summary}");
@@ -43,6 +48,20 @@ fn demo(runtime: &str) {
         "B took the whole stream:\n{shown}"
     );
     assert!(at("B", "arkivmelding_kvittering", "LEVERT"), "B's receipt is delivered:\n{shown}");
+    // The legs to other receivers: each status A records, in order, up to LEST.
+    let statuses = |what: &str| -> Vec<String> {
+        timeline
+            .iter()
+            .filter(|l| l.split_whitespace().nth(1) == Some("A") && l.contains(what))
+            .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+            .collect()
+    };
+    let dpv = statuses("DPV digital_dpv, 1 file");
+    assert_eq!(dpv, ["OPPRETTET", "SENDT", "LEVERT", "LEST"], "DPV delivers:\n{shown}");
+    let dpf = statuses("DPF arkivmelding, 2 files");
+    assert_eq!(dpf, ["OPPRETTET", "SENDT", "LEVERT", "LEST"], "DPF delivers:\n{shown}");
+    let dpi = statuses("DPI digital, 1 file");
+    assert_eq!(dpi, ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT", "LEST"], "DPI delivers:\n{shown}");
     assert!(
         at("B", "arkivmelding, 4 files", "byte-equal"),
         "B checked the files it popped:\n{shown}"
@@ -74,7 +93,7 @@ fn demo_out_of_time_says_what_is_outstanding() {
     let shown = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(
-        stderr.contains("efm demo: failed: not through after 100ms: 4 message(s) not through: "),
+        stderr.contains("efm demo: failed: not through after 100ms: 7 message(s) not through: "),
         "{shown}"
     );
     assert!(!stdout.contains("summary: "), "{shown}");

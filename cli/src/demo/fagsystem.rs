@@ -61,7 +61,7 @@ impl Fagsystem {
         for f in &m.files {
             let upload = self
                 .agent
-                .put(format!("{}/api/messages/out/{}", self.base, m.id))
+                .put(format!("{}/api/messages/out/{}{}", self.base, m.id, title(m, f)))
                 .header("Authorization", &self.authorization)
                 .header("Content-Type", f.mime)
                 .header("Content-Disposition", format!("attachment; filename=\"{}\"", f.name))
@@ -162,4 +162,22 @@ impl Fagsystem {
             detail: format!("unreadable answer: {detail}"),
         }
     }
+}
+
+/// The `?title=` DPV and DPI require of each file (a correspondence's attachment,
+/// a manifest's document): the file's name without its extension.
+fn title(m: &Message, f: &super::messages::File) -> String {
+    if m.role.other_service().is_none_or(|s| s == "DPF") {
+        return String::new();
+    }
+    let stem = f.name.rsplit_once('.').map_or(f.name.as_str(), |(stem, _)| stem);
+    // The demo's names are plain; anything else is percent-encoded.
+    let encoded: String = stem
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("?title={encoded}")
 }

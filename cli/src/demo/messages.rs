@@ -15,6 +15,8 @@ pub const ARKIVMELDING_PROCESS: &str = "urn:no:difi:profile:arkivmelding:adminis
 pub const INNSYNSKRAV_PROCESS: &str = "urn:no:difi:profile:einnsyn-innsynskrav:ver1.0";
 pub const RECEIPT_PROCESS: &str = ARKIVMELDING_RECEIPT_PROCESS;
 pub const EINNSYN_RESPONSE_PROCESS: &str = EINNSYN_RECEIPT_PROCESS;
+/// The process of digital post: to a citizen over DPI, and `digital_dpv` over DPV.
+pub const DIGITAL_POST_PROCESS: &str = "urn:no:difi:profile:digitalpost:info:ver1.0";
 
 /// The file every arkivmelding carries, naming the others.
 const ARKIVMELDING_XML: &str = "arkivmelding.xml";
@@ -47,6 +49,12 @@ pub enum Role {
     Stream,
     /// B's arkivmelding_kvittering for [`Role::Documents`], back to A.
     Kvittering,
+    /// A's `digital_dpv` to a receiver on DPV (Altinn 3 Correspondence).
+    Dpv,
+    /// A's arkivmelding to a receiver on DPF (KS FIKS SvarUt).
+    Dpf,
+    /// A's digital post to a citizen on DPI.
+    Dpi,
 }
 
 impl Role {
@@ -56,6 +64,21 @@ impl Role {
             Role::Kvittering => Side::B,
             _ => Side::A,
         }
+    }
+
+    /// The service a leg to a receiver other than B goes over.
+    pub fn other_service(self) -> Option<&'static str> {
+        match self {
+            Role::Dpv => Some("DPV"),
+            Role::Dpf => Some("DPF"),
+            Role::Dpi => Some("DPI"),
+            _ => None,
+        }
+    }
+
+    /// Whether B receives a message of this role.
+    pub fn to_b(self) -> bool {
+        matches!(self, Role::Documents | Role::Innsynskrav | Role::Stream)
     }
 }
 
@@ -83,8 +106,13 @@ impl Message {
         let kind = self.sbd["standardBusinessDocumentHeader"]["documentIdentification"]["type"]
             .as_str()
             .unwrap_or("message");
+        // The legs to other receivers name their service: the kinds repeat.
+        let kind = match self.role.other_service() {
+            Some(service) => format!("{service} {kind}"),
+            None => kind.to_owned(),
+        };
         match self.files.len() {
-            0 => kind.to_owned(),
+            0 => kind,
             1 => format!("{kind}, 1 file"),
             n => format!("{kind}, {n} files"),
         }
@@ -98,13 +126,18 @@ pub struct Plan {
     pub stream: Vec<Message>,
     /// B's receipt for `documents`: built when B has taken that message.
     pub kvittering: Message,
+    /// The legs to the receivers on DPV, DPF and DPI, in that order.
+    pub others: Vec<Message>,
 }
 
-/// The two organisations, by number.
+/// The two organisations, and the receivers on DPV, DPF and DPI, by number.
 #[derive(Clone, Copy)]
 pub struct Parties<'a> {
     pub a: &'a str,
     pub b: &'a str,
+    pub dpv: &'a str,
+    pub dpf: &'a str,
+    pub citizen: &'a str,
 }
 
 impl Plan {
@@ -114,18 +147,26 @@ impl Plan {
         now: &str,
         rng: &dyn SecureRandom,
     ) -> Result<Plan, DemoError> {
-        let Parties { a, b } = parties;
+        let Parties { a, b, dpv, dpf, citizen } = parties;
         let documents = documents(a, b, now, rng)?;
         let innsynskrav = innsynskrav(a, b, rng)?;
         let stream =
             (1..=stream).map(|n| small(a, b, n, stream, now, rng)).collect::<Result<_, _>>()?;
         let kvittering = kvittering(b, a, &documents.id, rng)?;
-        Ok(Plan { documents, innsynskrav, stream, kvittering })
+        let others =
+            vec![to_dpv(a, dpv, rng)?, to_dpf(a, dpf, now, rng)?, to_citizen(a, citizen, rng)?];
+        Ok(Plan { documents, innsynskrav, stream, kvittering, others })
     }
 
-    /// Everything A sends, in the order it sends it.
+    /// Everything A sends, in the order it sends it: the legs to other receivers
+    /// right after the first two, so that they go alongside the stream.
     pub fn sent_by_a(&self) -> impl Iterator<Item = &Message> {
-        [&self.documents, &self.innsynskrav].into_iter().chain(&self.stream)
+        [&self.documents, &self.innsynskrav].into_iter().chain(&self.others).chain(&self.stream)
+    }
+
+    /// What A sends B.
+    pub fn to_b(&self) -> impl Iterator<Item = &Message> {
+        self.sent_by_a().filter(|m| m.role.to_b())
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Message> {
@@ -159,7 +200,11 @@ fn sbd(
     body: Value,
     rng: &dyn SecureRandom,
 ) -> Result<Value, DemoError> {
-    let party = |org: &str| json!([{ "identifier": { "authority": "iso6523-actorid-upis", "value": format!("0192:{org}") } }]);
+    // An organisation goes by its ICD; a person (11 digits) by the number alone.
+    let party = |id: &str| {
+        let value = if id.len() == 11 { id.to_owned() } else { format!("0192:{id}") };
+        json!([{ "identifier": { "authority": "iso6523-actorid-upis", "value": value } }])
+    };
     Ok(json!({
         "standardBusinessDocumentHeader": {
             "businessScope": { "scope": [{
@@ -299,6 +344,56 @@ fn small(
     Ok(Message { id, role: Role::Stream, sbd, files })
 }
 
+/// A `digital_dpv` with a letter, to a receiver on DPV.
+fn to_dpv(a: &str, to: &str, rng: &dyn SecureRandom) -> Result<Message, DemoError> {
+    let id = uuid(rng)?;
+    let body = json!({
+        "tittel": "Svar på søknad",
+        "sammendrag": "Søknaden er innvilget",
+        "innhold": "Se vedlagte brev."
+    });
+    let sbd = sbd(a, to, DIGITAL_POST_PROCESS, MessageType::DigitalDpv, &id, body, rng)?;
+    let files = vec![File {
+        name: "brev.txt".into(),
+        mime: "text/plain",
+        content: text("Søknaden om tilskudd er innvilget.", 40),
+    }];
+    Ok(Message { id, role: Role::Dpv, sbd, files })
+}
+
+/// An arkivmelding with one document, to a receiver on DPF.
+fn to_dpf(a: &str, to: &str, now: &str, rng: &dyn SecureRandom) -> Result<Message, DemoError> {
+    let id = uuid(rng)?;
+    let body = json!({ "hoveddokument": ARKIVMELDING_XML, "sikkerhetsnivaa": 3 });
+    let sbd = sbd(a, to, ARKIVMELDING_PROCESS, MessageType::Arkivmelding, &id, body, rng)?;
+    let xml = arkivmelding_xml(&id, now, "Melding om vedtak", &[("melding.txt", true)]);
+    let files = vec![
+        File { name: ARKIVMELDING_XML.into(), mime: "application/xml", content: xml },
+        File {
+            name: "melding.txt".into(),
+            mime: "text/plain",
+            content: text("Melding om vedtak i saken.", 100),
+        },
+    ];
+    Ok(Message { id, role: Role::Dpf, sbd, files })
+}
+
+/// Digital post with a letter to a citizen, asking for an opening receipt.
+fn to_citizen(a: &str, citizen: &str, rng: &dyn SecureRandom) -> Result<Message, DemoError> {
+    let id = uuid(rng)?;
+    let body = json!({
+        "sikkerhetsnivaa": 3, "hoveddokument": "brev.pdf", "tittel": "Vedtak", "spraak": "NO",
+        "digitalPostInfo": { "virkningsdato": "2026-01-01", "aapningskvittering": true }
+    });
+    let sbd = sbd(a, citizen, DIGITAL_POST_PROCESS, MessageType::Digital, &id, body, rng)?;
+    let files = vec![File {
+        name: "brev.pdf".into(),
+        mime: "application/pdf",
+        content: b"%PDF-1.4 Vedtak: tilskudd innvilget.".to_vec(),
+    }];
+    Ok(Message { id, role: Role::Dpi, sbd, files })
+}
+
 /// The receipt an archive sends when it has journaled a message: `OK`, naming the
 /// message it answers. It carries no files.
 fn kvittering(
@@ -320,6 +415,16 @@ fn kvittering(
     Ok(Message { id, role: Role::Kvittering, sbd, files: Vec::new() })
 }
 
+/// The parties of the unit tests.
+#[cfg(test)]
+pub const PARTIES: Parties<'static> = Parties {
+    a: "910077473",
+    b: "910075918",
+    dpv: "17912099997",
+    dpf: "910075924",
+    citizen: "09118532322",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,11 +432,10 @@ mod tests {
     #[test]
     fn every_arkivmelding_names_exactly_its_other_files() {
         let rng = ring::rand::SystemRandom::new();
-        let plan =
-            Plan::new(Parties { a: "910077473", b: "910075918" }, 3, "2026-01-01T12:00:00", &rng)
-                .unwrap();
+        let plan = Plan::new(PARTIES, 3, "2026-01-01T12:00:00", &rng).unwrap();
         assert_eq!(plan.stream.len(), 3);
-        for m in plan.sent_by_a().filter(|m| m.role != Role::Innsynskrav) {
+        let arkivmeldinger = [Role::Documents, Role::Stream, Role::Dpf];
+        for m in plan.sent_by_a().filter(|m| arkivmeldinger.contains(&m.role)) {
             let xml = &m.files[0];
             assert_eq!(xml.name, ARKIVMELDING_XML);
             let mut named = efm_core::arkivmelding::referenced_files(&xml.content).unwrap();
@@ -344,6 +448,10 @@ mod tests {
         assert_eq!(k["relatedToMessageId"], plan.documents.id.as_str());
         assert_eq!(plan.kvittering.role.sender(), Side::B);
         let ids: std::collections::HashSet<&str> = plan.all().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids.len(), 6, "ids are distinct");
+        assert_eq!(ids.len(), 9, "ids are distinct");
+        assert_eq!(plan.to_b().count(), 5);
+        let citizen = &plan.others[2].sbd["standardBusinessDocumentHeader"]["receiver"][0];
+        assert_eq!(citizen["identifier"]["value"], PARTIES.citizen, "a person has no ICD");
+        assert_eq!(plan.others[1].label(), "DPF arkivmelding, 2 files");
     }
 }

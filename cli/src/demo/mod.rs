@@ -4,8 +4,12 @@
 //! point per organisation on loopback, then plays both fagsystems over the REST API:
 //! A sends B an arkivmelding with documents (DPO), an innsynskrav (DPE) and a stream
 //! of small arkivmeldinger; B peeks, pops, checks and deletes each, and answers the
-//! first with an arkivmelding_kvittering. A live timeline shows the statuses both
-//! nodes record, until everything is delivered (and the answered message read).
+//! first with an arkivmelding_kvittering. Alongside, A sends a `digital_dpv` to a
+//! person over DPV (the Altinn 3 Correspondence work-alike), an arkivmelding to a
+//! county over DPF (the KS FIKS work-alike) and digital post to a citizen over DPI
+//! (the DPI corner 2 work-alike), each read by its receiver. A live timeline shows
+//! the statuses both nodes record, until everything is delivered (and the
+//! answered message and the other legs read).
 
 mod asic;
 mod data_dir;
@@ -32,7 +36,7 @@ use data_dir::DataDir;
 use exchange::{Ends, exchange};
 use fagsystem::Fagsystem;
 use messages::{Message, Parties, Plan, Side};
-use network::{API_USER, Network, Org, Secrets};
+use network::{API_USER, CITIZEN, DPF_RECEIVER, DPV_RECEIVER, Network, Org, Secrets};
 use notices::NoticeLog;
 
 #[derive(Args)]
@@ -169,15 +173,29 @@ fn demo(
 
     let now = efm_core::sbd::DateTime::oslo(efm_blocking::clock::now()).to_rfc3339();
     let now = now.get(..19).unwrap_or(&now).to_owned();
-    let plan = Plan::new(Parties { a: a.number, b: b.number }, args.messages, &now, &rng)?;
+    let parties = Parties {
+        a: a.number,
+        b: b.number,
+        dpv: DPV_RECEIVER.0,
+        dpf: DPF_RECEIVER.0,
+        citizen: CITIZEN.0,
+    };
+    let plan = Plan::new(parties, args.messages, &now, &rng)?;
     let fa = Fagsystem::new(Side::A, net.a.addr, API_USER, &secrets.api_password);
     let fb = Fagsystem::new(Side::B, net.b.addr, API_USER, &secrets.api_password);
     println!(
         "\nA sends B an arkivmelding with a primary document and two attachments (DPO), an \
          innsynskrav (DPE)\nand {} (DPO). B's fagsystem peeks, pops, checks and deletes each,\n\
-         and answers the first with an arkivmelding_kvittering. Statuses as each node records \
-         them:\n",
-        messages::small_arkivmeldinger(plan.stream.len())
+         and answers the first with an arkivmelding_kvittering. Alongside, A sends a digital_dpv \
+         to\n{} {}, an arkivmelding to {} {} and digital post to {} {},\n\
+         each read by its receiver.\nStatuses as each node records them:\n",
+        messages::small_arkivmeldinger(plan.stream.len()),
+        DPV_RECEIVER.1,
+        DPV_RECEIVER.0,
+        DPF_RECEIVER.1,
+        DPF_RECEIVER.0,
+        CITIZEN.1,
+        CITIZEN.0,
     );
     let result = exchange(&plan, &fa, &fb, ends);
     // Refuse further calls before the folder goes; the nodes' own polling may go
@@ -186,13 +204,15 @@ fn demo(
         node.serving.drain(Duration::from_secs(2));
     }
     let elapsed = result?;
-    let from_a = plan.sent_by_a().count();
-    let messages = from_a + 1;
+    let to_b = plan.to_b().count();
+    let others = plan.others.len();
+    let messages = to_b + others + 1;
     let bytes: u64 = plan.all().map(Message::file_bytes).sum();
     let secs = elapsed.as_secs_f64();
     Ok(format!(
-        "\nsummary: {messages} messages ({from_a} from A to B, 1 from B to A), {bytes} bytes of \
-         files, {secs:.2} s, {:.1} messages/s",
+        "\nsummary: {messages} messages ({to_b} from A to B, {others} from A over DPV, DPF and \
+         DPI, 1 from B to A) over all five services, {bytes} bytes of files, {secs:.2} s, \
+         {:.1} messages/s",
         messages as f64 / secs.max(0.001)
     ))
 }
@@ -204,12 +224,24 @@ fn print_network(net: &Network, a: &Org, b: &Org, dir: &Path, keep: bool, starte
         net.broker
     );
     println!("  Service Bus (DPE)    http://{}", net.bus);
+    println!(
+        "  Correspondence (DPV) http://{}   Altinn 3 Correspondence, for {} {}",
+        net.correspondence, DPV_RECEIVER.0, DPV_RECEIVER.1
+    );
+    println!(
+        "  KS FIKS (DPF)        http://{}   SvarUt and SvarInn, for {} {}",
+        net.fiks, DPF_RECEIVER.0, DPF_RECEIVER.1
+    );
+    println!(
+        "  corner 2 (DPI)       http://{}   DPI message service, for {} {}",
+        net.dpi, CITIZEN.0, CITIZEN.1
+    );
     println!("  integration point A  http://{}   {}, {}", net.a.addr, a.number, a.name);
     println!("  integration point B  http://{}   {}, {}", net.b.addr, b.number, b.name);
     let fate = if keep { "kept" } else { "removed at the end; --keep keeps it" };
     println!("  data                 {} ({fate})", dir.display());
     println!(
-        "  ready in {:.2} s: keys and certificates made, five services listening",
+        "  ready in {:.2} s: keys and certificates made, eight services listening",
         started.elapsed().as_secs_f64()
     );
 }

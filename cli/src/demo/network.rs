@@ -1,8 +1,11 @@
 //! The demo's eFormidling network, all in this process and on loopback: a service
 //! registry naming both organisations with the certificates made for them, the
 //! Altinn 3 Broker work-alike (DPO, with its Maskinporten and Altinn token
-//! stand-ins), the Service Bus work-alike (DPE), and an integration point for each
-//! organisation, configured in code.
+//! stand-ins), the Service Bus work-alike (DPE), the Altinn 3 Correspondence
+//! work-alike (DPV), the KS FIKS work-alike (DPF), the DPI corner 2 work-alike,
+//! and an integration point for each organisation, configured in code. The
+//! registry also names a receiver on DPV, one on DPF and a citizen on DPI, whom
+//! A sends to as well.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -13,6 +16,9 @@ use std::time::Duration;
 use efm_blocking::credentials::TokenSettings;
 use efm_blocking::http_server::{self, ServerConfig};
 use efm_blocking::local_broker::{DEFAULT_RESOURCE, LocalBroker};
+use efm_blocking::local_correspondence::LocalCorrespondence;
+use efm_blocking::local_dpi::LocalDpi;
+use efm_blocking::local_fiks::{FiksConfig, LocalFiks};
 use efm_blocking::local_registry::LocalRegistry;
 use efm_blocking::local_service::{self, FaultPlan, Faults, Host, Recorder, Service};
 use efm_blocking::local_service_bus::{LocalServiceBus, ServiceBusConfig};
@@ -21,17 +27,23 @@ use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::issue;
 use efm_core::crypto::keys::{Identity, PrivateKey};
 use efm_core::http_framing::Limits;
-use efm_core::node::{DpeSettings, DpoSettings, Pacing, WatchSettings};
+use efm_core::node::{
+    DpeSettings, DpfSettings, DpiSettings, DpoSettings, DpvSettings, Pacing, WatchSettings,
+};
 use efm_core::registry::model::ServiceIdentifier;
 use efm_core::sbd::MessageType;
 use efm_core::transport::altinn_broker::BrokerEndpoint;
+use efm_core::transport::correspondence::{CorrespondenceEndpoint, FormSettings};
 use efm_core::transport::service_bus::{QueueMode, ServiceBusEndpoint};
+use efm_core::transport::svarinn;
+use efm_core::transport::svarut::{self, SvarUtEndpoint, SvarUtOptions};
 use ring::rand::SecureRandom;
 use serde_json::{Value, json};
 
 use super::DemoError;
 use super::messages::{
-    ARKIVMELDING_PROCESS, EINNSYN_RESPONSE_PROCESS, INNSYNSKRAV_PROCESS, RECEIPT_PROCESS, Side,
+    ARKIVMELDING_PROCESS, DIGITAL_POST_PROCESS, EINNSYN_RESPONSE_PROCESS, INNSYNSKRAV_PROCESS,
+    RECEIPT_PROCESS, Side,
 };
 use crate::serve::Runtime;
 
@@ -45,6 +57,18 @@ const RETRY_CAP: efm_core::Duration = efm_core::Duration::from_secs(5);
 const CERTIFICATE_DAYS: u32 = 30;
 /// The API user of both nodes; the password is drawn for each run.
 pub const API_USER: &str = "demo";
+/// The receiver on DPV: a person with an Altinn inbox.
+pub const DPV_RECEIVER: (&str, &str) = ("17912099997", "Demo mottaker (DPV)");
+/// The receiver on DPF: a county reading its post in KS FIKS.
+pub const DPF_RECEIVER: (&str, &str) = ("910075924", "Demo fylkeskommune (DPF)");
+/// The citizen on DPI, and the mailbox provider whose certificate their record carries.
+pub const CITIZEN: (&str, &str) = ("09118532322", "Demo innbygger (DPI)");
+const MAILBOX_PROVIDER: &str = "987464291";
+/// The Altinn resource the DPV record names.
+const DPV_RESOURCE: &str = "eformidling-dpv-administrasjon";
+/// Correspondence reads a correspondence, and SvarUt a forsendelse, this long after
+/// it arrived: as its receiver would, only sooner.
+const READ_AFTER: Duration = Duration::from_secs(1);
 
 /// One organisation: its number, name, the Service Bus queue it reads, and the key
 /// and certificate made for it.
@@ -137,6 +161,9 @@ pub struct Network {
     pub registry: SocketAddr,
     pub broker: SocketAddr,
     pub bus: SocketAddr,
+    pub correspondence: SocketAddr,
+    pub fiks: SocketAddr,
+    pub dpi: SocketAddr,
     pub a: Node,
     pub b: Node,
 }
@@ -169,11 +196,28 @@ impl Network {
         let bus =
             LocalServiceBus::open(&bus_dir, config).map_err(|e| start_failed("Service Bus", e))?;
         let bus = start_local_service("Service Bus", &bus_dir, Arc::new(bus))?;
-        let services = Services { registry, broker, bus };
+        // Correspondence takes the Altinn tokens the broker's stand-in issues.
+        let correspondence_dir = dir.join("correspondence");
+        let correspondence = LocalCorrespondence::open(
+            &correspondence_dir,
+            Some(&broker_dir.join("token-secret")),
+            Some(READ_AFTER),
+        )
+        .map_err(|e| start_failed("Correspondence", e))?;
+        let correspondence =
+            start_local_service("Correspondence", &correspondence_dir, Arc::new(correspondence))?;
+        let fiks_dir = dir.join("fiks");
+        let config = FiksConfig { lest_after: Some(READ_AFTER), ..FiksConfig::default() };
+        let fiks = LocalFiks::open(&fiks_dir, config).map_err(|e| start_failed("KS FIKS", e))?;
+        let fiks = start_local_service("KS FIKS", &fiks_dir, Arc::new(fiks))?;
+        let dpi_dir = dir.join("dpi");
+        let dpi = LocalDpi::open(&dpi_dir).map_err(|e| start_failed("DPI corner 2", e))?;
+        let dpi = start_local_service("DPI corner 2", &dpi_dir, Arc::new(dpi))?;
+        let services = Services { registry, broker, bus, correspondence, fiks, dpi };
         let [na, nb] = notices;
         let a = start_node(dir, orgs[0], &services, runtime, secrets, na)?;
         let b = start_node(dir, orgs[1], &services, runtime, secrets, nb)?;
-        Ok(Network { registry, broker, bus, a, b })
+        Ok(Network { registry, broker, bus, correspondence, fiks, dpi, a, b })
     }
 }
 
@@ -192,11 +236,91 @@ fn start_registry(dir: &Path, orgs: &[&Org]) -> Result<SocketAddr, DemoError> {
         std::fs::write(&file, body)
             .map_err(|e| start_failed("registry", format!("{}: {e}", file.display())))?;
     }
+    // SvarUt encrypts to the DPF receiver's certificate: the demo lends it B's,
+    // rather than make a third key no one here decrypts with.
+    let others = [
+        (DPV_RECEIVER.0, dpv_record()),
+        (DPF_RECEIVER.0, dpf_record(&orgs[1].certificate_pem)),
+        (CITIZEN.0, citizen_record(&provider_certificate()?)),
+    ];
+    for (id, record) in others {
+        let file = identifiers.join(format!("{id}.json"));
+        std::fs::write(&file, record.to_string())
+            .map_err(|e| start_failed("registry", format!("{}: {e}", file.display())))?;
+    }
     let registry = LocalRegistry::new(dir, None);
     let handler = Arc::new(move |req: &http::Request<()>, _body: &[u8]| registry.handle(req));
     http_server::spawn("127.0.0.1:0", ServerConfig::default(), handler)
         .map(|s| s.local_addr())
         .map_err(|e| start_failed("registry", e))
+}
+
+fn info_record(id: &str, name: &str) -> Value {
+    json!({ "identifier": id, "organizationName": name, "entityType": { "name": "ORGL" } })
+}
+
+/// The DPV receiver: `digital_dpv` and arkivmelding over DPV, naming the Altinn
+/// resource (DPV records carry no certificate).
+fn dpv_record() -> Value {
+    let (id, name) = DPV_RECEIVER;
+    let record = |process: &str, kind: MessageType| {
+        json!({
+            "organisationNumber": id, "process": process,
+            "documentTypes": [kind.default_standard()],
+            "service": { "identifier": "DPV", "resource": DPV_RESOURCE }
+        })
+    };
+    json!({
+        "infoRecord": info_record(id, name),
+        "serviceRecords": [
+            record(ARKIVMELDING_PROCESS, MessageType::Arkivmelding),
+            record(DIGITAL_POST_PROCESS, MessageType::DigitalDpv),
+        ]
+    })
+}
+
+/// The DPF receiver: arkivmelding over DPF, with the certificate SvarUt encrypts to.
+fn dpf_record(certificate_pem: &str) -> Value {
+    let (id, name) = DPF_RECEIVER;
+    json!({
+        "infoRecord": info_record(id, name),
+        "serviceRecords": [{
+            "organisationNumber": id,
+            "pemCertificate": certificate_pem,
+            "process": ARKIVMELDING_PROCESS,
+            "documentTypes": [MessageType::Arkivmelding.default_standard()],
+            "service": { "identifier": "DPF", "securityLevel": 3 }
+        }]
+    })
+}
+
+/// The citizen: digital post over DPI through the mailbox provider, whose
+/// certificate the ASiC-E is encrypted to.
+fn citizen_record(provider_pem: &str) -> Value {
+    let (id, name) = CITIZEN;
+    json!({
+        "infoRecord": info_record(id, name),
+        "serviceRecords": [{
+            "organisationNumber": id,
+            "pemCertificate": provider_pem,
+            "orgnrPostkasse": MAILBOX_PROVIDER,
+            "postkasseAdresse": "demo.innbygger#1",
+            "process": DIGITAL_POST_PROCESS,
+            "documentTypes": [MessageType::Digital.default_standard()],
+            "service": { "identifier": "DPI", "serviceCode": "4192", "serviceEditionCode": "270815" }
+        }]
+    })
+}
+
+/// A certificate for the mailbox provider; its key is not kept, as nothing here
+/// opens what corner 2 is handed.
+fn provider_certificate() -> Result<String, DemoError> {
+    let rng = ring::rand::SystemRandom::new();
+    let now = efm_blocking::clock::now();
+    let issued =
+        issue::self_signed(MAILBOX_PROVIDER, "Demo postkasse", now, CERTIFICATE_DAYS, &rng)
+            .map_err(|e| DemoError::Keys { org: MAILBOX_PROVIDER, detail: e.to_string() })?;
+    Ok(issued.certificate_pem())
 }
 
 /// A local message service on a port of its own, recording what it receives in
@@ -227,6 +351,9 @@ struct Services {
     registry: SocketAddr,
     broker: SocketAddr,
     bus: SocketAddr,
+    correspondence: SocketAddr,
+    fiks: SocketAddr,
+    dpi: SocketAddr,
 }
 
 fn start_node(
@@ -272,6 +399,14 @@ fn options(
     };
     let certificate = org.identity.certificate().ok_or("the demo key has no certificate")?;
     let broker = format!("http://{}", services.broker);
+    // A sends over DPV, DPF and DPI too; B only takes what A sends it.
+    let a = org.side == Side::A;
+    let mut enabled = vec![ServiceIdentifier::Dpo, ServiceIdentifier::Dpe];
+    if a {
+        enabled.extend([ServiceIdentifier::Dpv, ServiceIdentifier::Dpf, ServiceIdentifier::Dpi]);
+    }
+    let dpv = &t.dpv;
+    let fiks = format!("http://{}", services.fiks);
     Ok(ServeOptions {
         listen: "127.0.0.1:0".into(),
         data_dir,
@@ -279,7 +414,7 @@ fn options(
         auth: ApiAuth::Basic { user: API_USER.into(), password: secrets.api_password.clone() },
         registry_url: format!("http://{}", services.registry),
         registry_signed: false,
-        enabled: vec![ServiceIdentifier::Dpo, ServiceIdentifier::Dpe],
+        enabled,
         default_ttl: efm_core::Duration::from_hours(i64::from(
             defaults.messages.default_ttl_hours.get(),
         )),
@@ -316,13 +451,44 @@ fn options(
             poll_interval: POLL_INTERVAL,
             read_max: t.dpe.read_max.get(),
         }),
-        // The demo's network has no corner 2 yet.
-        dpi: None,
-        // No DPV leg in the demo yet.
-        dpv: None,
-        dpf: None,
+        dpi: a.then(|| DpiSettings {
+            receipt_interval: POLL_INTERVAL,
+            ..DpiSettings::new(format!("http://{}", services.dpi))
+        }),
+        dpv: a.then(|| DpvSettings {
+            endpoint: CorrespondenceEndpoint {
+                base_url: format!("http://{}/correspondence/api/v1", services.correspondence),
+            },
+            form: FormSettings {
+                notify_email: dpv.notify_email,
+                notify_sms: dpv.notify_sms,
+                days_to_reply: dpv.days_to_reply,
+                enable_due_date: dpv.enable_due_date,
+                sensitive_resource: dpv.sensitive_resource.clone(),
+                notification_text: dpv.notification_text.clone(),
+                sensitive_notification_text: dpv.sensitive_notification_text.clone(),
+                email_subject: dpv.email_subject.clone(),
+            },
+            arkivmelding_receipts: defaults.messages.arkivmelding_receipts,
+        }),
+        dpf: a.then(|| DpfSettings {
+            svarut: SvarUtEndpoint {
+                url: format!("{fiks}/svarut{}", svarut::WS_PATH),
+                username: org.number.to_owned(),
+                password: secrets.api_password.clone(),
+            },
+            options: SvarUtOptions::default(),
+            // A only sends over DPF.
+            svarinn: None,
+            poll_interval: POLL_INTERVAL,
+            fallback_sender: svarinn::FALLBACK_SENDER.to_owned(),
+            // The reference offers an OK arkivmelding_kvittering when SvarUt says
+            // read; the demo's fagsystem A expects only B's receipt, so LEST it is.
+            generate_receipts: false,
+        }),
         pacing: Pacing { retry_base: RETRY_BASE, retry_cap: RETRY_CAP, ..Pacing::default() },
-        watch: WatchSettings::default(),
+        // Receipts and statuses (DPV, DPF, DPI) are asked for at the polling pace.
+        watch: WatchSettings { min_interval: POLL_INTERVAL, ..WatchSettings::default() },
         tokens: Some(TokenSettings {
             token_url: format!("{broker}/maskinporten/token"),
             audience: t.oidc.audience.clone(),

@@ -229,12 +229,11 @@ impl Timeline {
         self.reached.get(&(side, id.to_owned())).is_some_and(|s| s.iter().any(|x| x == status))
     }
 
-    /// What a message must reach at its sender: LEST for the arkivmelding B answers
-    /// with a receipt, LEVERT (or the LEST beyond it) for the others.
+    /// Whether a message reached its [`goal`] at its sender.
     fn complete(&self, id: &str, role: Role) -> bool {
         let side = role.sender();
-        match role {
-            Role::Documents => self.has(side, id, "LEST"),
+        match goal(role) {
+            "LEST" => self.has(side, id, "LEST"),
             _ => self.has(side, id, "LEVERT") || self.has(side, id, "LEST"),
         }
     }
@@ -263,8 +262,7 @@ impl Timeline {
                     .get(&(side, id.clone()))
                     .and_then(|s| s.last())
                     .map_or("no status yet", String::as_str);
-                let goal = if t.role == Role::Documents { "LEST" } else { "LEVERT" };
-                format!("{} {} at {side}: {last}, not {goal}", t.label, short(id))
+                format!("{} {} at {side}: {last}, not {}", t.label, short(id), goal(t.role))
             })
             .collect();
         open.sort();
@@ -278,6 +276,17 @@ impl Timeline {
     }
 }
 
+/// The status a message must reach at its sender: LEST for the arkivmelding B
+/// answers with a receipt, and for the legs to DPV (Correspondence reads it), DPF
+/// (SvarUt says it was read) and DPI (the opening receipt); LEVERT (or the LEST
+/// beyond it) for the others.
+fn goal(role: Role) -> &'static str {
+    match role {
+        Role::Documents | Role::Dpv | Role::Dpf | Role::Dpi => "LEST",
+        Role::Innsynskrav | Role::Stream | Role::Kvittering => "LEVERT",
+    }
+}
+
 /// The first eight characters of a messageId: enough to tell them apart here.
 pub fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
@@ -286,7 +295,7 @@ pub fn short(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::messages::Parties;
+    use crate::demo::messages::PARTIES;
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back.
@@ -315,7 +324,7 @@ mod tests {
     #[test]
     fn done_only_when_every_message_is_through_and_the_answered_one_is_read() {
         let rng = ring::rand::SystemRandom::new();
-        let plan = Plan::new(Parties { a: "910077473", b: "910075918" }, 2, "x", &rng).unwrap();
+        let plan = Plan::new(PARTIES, 2, "x", &rng).unwrap();
         let out = Captured::default();
         let mut t = Timeline::new(&plan, Box::new(out.clone()));
         let mut n = 0;
@@ -331,6 +340,10 @@ mod tests {
         t.observe(Side::A, rows);
         assert!(matches!(t.verdict(), Verdict::Pending), "the receipt is not back yet");
         t.observe(Side::A, vec![next(&plan.documents.id, "LEST")]);
+        assert!(matches!(t.verdict(), Verdict::Pending), "the other legs are not read yet");
+        assert!(t.outstanding().starts_with("4 message(s) not through: "), "{}", t.outstanding());
+        let read: Vec<StatusRow> = plan.others.iter().map(|m| next(&m.id, "LEST")).collect();
+        t.observe(Side::A, read);
         assert!(matches!(t.verdict(), Verdict::Pending), "B's receipt is not delivered yet");
         assert!(t.outstanding().starts_with("1 message(s) not through: arkivmelding_kvittering"));
         t.observe(Side::B, vec![next(&plan.kvittering.id, "LEVERT")]);
@@ -347,7 +360,7 @@ mod tests {
     #[test]
     fn a_failed_message_fails_the_run_with_its_description() {
         let rng = ring::rand::SystemRandom::new();
-        let plan = Plan::new(Parties { a: "910077473", b: "910075918" }, 0, "x", &rng).unwrap();
+        let plan = Plan::new(PARTIES, 0, "x", &rng).unwrap();
         let mut t = Timeline::new(&plan, Box::new(Captured::default()));
         t.observe(Side::A, vec![row(1, &plan.innsynskrav.id, "FEIL")]);
         let Verdict::Failed(why) = t.verdict() else { panic!("a failure") };
