@@ -19,7 +19,7 @@ use crate::crypto::key_unwrap::KeyTransport;
 use crate::ids::MessageId;
 use crate::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument};
 use crate::registry::answer::LookupError;
-use crate::registry::model::{IdentifierResource, ServiceIdentifier};
+use crate::registry::model::{IdentifierResource, ServiceIdentifier, ServiceRecord};
 use crate::registry::request::IdentifierLookup;
 use crate::routing;
 use crate::sbd::Sbd;
@@ -243,6 +243,48 @@ impl Node {
         self.registry_lookup(lookup, Pending::Delivery(Box::new(step)));
     }
 
+    /// The receiver's record for the message's document type and service, from the
+    /// registry's answer; or `None` once the message is settled: FEIL when the
+    /// receiver now takes it over another service, a retry when the registry could
+    /// not answer.
+    pub(super) fn receiver_record(
+        &mut self,
+        out: Outbound,
+        lookup: &IdentifierLookup,
+        answer: Result<IdentifierResource, LookupError>,
+    ) -> Option<(Outbound, ServiceRecord)> {
+        let service = out.service();
+        let record = answer.map_err(routing::SelectError::from).and_then(|resource| {
+            routing::select_by_document_type(
+                &resource.service_records,
+                lookup,
+                out.sbd().standard(),
+            )
+            .cloned()
+        });
+        match record {
+            Ok(r) if r.service_identifier() == service => Some((out, r)),
+            Ok(r) => {
+                let reason = format!(
+                    "The receiver now takes this message over {}, not {}",
+                    r.service_identifier().as_str(),
+                    service.as_str()
+                );
+                self.finish(out, Status::Feil, Some(reason));
+                None
+            }
+            // The registry unreachable is for later; a refusal is final.
+            Err(routing::SelectError::Lookup(LookupError::Transport(e))) => {
+                self.retry(out, format!("service registry unreachable: {e}"));
+                None
+            }
+            Err(e) => {
+                self.retry(out, format!("service registry: {e}"));
+                None
+            }
+        }
+    }
+
     /// The receiver's service record is in (or the lookup failed).
     pub(super) fn delivery_looked_up(
         &mut self,
@@ -254,31 +296,10 @@ impl Node {
             Step::Dpv(s) => return self.dpv_looked_up(*s, answer),
             _ => return,
         };
-        let service = out.service();
-        let record = answer.map_err(routing::SelectError::from).and_then(|resource| {
-            routing::select_by_document_type(
-                &resource.service_records,
-                &lookup,
-                out.sbd().standard(),
-            )
-            .cloned()
-        });
-        let record = match record {
-            Ok(r) if r.service_identifier() == service => r,
-            Ok(r) => {
-                let reason = format!(
-                    "The receiver now takes this message over {}, not {}",
-                    r.service_identifier().as_str(),
-                    service.as_str()
-                );
-                return self.finish(out, Status::Feil, Some(reason));
-            }
-            // The registry unreachable is for later; a refusal is final.
-            Err(routing::SelectError::Lookup(LookupError::Transport(e))) => {
-                return self.retry(out, format!("service registry unreachable: {e}"));
-            }
-            Err(e) => return self.retry(out, format!("service registry: {e}")),
+        let Some((out, record)) = self.receiver_record(out, &lookup, answer) else {
+            return;
         };
+        let service = out.service();
         if service == ServiceIdentifier::Dpi {
             return self.dpi_record(out, Some(record));
         }

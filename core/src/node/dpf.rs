@@ -29,7 +29,6 @@ use crate::package::eformidling_manifest::{EformidlingManifest, PrimaryDocument}
 use crate::registry::answer::LookupError;
 use crate::registry::model::{IdentifierResource, InfoRecord, ServiceIdentifier};
 use crate::registry::request::IdentifierLookup;
-use crate::routing;
 use crate::sbd::status_reply::ARKIVMELDING_RECEIPT_PROCESS;
 use crate::sbd::{BusinessMessage, DateTime, Sbd, ScopeType};
 use crate::status::{Status, expiry};
@@ -145,24 +144,8 @@ impl Node {
         match step {
             Step::Lookup { out, lookup } => {
                 let info = answer.as_ref().ok().and_then(|r| r.info_record.clone());
-                let record = answer.map_err(routing::SelectError::from).and_then(|resource| {
-                    routing::select_by_document_type(
-                        &resource.service_records,
-                        &lookup,
-                        out.sbd().standard(),
-                    )
-                    .cloned()
-                });
-                let record = match record {
-                    Ok(r) if r.service_identifier() == ServiceIdentifier::Dpf => r,
-                    Ok(r) => {
-                        let reason = format!(
-                            "The receiver now takes this message over {}, not DPF",
-                            r.service_identifier().as_str()
-                        );
-                        return self.finish(out, Status::Feil, Some(reason));
-                    }
-                    Err(e) => return self.retry(out, format!("service registry: {e}")),
+                let Some((out, record)) = self.receiver_record(out, &lookup, answer) else {
+                    return;
                 };
                 let Some(certificate) = record.pem_certificate() else {
                     let reason = "The receiver's service record has no certificate".to_owned();
