@@ -110,8 +110,6 @@ pub(super) enum Step {
 impl Node {
     /// The message service has it, and its receipt will be polled for: SENDT (and
     /// `also`, at the same time), out of the queue, and watched, in one write.
-    // Called by the DPV, DPF and DPI senders.
-    #[allow(dead_code)]
     pub(super) fn handed_off_watched(
         &mut self,
         out: Outbound,
