@@ -5,6 +5,7 @@
 //! fixed set of columns (the route table has already refused any other), so no text
 //! from a request reaches the SQL itself.
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::api::{ConversationFilter, OutgoingFilter, Pageable, SortDirection, StatusFilter};
 use efm_core::node::{ConversationRow, Loaded, StatusRow, StoreError, StoredConversationKey};
@@ -81,14 +82,13 @@ pub(crate) fn paged<T>(
     read: impl FnMut(&Row<'_>) -> rusqlite::Result<Option<T>>,
 ) -> Result<(Vec<T>, u64), StoreError> {
     let total: i64 = conn
-        .query_row(
-            &format!("SELECT COUNT(*) {from}{}", w.sql()),
-            params_from_iter(&w.values),
-            |r| r.get(0),
-        )
+        .row(&format!("SELECT COUNT(*) {from}{}", w.sql()), params_from_iter(&w.values), |r| {
+            r.get(0)
+        })
         .map_err(unavailable)?;
-    let mut stmt =
-        conn.prepare(&format!("SELECT {columns} {from}{}{order}", w.sql())).map_err(unavailable)?;
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {columns} {from}{}{order}", w.sql()))
+        .map_err(unavailable)?;
     let rows = stmt
         .query_map(params_from_iter(&w.values), read)
         .map_err(unavailable)?
@@ -280,8 +280,7 @@ pub(crate) fn outgoing(
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversation c WHERE {clause} AND c.direction = 'OUTGOING'"
     );
-    let row =
-        conn.query_row(&sql, params![value], conversation_row).optional().map_err(unavailable)?;
+    let row = conn.row(&sql, params![value], conversation_row).optional().map_err(unavailable)?;
     let Some(row) = row else {
         return Ok(Loaded::Conversation(None));
     };
@@ -302,7 +301,7 @@ pub(crate) fn delete(conn: &mut Connection, key: &StoredConversationKey) -> Resu
             ("DELETE FROM conversation WHERE message_id = ?1", Value::Text(m.to_string()))
         }
     };
-    conn.execute(sql, params![value]).map_err(unavailable)?;
+    conn.run(sql, params![value]).map_err(unavailable)?;
     Ok(())
 }
 
@@ -358,7 +357,7 @@ pub(crate) fn queued_status(conn: &Connection, id: Option<i64>) -> Result<Loaded
         "SELECT {STATUS_COLUMNS} FROM message_status s JOIN conversation c ON s.conversation = c.id
          WHERE s.queued = 1{clause} ORDER BY s.id LIMIT 1"
     );
-    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let params: Vec<Value> = if id.is_some() { vec![value] } else { Vec::new() };
     let row = stmt
         .query_map(params_from_iter(&params), status_row)

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::ids::MessageId;
 use efm_core::node::{Loaded, StatusRecord, StoreError};
@@ -85,7 +86,7 @@ pub(crate) fn hand_off(
 /// SENDT (or FEIL) would then move the conversation backwards, so it is not
 /// recorded; the message leaves the queue all the same.
 fn received(tx: &rusqlite::Transaction<'_>, conversation: i64) -> Result<bool, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT EXISTS (SELECT 1 FROM message_status
              WHERE conversation = ?1 AND status IN ('MOTTATT', 'LEVERT', 'LEST'))",
         params![conversation],
@@ -99,7 +100,7 @@ pub(crate) fn retry(
     message_id: MessageId,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.run(
         "UPDATE outgoing_message SET attempts = attempts + 1, next_attempt = ?2
          WHERE message_id = ?1",
         params![message_id.to_string(), at.as_unix_millis()],
@@ -110,9 +111,8 @@ pub(crate) fn retry(
 
 /// The queued message's rows (its files on disk are removed after the commit).
 pub(crate) fn remove_queued(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM outgoing_file WHERE message_id = ?1", params![id])
-        .map_err(unavailable)?;
-    tx.execute("DELETE FROM outgoing_message WHERE message_id = ?1", params![id])
+    tx.run("DELETE FROM outgoing_file WHERE message_id = ?1", params![id]).map_err(unavailable)?;
+    tx.run("DELETE FROM outgoing_message WHERE message_id = ?1", params![id])
         .map_err(unavailable)?;
     Ok(())
 }
@@ -155,7 +155,7 @@ pub(crate) fn apply_received(
 ) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(unavailable)?;
     let finished: Option<bool> = tx
-        .query_row(
+        .row(
             "SELECT finished FROM conversation WHERE message_id = ?1 AND direction = 'OUTGOING'",
             params![record.message_id.to_string()],
             |r| r.get(0),
@@ -186,7 +186,7 @@ pub(crate) fn has_final(
     tx: &rusqlite::Transaction<'_>,
     message_id: MessageId,
 ) -> Result<bool, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT COUNT(*) FROM message_status s JOIN conversation c ON s.conversation = c.id
          WHERE c.message_id = ?1 AND c.direction = 'OUTGOING'
            AND s.status IN ('LEST', 'FEIL', 'LEVETID_UTLOPT')",

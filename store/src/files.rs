@@ -8,6 +8,7 @@ use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::cached::Cached;
 use efm_core::arkivmelding::ConversationFields;
 use efm_core::ids::MessageId;
 use efm_core::node::{StagedFile, StoreError, StoredFile};
@@ -46,7 +47,7 @@ pub(crate) fn add(
     let key = id.to_string();
     let tx = conn.transaction().map_err(unavailable)?;
     let position: i64 = tx
-        .query_row(
+        .row(
             "SELECT COALESCE(MAX(position), -1) + 1 FROM outgoing_file WHERE message_id = ?1",
             params![key],
             |r| r.get(0),
@@ -87,7 +88,7 @@ pub(crate) fn add(
     }
     File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
     let relative = format!("{FILES}/{key}/{position}");
-    let inserted = tx.execute(
+    let inserted = tx.run(
         "INSERT INTO outgoing_file (message_id, position, filename, title, mime, size, sha256, is_primary, path)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
@@ -110,7 +111,7 @@ pub(crate) fn add(
         });
     }
     if let Some(c) = conversation {
-        tx.execute(
+        tx.run(
             "UPDATE conversation SET message_title = ?2, message_reference = COALESCE(?3, message_reference)
              WHERE message_id = ?1 AND direction = 'OUTGOING'",
             params![key, c.title, c.reference],
@@ -199,7 +200,7 @@ pub(crate) fn path(
     filename: &str,
 ) -> Result<Option<PathBuf>, StoreError> {
     let path: Option<String> = conn
-        .query_row(
+        .row(
             "SELECT path FROM outgoing_file WHERE message_id = ?1 AND filename = ?2",
             params![id.to_string(), filename],
             |r| r.get(0),

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::api::{IncomingFilter, Pageable};
 use efm_core::ids::MessageId;
@@ -38,7 +39,7 @@ pub(crate) fn create(
     let key = id.to_string();
     let tx = conn.transaction().map_err(unavailable)?;
     let known: bool = tx
-        .query_row(
+        .row(
             "SELECT EXISTS (SELECT 1 FROM incoming_message WHERE message_id = ?1)
                  OR EXISTS (SELECT 1 FROM conversation WHERE message_id = ?1 AND direction = 'INCOMING')",
             params![key],
@@ -57,7 +58,7 @@ pub(crate) fn create(
     };
     let rows = || -> Result<(), StoreError> {
         let h = &m.sbd.header;
-        tx.execute(
+        tx.run(
             "INSERT INTO incoming_message (message_id, conversation_id, sbd, service, received, expiry,
                  asic, asic_size, process_identifier, sender_identifier, receiver_identifier)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -237,7 +238,7 @@ pub(crate) fn leasable(
         "SELECT {COLUMNS} FROM incoming_message{} ORDER BY received, rowid LIMIT {limit}",
         w.sql()
     );
-    let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let rows = stmt
         .query_map(params_from_iter(&w.values), stored)
         .map_err(unavailable)?
@@ -249,7 +250,7 @@ pub(crate) fn leasable(
 
 pub(crate) fn one(conn: &Connection, id: MessageId) -> Result<Loaded, StoreError> {
     let row = conn
-        .query_row(
+        .row(
             &format!("SELECT {COLUMNS} FROM incoming_message WHERE message_id = ?1"),
             params![id.to_string()],
             stored,
@@ -275,7 +276,7 @@ pub(crate) fn expired(conn: &Connection, now: Timestamp, limit: u32) -> Result<L
         .map_err(unavailable)?;
     let due = rows.into_iter().map(to_stored).collect::<Result<Vec<_>, _>>()?;
     let next: Option<i64> = conn
-        .query_row("SELECT MIN(expiry) FROM incoming_message WHERE expiry > ?1", params![at], |r| {
+        .row("SELECT MIN(expiry) FROM incoming_message WHERE expiry > ?1", params![at], |r| {
             r.get(0)
         })
         .map_err(unavailable)?;
@@ -290,7 +291,7 @@ pub(crate) fn lease(
     until: Timestamp,
 ) -> Result<(), StoreError> {
     let n = conn
-        .execute(
+        .run(
             "UPDATE incoming_message SET lock_until = ?3
              WHERE message_id = ?1 AND expiry > ?2 AND (lock_until IS NULL OR lock_until <= ?2)",
             params![id.to_string(), now.as_unix_millis(), until.as_unix_millis()],
@@ -312,8 +313,8 @@ fn remove(
     let key = status.message_id.to_string();
     let tx = conn.transaction().map_err(unavailable)?;
     let n = match only_expired_at {
-        None => tx.execute("DELETE FROM incoming_message WHERE message_id = ?1", params![key]),
-        Some(at) => tx.execute(
+        None => tx.run("DELETE FROM incoming_message WHERE message_id = ?1", params![key]),
+        Some(at) => tx.run(
             "DELETE FROM incoming_message WHERE message_id = ?1 AND expiry <= ?2",
             params![key, at.as_unix_millis()],
         ),

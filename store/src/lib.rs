@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cached;
 mod conversations;
 mod delivery;
 mod files;
@@ -28,6 +29,7 @@ mod watches;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::api::subscription::StatusPush;
 use efm_core::ids::MessageId;
@@ -91,6 +93,7 @@ impl Store {
         let path = dir.join(DATABASE_FILE);
         let db_err = |source| OpenError::Database { path: path.clone(), source };
         let mut conn = Connection::open(&path).map_err(db_err)?;
+        conn.set_prepared_statement_cache_capacity(cached::STATEMENT_CACHE);
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -164,7 +167,7 @@ impl Store {
             }
             Query::Health => {
                 let count = |sql: &str| -> Result<u64, StoreError> {
-                    let n: i64 = self.conn.query_row(sql, [], |r| r.get(0)).map_err(unavailable)?;
+                    let n: i64 = self.conn.row(sql, [], |r| r.get(0)).map_err(unavailable)?;
                     Ok(n.max(0) as u64)
                 };
                 Ok(Loaded::Health {
@@ -206,7 +209,7 @@ impl Store {
             Write::DeleteConversations(key) => conversations::delete(&mut self.conn, key),
             Write::DeleteOutgoing(id) => {
                 self.conn
-                    .execute(
+                    .run(
                         "DELETE FROM outgoing_message WHERE message_id = ?1",
                         params![id.to_string()],
                     )
@@ -231,7 +234,7 @@ impl Store {
             ),
             Write::QueueOutgoing { message_id, at } => {
                 self.conn
-                    .execute(
+                    .run(
                         "UPDATE outgoing_message SET queued_at = ?2
                          WHERE message_id = ?1 AND queued_at IS NULL",
                         params![message_id.to_string(), at.as_unix_millis()],
@@ -263,7 +266,7 @@ impl Store {
             Write::PushRetry { id, at } => pushes::retry(&self.conn, *id, *at),
             Write::DequeueStatus(id) => {
                 self.conn
-                    .execute("UPDATE message_status SET queued = 0 WHERE id = ?1", params![id])
+                    .run("UPDATE message_status SET queued = 0 WHERE id = ?1", params![id])
                     .map_err(unavailable)?;
                 Ok(())
             }
@@ -312,7 +315,7 @@ impl Store {
         let sbd = &m.sbd;
         let conversation_id = sbd.header.conversation_id().map(|c| c.to_string());
         let message_id = status.message_id.to_string();
-        tx.execute(
+        tx.run(
             "INSERT INTO outgoing_message (message_id, conversation_id, sbd, request, created, expiry, service_identifier)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -326,7 +329,7 @@ impl Store {
             ],
         )
         .map_err(conflict_or_unavailable)?;
-        tx.execute(
+        tx.run(
             "INSERT INTO conversation (conversation_id, message_id, direction, sender, sender_identifier,
                  receiver, receiver_identifier, process_identifier, document_identifier, service_identifier,
                  message_reference, expiry, last_update)
@@ -349,7 +352,7 @@ impl Store {
         )
         .map_err(conflict_or_unavailable)?;
         let conversation = tx.last_insert_rowid();
-        tx.execute(
+        tx.run(
             "INSERT INTO message_status (conversation, status, description, last_update, queued)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -383,7 +386,7 @@ impl Store {
         let key = id.to_string();
         let row = self
             .conn
-            .query_row(
+            .row(
                 "SELECT sbd, request, created, expiry, service_identifier, queued_at
                  FROM outgoing_message WHERE message_id = ?1",
                 params![key],
@@ -457,7 +460,7 @@ impl Store {
 /// at `FULL`, each commit durable by itself.
 fn grouped(conn: &Connection, db: &Path) -> Result<Option<Arc<GroupSync>>, rusqlite::Error> {
     // A read opens (and creates) the WAL if the migrations wrote nothing.
-    let _: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+    let _: i64 = conn.row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
     let Ok(file) = std::fs::File::open(&wal) else { return Ok(None) };

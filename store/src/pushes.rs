@@ -2,6 +2,7 @@
 //! records their status, so a status and its pushes are stored together or not at
 //! all.
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::api::subscription::{StatusPush, SubscriptionSpec};
 use efm_core::node::{Loaded, Push, StoreError};
@@ -29,7 +30,7 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, push: &StatusPush<'_>) -> Result<(),
         .map_err(unavailable)?;
     let body = push.body().to_string();
     for s in subscriptions.iter().filter(|s| push.wanted_by(s)) {
-        tx.execute(
+        tx.run(
             "INSERT INTO push_outbox (url, body, next_at) VALUES (?1, ?2, ?3)",
             params![s.push_endpoint, body, push.at.as_unix_millis()],
         )
@@ -55,7 +56,7 @@ pub(crate) fn due(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loade
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
     let next: Option<i64> = conn
-        .query_row(
+        .row(
             "SELECT MIN(next_at) FROM push_outbox WHERE next_at > ?1",
             params![now.as_unix_millis()],
             |r| r.get(0),
@@ -67,13 +68,11 @@ pub(crate) fn due(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loade
 }
 
 pub(crate) fn done(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM push_outbox WHERE id = ?1", params![id])
-        .map(|_| ())
-        .map_err(unavailable)
+    conn.run("DELETE FROM push_outbox WHERE id = ?1", params![id]).map(|_| ()).map_err(unavailable)
 }
 
 pub(crate) fn retry(conn: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
+    conn.run(
         "UPDATE push_outbox SET attempts = attempts + 1, next_at = ?2 WHERE id = ?1",
         params![id, at.as_unix_millis()],
     )

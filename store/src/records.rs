@@ -2,6 +2,7 @@
 //! records them: a status, its conversation's flags and its webhook pushes are
 //! stored together or not at all.
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::api::subscription::StatusPush;
 use efm_core::node::{StatusRecord, StoreError};
@@ -26,7 +27,7 @@ pub(crate) fn find(
     message_id: &str,
     direction: &'static str,
 ) -> Result<Option<ConversationRef>, StoreError> {
-    tx.query_row(
+    tx.row(
         "SELECT id, conversation_id, service_identifier FROM conversation
          WHERE message_id = ?1 AND direction = ?2",
         params![message_id, direction],
@@ -59,7 +60,7 @@ pub(crate) fn insert(
         .ok_or_else(|| StoreError::Unavailable("a message without a messageId".into()))?;
     let conversation_id = sbd.header.conversation_id().map(|c| c.to_string());
     let h = &sbd.header;
-    tx.execute(
+    tx.run(
         "INSERT INTO conversation (conversation_id, message_id, direction, sender, sender_identifier,
              receiver, receiver_identifier, process_identifier, document_identifier, service_identifier,
              message_reference, expiry, last_update)
@@ -103,7 +104,7 @@ pub(crate) fn add_status(
     if !moves_forward(tx, c, r.status)? {
         return Ok(());
     }
-    let inserted = tx.execute(
+    let inserted = tx.run(
         "INSERT INTO message_status (conversation, status, description, last_update, queued)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![c.id, r.status.name(), r.description, r.at.as_unix_millis(), r.queued],
@@ -122,7 +123,7 @@ pub(crate) fn add_status(
             | Status::InnkommendeLevert
     );
     let ends_polling = !matches!(r.status, Status::Levert) && finishing;
-    tx.execute(
+    tx.run(
         "UPDATE conversation SET last_update = ?2,
              finished = CASE WHEN ?3 THEN 1 ELSE finished END,
              pollable = CASE WHEN ?4 THEN 0 ELSE pollable END
@@ -131,7 +132,7 @@ pub(crate) fn add_status(
     )
     .map_err(unavailable)?;
     if ends_polling && c.direction == "OUTGOING" {
-        tx.execute(
+        tx.run(
             "DELETE FROM receipt_watch WHERE message_id = ?1",
             params![r.message_id.to_string()],
         )

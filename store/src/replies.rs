@@ -2,6 +2,7 @@
 //! point sends back to the senders of the messages it receives. A reply is added in
 //! the transaction that records what it tells of, so none is lost to a crash.
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::node::{Loaded, StatusReply, StoreError};
 use efm_core::registry::model::ServiceIdentifier;
@@ -16,7 +17,7 @@ pub(crate) fn enqueue(
     reply: &StatusReply,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.run(
         "INSERT INTO status_reply (sbd, service, created, next_attempt) VALUES (?1, ?2, ?3, ?3)",
         params![
             reply.sbd.to_json_value().to_string(),
@@ -56,7 +57,7 @@ pub(crate) fn due(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loade
         due.push((id, StatusReply { sbd, service }, attempts));
     }
     let next: Option<i64> = conn
-        .query_row(
+        .row(
             "SELECT MIN(next_attempt) FROM status_reply WHERE next_attempt > ?1",
             params![now.as_unix_millis()],
             |r| r.get(0),
@@ -68,13 +69,11 @@ pub(crate) fn due(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loade
 }
 
 pub(crate) fn done(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM status_reply WHERE id = ?1", params![id])
-        .map(|_| ())
-        .map_err(unavailable)
+    conn.run("DELETE FROM status_reply WHERE id = ?1", params![id]).map(|_| ()).map_err(unavailable)
 }
 
 pub(crate) fn retry(conn: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
+    conn.run(
         "UPDATE status_reply SET attempts = attempts + 1, next_attempt = ?2 WHERE id = ?1",
         params![id, at.as_unix_millis()],
     )

@@ -1,5 +1,6 @@
 //! Webhook subscriptions.
 
+use crate::cached::Cached;
 use efm_core::api::Pageable;
 use efm_core::api::subscription::{Subscription, SubscriptionSpec};
 use efm_core::node::{Loaded, StoreError};
@@ -23,11 +24,12 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Subscription> {
 }
 
 pub(crate) fn page(conn: &Connection, page: &Pageable) -> Result<Loaded, StoreError> {
-    let total: i64 = conn
-        .query_row("SELECT COUNT(*) FROM subscription", [], |r| r.get(0))
-        .map_err(unavailable)?;
+    let total: i64 =
+        conn.row("SELECT COUNT(*) FROM subscription", [], |r| r.get(0)).map_err(unavailable)?;
     let mut stmt = conn
-        .prepare(&format!("SELECT {COLUMNS} FROM subscription ORDER BY id LIMIT ?1 OFFSET ?2"))
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM subscription ORDER BY id LIMIT ?1 OFFSET ?2"
+        ))
         .map_err(unavailable)?;
     let rows = stmt
         .query_map(params![page.size, page.offset() as i64], row)
@@ -38,7 +40,7 @@ pub(crate) fn page(conn: &Connection, page: &Pageable) -> Result<Loaded, StoreEr
 }
 
 pub(crate) fn by_id(conn: &Connection, id: i64) -> Result<Loaded, StoreError> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM subscription WHERE id = ?1"), params![id], row)
+    conn.row(&format!("SELECT {COLUMNS} FROM subscription WHERE id = ?1"), params![id], row)
         .optional()
         .map(Loaded::Subscription)
         .map_err(unavailable)
@@ -49,7 +51,7 @@ pub(crate) fn by_name(
     name: &str,
     push_endpoint: &str,
 ) -> Result<Loaded, StoreError> {
-    conn.query_row(
+    conn.row(
         &format!("SELECT {COLUMNS} FROM subscription WHERE name = ?1 AND push_endpoint = ?2"),
         params![name, push_endpoint],
         row,
@@ -65,11 +67,11 @@ pub(crate) fn save(
     s: &SubscriptionSpec,
 ) -> Result<(), StoreError> {
     let result = match id {
-        None => conn.execute(
+        None => conn.run(
             "INSERT INTO subscription (name, push_endpoint, resource, event, filter) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![s.name, s.push_endpoint, s.resource, s.event, s.filter],
         ),
-        Some(id) => conn.execute(
+        Some(id) => conn.run(
             "UPDATE subscription SET name = ?2, push_endpoint = ?3, resource = ?4, event = ?5, filter = ?6 WHERE id = ?1",
             params![id, s.name, s.push_endpoint, s.resource, s.event, s.filter],
         ),
@@ -85,8 +87,8 @@ pub(crate) fn save(
 
 pub(crate) fn delete(conn: &Connection, id: Option<i64>) -> Result<(), StoreError> {
     match id {
-        Some(id) => conn.execute("DELETE FROM subscription WHERE id = ?1", params![id]),
-        None => conn.execute("DELETE FROM subscription", []),
+        Some(id) => conn.run("DELETE FROM subscription WHERE id = ?1", params![id]),
+        None => conn.run("DELETE FROM subscription", []),
     }
     .map(|_| ())
     .map_err(unavailable)

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::ids::MessageId;
 use efm_core::node::{Loaded, StatusRecord, StoreError, Watch};
@@ -99,17 +100,14 @@ pub(crate) fn hand_off(
             records::add_status(&tx, &conversation, record)?;
         }
         if !delivery::has_final(&tx, message_id)? {
-            tx.execute(
+            tx.run(
                 "INSERT OR REPLACE INTO receipt_watch (message_id, service, reference, handed_off, next_poll)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, service.as_str(), reference, first.at.as_unix_millis(), next_poll.as_unix_millis()],
             )
             .map_err(unavailable)?;
-            tx.execute(
-                "UPDATE conversation SET pollable = 1 WHERE id = ?1",
-                params![conversation.id],
-            )
-            .map_err(unavailable)?;
+            tx.run("UPDATE conversation SET pollable = 1 WHERE id = ?1", params![conversation.id])
+                .map_err(unavailable)?;
         }
     }
     delivery::remove_queued(&tx, &id)?;
@@ -127,7 +125,7 @@ pub(crate) fn polled(
     let id = message_id.to_string();
     let tx = conn.transaction().map_err(unavailable)?;
     let watched: Option<i64> = tx
-        .query_row("SELECT 1 FROM receipt_watch WHERE message_id = ?1", params![id], |r| r.get(0))
+        .row("SELECT 1 FROM receipt_watch WHERE message_id = ?1", params![id], |r| r.get(0))
         .optional()
         .map_err(unavailable)?;
     if watched.is_none() {
@@ -141,17 +139,17 @@ pub(crate) fn polled(
     }
     match next_poll {
         Some(at) => {
-            tx.execute(
+            tx.run(
                 "UPDATE receipt_watch SET next_poll = ?2 WHERE message_id = ?1",
                 params![id, at.as_unix_millis()],
             )
             .map_err(unavailable)?;
         }
         None => {
-            tx.execute("DELETE FROM receipt_watch WHERE message_id = ?1", params![id])
+            tx.run("DELETE FROM receipt_watch WHERE message_id = ?1", params![id])
                 .map_err(unavailable)?;
             if let Some(conversation) = &conversation {
-                tx.execute(
+                tx.run(
                     "UPDATE conversation SET pollable = 0 WHERE id = ?1",
                     params![conversation.id],
                 )

@@ -1,16 +1,15 @@
-//! Our private key and certificate chain. Signing goes through `ring`; the `rsa` copy of
-//! the key serves only content-key unwrapping (see `key_unwrap` for why that is safe
-//! enough). PKCS#12 files are opened by the runtime (`p12-keystore` is on the newer
+//! Our private key and certificate chain. Signing goes through `ring`; an AWS-LC copy
+//! of the key serves content-key unwrapping (see `key_unwrap`). PKCS#12 files are opened by the runtime (`p12-keystore` is on the newer
 //! RustCrypto generation that core must not mix in), which hands us PKCS#8 DER and
 //! certificates; PEM is read here.
 
 use ring::signature::RsaKeyPair;
-use rsa::RsaPrivateKey;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
 use thiserror::Error;
 
 use super::cert::{CertError, Certificate};
+use super::der_write::{INTEGER, NULL, OCTET_STRING, SEQUENCE, alg_id, cons, tlv};
+use super::key_unwrap::RsaDecrypter;
+use super::oid;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -29,10 +28,10 @@ pub enum KeyError {
     Cert(#[from] CertError),
 }
 
-/// An RSA private key, ready to sign (ring) and to unwrap content keys (rsa).
+/// An RSA private key, ready to sign (ring) and to unwrap content keys (AWS-LC).
 pub struct PrivateKey {
     signer: RsaKeyPair,
-    unwrapper: RsaPrivateKey,
+    unwrapper: RsaDecrypter,
 }
 
 impl std::fmt::Debug for PrivateKey {
@@ -44,15 +43,23 @@ impl std::fmt::Debug for PrivateKey {
 impl PrivateKey {
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
         let signer = RsaKeyPair::from_pkcs8(der).map_err(|e| KeyError::Rejected(e.to_string()))?;
-        let unwrapper =
-            RsaPrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Rejected(e.to_string()))?;
+        let unwrapper = RsaDecrypter::from_pkcs8(der).map_err(KeyError::Rejected)?;
         Ok(PrivateKey { signer, unwrapper })
     }
 
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, KeyError> {
         let signer = RsaKeyPair::from_der(der).map_err(|e| KeyError::Rejected(e.to_string()))?;
-        let unwrapper =
-            RsaPrivateKey::from_pkcs1_der(der).map_err(|e| KeyError::Rejected(e.to_string()))?;
+        // AWS-LC's decrypting key reads PKCS#8 only: wrap the RSAPrivateKey in a
+        // PrivateKeyInfo (RFC 5208: version 0, rsaEncryption with NULL parameters).
+        let pkcs8 = cons(
+            SEQUENCE,
+            &[
+                &tlv(INTEGER, &[0]),
+                &alg_id(oid::RSA_ENCRYPTION, Some(&[NULL, 0])),
+                &tlv(OCTET_STRING, der),
+            ],
+        );
+        let unwrapper = RsaDecrypter::from_pkcs8(&pkcs8).map_err(KeyError::Rejected)?;
         Ok(PrivateKey { signer, unwrapper })
     }
 
@@ -73,7 +80,7 @@ impl PrivateKey {
         &self.signer
     }
 
-    pub fn unwrapper(&self) -> &RsaPrivateKey {
+    pub fn unwrapper(&self) -> &RsaDecrypter {
         &self.unwrapper
     }
 

@@ -89,9 +89,20 @@ enum Stream {
 /// Compressors kept for the next entry, one per level. A compressor's state (window,
 /// hash chains: a few hundred KiB) costs more to allocate and clear than a small
 /// entry costs to deflate, and every ASiC and parcel has several small entries
-/// (manifests, sbd.json, signatures): `reset` reuses it instead.
+/// (manifests, sbd.json, signatures): `reset` reuses it instead. When the writer is
+/// dropped its compressors go to [`SHELF`] for the next writer, since a node seals
+/// and opens many small containers one after another.
 #[derive(Default)]
 struct Spares([Option<Box<Compress>>; 3]);
+
+/// Compressors left by finished writers, per level slot, at most [`SHELF_DEPTH`]
+/// each. Shared process-wide: a reset compressor carries nothing of its last entry,
+/// so what a writer takes from here does not change a byte of its output; the
+/// state it keeps is only memory, bounded by the depth (about 300 KiB each).
+static SHELF: std::sync::Mutex<[Vec<Box<Compress>>; 3]> =
+    std::sync::Mutex::new([Vec::new(), Vec::new(), Vec::new()]);
+/// About as many as a node has containers in the making at once.
+const SHELF_DEPTH: usize = 8;
 
 impl Spares {
     fn slot(level: u32) -> usize {
@@ -104,7 +115,14 @@ impl Spares {
 
     /// A compressor at `level` (0, 1 or [`DEFLATE_LEVEL`]), fresh or reset.
     fn take(&mut self, level: u32) -> Box<Compress> {
-        match self.0.get_mut(Self::slot(level)).and_then(Option::take) {
+        let slot = Self::slot(level);
+        let kept = self.0.get_mut(slot).and_then(Option::take).or_else(|| {
+            // A poisoned lock only means another writer panicked while holding it;
+            // the shelf is still a list of whole compressors.
+            let mut shelf = SHELF.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            shelf.get_mut(slot).and_then(Vec::pop)
+        });
+        match kept {
             Some(mut c) => {
                 c.reset();
                 c
@@ -116,6 +134,22 @@ impl Spares {
     fn give(&mut self, level: u32, c: Box<Compress>) {
         if let Some(slot) = self.0.get_mut(Self::slot(level)) {
             *slot = Some(c);
+        }
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        if self.0.iter().all(Option::is_none) {
+            return;
+        }
+        let mut shelf = SHELF.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (kept, shelved) in self.0.iter_mut().zip(shelf.iter_mut()) {
+            if let Some(c) = kept.take()
+                && shelved.len() < SHELF_DEPTH
+            {
+                shelved.push(c);
+            }
         }
     }
 }
