@@ -105,7 +105,9 @@ impl KeyUnwrap for RsaKeyUnwrap<'_> {
     }
 }
 
+// Key generation needs real randomness; only this test draws it from the OS.
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 mod tests {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;

@@ -99,6 +99,8 @@ struct Spares([Option<Box<Compress>>; 3]);
 /// each. Shared process-wide: a reset compressor carries nothing of its last entry,
 /// so what a writer takes from here does not change a byte of its output; the
 /// state it keeps is only memory, bounded by the depth (about 300 KiB each).
+// Boxed as the writers hold them: shelving moves a pointer, not the state.
+#[allow(clippy::vec_box)]
 static SHELF: std::sync::Mutex<[Vec<Box<Compress>>; 3]> =
     std::sync::Mutex::new([Vec::new(), Vec::new(), Vec::new()]);
 /// About as many as a node has containers in the making at once.
