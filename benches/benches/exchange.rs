@@ -200,6 +200,7 @@ fn run(runtime: &str, o: &Options) {
         rate(s.consumed),
     );
     println!("{:>8}  CPU ms per message: {}", "", cpu.join(", "));
+    println!("{:>8}  {}", "", s.b_calls.summary());
     // Stop the processes before their folders go.
     drop((node_a, node_b, services));
 }
@@ -268,6 +269,45 @@ struct Stages {
     sent: Duration,
     consumed: Duration,
     levert: Duration,
+    /// What B's fagsystem threads waited for, summed over them.
+    b_calls: Calls,
+}
+
+/// Time spent in B's fagsystem calls, and the peeks that found nothing.
+#[derive(Default, Clone, Copy)]
+struct Calls {
+    peek: Duration,
+    pop: Duration,
+    delete: Duration,
+    empty_peeks: usize,
+    taken: usize,
+}
+
+impl Calls {
+    fn add(self, o: Calls) -> Calls {
+        Calls {
+            peek: self.peek + o.peek,
+            pop: self.pop + o.pop,
+            delete: self.delete + o.delete,
+            empty_peeks: self.empty_peeks + o.empty_peeks,
+            taken: self.taken + o.taken,
+        }
+    }
+
+    /// Mean latency of each call in ms, and the empty peeks.
+    fn summary(&self) -> String {
+        let peeks = u32::try_from(self.taken + self.empty_peeks).unwrap_or(u32::MAX).max(1);
+        let taken = u32::try_from(self.taken).unwrap_or(u32::MAX).max(1);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "B's fagsystem calls, mean ms: peek {:.1}, pop {:.1}, delete {:.1}; {} of {} peeks found nothing",
+            ms(self.peek / peeks),
+            ms(self.pop / taken),
+            ms(self.delete / taken),
+            self.empty_peeks,
+            self.taken + self.empty_peeks,
+        )
+    }
 }
 
 /// Send `batch` from A to B and take it at B, on `threads` threads per side;
@@ -302,18 +342,29 @@ fn exchange(a: &str, b: &str, batch: Vec<Outgoing>, threads: usize) -> Stages {
             let (b, consumed) = (b.to_owned(), consumed.clone());
             std::thread::spawn(move || {
                 let b = Fagsystem::new(&b);
+                let mut calls = Calls::default();
                 while consumed.load(Ordering::SeqCst) < n {
-                    let Some(id) = b.peek() else {
+                    let t = Instant::now();
+                    let peeked = b.peek();
+                    calls.peek += t.elapsed();
+                    let Some(id) = peeked else {
+                        calls.empty_peeks += 1;
                         // Nothing yet: look again soon, but not so often that the
                         // looking costs more CPU than the messages.
                         std::thread::sleep(Duration::from_millis(20));
                         continue;
                     };
+                    let t = Instant::now();
                     let asic = b.pop(&id);
+                    calls.pop += t.elapsed();
                     assert!(!asic.is_empty(), "{id}: an empty ASiC");
+                    let t = Instant::now();
                     b.delete(&id);
+                    calls.delete += t.elapsed();
+                    calls.taken += 1;
                     consumed.fetch_add(1, Ordering::SeqCst);
                 }
+                calls
             })
         })
         .collect();
@@ -336,11 +387,10 @@ fn exchange(a: &str, b: &str, batch: Vec<Outgoing>, threads: usize) -> Stages {
         std::thread::sleep(Duration::from_millis(10));
     }
     let levert = start.elapsed();
-    for r in receivers {
-        r.join().expect("a receiver");
-    }
+    let b_calls =
+        receivers.into_iter().fold(Calls::default(), |c, r| c.add(r.join().expect("a receiver")));
     let consumed = watcher.join().expect("the watcher");
-    Stages { sent, consumed, levert }
+    Stages { sent, consumed, levert, b_calls }
 }
 
 /// A fagsystem's side of the API, over kept-alive connections as a real one's

@@ -50,6 +50,11 @@ async fn accept_loop(
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // As in the blocking server: without it, the last piece of an answer waits
+        // for the client's delayed ACK (about 40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            eprintln!("efm: a connection without TCP_NODELAY: {e}");
+        }
         let api = api.clone();
         let tls = tls.clone();
         ex.spawn(async move {

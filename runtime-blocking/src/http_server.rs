@@ -321,6 +321,10 @@ fn serve_socket(
     service: &dyn Service,
 ) -> Result<(), ServerError> {
     stream.set_read_timeout(Some(config.read_timeout))?;
+    // An answer goes out as a head and then its body (streamed ones in pieces): with
+    // Nagle's algorithm the body's last small write waits for the client's delayed
+    // ACK, some 40 ms per answer. Each write here is a whole piece, so send at once.
+    stream.set_nodelay(true)?;
     let mut socket = match &config.tls {
         None => Socket::Plain(stream),
         Some(tls) => Socket::Tls(Box::new(TlsStream::new(tls.clone(), stream)?)),

@@ -94,6 +94,12 @@ impl Store {
         let db_err = |source| OpenError::Database { path: path.clone(), source };
         let mut conn = Connection::open(&path).map_err(db_err)?;
         conn.set_prepared_statement_cache_capacity(cached::STATEMENT_CACHE);
+        // The query planner's stability guarantee: without it (this SQLite is built
+        // with STAT4) a statement whose range bound is a parameter, such as every
+        // "due at or before now" query, is compiled again whenever the value bound
+        // changes, which undid the statement cache for the node's most frequent reads.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(db_err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;

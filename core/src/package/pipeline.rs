@@ -46,10 +46,16 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(asic: AsicWriter, cms: CmsEncryptor) -> Self {
+        Sealer::with_buffer(asic, cms, MID)
+    }
+
+    /// With a buffer of `len` bytes (at least 4 KiB) between the layers: a small
+    /// message need not have a 256 KiB buffer cleared for it.
+    pub fn with_buffer(asic: AsicWriter, cms: CmsEncryptor, len: usize) -> Self {
         Sealer {
             asic,
             cms,
-            mid: vec![0u8; MID],
+            mid: vec![0u8; len.clamp(4096, MID)],
             start: 0,
             end: 0,
             finishing: false,
