@@ -65,7 +65,7 @@ pub fn package(keys: &Keys, data: &[u8], mut sink: impl FnMut(&[u8])) {
     }
     s.finish_file().expect("finish file");
     let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
-    s.finish(&keys.me, uuid::Uuid::from_u128(1), now, Some("data.bin"), &rng).expect("finish");
+    s.finish(&keys.me, uuid::Uuid::from_u128(1), now, Some("data.bin")).expect("finish");
     while !s.is_done() {
         let n = s.flush(&mut out).expect("flush");
         sink(&out[..n]);

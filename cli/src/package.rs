@@ -425,7 +425,7 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
     let mut id = [0u8; 16];
     rng.fill(&mut id).map_err(|_| CliError::Random)?;
     let signature_id = uuid::Builder::from_random_bytes(id).into_uuid();
-    asic.finish(&identity, signature_id, now, primary.as_deref(), &rng)?;
+    asic.finish(&identity, signature_id, now, primary.as_deref())?;
     drain_asic(&mut asic, &mut asic_buf, &mut sink)?;
     sink.finish()?;
     std::fs::rename(&tmp, &args.out).map_err(|e| CliError::io(&args.out, e))?;

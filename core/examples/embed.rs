@@ -186,7 +186,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sealer.finish_file()?;
     }
     let signature_id = uuid::Uuid::from_bytes(seed[..16].try_into()?);
-    sealer.finish(&me, signature_id, now(), Some("vedtak.pdf"), &rng)?;
+    sealer.finish(&me, signature_id, now(), Some("vedtak.pdf"))?;
     while !sealer.is_done() {
         let n = sealer.flush(&mut out)?;
         sealed.extend_from_slice(&out[..n]);

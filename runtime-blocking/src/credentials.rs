@@ -126,7 +126,7 @@ impl Credentials {
         self.rng.fill(&mut jti).map_err(|_| "no OS randomness".to_owned())?;
         let chain: Vec<Vec<u8>> = self.identity.chain.iter().map(|c| c.der().to_vec()).collect();
         let assertion = grant
-            .assertion(now(), jti, &chain, self.identity.key.signer(), &self.rng)
+            .assertion(now(), jti, &chain, &self.identity.key, &self.rng)
             .map_err(|e| format!("could not sign the Maskinporten grant: {e}"))?;
         let req = token_request(&assertion);
         let mut resp = self

@@ -208,7 +208,7 @@ pub fn open_svarinn(
     rng.fill(&mut id).map_err(|_| JobError::Io("no OS randomness".into()))?;
     let signature_id = uuid::Builder::from_random_bytes(id).into_uuid();
     to.sealer
-        .finish(identity, signature_id, now, Some(efm_core::node::ARKIVMELDING_FILE), &rng)
+        .finish(identity, signature_id, now, Some(efm_core::node::ARKIVMELDING_FILE))
         .map_err(invalid)?;
     while !to.sealer.is_done() {
         let n = to.sealer.flush(&mut to.out).map_err(invalid)?;

@@ -233,7 +233,7 @@ impl LocalDpi {
             kid: None,
             x5c: self.identity.chain.iter().map(|c| c.der().to_vec()).collect(),
         };
-        sign_rs256(&header, receipt.to_string().as_bytes(), self.identity.key.signer(), &self.rng)
+        sign_rs256(&header, receipt.to_string().as_bytes(), &self.identity.key, &self.rng)
             .map_err(|e| e.to_string())
     }
 

@@ -253,7 +253,7 @@ fn seal(
     rng.fill(&mut id).map_err(|_| JobError::Io("no OS randomness".into()))?;
     let signature_id = uuid::Builder::from_random_bytes(id).into_uuid();
     let primary = job.manifest.primary.as_ref().map(|p| p.href.as_str());
-    sealer.finish(identity, signature_id, now, primary, &rng).map_err(invalid)?;
+    sealer.finish(identity, signature_id, now, primary).map_err(invalid)?;
     while !sealer.is_done() {
         let n = sealer.flush(&mut out).map_err(invalid)?;
         sink.put(out.get(..n).unwrap_or_default())?;
@@ -319,7 +319,7 @@ fn seal_dpi(
             }
             sealer.finish_file().map_err(invalid)?;
         }
-        sealer.finish_xades(identity, now, &rng).map_err(invalid)?;
+        sealer.finish_xades(identity, now).map_err(invalid)?;
         while !sealer.is_done() {
             let n = sealer.flush(&mut out).map_err(invalid)?;
             put(out.get(..n).unwrap_or_default())?;

@@ -40,8 +40,7 @@ fn seal(files: &[(&str, Vec<u8>)], piece: usize, out_len: usize) -> Vec<u8> {
         }
         s.finish_file().expect("finish file");
     }
-    s.finish(&me, uuid::Uuid::from_u128(7), now(), files.first().map(|f| f.0), &rng)
-        .expect("finish");
+    s.finish(&me, uuid::Uuid::from_u128(7), now(), files.first().map(|f| f.0)).expect("finish");
     while !s.is_done() {
         let n = s.flush(&mut out).expect("flush");
         cms_bytes.extend_from_slice(&out[..n]);

@@ -1,9 +1,10 @@
-//! Our private key and certificate chain. Signing goes through `ring`; an AWS-LC copy
-//! of the key serves content-key unwrapping (see `key_unwrap`). PKCS#12 files are opened by the runtime (`p12-keystore` is on the newer
+//! Our private key and certificate chain. Signing and content-key unwrapping both run
+//! on AWS-LC (`aws-lc-rs`): an RSA-2048 signature takes about 0.26 ms there against
+//! 0.6 ms in `ring`, and `ring` has no RSA decryption (see `key_unwrap`). PKCS#12 files are opened by the runtime (`p12-keystore` is on the newer
 //! RustCrypto generation that core must not mix in), which hands us PKCS#8 DER and
 //! certificates; PEM is read here.
 
-use ring::signature::RsaKeyPair;
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use thiserror::Error;
 
 use super::cert::{CertError, Certificate};
@@ -28,7 +29,13 @@ pub enum KeyError {
     Cert(#[from] CertError),
 }
 
-/// An RSA private key, ready to sign (ring) and to unwrap content keys (AWS-LC).
+/// The signing operation failed (AWS-LC gives no reason; with a key it accepted, it
+/// does not happen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("RSA signing failed")]
+pub struct SignFailed;
+
+/// An RSA private key, ready to sign and to unwrap content keys.
 pub struct PrivateKey {
     signer: RsaKeyPair,
     unwrapper: RsaDecrypter,
@@ -76,8 +83,16 @@ impl PrivateKey {
         Err(KeyError::NoPemKey)
     }
 
-    pub fn signer(&self) -> &RsaKeyPair {
-        &self.signer
+    /// An RSASSA-PKCS1-v1_5 signature with SHA-256 over `message`. Deterministic: it
+    /// takes no randomness (AWS-LC blinds the exponentiation with its own, which
+    /// does not change the signature).
+    pub fn sign_pkcs1_sha256(&self, message: &[u8]) -> Result<Vec<u8>, SignFailed> {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+        let mut signature = vec![0u8; self.signer.public_modulus_len()];
+        self.signer
+            .sign_digest(&RSA_PKCS1_SHA256, &digest, &mut signature)
+            .map_err(|_| SignFailed)?;
+        Ok(signature)
     }
 
     pub fn unwrapper(&self) -> &RsaDecrypter {
@@ -86,7 +101,6 @@ impl PrivateKey {
 
     /// RSAPublicKey DER of this key, to match it against a certificate.
     pub fn public_key_der(&self) -> &[u8] {
-        use ring::signature::KeyPair;
         self.signer.public_key().as_ref()
     }
 }

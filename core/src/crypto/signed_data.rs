@@ -2,7 +2,6 @@
 //! `META-INF/ASiCManifest.xml`, signed with `ring` (never with the `rsa` crate, whose
 //! private-key operations are not constant time, RUSTSEC-2023-0071).
 
-use ring::rand::SecureRandom;
 use ring::signature::{self, UnparsedPublicKey};
 use thiserror::Error;
 
@@ -101,7 +100,6 @@ pub fn sign_detached(
     me: &Identity,
     content: &[u8],
     signing_time: Timestamp,
-    rng: &dyn SecureRandom,
 ) -> Result<Vec<u8>, SignError> {
     let cert = me.certificate().ok_or(SignError::NoCertificate)?;
     let digest = ring::digest::digest(&ring::digest::SHA256, content);
@@ -110,9 +108,7 @@ pub fn sign_detached(
         attribute(o::ATTR_SIGNING_TIME, &time_value(signing_time)),
         attribute(o::ATTR_MESSAGE_DIGEST, &tlv(OCTET_STRING, digest.as_ref())),
     ]);
-    let key = me.key.signer();
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(&signature::RSA_PKCS1_SHA256, rng, &attrs, &mut sig).map_err(|_| SignError::Sign)?;
+    let sig = me.key.sign_pkcs1_sha256(&attrs).map_err(|_| SignError::Sign)?;
     // In SignerInfo the attributes are [0] IMPLICIT; the signature covers them as SET.
     let mut signed_attrs = attrs;
     if let Some(tag) = signed_attrs.first_mut() {

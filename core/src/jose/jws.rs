@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::jwk::RsaPublicJwk;
 use super::{b64url, b64url_decode};
+use crate::crypto::keys::PrivateKey;
 
 /// Why a JWS was not accepted, or could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,7 +130,7 @@ pub struct SignHeader {
 pub fn sign_rs256(
     header: &SignHeader,
     payload: &[u8],
-    key: &RsaKeyPair,
+    key: &dyn Rs256Key,
     rng: &dyn SecureRandom,
 ) -> Result<String, JwsError> {
     let mut h = serde_json::Map::new();
@@ -143,10 +144,30 @@ pub fn sign_rs256(
     }
     let header_json = serde_json::Value::Object(h).to_string();
     let signing_input = format!("{}.{}", b64url(header_json.as_bytes()), b64url(payload));
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(&RSA_PKCS1_SHA256, rng, signing_input.as_bytes(), &mut sig)
-        .map_err(|_| JwsError::SigningFailed)?;
+    let sig = key.sign_rs256(signing_input.as_bytes(), rng)?;
     Ok(format!("{signing_input}.{}", b64url(&sig)))
+}
+
+/// A key that makes RS256 signatures: our own [`PrivateKey`], or a `ring` key pair
+/// loaded on its own (a registry's signing key, test keys).
+pub trait Rs256Key {
+    fn sign_rs256(&self, message: &[u8], rng: &dyn SecureRandom) -> Result<Vec<u8>, JwsError>;
+}
+
+impl Rs256Key for RsaKeyPair {
+    fn sign_rs256(&self, message: &[u8], rng: &dyn SecureRandom) -> Result<Vec<u8>, JwsError> {
+        let mut sig = vec![0u8; self.public().modulus_len()];
+        self.sign(&RSA_PKCS1_SHA256, rng, message, &mut sig)
+            .map_err(|_| JwsError::SigningFailed)?;
+        Ok(sig)
+    }
+}
+
+impl Rs256Key for PrivateKey {
+    /// PKCS#1 v1.5 signatures are deterministic: `rng` is not needed.
+    fn sign_rs256(&self, message: &[u8], _rng: &dyn SecureRandom) -> Result<Vec<u8>, JwsError> {
+        self.sign_pkcs1_sha256(message).map_err(|_| JwsError::SigningFailed)
+    }
 }
 
 /// Loads an RSA private key from PKCS#8 DER or from PEM (`PRIVATE KEY`, PKCS#8;

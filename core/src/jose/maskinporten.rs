@@ -6,10 +6,9 @@
 //! for another organisation. The header carries `x5c` with our business certificate.
 
 use ring::rand::SecureRandom;
-use ring::signature::RsaKeyPair;
 use serde::Deserialize;
 
-use super::jws::{JwsError, SignHeader, sign_rs256};
+use super::jws::{JwsError, Rs256Key, SignHeader, sign_rs256};
 use crate::{Duration, Timestamp};
 
 /// The grant type of RFC 7523 §2.1.
@@ -78,7 +77,7 @@ impl GrantConfig {
         now: Timestamp,
         jti_random: [u8; 16],
         cert_chain_der: &[Vec<u8>],
-        key: &RsaKeyPair,
+        key: &dyn Rs256Key,
         rng: &dyn SecureRandom,
     ) -> Result<String, JwsError> {
         let jti = uuid::Builder::from_random_bytes(jti_random).into_uuid();

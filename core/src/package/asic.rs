@@ -8,7 +8,6 @@
 
 use base64::Engine;
 use ring::digest::{Context, SHA256};
-use ring::rand::SecureRandom;
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -158,7 +157,6 @@ impl AsicWriter {
         signature_id: Uuid,
         signing_time: Timestamp,
         primary: Option<&str>,
-        rng: &dyn SecureRandom,
     ) -> Result<(), AsicError> {
         if self.open.is_some() {
             return Err(AsicError::FileOpen);
@@ -179,7 +177,7 @@ impl AsicWriter {
                 .collect(),
         };
         let xml = manifest.to_xml();
-        let sig = sign_detached(me, xml.as_bytes(), signing_time, rng)?;
+        let sig = sign_detached(me, xml.as_bytes(), signing_time)?;
         self.zip.add_entry(ASIC_MANIFEST, xml.as_bytes(), Method::Deflate)?;
         self.zip.add_entry(&sig_name, &sig, Method::Deflate)?;
         let oasis =
@@ -195,7 +193,6 @@ impl AsicWriter {
         &mut self,
         me: &Identity,
         signing_time: Timestamp,
-        rng: &dyn SecureRandom,
     ) -> Result<(), AsicError> {
         if self.open.is_some() {
             return Err(AsicError::FileOpen);
@@ -209,7 +206,7 @@ impl AsicWriter {
                 sha256: f.sha256.clone(),
             })
             .collect();
-        let xml = signatures_xml(&files, me, signing_time, rng)?;
+        let xml = signatures_xml(&files, me, signing_time)?;
         self.zip.add_entry(XADES_SIGNATURES, xml.as_bytes(), Method::Deflate)?;
         let oasis =
             oasis_manifest_xml(self.files.iter().map(|f| (f.name.as_str(), f.mime.as_str())));

@@ -4,7 +4,6 @@
 //! layers sits one fixed buffer; output goes into the caller's buffers (give them at
 //! least 64 bytes).
 
-use ring::rand::SecureRandom;
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -119,9 +118,8 @@ impl Sealer {
         signature_id: Uuid,
         signing_time: Timestamp,
         primary: Option<&str>,
-        rng: &dyn SecureRandom,
     ) -> Result<(), PipelineError> {
-        self.asic.finish(me, signature_id, signing_time, primary, rng)?;
+        self.asic.finish(me, signature_id, signing_time, primary)?;
         self.finishing = true;
         Ok(())
     }
@@ -131,9 +129,8 @@ impl Sealer {
         &mut self,
         me: &Identity,
         signing_time: Timestamp,
-        rng: &dyn SecureRandom,
     ) -> Result<(), PipelineError> {
-        self.asic.finish_xades(me, signing_time, rng)?;
+        self.asic.finish_xades(me, signing_time)?;
         self.finishing = true;
         Ok(())
     }

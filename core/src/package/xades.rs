@@ -13,8 +13,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256, digest};
-use ring::rand::SecureRandom;
-use ring::signature::RSA_PKCS1_SHA256;
 
 use crate::Timestamp;
 use crate::crypto::keys::Identity;
@@ -50,7 +48,6 @@ pub fn signatures_xml(
     files: &[SignedFile],
     me: &Identity,
     signing_time: Timestamp,
-    rng: &dyn SecureRandom,
 ) -> Result<String, XadesError> {
     let cert = me.certificate().ok_or(XadesError::NoCertificate)?;
     let b64 = |b: &[u8]| STANDARD.encode(b);
@@ -122,9 +119,9 @@ pub fn signatures_xml(
     let mut canonical_info = info.clone();
     canonical_info.insert_str(info_attrs_at, &format!(" xmlns=\"{ASIC_NS}\" xmlns:ds=\"{DS_NS}\""));
 
-    let key = me.key.signer();
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(&RSA_PKCS1_SHA256, rng, canonical_info.as_bytes(), &mut sig)
+    let sig = me
+        .key
+        .sign_pkcs1_sha256(canonical_info.as_bytes())
         .map_err(|_| XadesError::SigningFailed)?;
 
     let mut x = String::with_capacity(info.len() + props.len() + 4096);

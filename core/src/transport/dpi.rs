@@ -471,7 +471,7 @@ pub fn forretningsmelding(
 ) -> Result<String, JwsError> {
     let cert = me.certificate().map(|c| c.der().to_vec()).into_iter().collect();
     let header = SignHeader { kid: None, x5c: cert };
-    sign_rs256(&header, sbd.to_string().as_bytes(), me.key.signer(), rng)
+    sign_rs256(&header, sbd.to_string().as_bytes(), &me.key, rng)
 }
 
 /// The multipart body up to the CMS's bytes.

@@ -160,7 +160,6 @@ pub fn now() -> Timestamp {
 
 /// Streams an ASiC (unencrypted) through small buffers.
 pub fn asic_bytes(me: &Identity, files: &[(&str, &[u8])]) -> Vec<u8> {
-    let rng = SystemRandom::new();
     let manifest = EformidlingManifest {
         receiver: "0192:910075918".into(),
         sender: "0192:910077473".into(),
@@ -192,7 +191,7 @@ pub fn asic_bytes(me: &Identity, files: &[(&str, &[u8])]) -> Vec<u8> {
         drain(&mut w, &mut out, &mut buf);
     }
     let id = uuid::Uuid::from_u128(0x1234);
-    w.finish(me, id, now(), files.first().map(|f| f.0), &rng).expect("finish");
+    w.finish(me, id, now(), files.first().map(|f| f.0)).expect("finish");
     drain(&mut w, &mut out, &mut buf);
     out
 }
