@@ -102,6 +102,9 @@ fn serve_connection(mut stream: TcpStream, host: &Host) {
 
 fn connection_loop(stream: &mut TcpStream, host: &Host) -> io::Result<()> {
     stream.set_read_timeout(Some(host.read_timeout))?;
+    // Answers go out as a head and a body: without this the body waits for the
+    // client's delayed ACK (see `http_server::serve_socket`).
+    stream.set_nodelay(true)?;
     let mut conn = ServerConnection::new(host.limits);
     let mut buf = vec![0u8; 16 * 1024];
     loop {

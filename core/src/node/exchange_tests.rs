@@ -802,3 +802,43 @@ fn an_undeliverable_svarinn_forsendelse_is_mailed_only_when_switched_on() {
     assert_eq!(sent[0].to, "arkiv@example.no");
     assert!(sent[0].subject.contains("f-1"));
 }
+
+fn peeks(outputs: &mut Vec<Output>) -> Vec<ReqId> {
+    let mut ids = Vec::new();
+    while outputs.iter().any(|o| matches!(o, Output::Http(_, r) if r.url.contains("messages/head")))
+    {
+        ids.push(take_http(outputs, "messages/head").0);
+    }
+    ids
+}
+
+#[test]
+fn dpe_reads_on_parallel_lanes_and_waits_the_interval_only_when_all_found_it_empty() {
+    let mut c = config();
+    c.enabled_services = vec![ServiceIdentifier::Dpe];
+    let lanes = c.pacing.parallel;
+    assert!(lanes > 1);
+    let mut node = Node::new(c, [7; 32], NOW);
+    let mut outputs = tick_with(&mut node, Vec::new(), NOW);
+    let first = peeks(&mut outputs);
+    assert_eq!(first.len(), lanes, "one peek-lock per lane at once");
+
+    // All lanes but one find the queue empty; the last is still reading, so a
+    // tick long after the interval starts no new round.
+    let (last, done) = first.split_last().unwrap();
+    for id in done {
+        node.handle_input(Input::Http(*id, Ok(response(204, ""))), NOW);
+        drain(&mut node);
+    }
+    let later = NOW + Duration::from_secs(60);
+    let mut outputs = tick_with(&mut node, Vec::new(), later);
+    assert!(peeks(&mut outputs).is_empty(), "a new round while a lane still reads");
+
+    // The last lane ends: the next round comes after the 20 s interval, not before.
+    node.handle_input(Input::Http(*last, Ok(response(204, ""))), later);
+    drain(&mut node);
+    let mut outputs = tick_with(&mut node, Vec::new(), later + Duration::from_secs(10));
+    assert!(peeks(&mut outputs).is_empty(), "polled again before the interval");
+    let mut outputs = tick_with(&mut node, Vec::new(), later + Duration::from_secs(21));
+    assert_eq!(peeks(&mut outputs).len(), lanes);
+}

@@ -76,15 +76,22 @@ pub(super) struct Receive {
     /// run back to back.
     pub dpo_progress: bool,
     pub dpe_next: Option<Timestamp>,
-    pub dpe_running: bool,
-    /// Messages read in this DPE round.
+    /// DPE lanes under way in this round: each peeks a message, stores it,
+    /// completes it and peeks the next, until the queue is empty. Up to
+    /// `pacing.parallel` run at once, as DPO receives that many transfers; one lane
+    /// alone waits out every round trip of every message in turn.
+    pub dpe_lanes: usize,
+    /// Messages read in this DPE round, by all its lanes.
     pub dpe_round: u32,
+    /// A lane of this round stopped at the round's limit (`read_max`) rather than
+    /// at an empty queue: the next round starts at once, not after the interval.
+    pub dpe_more: bool,
 }
 
 impl Receive {
     pub(super) fn wake_at(&self) -> Option<Timestamp> {
         let dpo = if self.dpo_listing > 0 { None } else { self.dpo_next };
-        let dpe = if self.dpe_running { None } else { self.dpe_next };
+        let dpe = if self.dpe_lanes > 0 { None } else { self.dpe_next };
         min_time(dpo, dpe)
     }
 }
@@ -108,12 +115,16 @@ impl Node {
             self.list_dpo();
         }
         if self.receiving(ServiceIdentifier::Dpe)
-            && !self.receive.dpe_running
+            && self.receive.dpe_lanes == 0
             && self.receive.dpe_next.is_none_or(|t| t <= self.now)
         {
-            self.receive.dpe_running = true;
             self.receive.dpe_round = 0;
-            self.peek_dpe();
+            self.receive.dpe_more = false;
+            let lanes = self.config.pacing.parallel.max(1);
+            self.receive.dpe_lanes = lanes;
+            for _ in 0..lanes {
+                self.peek_dpe();
+            }
         }
     }
 
@@ -251,40 +262,44 @@ impl Node {
         }
     }
 
+    /// The next peek of a lane (see [`Receive::dpe_lanes`]).
     fn peek_dpe(&mut self) {
         let Some(settings) = self.config.dpe.clone() else {
-            self.receive.dpe_running = false;
-            return;
+            return self.dpe_lane_over();
         };
         let Some(org) = self.config.own_org.clone() else {
-            self.receive.dpe_running = false;
-            return;
+            return self.dpe_lane_over();
         };
         // Without a key yet: polled again once it arrives.
         let Some(endpoint) = self.service_bus() else {
-            self.receive.dpe_running = false;
-            return;
+            return self.dpe_lane_over();
         };
         let queue = service_bus::queue_name(&org, settings.mode);
         let req = service_bus::peek_lock(&endpoint, &queue, self.now);
         self.receive_request(req, Step::DpePeek);
     }
 
-    /// This DPE round is over: the next at the poll interval.
-    fn dpe_round_over(&mut self) {
-        self.receive.dpe_running = false;
+    /// A DPE lane ends (an empty queue, a failure, or the round's limit). When the
+    /// last one ends, so does the round: the next comes at the poll interval, or
+    /// at once if the limit, not an empty queue, ended a lane.
+    fn dpe_lane_over(&mut self) {
+        self.receive.dpe_lanes = self.receive.dpe_lanes.saturating_sub(1);
+        if self.receive.dpe_lanes > 0 {
+            return;
+        }
         let interval = self.config.dpe.as_ref().map(|d| d.poll_interval).unwrap_or_default();
-        self.receive.dpe_next = Some(self.now + interval);
+        let next = if self.receive.dpe_more { self.now } else { self.now + interval };
+        self.receive.dpe_next = Some(next);
     }
 
-    /// One DPE message is settled: read the next, while the round lasts.
+    /// One DPE message is settled: the lane reads the next, while the round lasts.
     fn dpe_next_message(&mut self) {
         self.receive.dpe_round += 1;
         let max = self.config.dpe.as_ref().map_or(1, |d| d.read_max);
         if self.receive.dpe_round >= max {
             // A full round: come back at once (at the next tick) for the rest.
-            self.receive.dpe_running = false;
-            self.receive.dpe_next = Some(self.now);
+            self.receive.dpe_more = true;
+            self.dpe_lane_over();
         } else {
             self.peek_dpe();
         }
@@ -327,10 +342,10 @@ impl Node {
                             }
                         }
                     }
-                    Ok(None) => self.dpe_round_over(),
+                    Ok(None) => self.dpe_lane_over(),
                     Err(f) => {
                         self.note_failure(format!("DPE poll failed: {}", f.reason()));
-                        self.dpe_round_over();
+                        self.dpe_lane_over();
                     }
                 }
             }
@@ -366,7 +381,7 @@ impl Node {
             // Not staged: leave it locked; the lock runs out and it comes again.
             (Step::DpeStage { .. }, _) => {
                 self.note_failure("DPE message could not be staged".into());
-                self.dpe_round_over();
+                self.dpe_lane_over();
             }
             _ => self.stale_answers += 1,
         }
@@ -487,7 +502,7 @@ impl Node {
                 self.note_failure(format!("received message not stored: {e}"));
                 match ack {
                     Ack::Dpo { transfer } => self.dpo_done(&transfer),
-                    Ack::Dpe { .. } => self.dpe_round_over(),
+                    Ack::Dpe { .. } => self.dpe_lane_over(),
                     Ack::Dpf { forsendelse } => self.svarinn_done(&forsendelse),
                 }
             }
@@ -508,7 +523,7 @@ impl Node {
                 // Without a key the lock runs out and the message comes again; the
                 // store drops the repeat.
                 let Some(endpoint) = self.service_bus() else {
-                    return self.dpe_round_over();
+                    return self.dpe_lane_over();
                 };
                 let queue = service_bus::queue_name(&org, dpe.mode);
                 let req =
