@@ -1,6 +1,7 @@
 //! The CAdES signature of an ASiC-E: a detached CMS SignedData over the exact bytes of
-//! `META-INF/ASiCManifest.xml`, signed with `ring` (never with the `rsa` crate, whose
-//! private-key operations are not constant time, RUSTSEC-2023-0071).
+//! `META-INF/ASiCManifest.xml`, signed with our key on AWS-LC (never with the `rsa`
+//! crate, whose private-key operations are not constant time, RUSTSEC-2023-0071), and
+//! checked with `ring`.
 
 use ring::signature::{self, UnparsedPublicKey};
 use thiserror::Error;

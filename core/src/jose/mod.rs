@@ -1,9 +1,9 @@
 //! JOSE as the registry and Maskinporten use it: compact JWS with RS256 only, RSA JWK sets,
 //! and the Maskinporten JWT bearer grant.
 //!
-//! Hand-rolled on `ring` rather than a JOSE crate: we need exact bytes, an exact `x5c`
-//! header, and RSA signing that is not exposed to the Marvin attack (see the crate
-//! choices in the spec).
+//! Hand-rolled on `ring` (and AWS-LC for our own key's signatures) rather than a JOSE
+//! crate: we need exact bytes, an exact `x5c` header, and RSA signing that is not
+//! exposed to the Marvin attack (see the crate choices in the spec).
 
 pub mod jwk;
 pub mod jwks_cache;

@@ -133,6 +133,8 @@ impl Spares {
         }
     }
 
+    /// Keep `c` for the next entry. Only a compressor whose stream reached its end
+    /// may come back (see `ZipWriter::shrinks`).
     fn give(&mut self, level: u32, c: Box<Compress>) {
         if let Some(slot) = self.0.get_mut(Self::slot(level)) {
             *slot = Some(c);
@@ -281,9 +283,9 @@ impl ZipWriter {
             Method::Stored => None,
             Method::Deflate | Method::Auto => {
                 let mut c = self.spares.take(DEFLATE_LEVEL);
-                let d = deflate_all(&mut c, data, name);
+                // Given back only when whole: a failed deflate may have stopped mid-stream.
+                let d = deflate_all(&mut c, data, name)?;
                 self.spares.give(DEFLATE_LEVEL, c);
-                let d = d?;
                 if method == Method::Auto && d.len() >= data.len() { None } else { Some(d) }
             }
         };
@@ -347,13 +349,17 @@ impl ZipWriter {
         self.scratch.clear();
         self.scratch.reserve(sample.len() + 1024);
         let mut c = self.spares.take(1);
-        let shrinks = match c.compress_vec(sample, &mut self.scratch, FlushCompress::Finish) {
-            Ok(Status::StreamEnd) => (self.scratch.len() as u64) * 100 < (sample.len() as u64) * 95,
-            // Output did not fit in sample + 1 KiB: it certainly does not shrink.
+        match c.compress_vec(sample, &mut self.scratch, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => {
+                self.spares.give(1, c);
+                (self.scratch.len() as u64) * 100 < (sample.len() as u64) * 95
+            }
+            // Output did not fit in sample + 1 KiB: it certainly does not shrink. The
+            // compressor is left mid-stream, output still pending, and zlib-rs's
+            // reset does not recover from that (the next use overflows its pending
+            // buffer and panics): dropped, never reused.
             _ => false,
-        };
-        self.spares.give(1, c);
-        shrinks
+        }
     }
 
     /// Streams entry data: first hands out queued bytes, then compresses `input` into
@@ -554,5 +560,51 @@ pub fn drain_to_vec(w: &mut ZipWriter, out: &mut Vec<u8>) {
             return;
         }
         out.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes deflate cannot shrink (an LCG's high bytes), so the trial compression
+    /// overflows its scratch buffer and stops short of the stream's end.
+    fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect()
+    }
+
+    fn archive(files: &[Vec<u8>]) -> Vec<u8> {
+        let mut w = ZipWriter::new(DosDateTime::EPOCH);
+        let mut out = Vec::new();
+        for (i, data) in files.iter().enumerate() {
+            w.start_entry(&format!("f{i}.bin"), Method::Auto).unwrap();
+            write_all_to_vec(&mut w, data, &mut out).unwrap();
+            w.finish_entry().unwrap();
+            w.add_entry(&format!("m{i}.xml"), b"<manifest/>", Method::Deflate).unwrap();
+            drain_to_vec(&mut w, &mut out);
+        }
+        w.finish(b"").unwrap();
+        drain_to_vec(&mut w, &mut out);
+        out
+    }
+
+    /// Compressors are reused within a writer and, through the shelf, by the next
+    /// writers; one left mid-stream by a trial that did not finish must not be.
+    #[test]
+    fn compressors_reused_across_entries_and_writers_keep_working() {
+        let data: Vec<Vec<u8>> = (0..3).map(|i| incompressible(300_000, i)).collect();
+        let first = archive(&data);
+        for _ in 0..4 {
+            assert_eq!(archive(&data), first, "a reused compressor changed the output");
+        }
+        let text = b"compressible text ".repeat(20_000);
+        let mixed = archive(&[text.clone(), data[0].clone(), text]);
+        assert!(mixed.len() < first.len());
     }
 }
