@@ -229,6 +229,8 @@ pub struct Api {
     draining: AtomicBool,
     /// Set (and signalled) when a shutdown is asked for.
     shutdown: (Mutex<bool>, Condvar),
+    /// Wakes the ticker when a drain moves the node's `wake_at` earlier.
+    alarm: Arc<crate::clock::Alarm>,
 }
 
 impl Api {
@@ -309,6 +311,7 @@ impl Api {
             answering: Arc::new(AtomicUsize::new(0)),
             draining: AtomicBool::new(false),
             shutdown: (Mutex::new(false), Condvar::new()),
+            alarm: Arc::default(),
         })
     }
 
@@ -372,7 +375,10 @@ impl Api {
                 }
             }));
         let weak = Arc::downgrade(self);
-        std::thread::Builder::new().name("efm-ticker".into()).spawn(move || ticker(weak))?;
+        let alarm = self.alarm.clone();
+        std::thread::Builder::new()
+            .name("efm-ticker".into())
+            .spawn(move || ticker(weak, &alarm))?;
         Ok(())
     }
 
@@ -640,6 +646,8 @@ struct Drained {
     mails: Vec<efm_core::mail::Mail>,
     /// The store's commit count when the drain ended (see [`GroupSync::written`]).
     written: u64,
+    /// When the node wants waking, as the drain left it.
+    wake_at: Option<efm_core::Timestamp>,
 }
 
 /// Once every write made so far is durable (one group fsync, outside the lock),
@@ -650,6 +658,7 @@ struct Drained {
 /// fagsystem and the senders. The process ends at once, like a crash, and the
 /// restart goes on from what is durable.
 fn release(api: &Api, drained: Drained) -> Vec<Work> {
+    api.alarm.wake_by(drained.wake_at);
     if let Some(g) = &api.group_sync
         && let Err(e) = g.sync_through(drained.written)
     {
@@ -694,11 +703,12 @@ const TICK_SHORTEST: Duration = Duration::from_millis(5);
 
 /// The clock side of the node: a tick at start, to take up work left by a restart,
 /// then whenever the node's `wake_at` comes: sleeping until then, but never longer
-/// than [`TICK_LONGEST`] (an answer may move `wake_at` earlier meanwhile). A
+/// than [`TICK_LONGEST`], and woken by the [`Alarm`](crate::clock::Alarm) when an
+/// input fed on another thread moves `wake_at` earlier. A
 /// `wake_at` the tick left in the past is work waiting for a free slot, which an
 /// answer will take up: the clock looks again after [`TICK_LONGEST`] rather than
 /// spin on it.
-fn ticker(api: std::sync::Weak<Api>) {
+fn ticker(api: std::sync::Weak<Api>, alarm: &crate::clock::Alarm) {
     let mut first = true;
     while let Some(api) = api.upgrade() {
         let wake_at = lock(&api.engine).wake_at;
@@ -714,7 +724,7 @@ fn ticker(api: std::sync::Weak<Api>) {
             ms => ms.min(longest),
         });
         let until = Duration::from_millis(u64::try_from(until).unwrap_or(0));
-        std::thread::sleep(until.max(TICK_SHORTEST));
+        alarm.sleep(next, until.max(TICK_SHORTEST));
     }
 }
 
@@ -739,7 +749,7 @@ fn drain(e: &mut Engine) -> Drained {
             Output::Idle { wake_at } => {
                 e.wake_at = wake_at;
                 let written = e.store.group_sync().map_or(0, |g| g.written());
-                return Drained { work: http, answers, mails, written };
+                return Drained { work: http, answers, mails, written, wake_at };
             }
             Output::Job(id, job) => match payloads::prepare(&e.store, job) {
                 Ok(p) => http.push(Work::Job(id, p)),
