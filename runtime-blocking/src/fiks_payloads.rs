@@ -10,7 +10,6 @@ use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use efm_core::Timestamp;
-use efm_core::crypto::cert::Certificate;
 use efm_core::crypto::envelope_read::CmsDecryptor;
 use efm_core::crypto::envelope_write::CmsEncryptor;
 use efm_core::crypto::key_unwrap::{KeyTransport, RsaKeyUnwrap};
@@ -22,15 +21,9 @@ use efm_core::package::pipeline::Sealer;
 use efm_core::package::zip_read::{ZipEvent, ZipLimits, ZipReader};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::payloads::{first_certificate, flush_sealer, invalid, io};
+
 const CHUNK: usize = 256 * 1024;
-
-fn io(path: &Path, e: std::io::Error) -> JobError {
-    JobError::Io(format!("{}: {e}", path.display()))
-}
-
-fn invalid(e: impl std::fmt::Display) -> JobError {
-    JobError::Invalid(e.to_string())
-}
 
 /// The SvarUt request body, staged under `job.name`.
 pub fn seal_svarut(
@@ -41,11 +34,7 @@ pub fn seal_svarut(
     if inputs.len() != job.parts.document_heads.len() {
         return Err(JobError::Invalid("the documents do not match the request's parts".into()));
     }
-    let receiver = Certificate::from_pem(job.receiver_certificate.as_bytes())
-        .map_err(invalid)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| JobError::Invalid("SvarUt's certificate is empty".into()))?;
+    let receiver = first_certificate(&job.receiver_certificate, "SvarUt's")?;
     let path = staging.join(&job.name);
     let mut file = File::create(&path).map_err(|e| io(&path, e))?;
     file.write_all(&job.parts.root).map_err(|e| io(&path, e))?;
@@ -210,10 +199,10 @@ pub fn open_svarinn(
     to.sealer
         .finish(identity, signature_id, now, Some(efm_core::node::ARKIVMELDING_FILE))
         .map_err(invalid)?;
-    while !to.sealer.is_done() {
-        let n = to.sealer.flush(&mut to.out).map_err(invalid)?;
-        to.file.write_all(to.out.get(..n).unwrap_or_default()).map_err(|e| io(&path, e))?;
-    }
+    let file = &mut to.file;
+    flush_sealer(&mut to.sealer, &mut to.out, &mut |b| {
+        file.write_all(b).map_err(|e| io(&path, e))
+    })?;
     to.file.sync_all().map_err(|e| io(&path, e))?;
     let size = to.file.metadata().map_err(|e| io(&path, e))?.len();
     Ok(JobResult::Staged { name: job.asic_to.clone(), size })

@@ -127,11 +127,11 @@ pub fn run(
     }
 }
 
-fn io(path: &Path, e: std::io::Error) -> JobError {
+pub(crate) fn io(path: &Path, e: std::io::Error) -> JobError {
     JobError::Io(format!("{}: {e}", path.display()))
 }
 
-fn invalid(e: impl std::fmt::Display) -> JobError {
+pub(crate) fn invalid(e: impl std::fmt::Display) -> JobError {
     JobError::Invalid(e.to_string())
 }
 
@@ -218,11 +218,7 @@ fn seal(
     }
     let identity = identity
         .ok_or_else(|| JobError::Invalid("no keystore is configured to sign with".into()))?;
-    let receiver = Certificate::from_pem(job.receiver_certificate.as_bytes())
-        .map_err(invalid)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| JobError::Invalid("the receiver's certificate is empty".into()))?;
+    let receiver = first_certificate(&job.receiver_certificate, "the receiver's")?;
     let rng = SystemRandom::new();
     let cms = CmsEncryptor::new(&receiver, job.key_transport, &rng).map_err(invalid)?;
     let manifest = job.manifest.to_xml();
@@ -230,34 +226,13 @@ fn seal(
         .map_err(invalid)?;
     let chunk = chunk_for(input_size(inputs));
     let mut sealer = Sealer::with_buffer(asic, cms, chunk);
-    let mut inbuf = vec![0u8; chunk];
-    let mut out = vec![0u8; chunk + 1024];
-    for (file, path) in inputs {
-        sealer.start_file(&file.filename, &file.mime).map_err(invalid)?;
-        let mut f = File::open(path).map_err(|e| io(path, e))?;
-        loop {
-            let n = f.read(&mut inbuf).map_err(|e| io(path, e))?;
-            if n == 0 {
-                break;
-            }
-            let mut rest = inbuf.get(..n).unwrap_or_default();
-            while !rest.is_empty() {
-                let p = sealer.write(rest, &mut out).map_err(invalid)?;
-                sink.put(out.get(..p.written).unwrap_or_default())?;
-                rest = rest.get(p.consumed..).unwrap_or_default();
-            }
-        }
-        sealer.finish_file().map_err(invalid)?;
-    }
+    let mut out = seal_inputs(&mut sealer, inputs, chunk, &mut |b| sink.put(b))?;
     let mut id = [0u8; 16];
     rng.fill(&mut id).map_err(|_| JobError::Io("no OS randomness".into()))?;
     let signature_id = uuid::Builder::from_random_bytes(id).into_uuid();
     let primary = job.manifest.primary.as_ref().map(|p| p.href.as_str());
     sealer.finish(identity, signature_id, now, primary).map_err(invalid)?;
-    while !sealer.is_done() {
-        let n = sealer.flush(&mut out).map_err(invalid)?;
-        sink.put(out.get(..n).unwrap_or_default())?;
-    }
+    flush_sealer(&mut sealer, &mut out, &mut |b| sink.put(b))?;
     sink.finish()
 }
 
@@ -275,11 +250,7 @@ fn seal_dpi(
 ) -> Result<JobResult, JobError> {
     let identity = identity
         .ok_or_else(|| JobError::Invalid("no keystore is configured to sign with".into()))?;
-    let receiver = Certificate::from_pem(job.receiver_certificate.as_bytes())
-        .map_err(invalid)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| JobError::Invalid("the receiver's certificate is empty".into()))?;
+    let receiver = first_certificate(&job.receiver_certificate, "the receiver's")?;
     // The token first: without one nothing is worth packaging (and a failure to get
     // one is for later, not the message's fault).
     let token = tokens
@@ -300,30 +271,9 @@ fn seal_dpi(
             digest.update(bytes);
             file.write_all(bytes).map_err(|e| io(&cms_path, e))
         };
-        let mut inbuf = vec![0u8; chunk];
-        let mut out = vec![0u8; chunk + 1024];
-        for (stored, path) in inputs {
-            sealer.start_file(&stored.filename, &stored.mime).map_err(invalid)?;
-            let mut f = File::open(path).map_err(|e| io(path, e))?;
-            loop {
-                let n = f.read(&mut inbuf).map_err(|e| io(path, e))?;
-                if n == 0 {
-                    break;
-                }
-                let mut rest = inbuf.get(..n).unwrap_or_default();
-                while !rest.is_empty() {
-                    let p = sealer.write(rest, &mut out).map_err(invalid)?;
-                    put(out.get(..p.written).unwrap_or_default())?;
-                    rest = rest.get(p.consumed..).unwrap_or_default();
-                }
-            }
-            sealer.finish_file().map_err(invalid)?;
-        }
+        let mut out = seal_inputs(&mut sealer, inputs, chunk, &mut put)?;
         sealer.finish_xades(identity, now).map_err(invalid)?;
-        while !sealer.is_done() {
-            let n = sealer.flush(&mut out).map_err(invalid)?;
-            put(out.get(..n).unwrap_or_default())?;
-        }
+        flush_sealer(&mut sealer, &mut out, &mut put)?;
         let fingerprint = digest.finish();
         let mut sbd = form.sbd.clone();
         dpi::finalize(&mut sbd, fingerprint.as_ref(), &token);
@@ -342,6 +292,59 @@ fn seal_dpi(
     })();
     let _ = std::fs::remove_file(&cms_path);
     result
+}
+
+/// The first certificate of a PEM text (`whose` names it in the error).
+pub(crate) fn first_certificate(pem: &str, whose: &str) -> Result<Certificate, JobError> {
+    Certificate::from_pem(pem.as_bytes())
+        .map_err(invalid)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| JobError::Invalid(format!("{whose} certificate is empty")))
+}
+
+/// Streams each input file into `sealer` as an ASiC entry, handing every piece of
+/// output to `put`. Returns the output buffer (`chunk` + 1 KiB) for the flush.
+fn seal_inputs(
+    sealer: &mut Sealer,
+    inputs: &[(StoredFile, PathBuf)],
+    chunk: usize,
+    put: &mut dyn FnMut(&[u8]) -> Result<(), JobError>,
+) -> Result<Vec<u8>, JobError> {
+    let mut inbuf = vec![0u8; chunk];
+    let mut out = vec![0u8; chunk + 1024];
+    for (file, path) in inputs {
+        sealer.start_file(&file.filename, &file.mime).map_err(invalid)?;
+        let mut f = File::open(path).map_err(|e| io(path, e))?;
+        loop {
+            let n = f.read(&mut inbuf).map_err(|e| io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            let mut rest = inbuf.get(..n).unwrap_or_default();
+            while !rest.is_empty() {
+                let p = sealer.write(rest, &mut out).map_err(invalid)?;
+                put(out.get(..p.written).unwrap_or_default())?;
+                rest = rest.get(p.consumed..).unwrap_or_default();
+            }
+        }
+        sealer.finish_file().map_err(invalid)?;
+    }
+    Ok(out)
+}
+
+/// Hands a finished sealer's remaining output (manifests, signature, the CMS end)
+/// to `put`.
+pub(crate) fn flush_sealer(
+    sealer: &mut Sealer,
+    out: &mut [u8],
+    put: &mut dyn FnMut(&[u8]) -> Result<(), JobError>,
+) -> Result<(), JobError> {
+    while !sealer.is_done() {
+        let n = sealer.flush(out).map_err(invalid)?;
+        put(out.get(..n).unwrap_or_default())?;
+    }
+    Ok(())
 }
 
 /// Open a DPO parcel: the SBD into memory, the (encrypted) ASiC to staging.
