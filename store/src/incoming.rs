@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use crate::conversations::{Where, order_and_page, paged};
 use crate::records::{self, ConversationRef};
+use crate::sbd_cache::{Form, SbdCache};
 use crate::{conflict_or_unavailable, incoming_asic, replies, unavailable};
 
 const INCOMING: &str = "INCOMING";
@@ -160,8 +161,8 @@ fn stored(r: &Row<'_>) -> rusqlite::Result<RawRow> {
     })
 }
 
-fn to_stored(r: RawRow) -> Result<StoredIncoming, StoreError> {
-    let sbd = Sbd::from_json_received(r.sbd.as_bytes()).map_err(|e| {
+fn to_stored(sbds: &mut SbdCache, r: RawRow) -> Result<StoredIncoming, StoreError> {
+    let sbd = sbds.parse(Form::Received, &r.sbd).map_err(|e| {
         StoreError::Unavailable(format!("a stored incoming SBD does not read back: {e}"))
     })?;
     Ok(StoredIncoming {
@@ -204,6 +205,7 @@ fn column(property: &str) -> Option<&'static str> {
 /// `GET /api/messages/in`: a page of SBDs, leased or not.
 pub(crate) fn find(
     conn: &Connection,
+    sbds: &mut SbdCache,
     f: &IncomingFilter,
     page: &Pageable,
     now: Timestamp,
@@ -217,7 +219,7 @@ pub(crate) fn find(
     let sbds = texts
         .iter()
         .map(|t| {
-            Sbd::from_json_received(t.as_bytes()).map_err(|e| {
+            sbds.parse(Form::Received, t).map_err(|e| {
                 StoreError::Unavailable(format!("a stored incoming SBD does not read back: {e}"))
             })
         })
@@ -228,6 +230,7 @@ pub(crate) fn find(
 /// What a peek may lease: not expired, no lease running, oldest first.
 pub(crate) fn leasable(
     conn: &Connection,
+    sbds: &mut SbdCache,
     f: &IncomingFilter,
     now: Timestamp,
     limit: u32,
@@ -244,11 +247,15 @@ pub(crate) fn leasable(
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    let rows = rows.into_iter().map(to_stored).collect::<Result<Vec<_>, _>>()?;
+    let rows = rows.into_iter().map(|r| to_stored(sbds, r)).collect::<Result<Vec<_>, _>>()?;
     Ok(Loaded::Leasable(rows))
 }
 
-pub(crate) fn one(conn: &Connection, id: MessageId) -> Result<Loaded, StoreError> {
+pub(crate) fn one(
+    conn: &Connection,
+    sbds: &mut SbdCache,
+    id: MessageId,
+) -> Result<Loaded, StoreError> {
     let row = conn
         .row(
             &format!("SELECT {COLUMNS} FROM incoming_message WHERE message_id = ?1"),
@@ -257,12 +264,17 @@ pub(crate) fn one(conn: &Connection, id: MessageId) -> Result<Loaded, StoreError
         )
         .optional()
         .map_err(unavailable)?;
-    let found = row.map(to_stored).transpose()?;
+    let found = row.map(|r| to_stored(sbds, r)).transpose()?;
     Ok(Loaded::IncomingMessage(found.map(Box::new)))
 }
 
 /// Expired messages (oldest first), and the next expiry among the others.
-pub(crate) fn expired(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loaded, StoreError> {
+pub(crate) fn expired(
+    conn: &Connection,
+    sbds: &mut SbdCache,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Loaded, StoreError> {
     let at = now.as_unix_millis();
     let mut stmt = conn
         .prepare_cached(&format!(
@@ -274,7 +286,7 @@ pub(crate) fn expired(conn: &Connection, now: Timestamp, limit: u32) -> Result<L
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    let due = rows.into_iter().map(to_stored).collect::<Result<Vec<_>, _>>()?;
+    let due = rows.into_iter().map(|r| to_stored(sbds, r)).collect::<Result<Vec<_>, _>>()?;
     let next: Option<i64> = conn
         .row("SELECT MIN(expiry) FROM incoming_message WHERE expiry > ?1", params![at], |r| {
             r.get(0)

@@ -3,7 +3,7 @@
 use efm_core::api::subscription::SubscriptionSpec;
 use efm_core::api::{IncomingFilter, Pageable, StatusFilter};
 use efm_core::node::{IncomingMessage, StagedFile, StatusReply};
-use efm_core::sbd::status_reply;
+use efm_core::sbd::{Sbd, status_reply};
 
 use super::*;
 

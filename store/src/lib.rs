@@ -23,6 +23,7 @@ mod migrations;
 mod pushes;
 mod records;
 mod replies;
+mod sbd_cache;
 mod subscriptions;
 mod watches;
 
@@ -35,7 +36,7 @@ use efm_core::api::subscription::StatusPush;
 use efm_core::ids::MessageId;
 use efm_core::node::{Loaded, OutgoingMessage, Query, StatusRecord, StoreError, Write};
 use efm_core::registry::model::ServiceIdentifier;
-use efm_core::sbd::{PartnerIdentifier, Sbd};
+use efm_core::sbd::PartnerIdentifier;
 use efm_core::status::{Direction, Lifecycle, Status};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
@@ -73,6 +74,7 @@ pub struct Store {
     dir: PathBuf,
     /// With [`Durability::Grouped`]: where the runtime waits for durability.
     group: Option<Arc<GroupSync>>,
+    sbds: sbd_cache::SbdCache,
 }
 
 impl Store {
@@ -119,7 +121,7 @@ impl Store {
             Durability::EachCommit => None,
             Durability::Grouped => grouped(&conn, &path).map_err(db_err)?,
         };
-        Ok(Store { conn, dir: dir.to_owned(), group })
+        Ok(Store { conn, dir: dir.to_owned(), group, sbds: sbd_cache::SbdCache::default() })
     }
 
     /// With [`Durability::Grouped`], what makes commits durable: take
@@ -185,15 +187,19 @@ impl Store {
             Query::OutgoingMessages { filter, page } => {
                 conversations::outgoing_messages(&self.conn, filter, page)
             }
-            Query::DueReplies { now, limit } => replies::due(&self.conn, *now, *limit),
+            Query::DueReplies { now, limit } => {
+                replies::due(&self.conn, &mut self.sbds, *now, *limit)
+            }
             Query::IncomingMessages { filter, page, now } => {
-                incoming::find(&self.conn, filter, page, *now)
+                incoming::find(&self.conn, &mut self.sbds, filter, page, *now)
             }
             Query::LeasableIncoming { filter, now, limit } => {
-                incoming::leasable(&self.conn, filter, *now, *limit)
+                incoming::leasable(&self.conn, &mut self.sbds, filter, *now, *limit)
             }
-            Query::IncomingMessage(id) => incoming::one(&self.conn, *id),
-            Query::ExpiredIncoming { now, limit } => incoming::expired(&self.conn, *now, *limit),
+            Query::IncomingMessage(id) => incoming::one(&self.conn, &mut self.sbds, *id),
+            Query::ExpiredIncoming { now, limit } => {
+                incoming::expired(&self.conn, &mut self.sbds, *now, *limit)
+            }
         }
     }
 
@@ -412,7 +418,7 @@ impl Store {
         let Some((sbd, request, created, expiry, service, queued)) = row else {
             return Ok(None);
         };
-        let sbd = Sbd::from_json(sbd.as_bytes()).map_err(|e| {
+        let sbd = self.sbds.parse(sbd_cache::Form::Created, &sbd).map_err(|e| {
             StoreError::Unavailable(format!("stored SBD of {key} does not read back: {e}"))
         })?;
         let history = self.statuses(&key, Direction::Outgoing)?;

@@ -6,9 +6,9 @@ use crate::cached::Cached;
 use efm_core::Timestamp;
 use efm_core::node::{Loaded, StatusReply, StoreError};
 use efm_core::registry::model::ServiceIdentifier;
-use efm_core::sbd::Sbd;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::sbd_cache::{Form, SbdCache};
 use crate::unavailable;
 
 /// Queue `reply`, due at once (`now`).
@@ -29,7 +29,12 @@ pub(crate) fn enqueue(
     .map_err(unavailable)
 }
 
-pub(crate) fn due(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loaded, StoreError> {
+pub(crate) fn due(
+    conn: &Connection,
+    sbds: &mut SbdCache,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Loaded, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, sbd, service, attempts FROM status_reply
@@ -50,7 +55,7 @@ pub(crate) fn due(conn: &Connection, now: Timestamp, limit: u32) -> Result<Loade
         .map_err(unavailable)?;
     let mut due = Vec::with_capacity(rows.len());
     for (id, sbd, service, attempts) in rows {
-        let sbd = Sbd::from_json(sbd.as_bytes()).map_err(|e| {
+        let sbd = sbds.parse(Form::Created, &sbd).map_err(|e| {
             StoreError::Unavailable(format!("status reply {id} does not read back: {e}"))
         })?;
         let service = ServiceIdentifier::from_name(&service);
