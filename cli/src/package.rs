@@ -390,7 +390,12 @@ pub fn run_package(args: PackageArgs) -> Result<(), CliError> {
         None
     };
     let mut sink = EncryptPipe::start(EncryptSink {
-        cms: CmsEncryptor::new(&receiver, transport, &rng)?,
+        cms: CmsEncryptor::with_wrap(
+            &receiver,
+            transport,
+            &rng,
+            &efm_blocking::key_wrap::SystemWrap,
+        )?,
         parcel,
         file,
         path: tmp.clone(),

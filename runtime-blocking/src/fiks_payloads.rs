@@ -21,6 +21,7 @@ use efm_core::package::pipeline::Sealer;
 use efm_core::package::zip_read::{ZipEvent, ZipLimits, ZipReader};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::key_wrap::SystemWrap;
 use crate::payloads::{first_certificate, flush_sealer, invalid, io};
 
 const CHUNK: usize = 256 * 1024;
@@ -44,7 +45,8 @@ pub fn seal_svarut(
     for (head, input) in job.parts.document_heads.iter().zip(inputs) {
         file.write_all(head).map_err(|e| io(&path, e))?;
         let mut cms =
-            CmsEncryptor::new(&receiver, KeyTransport::RsaOaepSha256, &rng).map_err(invalid)?;
+            CmsEncryptor::with_wrap(&receiver, KeyTransport::RsaOaepSha256, &rng, &SystemWrap)
+                .map_err(invalid)?;
         let mut f = File::open(input).map_err(|e| io(input, e))?;
         loop {
             let n = f.read(&mut inbuf).map_err(|e| io(input, e))?;
@@ -151,7 +153,8 @@ pub fn open_svarinn(
     let rng = SystemRandom::new();
     let unwrap = RsaKeyUnwrap { key: identity.key.unwrapper() };
     let mut decryptor = CmsDecryptor::new(&unwrap, me.issuer_and_serial().map_err(invalid)?, &rng);
-    let cms = CmsEncryptor::new(me, KeyTransport::RsaOaepSha256, &rng).map_err(invalid)?;
+    let cms = CmsEncryptor::with_wrap(me, KeyTransport::RsaOaepSha256, &rng, &SystemWrap)
+        .map_err(invalid)?;
     let manifest = job.manifest.to_xml();
     let asic = AsicWriter::new(Some(manifest.as_bytes()), DosDateTime::from_timestamp(now))
         .map_err(invalid)?;

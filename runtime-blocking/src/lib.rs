@@ -4,6 +4,7 @@ pub mod clock;
 pub mod credentials;
 pub mod fiks_payloads;
 pub mod http_server;
+pub mod key_wrap;
 pub mod local_broker;
 pub mod local_correspondence;
 pub mod local_dpi;

@@ -20,6 +20,7 @@ use efm_core::node::{
 use efm_core::transport::dpi;
 
 use crate::credentials::Credentials;
+use crate::key_wrap::SystemWrap;
 use efm_core::package::asic::AsicWriter;
 use efm_core::package::dos_time::DosDateTime;
 use efm_core::package::pipeline::Sealer;
@@ -220,7 +221,8 @@ fn seal(
         .ok_or_else(|| JobError::Invalid("no keystore is configured to sign with".into()))?;
     let receiver = first_certificate(&job.receiver_certificate, "the receiver's")?;
     let rng = SystemRandom::new();
-    let cms = CmsEncryptor::new(&receiver, job.key_transport, &rng).map_err(invalid)?;
+    let cms = CmsEncryptor::with_wrap(&receiver, job.key_transport, &rng, &SystemWrap)
+        .map_err(invalid)?;
     let manifest = job.manifest.to_xml();
     let asic = AsicWriter::new(Some(manifest.as_bytes()), DosDateTime::from_timestamp(now))
         .map_err(invalid)?;
@@ -260,7 +262,8 @@ fn seal_dpi(
     let rng = SystemRandom::new();
     let cms_path = staging.join(format!("{}.cms", form.name));
     let result = (|| {
-        let cms = CmsEncryptor::new(&receiver, job.key_transport, &rng).map_err(invalid)?;
+        let cms = CmsEncryptor::with_wrap(&receiver, job.key_transport, &rng, &SystemWrap)
+            .map_err(invalid)?;
         let asic = AsicWriter::new(Some(&form.manifest), DosDateTime::from_timestamp(now))
             .map_err(invalid)?;
         let chunk = chunk_for(input_size(inputs));

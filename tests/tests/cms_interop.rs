@@ -5,10 +5,13 @@ mod package_support;
 
 use std::process::Command;
 
+use efm_blocking::key_wrap::SystemWrap;
+use efm_core::crypto::envelope_write::{KeyWrap, PortableWrap};
 use efm_core::crypto::key_unwrap::KeyTransport;
 use efm_core::crypto::signed_data::verify_detached;
 use package_support::{
-    asic_bytes, certificate, decrypt, encrypt, fixtures, identity, noise, read_asic, run, scratch,
+    asic_bytes, certificate, decrypt, encrypt, encrypt_with, fixtures, identity, noise, read_asic,
+    run, scratch,
 };
 
 fn openssl_decrypt(cms: &[u8], name: &str) -> Vec<u8> {
@@ -34,12 +37,18 @@ fn openssl_decrypts_what_we_encrypt_with_oaep_sha256_and_pkcs1() {
     for (t, name) in
         [(KeyTransport::RsaOaepSha256, "ossl-oaep"), (KeyTransport::RsaPkcs1v15, "ossl-pkcs1")]
     {
-        let cms = encrypt(&asic, &certificate(&f.bob), t);
-        let plain = openssl_decrypt(&cms, name);
-        assert!(plain == asic, "{name}: openssl's plaintext differs");
-        let zip = scratch(name).join("asic.zip");
-        std::fs::write(&zip, &plain).expect("write");
-        run(Command::new("unzip").arg("-t").arg(&zip));
+        // Core's portable wrap (the simulator's) and the runtimes' AWS-LC one.
+        let wraps: [(&dyn KeyWrap, &str); 2] =
+            [(&PortableWrap, "portable"), (&SystemWrap, "aws-lc")];
+        for (wrap, how) in wraps {
+            let name = format!("{name}-{how}");
+            let cms = encrypt_with(&asic, &certificate(&f.bob), t, wrap);
+            let plain = openssl_decrypt(&cms, &name);
+            assert!(plain == asic, "{name}: openssl's plaintext differs");
+            let zip = scratch(&name).join("asic.zip");
+            std::fs::write(&zip, &plain).expect("write");
+            run(Command::new("unzip").arg("-t").arg(&zip));
+        }
     }
 }
 

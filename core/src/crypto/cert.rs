@@ -112,6 +112,16 @@ impl Certificate {
         Ok(spki.subject_public_key.data.to_vec())
     }
 
+    /// The SubjectPublicKeyInfo DER of an RSA key (algorithm and key), or `NotRsa`.
+    pub fn rsa_subject_public_key_info(&self) -> Result<Vec<u8>, CertError> {
+        let c = self.parsed()?;
+        let spki = c.public_key();
+        if spki.algorithm.algorithm.to_id_string() != OID_RSA {
+            return Err(CertError::NotRsa { subject: c.subject().to_string() });
+        }
+        Ok(spki.raw.to_vec())
+    }
+
     /// The end of the validity period.
     pub fn not_after(&self) -> Result<Timestamp, CertError> {
         let c = self.parsed()?;

@@ -80,6 +80,44 @@ pub struct CmsEncryptor {
     finished: bool,
 }
 
+/// Encrypts a content key to a recipient's RSA public key under a key-transport
+/// scheme.
+///
+/// The padding of both schemes is random. [`PortableWrap`] draws it from the
+/// injected source, so a simulation reproduces every byte it writes; a runtime may
+/// pass a wrap that draws from the system and runs faster.
+pub trait KeyWrap {
+    fn wrap_cek(
+        &self,
+        recipient: &Certificate,
+        scheme: KeyTransport,
+        cek: &[u8; CEK_LEN],
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, EncryptError>;
+}
+
+/// RSA with the `rsa` crate, padded from the injected randomness.
+pub struct PortableWrap;
+
+impl KeyWrap for PortableWrap {
+    fn wrap_cek(
+        &self,
+        recipient: &Certificate,
+        scheme: KeyTransport,
+        cek: &[u8; CEK_LEN],
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, EncryptError> {
+        let public = RsaPublicKey::from_pkcs1_der(&recipient.rsa_public_key()?)
+            .map_err(|_| EncryptError::BadPublicKey)?;
+        let mut r = RingRng(rng);
+        match scheme {
+            KeyTransport::RsaOaepSha256 => public.encrypt(&mut r, Oaep::new::<sha2::Sha256>(), cek),
+            KeyTransport::RsaPkcs1v15 => public.encrypt(&mut r, Pkcs1v15Encrypt, cek),
+        }
+        .map_err(|_| EncryptError::KeyTransport)
+    }
+}
+
 impl CmsEncryptor {
     /// Draws a content key and IV from `rng`, wraps the key to `recipient`, and queues
     /// the envelope header. The caller has checked the certificate (`check_usable`).
@@ -88,24 +126,25 @@ impl CmsEncryptor {
         transport: KeyTransport,
         rng: &dyn SecureRandom,
     ) -> Result<Self, EncryptError> {
+        CmsEncryptor::with_wrap(recipient, transport, rng, &PortableWrap)
+    }
+
+    /// As [`CmsEncryptor::new`], the content key wrapped by `wrap`.
+    pub fn with_wrap(
+        recipient: &Certificate,
+        transport: KeyTransport,
+        rng: &dyn SecureRandom,
+        wrap: &dyn KeyWrap,
+    ) -> Result<Self, EncryptError> {
         let mut cek = [0u8; CEK_LEN];
         let mut iv = [0u8; BLOCK];
         fill(rng, &mut cek).map_err(|_| EncryptError::Random)?;
         fill(rng, &mut iv).map_err(|_| EncryptError::Random)?;
-        let public = RsaPublicKey::from_pkcs1_der(&recipient.rsa_public_key()?)
-            .map_err(|_| EncryptError::BadPublicKey)?;
-        let mut r = RingRng(rng);
-        let (wrapped, key_alg) = match transport {
-            KeyTransport::RsaOaepSha256 => (
-                public.encrypt(&mut r, Oaep::new::<sha2::Sha256>(), &cek),
-                alg_id(o::RSAES_OAEP, Some(&oaep_params())),
-            ),
-            KeyTransport::RsaPkcs1v15 => (
-                public.encrypt(&mut r, Pkcs1v15Encrypt, &cek),
-                alg_id(o::RSA_ENCRYPTION, Some(&[NULL, 0])),
-            ),
+        let wrapped = wrap.wrap_cek(recipient, transport, &cek, rng)?;
+        let key_alg = match transport {
+            KeyTransport::RsaOaepSha256 => alg_id(o::RSAES_OAEP, Some(&oaep_params())),
+            KeyTransport::RsaPkcs1v15 => alg_id(o::RSA_ENCRYPTION, Some(&[NULL, 0])),
         };
-        let wrapped = wrapped.map_err(|_| EncryptError::KeyTransport)?;
         let ktri = cons(
             SEQUENCE,
             &[

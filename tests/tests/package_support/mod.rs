@@ -198,8 +198,18 @@ pub fn asic_bytes(me: &Identity, files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// CMS-encrypts `plain` to `to`, through small buffers.
 pub fn encrypt(plain: &[u8], to: &Certificate, transport: KeyTransport) -> Vec<u8> {
+    encrypt_with(plain, to, transport, &efm_core::crypto::envelope_write::PortableWrap)
+}
+
+/// As [`encrypt`], the content key wrapped by `wrap`.
+pub fn encrypt_with(
+    plain: &[u8],
+    to: &Certificate,
+    transport: KeyTransport,
+    wrap: &dyn efm_core::crypto::envelope_write::KeyWrap,
+) -> Vec<u8> {
     let rng = SystemRandom::new();
-    let mut e = CmsEncryptor::new(to, transport, &rng).expect("encryptor");
+    let mut e = CmsEncryptor::with_wrap(to, transport, &rng, wrap).expect("encryptor");
     let mut out = Vec::new();
     let mut buf = vec![0u8; 3000];
     let mut rest = plain;
