@@ -120,26 +120,47 @@ fn the_store_refuses_a_second_message_with_the_same_id() {
 fn migrations_are_recorded_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path(), NOW).unwrap());
-    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-    let history: Vec<(i64, i64)> = conn
-        .prepare("SELECT version, applied_at FROM schema_migrations")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let history = || -> Vec<(i64, i64)> {
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.prepare("SELECT version, applied_at FROM schema_migrations")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
     // Every migration, in order, once, with the time it ran.
     let expected: Vec<(i64, i64)> =
         (1..=migrations::MIGRATIONS.len() as i64).map(|v| (v, NOW.as_unix_millis())).collect();
-    assert_eq!(history, expected);
+    assert_eq!(history(), expected);
     // Reopening applies nothing twice.
     drop(Store::open(dir.path(), NOW).unwrap());
+    assert_eq!(history(), expected);
+    let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", []).unwrap();
+    drop(conn);
     let Err(OpenError::Migration { source: MigrationError::TooNew { found: 99, .. }, .. }) =
         Store::open(dir.path(), NOW)
     else {
         panic!("a newer schema must be refused")
     };
+}
+
+#[test]
+fn a_second_process_is_refused_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), NOW).unwrap();
+    // The open store has read and written: it holds the database's lock.
+    store.load(&Query::Health).unwrap();
+    let other = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    other.busy_timeout(std::time::Duration::from_millis(50)).unwrap();
+    let read =
+        other.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get::<_, i64>(0));
+    assert!(read.is_err(), "another connection read the folder of an open store: {read:?}");
+    drop(store);
+    drop(other);
+    // Once the store is closed, the folder opens again.
+    drop(Store::open(dir.path(), NOW).unwrap());
 }
 
 #[test]
