@@ -2,6 +2,13 @@
 //! properties, rewritten atomically when its delivery count changes) and `….body`
 //! (the body as sent), plus `next-sequence` per queue. Locks live in memory only:
 //! after a restart every message is unlocked again, as when its lock expires.
+//!
+//! A message exists once its `.json` does: the body is written first, under a
+//! name nothing refers to yet, and a body without its record (a crash between the
+//! two) is dropped when the queue is read back. `next-sequence` reserves numbers
+//! [`RESERVE`] at a time, so a send rarely rewrites it; after a restart the
+//! numbers continue above the last reservation, never reused, as Service Bus's
+//! sequence numbers only grow.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -49,10 +56,15 @@ struct Lock {
     until: i64,
 }
 
+/// Sequence numbers reserved in `next-sequence` at a time.
+const RESERVE: i64 = 1024;
+
 #[derive(Default)]
 struct Queue {
     messages: BTreeMap<i64, (Message, Option<Lock>)>,
     next_sequence: i64,
+    /// The numbers below this are reserved on disk.
+    reserved: i64,
 }
 
 pub struct Queues {
@@ -96,13 +108,19 @@ impl Queues {
         now: i64,
     ) -> Result<i64, QueueError> {
         let qdir = self.queue_dir(queue);
-        files::ensure_dir(&qdir)?;
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(queue) {
+            files::ensure_dir(&qdir)?;
+        }
         let q = map.entry(queue.to_owned()).or_default();
         let seq = q.next_sequence.max(1);
-        files::write_atomic(&qdir.join("next-sequence"), (seq + 1).to_string().as_bytes())?;
+        if seq >= q.reserved {
+            let upto = seq + RESERVE;
+            files::write_atomic(&qdir.join("next-sequence"), upto.to_string().as_bytes())?;
+            q.reserved = upto;
+        }
         q.next_sequence = seq + 1;
-        files::write_atomic(&qdir.join(format!("{seq}.body")), body)?;
+        files::write_unnamed(&qdir.join(format!("{seq}.body")), body)?;
         let m = Message {
             sequence_number: seq,
             message_id: message_id.to_owned(),
@@ -177,8 +195,10 @@ impl Queues {
             (held && named).then_some(*seq)
         });
         let Some(seq) = found else { return Ok(false) };
-        files::remove(&qdir.join(format!("{seq}.json")))?;
-        files::remove(&qdir.join(format!("{seq}.body")))?;
+        // The record first: without it the message is gone, whatever became of
+        // the body.
+        let (record, body) = (qdir.join(format!("{seq}.json")), qdir.join(format!("{seq}.body")));
+        files::remove_in(&qdir, &[&record, &body])?;
         q.messages.remove(&seq);
         Ok(true)
     }
@@ -211,6 +231,18 @@ fn load_queue(qdir: &Path) -> Result<Queue, QueueError> {
     {
         q.next_sequence = q.next_sequence.max(n);
     }
+    // The first send reserves again, above everything handed out before.
+    q.reserved = q.next_sequence;
+    // Bodies whose record was never written.
+    for entry in std::fs::read_dir(qdir).map_err(FileError::at(qdir))? {
+        let path = entry.map_err(FileError::at(qdir))?.path();
+        let seq = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".body"));
+        if let Some(seq) = seq.and_then(|n| n.parse::<i64>().ok())
+            && !q.messages.contains_key(&seq)
+        {
+            files::remove(&path)?;
+        }
+    }
     Ok(q)
 }
 
@@ -221,4 +253,63 @@ pub fn is_queue_name(s: &str) -> bool {
         && s.len() <= 260
         && !s.starts_with('.')
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK_MS: i64 = 30_000;
+
+    fn send(q: &Queues, id: &str, body: &[u8]) -> i64 {
+        q.send("q", id, None, Map::new(), body, 1_000).expect("sent")
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir.join("queues").join("q"))
+            .expect("the queue's folder")
+            .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn sequence_numbers_grow_across_restarts_and_are_never_reused() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let q = Queues::open(dir.path()).expect("opened");
+        assert_eq!((send(&q, "a", b"1"), send(&q, "b", b"2")), (1, 2));
+        drop(q);
+        let q = Queues::open(dir.path()).expect("reopened");
+        let third = send(&q, "c", b"3");
+        assert!(third > 2, "{third}");
+        let locked = q.peek_lock("q", 2_000, LOCK_MS, 10, "t".into()).expect("read").expect("one");
+        assert_eq!((locked.message.sequence_number, locked.body.as_slice()), (1, &b"1"[..]));
+        assert!(q.complete("q", "a", "t", 2_000).expect("completed"));
+        // Every number in use is gone from the queue; the next is above all of them.
+        drop(q);
+        let q = Queues::open(dir.path()).expect("reopened");
+        let fourth = send(&q, "d", b"4");
+        assert!(fourth > third, "{fourth} after {third}");
+    }
+
+    #[test]
+    fn a_body_without_its_record_is_dropped_and_a_completed_message_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let q = Queues::open(dir.path()).expect("opened");
+        let seq = send(&q, "a", b"kept");
+        // As a crash between the body and its record leaves it.
+        std::fs::write(dir.path().join("queues/q/999.body"), b"half").expect("written");
+        drop(q);
+        let q = Queues::open(dir.path()).expect("reopened");
+        assert_eq!(
+            names(dir.path()),
+            vec![format!("{seq}.body"), format!("{seq}.json"), "next-sequence".into()]
+        );
+        let locked = q.peek_lock("q", 2_000, LOCK_MS, 10, "t".into()).expect("read").expect("one");
+        assert_eq!(locked.body, b"kept");
+        assert!(q.peek_lock("q", 2_000, LOCK_MS, 10, "u".into()).expect("read").is_none());
+        assert!(q.complete("q", &seq.to_string(), "t", 2_000).expect("completed"));
+        assert_eq!(names(dir.path()), vec!["next-sequence".to_string()]);
+    }
 }
