@@ -48,36 +48,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` and flushes them, without the temporary name and
-/// rename of [`write_atomic`]: for a file no record names yet. A crash may leave
-/// it partial, but then nothing names it, and the reader of the folder drops it.
-/// Its name is made durable by the next [`write_atomic`] in the same folder.
+/// Writes `bytes` to `path` and flushes them and the folder, without the temporary
+/// name and rename of [`write_atomic`]: for a file no record names yet. A crash
+/// may leave it partial, but then nothing names it, and the reader of the folder
+/// drops it.
 pub fn write_unnamed(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let written = (|| {
         let mut f = File::create(path)?;
         f.write_all(bytes)?;
         f.sync_all()
     })();
-    written.map_err(FileError::at(path))
+    written.map_err(FileError::at(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
 }
 
 /// Removes `path` and syncs its folder; a file already gone is fine.
 pub fn remove(path: &Path) -> Result<(), FileError> {
-    remove_in(path.parent().unwrap_or(Path::new(".")), &[path])
-}
-
-/// Removes `paths` (all in `dir`) in order, then syncs `dir` once; files already
-/// gone are fine. A crash part way leaves the later ones, as it would have.
-pub fn remove_in(dir: &Path, paths: &[&Path]) -> Result<(), FileError> {
-    for path in paths {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(FileError::at(path)(e)),
+    match fs::remove_file(path) {
+        Ok(()) => {
+            sync_dir(path.parent().unwrap_or(Path::new(".")));
+            Ok(())
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(FileError::at(path)(e)),
     }
-    sync_dir(dir);
-    Ok(())
 }
 
 /// Makes the rename durable. Folders cannot be opened for syncing on every platform;

@@ -1,16 +1,23 @@
-//! Queues on disk: `<dir>/queues/<queue>/<sequence number>.json` (the message's
-//! properties, rewritten atomically when its delivery count changes) and `….body`
-//! (the body as sent), plus `next-sequence` per queue. Locks live in memory only:
-//! after a restart every message is unlocked again, as when its lock expires.
+//! Queues on disk, one folder per queue: `<dir>/queues/<queue>/journal` (one JSON
+//! line per change: a message sent, delivered again, dead-lettered, completed) and
+//! `<sequence number>.body` (a body as sent). Locks live in memory only: after a
+//! restart every message is unlocked again, as when its lock expires.
 //!
-//! A message exists once its `.json` does: the body is written first, under a
-//! name nothing refers to yet, and a body without its record (a crash between the
-//! two) is dropped when the queue is read back. `next-sequence` reserves numbers
-//! [`RESERVE`] at a time, so a send rarely rewrites it; after a restart the
-//! numbers continue above the last reservation, never reused, as Service Bus's
-//! sequence numbers only grow.
+//! A change is one appended line, flushed before it is answered: a file rewritten
+//! through a temporary name and a rename per change cost the work-alike more than
+//! serving the request. The body is written first, under a name nothing refers to
+//! yet; the message exists once its `send` line does, and a body without one (a
+//! crash between the two) is dropped when the queue is read back, as is a last
+//! line the crash cut short. Reading back also rewrites the journal with only what
+//! is live, as it does when completed messages have made it long; its first line
+//! keeps the next sequence number, so numbers are never reused.
+//!
+//! Folders from before the journal (`<n>.json` records and `next-sequence`) are
+//! read and folded into one.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -18,6 +25,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::local_service::files::{self, FileError};
+
+const JOURNAL: &str = "journal";
+
+/// A journal is rewritten once it has this many lines beyond twice the live messages.
+const COMPACT_SLACK: usize = 1024;
 
 /// A stored message's properties.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,20 +63,59 @@ pub enum QueueError {
     BadRecord { path: PathBuf, reason: String },
 }
 
+/// One line of a journal: written with the message borrowed, read owned.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum Entry<M> {
+    /// The first line of a rewritten journal: numbers below `seq` were handed out.
+    Next {
+        seq: i64,
+    },
+    Send {
+        message: M,
+    },
+    Delivered {
+        seq: i64,
+        count: u32,
+    },
+    DeadLettered {
+        seq: i64,
+    },
+    Completed {
+        seq: i64,
+    },
+}
+
 struct Lock {
     token: String,
     until: i64,
 }
 
-/// Sequence numbers reserved in `next-sequence` at a time.
-const RESERVE: i64 = 1024;
-
-#[derive(Default)]
 struct Queue {
     messages: BTreeMap<i64, (Message, Option<Lock>)>,
     next_sequence: i64,
-    /// The numbers below this are reserved on disk.
-    reserved: i64,
+    journal: Journal,
+}
+
+/// The open journal of a queue, appended to.
+struct Journal {
+    path: PathBuf,
+    file: File,
+    lines: usize,
+}
+
+impl Journal {
+    fn append(&mut self, entry: &Entry<&Message>) -> Result<(), QueueError> {
+        let mut line = serde_json::to_vec(entry).map_err(|e| QueueError::BadRecord {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        line.push(b'\n');
+        let at = FileError::at(&self.path);
+        self.file.write_all(&line).and_then(|()| self.file.sync_data()).map_err(at)?;
+        self.lines += 1;
+        Ok(())
+    }
 }
 
 pub struct Queues {
@@ -109,16 +160,14 @@ impl Queues {
     ) -> Result<i64, QueueError> {
         let qdir = self.queue_dir(queue);
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(queue) {
-            files::ensure_dir(&qdir)?;
-        }
-        let q = map.entry(queue.to_owned()).or_default();
+        let q = match map.entry(queue.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                files::ensure_dir(&qdir)?;
+                e.insert(load_queue(&qdir)?)
+            }
+        };
         let seq = q.next_sequence.max(1);
-        if seq >= q.reserved {
-            let upto = seq + RESERVE;
-            files::write_atomic(&qdir.join("next-sequence"), upto.to_string().as_bytes())?;
-            q.reserved = upto;
-        }
         q.next_sequence = seq + 1;
         files::write_unnamed(&qdir.join(format!("{seq}.body")), body)?;
         let m = Message {
@@ -130,7 +179,7 @@ impl Queues {
             dead_lettered: false,
             properties,
         };
-        write_record(&qdir, &m)?;
+        q.journal.append(&Entry::Send { message: &m })?;
         q.messages.insert(seq, (m, None));
         Ok(seq)
     }
@@ -153,16 +202,18 @@ impl Queues {
             if message.dead_lettered || lock.as_ref().is_some_and(|l| l.until > now) {
                 continue;
             }
+            let seq = message.sequence_number;
             if message.delivery_count >= max_deliveries {
+                q.journal.append(&Entry::DeadLettered { seq })?;
                 message.dead_lettered = true;
                 *lock = None;
-                write_record(&qdir, message)?;
                 continue;
             }
-            let body_path = qdir.join(format!("{}.body", message.sequence_number));
+            let body_path = qdir.join(format!("{seq}.body"));
             let body = std::fs::read(&body_path).map_err(FileError::at(&body_path))?;
-            message.delivery_count += 1;
-            write_record(&qdir, message)?;
+            let count = message.delivery_count + 1;
+            q.journal.append(&Entry::Delivered { seq, count })?;
+            message.delivery_count = count;
             let until = now.saturating_add(lock_ms);
             *lock = Some(Lock { token: lock_token.clone(), until });
             return Ok(Some(Locked {
@@ -195,25 +246,99 @@ impl Queues {
             (held && named).then_some(*seq)
         });
         let Some(seq) = found else { return Ok(false) };
-        // The record first: without it the message is gone, whatever became of
-        // the body.
-        let (record, body) = (qdir.join(format!("{seq}.json")), qdir.join(format!("{seq}.body")));
-        files::remove_in(&qdir, &[&record, &body])?;
+        q.journal.append(&Entry::Completed { seq })?;
         q.messages.remove(&seq);
+        // Not synced: a body that comes back after a crash has no live message
+        // and is dropped when the queue is read back.
+        let body = qdir.join(format!("{seq}.body"));
+        if let Err(e) = std::fs::remove_file(&body)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(FileError::at(&body)(e).into());
+        }
+        if q.journal.lines > 2 * q.messages.len() + COMPACT_SLACK {
+            q.journal = compact(&qdir, q.next_sequence, &q.messages)?;
+        }
         Ok(true)
     }
 }
 
-fn write_record(qdir: &Path, m: &Message) -> Result<(), QueueError> {
-    let path = qdir.join(format!("{}.json", m.sequence_number));
-    let bytes = serde_json::to_vec_pretty(m)
-        .map_err(|e| QueueError::BadRecord { path: path.clone(), reason: e.to_string() })?;
-    Ok(files::write_atomic(&path, &bytes)?)
-}
-
+/// Reads a queue's folder back: its journal (and any records of the older
+/// layout), then rewrites the journal with what is live and drops bodies no live
+/// message has.
 fn load_queue(qdir: &Path) -> Result<Queue, QueueError> {
     files::sweep_temporaries(qdir);
-    let mut q = Queue::default();
+    let mut messages = BTreeMap::new();
+    let mut next_sequence = 1;
+    let journal = qdir.join(JOURNAL);
+    let text = match std::fs::read(&journal) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(FileError::at(&journal)(e).into()),
+    };
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let entry = match serde_json::from_slice::<Entry<Message>>(line) {
+            Ok(e) => e,
+            // A crash cut the last line short: that change never happened.
+            Err(_) if i + 1 == lines.len() && !text.ends_with(b"\n") => break,
+            Err(e) => {
+                return Err(QueueError::BadRecord {
+                    path: journal,
+                    reason: format!("line {}: {e}", i + 1),
+                });
+            }
+        };
+        match entry {
+            Entry::Next { seq } => next_sequence = next_sequence.max(seq),
+            Entry::Send { message } => {
+                next_sequence = next_sequence.max(message.sequence_number + 1);
+                messages.insert(message.sequence_number, message);
+            }
+            Entry::Delivered { seq, count } => {
+                if let Some(m) = messages.get_mut(&seq) {
+                    m.delivery_count = count;
+                }
+            }
+            Entry::DeadLettered { seq } => {
+                if let Some(m) = messages.get_mut(&seq) {
+                    m.dead_lettered = true;
+                }
+            }
+            Entry::Completed { seq } => {
+                messages.remove(&seq);
+            }
+        }
+    }
+    let legacy = read_legacy(qdir, &mut messages, &mut next_sequence)?;
+    let live: BTreeMap<i64, (Message, Option<Lock>)> =
+        messages.into_iter().map(|(seq, m)| (seq, (m, None))).collect();
+    let journal = compact(qdir, next_sequence, &live)?;
+    for path in legacy {
+        files::remove(&path)?;
+    }
+    for entry in std::fs::read_dir(qdir).map_err(FileError::at(qdir))? {
+        let path = entry.map_err(FileError::at(qdir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str());
+        let seq = name.and_then(|n| n.strip_suffix(".body")).and_then(|n| n.parse::<i64>().ok());
+        if let Some(seq) = seq
+            && !live.contains_key(&seq)
+        {
+            files::remove(&path)?;
+        }
+    }
+    Ok(Queue { messages: live, next_sequence, journal })
+}
+
+/// Records of the layout before the journal: `<n>.json` per message and
+/// `next-sequence`. Folded into `messages`; the files to remove once the journal
+/// holds them.
+fn read_legacy(
+    qdir: &Path,
+    messages: &mut BTreeMap<i64, Message>,
+    next_sequence: &mut i64,
+) -> Result<Vec<PathBuf>, QueueError> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(qdir).map_err(FileError::at(qdir))? {
         let path = entry.map_err(FileError::at(qdir))?.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
@@ -222,28 +347,40 @@ fn load_queue(qdir: &Path) -> Result<Queue, QueueError> {
         let bytes = std::fs::read(&path).map_err(FileError::at(&path))?;
         let m: Message = serde_json::from_slice(&bytes)
             .map_err(|e| QueueError::BadRecord { path: path.clone(), reason: e.to_string() })?;
-        q.next_sequence = q.next_sequence.max(m.sequence_number + 1);
-        q.messages.insert(m.sequence_number, (m, None));
+        *next_sequence = (*next_sequence).max(m.sequence_number + 1);
+        messages.insert(m.sequence_number, m);
+        found.push(path);
     }
     let counter = qdir.join("next-sequence");
-    if let Ok(text) = std::fs::read_to_string(&counter)
-        && let Ok(n) = text.trim().parse::<i64>()
-    {
-        q.next_sequence = q.next_sequence.max(n);
-    }
-    // The first send reserves again, above everything handed out before.
-    q.reserved = q.next_sequence;
-    // Bodies whose record was never written.
-    for entry in std::fs::read_dir(qdir).map_err(FileError::at(qdir))? {
-        let path = entry.map_err(FileError::at(qdir))?.path();
-        let seq = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".body"));
-        if let Some(seq) = seq.and_then(|n| n.parse::<i64>().ok())
-            && !q.messages.contains_key(&seq)
-        {
-            files::remove(&path)?;
+    if let Ok(text) = std::fs::read_to_string(&counter) {
+        if let Ok(n) = text.trim().parse::<i64>() {
+            *next_sequence = (*next_sequence).max(n);
         }
+        found.push(counter);
     }
-    Ok(q)
+    Ok(found)
+}
+
+/// Rewrites the journal of `qdir` with the live messages alone, atomically, and
+/// opens it for appending.
+fn compact(
+    qdir: &Path,
+    next_sequence: i64,
+    live: &BTreeMap<i64, (Message, Option<Lock>)>,
+) -> Result<Journal, QueueError> {
+    let path = qdir.join(JOURNAL);
+    let bad =
+        |e: serde_json::Error| QueueError::BadRecord { path: path.clone(), reason: e.to_string() };
+    let lines = std::iter::once(Entry::Next { seq: next_sequence })
+        .chain(live.values().map(|(m, _)| Entry::Send { message: m }));
+    let mut text = Vec::new();
+    for line in lines {
+        serde_json::to_writer(&mut text, &line).map_err(bad)?;
+        text.push(b'\n');
+    }
+    files::write_atomic(&path, &text)?;
+    let file = OpenOptions::new().append(true).open(&path).map_err(FileError::at(&path))?;
+    Ok(Journal { path, file, lines: live.len() + 1 })
 }
 
 /// Queue names this service accepts (after lower-casing): letters, digits, `.`, `-`,
@@ -265,13 +402,21 @@ mod tests {
         q.send("q", id, None, Map::new(), body, 1_000).expect("sent")
     }
 
+    fn qdir(dir: &Path) -> PathBuf {
+        dir.join("queues").join("q")
+    }
+
     fn names(dir: &Path) -> Vec<String> {
-        let mut n: Vec<String> = std::fs::read_dir(dir.join("queues").join("q"))
+        let mut n: Vec<String> = std::fs::read_dir(qdir(dir))
             .expect("the queue's folder")
             .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
             .collect();
         n.sort();
         n
+    }
+
+    fn take(q: &Queues, token: &str) -> Option<Locked> {
+        q.peek_lock("q", 2_000, LOCK_MS, 3, token.into()).expect("read")
     }
 
     #[test]
@@ -281,35 +426,122 @@ mod tests {
         assert_eq!((send(&q, "a", b"1"), send(&q, "b", b"2")), (1, 2));
         drop(q);
         let q = Queues::open(dir.path()).expect("reopened");
-        let third = send(&q, "c", b"3");
-        assert!(third > 2, "{third}");
-        let locked = q.peek_lock("q", 2_000, LOCK_MS, 10, "t".into()).expect("read").expect("one");
-        assert_eq!((locked.message.sequence_number, locked.body.as_slice()), (1, &b"1"[..]));
-        assert!(q.complete("q", "a", "t", 2_000).expect("completed"));
-        // Every number in use is gone from the queue; the next is above all of them.
+        assert_eq!(send(&q, "c", b"3"), 3);
+        for (token, id) in [("t", "a"), ("u", "b"), ("v", "c")] {
+            let locked = take(&q, token).expect("one");
+            assert_eq!(locked.message.message_id, id);
+            assert!(q.complete("q", id, token, 2_000).expect("completed"));
+        }
+        // Nothing is left, yet the next number is above every one handed out.
         drop(q);
         let q = Queues::open(dir.path()).expect("reopened");
-        let fourth = send(&q, "d", b"4");
-        assert!(fourth > third, "{fourth} after {third}");
+        assert_eq!(send(&q, "d", b"4"), 4);
     }
 
     #[test]
-    fn a_body_without_its_record_is_dropped_and_a_completed_message_leaves_nothing() {
+    fn deliveries_and_dead_letters_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let q = Queues::open(dir.path()).expect("opened");
+        send(&q, "a", b"1");
+        assert_eq!(take(&q, "t").expect("one").message.delivery_count, 1);
+        drop(q);
+        // The lock is gone with the process; the count is not.
+        let q = Queues::open(dir.path()).expect("reopened");
+        assert_eq!(take(&q, "u").expect("one").message.delivery_count, 2);
+        drop(q);
+        let q = Queues::open(dir.path()).expect("reopened");
+        assert_eq!(take(&q, "v").expect("one").message.delivery_count, 3);
+        drop(q);
+        // Three deliveries is the limit here: dead-lettered, and still so after a restart.
+        let q = Queues::open(dir.path()).expect("reopened");
+        assert!(take(&q, "w").is_none());
+        drop(q);
+        let q = Queues::open(dir.path()).expect("reopened");
+        assert!(take(&q, "x").is_none());
+        assert!(names(dir.path()).contains(&"1.body".to_string()), "a dead letter is kept");
+    }
+
+    #[test]
+    fn a_body_without_its_line_and_a_cut_last_line_are_dropped() {
         let dir = tempfile::tempdir().expect("a folder");
         let q = Queues::open(dir.path()).expect("opened");
         let seq = send(&q, "a", b"kept");
-        // As a crash between the body and its record leaves it.
-        std::fs::write(dir.path().join("queues/q/999.body"), b"half").expect("written");
+        drop(q);
+        // As a crash between a body and its line leaves it, and a crash in a line.
+        std::fs::write(qdir(dir.path()).join("999.body"), b"half").expect("written");
+        let mut journal =
+            OpenOptions::new().append(true).open(qdir(dir.path()).join(JOURNAL)).expect("open");
+        journal.write_all(br#"{"op":"completed","se"#).expect("written");
+        drop(journal);
+        let q = Queues::open(dir.path()).expect("reopened");
+        assert_eq!(names(dir.path()), vec![format!("{seq}.body"), JOURNAL.to_string()]);
+        let locked = take(&q, "t").expect("still there");
+        assert_eq!(locked.body, b"kept");
+        assert!(take(&q, "u").is_none());
+        assert!(q.complete("q", &seq.to_string(), "t", 2_000).expect("completed"));
+        assert_eq!(names(dir.path()), vec![JOURNAL.to_string()]);
+    }
+
+    #[test]
+    fn a_bad_line_before_the_last_is_an_error_not_a_silent_loss() {
+        let dir = tempfile::tempdir().expect("a folder");
+        drop(Queues::open(dir.path()).expect("opened"));
+        std::fs::create_dir_all(qdir(dir.path())).expect("made");
+        std::fs::write(
+            qdir(dir.path()).join(JOURNAL),
+            b"{\"op\":\"next\",\"seq\":5}\nnonsense\n{\"op\":\"completed\",\"seq\":1}\n",
+        )
+        .expect("written");
+        assert!(matches!(Queues::open(dir.path()), Err(QueueError::BadRecord { .. })));
+    }
+
+    #[test]
+    fn a_long_journal_is_rewritten_with_the_live_messages() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let q = Queues::open(dir.path()).expect("opened");
+        let kept = send(&q, "kept", b"k");
+        take(&q, "held").expect("the kept one, locked");
+        for n in 0..COMPACT_SLACK {
+            let id = format!("m{n}");
+            send(&q, &id, b"x");
+            let token = format!("t{n}");
+            assert_eq!(take(&q, &token).expect("one").message.message_id, id);
+            assert!(q.complete("q", &id, &token, 2_000).expect("completed"));
+        }
+        let lines = std::fs::read_to_string(qdir(dir.path()).join(JOURNAL)).expect("read");
+        assert!(lines.lines().count() < COMPACT_SLACK, "{} lines", lines.lines().count());
         drop(q);
         let q = Queues::open(dir.path()).expect("reopened");
+        let locked =
+            q.peek_lock("q", 2_000, LOCK_MS, 10, "again".into()).expect("read").expect("one");
+        assert_eq!((locked.message.sequence_number, locked.message.delivery_count), (kept, 2));
+        assert_eq!(send(&q, "next", b"n"), kept + 1 + COMPACT_SLACK as i64);
+    }
+
+    #[test]
+    fn records_of_the_older_layout_are_read_into_the_journal() {
+        let dir = tempfile::tempdir().expect("a folder");
+        std::fs::create_dir_all(qdir(dir.path())).expect("made");
+        let old = Message {
+            sequence_number: 7,
+            message_id: "old".into(),
+            enqueued: 1_000,
+            content_type: None,
+            delivery_count: 1,
+            dead_lettered: false,
+            properties: Map::new(),
+        };
+        std::fs::write(qdir(dir.path()).join("7.json"), serde_json::to_vec(&old).expect("json"))
+            .expect("written");
+        std::fs::write(qdir(dir.path()).join("7.body"), b"old body").expect("written");
+        std::fs::write(qdir(dir.path()).join("next-sequence"), b"9").expect("written");
+        let q = Queues::open(dir.path()).expect("opened");
+        assert_eq!(names(dir.path()), vec!["7.body".to_string(), JOURNAL.to_string()]);
+        let locked = take(&q, "t").expect("the old message");
         assert_eq!(
-            names(dir.path()),
-            vec![format!("{seq}.body"), format!("{seq}.json"), "next-sequence".into()]
+            (locked.message.message_id.as_str(), locked.body.as_slice()),
+            ("old", &b"old body"[..])
         );
-        let locked = q.peek_lock("q", 2_000, LOCK_MS, 10, "t".into()).expect("read").expect("one");
-        assert_eq!(locked.body, b"kept");
-        assert!(q.peek_lock("q", 2_000, LOCK_MS, 10, "u".into()).expect("read").is_none());
-        assert!(q.complete("q", &seq.to_string(), "t", 2_000).expect("completed"));
-        assert_eq!(names(dir.path()), vec!["next-sequence".to_string()]);
+        assert_eq!(send(&q, "new", b"n"), 9);
     }
 }
