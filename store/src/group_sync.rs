@@ -16,8 +16,9 @@
 //! commit frame); frames already checkpointed into the database were fsynced there
 //! by the checkpoint (WAL synced before it, database after it, in `NORMAL` too).
 //! The file is opened read-only once and kept open for the store's life: SQLite
-//! takes no POSIX locks on the WAL file (its WAL locks are on `-shm`), so our
-//! descriptor cannot release one of SQLite's when it closes.
+//! takes no POSIX locks on the WAL file (its locks are on the database file, which
+//! the store holds in exclusive mode), so our descriptor cannot release one of
+//! SQLite's when it closes.
 //!
 //! What this does not change: payload files are still flushed before the commit
 //! that names them (a durable row never names a lost file).
@@ -33,6 +34,10 @@ pub struct GroupSync {
     wal: File,
     /// Commits made so far (a counter, not a position in the file).
     written: AtomicU64,
+    /// A copy of `State::synced`, read without the lock: most callers find their
+    /// writes flushed already (another caller's fsync covered them, or they wrote
+    /// nothing) and need neither the lock nor a wake-up.
+    synced: AtomicU64,
     state: Mutex<State>,
     synced_now: Condvar,
 }
@@ -43,6 +48,8 @@ struct State {
     synced: u64,
     /// An fsync is under way (by another thread).
     syncing: bool,
+    /// Callers waiting for the fsync under way: woken only if there are some.
+    waiting: usize,
 }
 
 /// The WAL could not be flushed: what was committed since the last good fsync
@@ -57,6 +64,7 @@ impl GroupSync {
         GroupSync {
             wal,
             written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             synced_now: Condvar::new(),
         }
@@ -75,13 +83,18 @@ impl GroupSync {
     /// Return once every commit up to `written` is durable, fsyncing if no fsync
     /// under way or done already covers them.
     pub fn sync_through(&self, written: u64) -> Result<(), SyncError> {
+        if self.synced.load(Ordering::SeqCst) >= written {
+            return Ok(());
+        }
         let mut s = self.lock();
         loop {
             if s.synced >= written {
                 return Ok(());
             }
             if s.syncing {
+                s.waiting += 1;
                 s = self.synced_now.wait(s).unwrap_or_else(|p| p.into_inner());
+                s.waiting -= 1;
                 continue;
             }
             s.syncing = true;
@@ -94,8 +107,11 @@ impl GroupSync {
             s.syncing = false;
             if result.is_ok() {
                 s.synced = s.synced.max(target);
+                self.synced.store(s.synced, Ordering::SeqCst);
             }
-            self.synced_now.notify_all();
+            if s.waiting > 0 {
+                self.synced_now.notify_all();
+            }
             result?;
         }
     }
