@@ -12,7 +12,7 @@
 //!
 //! Needs the release binary: `cargo build --release -p efm-cli`, then
 //! `cargo bench -p efm-benches --bench exchange [-- --messages N --threads T
-//! --runtime blocking|async --service DPO|DPE --poll 1s]`.
+//! --runtime blocking|async --service DPO|DPE --poll 1s --api steps|multipart]`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +34,10 @@ struct Options {
     runtimes: Vec<String>,
     service: String,
     poll: String,
+    /// How A's fagsystem hands over a message: `steps` (create, upload each file,
+    /// send: three calls or more) or `multipart` (`POST /api/messages/out/multipart`,
+    /// one call).
+    api: String,
     /// Where the nodes keep their data folders.
     nodes_in: PathBuf,
     /// Where the broker and the Service Bus keep theirs: on tmpfs, their fsyncs
@@ -49,6 +53,7 @@ impl Options {
             runtimes: vec!["blocking".into(), "async".into()],
             service: "DPO".into(),
             poll: "1s".into(),
+            api: "steps".into(),
             nodes_in: std::env::temp_dir(),
             services_in: std::env::temp_dir(),
         };
@@ -62,6 +67,7 @@ impl Options {
                 "--runtime" => o.runtimes = vec![value()],
                 "--service" => o.service = value().to_ascii_uppercase(),
                 "--poll" => o.poll = value(),
+                "--api" => o.api = value().to_ascii_lowercase(),
                 "--nodes-in" => o.nodes_in = value().into(),
                 "--services-in" => o.services_in = value().into(),
                 // `cargo bench` passes `--bench`; other flags are not ours.
@@ -75,12 +81,13 @@ impl Options {
 fn main() {
     let o = Options::from_args();
     println!(
-        "exchange: {} {} messages A->B, {} fagsystem threads per side, poll interval {}; \
-         nodes in {}, broker and Service Bus in {}",
+        "exchange: {} {} messages A->B, {} fagsystem threads per side, poll interval {}, \
+         handed over in {}; nodes in {}, broker and Service Bus in {}",
         o.messages,
         o.service,
         o.threads,
         o.poll,
+        if o.api == "multipart" { "one multipart call" } else { "steps" },
         o.nodes_in.display(),
         o.services_in.display()
     );
@@ -172,11 +179,11 @@ fn run(runtime: &str, o: &Options) {
     processes.sort();
     // Warm up: tokens fetched, the registry's answer cached, the first connections made.
     let warm = messages(o.threads * 2, &o.service, org_a.number, org_b.number);
-    exchange(&node_a.addr, &node_b.addr, warm, o.threads);
+    exchange(&node_a.addr, &node_b.addr, warm, o.threads, o.api == "multipart");
     let batch = messages(o.messages, &o.service, org_a.number, org_b.number);
     let cpu_before: Vec<f64> = processes.iter().map(|(_, p)| cpu_seconds(*p)).collect();
     let bench_before = cpu_seconds(std::process::id());
-    let s = exchange(&node_a.addr, &node_b.addr, batch, o.threads);
+    let s = exchange(&node_a.addr, &node_b.addr, batch, o.threads, o.api == "multipart");
     let rate = |d: Duration| o.messages as f64 / d.as_secs_f64();
     let per_message = |secs: f64| secs * 1000.0 / o.messages as f64;
     let cpu: Vec<String> = processes
@@ -312,7 +319,7 @@ impl Calls {
 
 /// Send `batch` from A to B and take it at B, on `threads` threads per side;
 /// returns when A has LEVERT for all of it.
-fn exchange(a: &str, b: &str, batch: Vec<Outgoing>, threads: usize) -> Stages {
+fn exchange(a: &str, b: &str, batch: Vec<Outgoing>, threads: usize, multipart: bool) -> Stages {
     let n = batch.len();
     let watch = Fagsystem::new(a);
     let levert_before = watch.count("LEVERT");
@@ -328,6 +335,10 @@ fn exchange(a: &str, b: &str, batch: Vec<Outgoing>, threads: usize) -> Stages {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(m) = batch.get(i) else { break };
+                    if multipart {
+                        a.multipart(&m.sbd, &m.files);
+                        continue;
+                    }
                     a.create(&m.sbd);
                     for (name, mime, content) in &m.files {
                         a.upload(&m.id, name, mime, content);
@@ -453,6 +464,34 @@ impl Fagsystem {
             .header("Authorization", &self.auth)
             .send_empty();
         Self::ok("send", r);
+    }
+
+    /// Create, upload and send in one call.
+    fn multipart(&self, sbd: &Value, files: &[(String, &'static str, Vec<u8>)]) {
+        const BOUNDARY: &str = "efm-bench-7f3a9c2e";
+        let mut body = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=sbd\r\n\
+             Content-Type: application/json\r\n\r\n{sbd}"
+        )
+        .into_bytes();
+        for (name, mime, content) in files {
+            body.extend_from_slice(
+                format!(
+                    "\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                     filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(content);
+        }
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let r = self
+            .agent
+            .post(self.url("/api/messages/out/multipart"))
+            .header("Authorization", &self.auth)
+            .header("Content-Type", &format!("multipart/form-data; boundary={BOUNDARY}"))
+            .send(&body[..]);
+        Self::ok("multipart", r);
     }
 
     /// The next incoming message's id, leased to us; none waiting: `None`.
