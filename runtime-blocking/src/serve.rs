@@ -369,9 +369,16 @@ impl Api {
         let weak = Arc::downgrade(self);
         let _ =
             self.workers.set(Workers::new("efm-worker", self.min_workers, MAX_WORKERS, move |w| {
-                if let Some(api) = weak.upgrade() {
-                    let follow = perform_one(&api, w);
-                    submit(&api, follow);
+                let Some(api) = weak.upgrade() else { return };
+                // The first piece of follow-up work (the next request of a
+                // receiving lane, the delivery a seal leads to) stays on this
+                // thread, which is free now: handing it to the pool would wake
+                // another thread while this one went to sleep.
+                let mut next = Some(w);
+                while let Some(w) = next.take() {
+                    let mut follow = perform_one(&api, w).into_iter();
+                    next = follow.next();
+                    submit(&api, follow.collect());
                 }
             }));
         let weak = Arc::downgrade(self);
