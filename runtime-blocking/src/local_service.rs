@@ -11,6 +11,7 @@
 
 pub mod faults;
 pub mod files;
+pub mod journal;
 pub mod record;
 
 use std::io::{self, Read, Write};

@@ -3,21 +3,18 @@
 //! `<sequence number>.body` (a body as sent). Locks live in memory only: after a
 //! restart every message is unlocked again, as when its lock expires.
 //!
-//! A change is one appended line, flushed before it is answered: a file rewritten
-//! through a temporary name and a rename per change cost the work-alike more than
-//! serving the request. The body is written first, under a name nothing refers to
-//! yet; the message exists once its `send` line does, and a body without one (a
-//! crash between the two) is dropped when the queue is read back, as is a last
-//! line the crash cut short. Reading back also rewrites the journal with only what
-//! is live, as it does when completed messages have made it long; its first line
-//! keeps the next sequence number, so numbers are never reused.
+//! A change is one appended line of the journal (`local_service::journal`),
+//! flushed before it is answered. The body is written first, under a name nothing
+//! refers to yet; the message exists once its `send` line does, and a body without
+//! one (a crash between the two) is dropped when the queue is read back. Reading
+//! back also rewrites the journal with only what is live, as it does when
+//! completed messages have made it long; its first line keeps the next sequence
+//! number, so numbers are never reused.
 //!
 //! Folders from before the journal (`<n>.json` records and `next-sequence`) are
 //! read and folded into one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -25,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::local_service::files::{self, FileError};
+use crate::local_service::journal::{Journal, JournalError};
 
 const JOURNAL: &str = "journal";
 
@@ -59,6 +57,8 @@ pub struct Locked {
 pub enum QueueError {
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("{}: not a message record: {reason}", path.display())]
     BadRecord { path: PathBuf, reason: String },
 }
@@ -95,27 +95,6 @@ struct Queue {
     messages: BTreeMap<i64, (Message, Option<Lock>)>,
     next_sequence: i64,
     journal: Journal,
-}
-
-/// The open journal of a queue, appended to.
-struct Journal {
-    path: PathBuf,
-    file: File,
-    lines: usize,
-}
-
-impl Journal {
-    fn append(&mut self, entry: &Entry<&Message>) -> Result<(), QueueError> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| QueueError::BadRecord {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        })?;
-        line.push(b'\n');
-        let at = FileError::at(&self.path);
-        self.file.write_all(&line).and_then(|()| self.file.sync_data()).map_err(at)?;
-        self.lines += 1;
-        Ok(())
-    }
 }
 
 pub struct Queues {
@@ -204,7 +183,7 @@ impl Queues {
             }
             let seq = message.sequence_number;
             if message.delivery_count >= max_deliveries {
-                q.journal.append(&Entry::DeadLettered { seq })?;
+                q.journal.append(&Entry::<&Message>::DeadLettered { seq })?;
                 message.dead_lettered = true;
                 *lock = None;
                 continue;
@@ -212,7 +191,7 @@ impl Queues {
             let body_path = qdir.join(format!("{seq}.body"));
             let body = std::fs::read(&body_path).map_err(FileError::at(&body_path))?;
             let count = message.delivery_count + 1;
-            q.journal.append(&Entry::Delivered { seq, count })?;
+            q.journal.append(&Entry::<&Message>::Delivered { seq, count })?;
             message.delivery_count = count;
             let until = now.saturating_add(lock_ms);
             *lock = Some(Lock { token: lock_token.clone(), until });
@@ -246,7 +225,7 @@ impl Queues {
             (held && named).then_some(*seq)
         });
         let Some(seq) = found else { return Ok(false) };
-        q.journal.append(&Entry::Completed { seq })?;
+        q.journal.append(&Entry::<&Message>::Completed { seq })?;
         q.messages.remove(&seq);
         // Not synced: a body that comes back after a crash has no live message
         // and is dropped when the queue is read back.
@@ -256,7 +235,7 @@ impl Queues {
         {
             return Err(FileError::at(&body)(e).into());
         }
-        if q.journal.lines > 2 * q.messages.len() + COMPACT_SLACK {
+        if q.journal.lines() > 2 * q.messages.len() + COMPACT_SLACK {
             q.journal = compact(&qdir, q.next_sequence, &q.messages)?;
         }
         Ok(true)
@@ -270,25 +249,7 @@ fn load_queue(qdir: &Path) -> Result<Queue, QueueError> {
     files::sweep_temporaries(qdir);
     let mut messages = BTreeMap::new();
     let mut next_sequence = 1;
-    let journal = qdir.join(JOURNAL);
-    let text = match std::fs::read(&journal) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(FileError::at(&journal)(e).into()),
-    };
-    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
-    for (i, line) in lines.iter().enumerate() {
-        let entry = match serde_json::from_slice::<Entry<Message>>(line) {
-            Ok(e) => e,
-            // A crash cut the last line short: that change never happened.
-            Err(_) if i + 1 == lines.len() && !text.ends_with(b"\n") => break,
-            Err(e) => {
-                return Err(QueueError::BadRecord {
-                    path: journal,
-                    reason: format!("line {}: {e}", i + 1),
-                });
-            }
-        };
+    for entry in Journal::read::<Entry<Message>>(&qdir.join(JOURNAL))? {
         match entry {
             Entry::Next { seq } => next_sequence = next_sequence.max(seq),
             Entry::Send { message } => {
@@ -361,26 +322,16 @@ fn read_legacy(
     Ok(found)
 }
 
-/// Rewrites the journal of `qdir` with the live messages alone, atomically, and
-/// opens it for appending.
+/// Rewrites the journal of `qdir` with the live messages alone, and opens it for
+/// appending.
 fn compact(
     qdir: &Path,
     next_sequence: i64,
     live: &BTreeMap<i64, (Message, Option<Lock>)>,
 ) -> Result<Journal, QueueError> {
-    let path = qdir.join(JOURNAL);
-    let bad =
-        |e: serde_json::Error| QueueError::BadRecord { path: path.clone(), reason: e.to_string() };
     let lines = std::iter::once(Entry::Next { seq: next_sequence })
         .chain(live.values().map(|(m, _)| Entry::Send { message: m }));
-    let mut text = Vec::new();
-    for line in lines {
-        serde_json::to_writer(&mut text, &line).map_err(bad)?;
-        text.push(b'\n');
-    }
-    files::write_atomic(&path, &text)?;
-    let file = OpenOptions::new().append(true).open(&path).map_err(FileError::at(&path))?;
-    Ok(Journal { path, file, lines: live.len() + 1 })
+    Ok(Journal::rewrite(&qdir.join(JOURNAL), lines)?)
 }
 
 /// Queue names this service accepts (after lower-casing): letters, digits, `.`, `-`,
@@ -395,6 +346,8 @@ pub fn is_queue_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     const LOCK_MS: i64 = 30_000;
 
@@ -492,7 +445,10 @@ mod tests {
             b"{\"op\":\"next\",\"seq\":5}\nnonsense\n{\"op\":\"completed\",\"seq\":1}\n",
         )
         .expect("written");
-        assert!(matches!(Queues::open(dir.path()), Err(QueueError::BadRecord { .. })));
+        assert!(matches!(
+            Queues::open(dir.path()),
+            Err(QueueError::Journal(JournalError::BadLine { line: 2, .. }))
+        ));
     }
 
     #[test]
