@@ -266,10 +266,13 @@ impl LocalBroker {
             self.transfers.save(&mut map, started).map_err(|e| server_error(&e))?;
         }
         // The file is written outside the lock; the status keeps a second upload out.
-        let written = files::write_atomic(&self.transfers.payload_path(id), body);
+        // No temporary name and rename: until the line that publishes it, a file
+        // cut short by a crash belongs to a transfer still in UploadStarted (or, for
+        // the duplicate, to none), which nobody downloads.
+        let written = files::write_unnamed(&self.transfers.payload_path(id), body);
         let copy_id = duplicate.then(|| self.new_id());
         let copy_written = match &copy_id {
-            Some(c) => files::write_atomic(&self.transfers.payload_path(c), body),
+            Some(c) => files::write_unnamed(&self.transfers.payload_path(c), body),
             None => Ok(()),
         };
         let mut map = self.transfers.lock();
