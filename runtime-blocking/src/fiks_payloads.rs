@@ -22,9 +22,7 @@ use efm_core::package::zip_read::{ZipEvent, ZipLimits, ZipReader};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::key_wrap::SystemWrap;
-use crate::payloads::{first_certificate, flush_sealer, invalid, io};
-
-const CHUNK: usize = 256 * 1024;
+use crate::payloads::{CHUNK, feed_file, first_certificate, flush_sealer, invalid, io};
 
 /// The SvarUt request body, staged under `job.name`.
 pub fn seal_svarut(
@@ -47,20 +45,11 @@ pub fn seal_svarut(
         let mut cms =
             CmsEncryptor::with_wrap(&receiver, KeyTransport::RsaOaepSha256, &rng, &SystemWrap)
                 .map_err(invalid)?;
-        let mut f = File::open(input).map_err(|e| io(input, e))?;
-        loop {
-            let n = f.read(&mut inbuf).map_err(|e| io(input, e))?;
-            if n == 0 {
-                break;
-            }
-            let mut rest = inbuf.get(..n).unwrap_or_default();
-            while !rest.is_empty() {
-                let p = cms.encrypt(rest, &mut out).map_err(invalid)?;
-                file.write_all(out.get(..p.written).unwrap_or_default())
-                    .map_err(|e| io(&path, e))?;
-                rest = rest.get(p.consumed..).unwrap_or_default();
-            }
-        }
+        feed_file(input, &mut inbuf, &mut |piece| {
+            let p = cms.encrypt(piece, &mut out).map_err(invalid)?;
+            file.write_all(out.get(..p.written).unwrap_or_default()).map_err(|e| io(&path, e))?;
+            Ok(p.consumed)
+        })?;
         cms.finish().map_err(invalid)?;
         while cms.pending_len() > 0 {
             let n = cms.drain(&mut out);

@@ -28,7 +28,7 @@ use efm_core::transport::dpo_parcel::{Event, ParcelReader, ParcelWriter};
 use efm_store::Store;
 use ring::rand::{SecureRandom, SystemRandom};
 
-const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 /// The buffer size for `len` bytes of input: CHUNK for large inputs, less for
 /// small ones. Every seal and unpack takes two or three such buffers, and
@@ -318,22 +318,35 @@ fn seal_inputs(
     let mut out = vec![0u8; chunk + 1024];
     for (file, path) in inputs {
         sealer.start_file(&file.filename, &file.mime).map_err(invalid)?;
-        let mut f = File::open(path).map_err(|e| io(path, e))?;
-        loop {
-            let n = f.read(&mut inbuf).map_err(|e| io(path, e))?;
-            if n == 0 {
-                break;
-            }
-            let mut rest = inbuf.get(..n).unwrap_or_default();
-            while !rest.is_empty() {
-                let p = sealer.write(rest, &mut out).map_err(invalid)?;
-                put(out.get(..p.written).unwrap_or_default())?;
-                rest = rest.get(p.consumed..).unwrap_or_default();
-            }
-        }
+        feed_file(path, &mut inbuf, &mut |piece| {
+            let p = sealer.write(piece, &mut out).map_err(invalid)?;
+            put(out.get(..p.written).unwrap_or_default())?;
+            Ok(p.consumed)
+        })?;
         sealer.finish_file().map_err(invalid)?;
     }
     Ok(out)
+}
+
+/// Reads `path` through `inbuf` and hands each piece read to `take`, again and
+/// again until it has taken all of it (`take` says how much it took).
+pub(crate) fn feed_file(
+    path: &Path,
+    inbuf: &mut [u8],
+    take: &mut dyn FnMut(&[u8]) -> Result<usize, JobError>,
+) -> Result<(), JobError> {
+    let mut f = File::open(path).map_err(|e| io(path, e))?;
+    loop {
+        let n = f.read(inbuf).map_err(|e| io(path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut rest = inbuf.get(..n).unwrap_or_default();
+        while !rest.is_empty() {
+            let taken = take(rest)?;
+            rest = rest.get(taken..).unwrap_or_default();
+        }
+    }
 }
 
 /// Hands a finished sealer's remaining output (manifests, signature, the CMS end)

@@ -34,9 +34,10 @@ pub struct GroupSync {
     wal: File,
     /// Commits made so far (a counter, not a position in the file).
     written: AtomicU64,
-    /// A copy of `State::synced`, read without the lock: most callers find their
-    /// writes flushed already (another caller's fsync covered them, or they wrote
-    /// nothing) and need neither the lock nor a wake-up.
+    /// Every commit up to this count is durable. Read without the lock: most
+    /// callers find their writes flushed already (another caller's fsync covered
+    /// them, or they wrote nothing) and need neither the lock nor a wake-up. Raised
+    /// only under the lock, by the caller that fsynced.
     synced: AtomicU64,
     state: Mutex<State>,
     synced_now: Condvar,
@@ -44,8 +45,6 @@ pub struct GroupSync {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Every commit up to this count is durable.
-    synced: u64,
     /// An fsync is under way (by another thread).
     syncing: bool,
     /// Callers waiting for the fsync under way: woken only if there are some.
@@ -83,12 +82,12 @@ impl GroupSync {
     /// Return once every commit up to `written` is durable, fsyncing if no fsync
     /// under way or done already covers them.
     pub fn sync_through(&self, written: u64) -> Result<(), SyncError> {
-        if self.synced.load(Ordering::SeqCst) >= written {
+        if self.synced() >= written {
             return Ok(());
         }
         let mut s = self.lock();
         loop {
-            if s.synced >= written {
+            if self.synced() >= written {
                 return Ok(());
             }
             if s.syncing {
@@ -106,14 +105,17 @@ impl GroupSync {
             s = self.lock();
             s.syncing = false;
             if result.is_ok() {
-                s.synced = s.synced.max(target);
-                self.synced.store(s.synced, Ordering::SeqCst);
+                self.synced.fetch_max(target, Ordering::SeqCst);
             }
             if s.waiting > 0 {
                 self.synced_now.notify_all();
             }
             result?;
         }
+    }
+
+    fn synced(&self) -> u64 {
+        self.synced.load(Ordering::SeqCst)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -136,9 +138,9 @@ mod tests {
         assert_eq!(g.written(), 2);
         g.sync_through(1).unwrap();
         // The fsync for 1 took 2 along: nothing left to do for it.
-        assert_eq!(g.lock().synced, 2);
+        assert_eq!(g.synced(), 2);
         g.sync_through(2).unwrap();
-        assert_eq!(g.lock().synced, 2);
+        assert_eq!(g.synced(), 2);
     }
 
     #[test]
@@ -153,7 +155,7 @@ mod tests {
                         g.committed();
                         let upto = g.written();
                         g.sync_through(upto).unwrap();
-                        assert!(g.lock().synced >= upto);
+                        assert!(g.synced() >= upto);
                     }
                 })
             })
@@ -161,6 +163,6 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(g.lock().synced, 400);
+        assert_eq!(g.synced(), 400);
     }
 }

@@ -104,22 +104,25 @@ impl Certificate {
 
     /// The RSAPublicKey (PKCS#1) DER, or `NotRsa`.
     pub fn rsa_public_key(&self) -> Result<Vec<u8>, CertError> {
-        let c = self.parsed()?;
-        let spki = c.public_key();
-        if spki.algorithm.algorithm.to_id_string() != OID_RSA {
-            return Err(CertError::NotRsa { subject: c.subject().to_string() });
-        }
-        Ok(spki.subject_public_key.data.to_vec())
+        self.rsa_key(|spki| spki.subject_public_key.data.to_vec())
     }
 
     /// The SubjectPublicKeyInfo DER of an RSA key (algorithm and key), or `NotRsa`.
     pub fn rsa_subject_public_key_info(&self) -> Result<Vec<u8>, CertError> {
+        self.rsa_key(|spki| spki.raw.to_vec())
+    }
+
+    /// `take` of the certificate's public key, which must be RSA.
+    fn rsa_key(
+        &self,
+        take: impl FnOnce(&x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Vec<u8>,
+    ) -> Result<Vec<u8>, CertError> {
         let c = self.parsed()?;
         let spki = c.public_key();
         if spki.algorithm.algorithm.to_id_string() != OID_RSA {
             return Err(CertError::NotRsa { subject: c.subject().to_string() });
         }
-        Ok(spki.raw.to_vec())
+        Ok(take(spki))
     }
 
     /// The end of the validity period.

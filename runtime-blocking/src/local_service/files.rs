@@ -31,12 +31,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let temp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = File::create(&temp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
+    if let Err(e) = write_flushed(&temp, bytes) {
         let _ = fs::remove_file(&temp);
         return Err(FileError::at(&temp)(e));
     }
@@ -53,14 +48,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 /// may leave it partial, but then nothing names it, and the reader of the folder
 /// drops it.
 pub fn write_unnamed(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let written = (|| {
-        let mut f = File::create(path)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    written.map_err(FileError::at(path))?;
+    write_flushed(path, bytes).map_err(FileError::at(path))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")));
     Ok(())
+}
+
+/// `bytes` as the whole of `path`, flushed to the disk.
+fn write_flushed(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Removes `path` and syncs its folder; a file already gone is fine.

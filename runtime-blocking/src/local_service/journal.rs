@@ -92,10 +92,6 @@ impl Journal {
     pub fn lines(&self) -> usize {
         self.lines
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 fn line<T: Serialize>(path: &Path, entry: &T, out: &mut Vec<u8>) -> Result<(), JournalError> {
